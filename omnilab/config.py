@@ -1,0 +1,120 @@
+"""Settings: a frozen dataclass, built from keyword arguments or ``OMNILAB_*`` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omnilab.errors import ConfigError
+
+__all__ = ["Settings", "DEFAULT_DATA_DIR", "ENV_VARS"]
+
+DEFAULT_DATA_DIR = Path("data") / "lab"
+
+#: field name -> environment variable
+ENV_VARS = {
+    "data_dir": "OMNILAB_DATA_DIR",
+    "database_url": "OMNILAB_DATABASE_URL",
+    "redis_url": "OMNILAB_REDIS_URL",
+    "redis_prefix": "OMNILAB_REDIS_PREFIX",
+    "embedder": "OMNILAB_EMBEDDER",
+    "index": "OMNILAB_INDEX",
+}
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]+:$")
+_INDEX_KINDS = ("flat", "hnsw")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Where a lab keeps its stores and how it embeds text.
+
+    * ``data_dir`` — the lab directory (created on open).
+    * ``database_url`` — SQLAlchemy URL; ``None`` means ``sqlite:///<data_dir>/omnilab.db``.
+    * ``redis_url`` — ``redis://``, ``rediss://``, ``unix://`` or ``"embedded"`` (a private server in the lab).
+    * ``redis_prefix`` — every Redis key starts with it, so a shared server is safe.
+    * ``embedder`` — spec such as ``"hashing"``, ``"hashing:512"``, ``"sentence-transformers"``,
+      ``"openai:text-embedding-3-small"``; ``None`` lets the lab choose once and record it.
+    * ``index`` — ``"flat"`` (exact) or ``"hnsw"``.
+    """
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    redis_url: str = "embedded"
+    redis_prefix: str = "omnilab:"
+    embedder: str | None = None
+    index: str = "flat"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        self._check("data_dir", str(self.data_dir).strip() != "", "must not be empty")
+        if self.database_url is not None:
+            self._check_database_url(self.database_url)
+        self._check(
+            "redis_url",
+            self.redis_url == "embedded" or self.redis_url.startswith(_REDIS_SCHEMES),
+            "must be 'embedded' or start with redis://, rediss:// or unix://",
+        )
+        self._check(
+            "redis_prefix",
+            bool(_PREFIX_RE.match(self.redis_prefix)),
+            "must be letters, digits, '_', '.', '-' and end with ':' (e.g. 'omnilab:')",
+        )
+        if self.embedder is not None:
+            self._check("embedder", self.embedder.strip() != "", "must not be empty")
+        self._check("index", self.index in _INDEX_KINDS, f"must be one of {_INDEX_KINDS}")
+
+    def _check(self, field: str, ok: bool, why: str) -> None:
+        if not ok:
+            value = getattr(self, field)
+            raise ConfigError(f"{field} ({ENV_VARS[field]}) {why}; got {value!r}")
+
+    def _check_database_url(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise ConfigError(f"database_url ({ENV_VARS['database_url']}) is not a valid URL: {url!r}") from exc
+        self._check(
+            "database_url",
+            parsed.get_backend_name() in ("sqlite", "postgresql"),
+            "must be a sqlite:// or postgresql:// URL",
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside the lab directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'omnilab.db').resolve()}"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``OMNILAB_*`` variables; keyword arguments win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field, var in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is not None and raw.strip() != "":
+                values[field] = raw.strip()
+            elif raw is not None:
+                raise ConfigError(f"{var} is set but empty")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - set(ENV_VARS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)

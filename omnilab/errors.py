@@ -1,0 +1,36 @@
+"""The exceptions omnilab raises. Everything derives from :class:`OmnilabError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "OmnilabError",
+    "ConfigError",
+    "InvalidInput",
+    "NotFound",
+    "StoreUnavailable",
+    "ReadOnlyViolation",
+]
+
+
+class OmnilabError(Exception):
+    """Base class of every error omnilab raises on purpose."""
+
+
+class ConfigError(OmnilabError):
+    """A setting, environment variable or lab configuration is invalid or inconsistent."""
+
+
+class InvalidInput(OmnilabError, ValueError):
+    """An argument or a row handed to a public helper is invalid."""
+
+
+class NotFound(OmnilabError, LookupError):
+    """A requested agent, memory, task or other record does not exist."""
+
+
+class StoreUnavailable(OmnilabError):
+    """A backing store (database, Redis, index files) cannot be reached or read."""
+
+
+class ReadOnlyViolation(InvalidInput):
+    """A statement handed to a read-only helper (``lab.sql``) would write."""

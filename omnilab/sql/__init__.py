@@ -1,0 +1,1 @@
+"""The relational store: models, engines, migrations and analytics SQL."""

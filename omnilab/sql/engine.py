@@ -1,0 +1,66 @@
+"""Engines for the relational store: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from omnilab.errors import ConfigError, StoreUnavailable
+
+__all__ = ["create_engine", "BUSY_TIMEOUT_MS", "describe_url"]
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # Foreign keys are off by default in SQLite and are a per-connection setting.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+    cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no committed txn integrity
+    cur.close()
+
+
+def create_engine(url: str, *, echo: bool = False) -> sa.Engine:
+    """An engine for ``url`` with omnilab's connection settings; checks that the database answers."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"invalid database URL {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if database and database != ":memory:":
+            with engine.connect() as conn:  # WAL is persistent, set it once per file
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    elif backend == "postgresql":
+        if parsed.drivername == "postgresql":  # plain URL: use psycopg 3, which we depend on
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
+    else:
+        raise ConfigError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise StoreUnavailable(f"cannot connect to database {describe_url(url)}: {exc.orig}") from exc
+    return engine
+
+
+def describe_url(url: str | sa.URL) -> str:
+    """The URL with any password hidden (for messages, logs and reports)."""
+    return make_url(str(url)).render_as_string(hide_password=True)

@@ -1,0 +1,75 @@
+"""Alembic migrations, packaged inside omnilab so they work after ``pip install``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from omnilab.errors import OmnilabError
+
+__all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check"]
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(engine: sa.Engine | None = None, *, connection: sa.Connection | None = None,
+                   output: io.StringIO | None = None) -> Config:
+    cfg = Config(output_buffer=output) if output is not None else Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if engine is not None:
+        cfg.set_main_option("sqlalchemy.url",
+                            engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _run(engine: sa.Engine, fn, *args) -> None:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        try:
+            fn(alembic_config(engine, connection=conn), *args)
+        except OmnilabError:
+            raise
+        except Exception as exc:  # alembic raises plain CommandError/SQLAlchemy errors
+            raise OmnilabError(f"migration failed: {exc}") from exc
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` (default: the newest)."""
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Downgrade the database to ``revision`` (``"base"`` drops every omnilab table)."""
+    _run(engine, command.downgrade, revision)
+
+
+def current(engine: sa.Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head() -> str:
+    """The newest revision shipped with this omnilab."""
+    rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if rev is None:  # only possible in a broken install
+        raise OmnilabError("no migrations found in the omnilab package")
+    return rev
+
+
+def check(engine: sa.Engine) -> list:
+    """Differences between the models and the database (empty when they agree), like ``alembic check``."""
+    from alembic.autogenerate import compare_metadata
+
+    from omnilab.sql.schema import Base
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 
 from omnilab.errors import OmnilabError
 
-__all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check"]
+__all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check", "describe_diff"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -73,3 +73,18 @@ def check(engine: sa.Engine) -> list:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(ctx, Base.metadata))
+
+
+def describe_diff(diff: object) -> str:
+    """One line for an autogenerate difference, e.g. ``add_table agents`` or ``modify_type tasks.status``."""
+    if isinstance(diff, list):  # column modifications come grouped
+        return "; ".join(describe_diff(d) for d in diff)
+    if isinstance(diff, tuple) and diff:
+        kind = diff[0]
+        if kind.startswith("modify_") and len(diff) > 3:
+            return f"{kind} {diff[2]}.{diff[3]}"
+        target = diff[-1] if kind.startswith(("add_column", "remove_column")) else diff[1]
+        if kind.startswith(("add_column", "remove_column")):
+            return f"{kind} {diff[2]}.{getattr(target, 'name', target)}"
+        return f"{kind} {getattr(target, 'name', target)}"
+    return str(diff)

@@ -7,14 +7,13 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from omnilab.errors import OmnilabError
 
 __all__ = ["main", "build_parser"]
 
-Handler = Callable[[argparse.Namespace], int]
 
 
 def _lab_options(p: argparse.ArgumentParser) -> None:
@@ -50,14 +49,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {system}: {', '.join(names)}")
         counts = lab.counts()
         print("rows per table: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
-        for step in DEMO_STEPS:
-            step(lab)
     print(f"done in {time.perf_counter() - start:.1f}s — open it again with omnilab.open({str(lab.path)!r})")
     return 0
-
-
-#: further demo steps (lab -> None), appended by the stores that take part in the demo
-DEMO_STEPS: list[Callable[[Any], None]] = []
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -121,8 +114,6 @@ def cmd_info(args: argparse.Namespace) -> int:
             "stores": lab.stores().to_dict(orient="records"),
             "rows": {k: int(v) for k, v in lab.counts().items()},
         }
-        for extra in INFO_EXTRAS:
-            info.update(extra(lab))
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -134,10 +125,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{key}: {value}")
     print("rows: " + ", ".join(f"{k}={v:,}" for k, v in rows.items()))
     return 0
-
-
-#: further `omnilab info` fields (lab -> dict), appended by the other stores
-INFO_EXTRAS: list[Callable[[Any], dict[str, Any]]] = []
 
 
 # -------------------------------------------------------------------------------------------- parser
@@ -180,13 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_info)
 
-    for register in EXTRA_COMMANDS:
-        register(sub)
     return parser
-
-
-#: functions (subparsers -> None) that add the other stores' commands (ingest, search, report, ui, …)
-EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

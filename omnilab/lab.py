@@ -185,6 +185,12 @@ class Lab:
         with self.engine.connect() as conn:
             return read_frame(conn, stmt, dtypes=table_dtypes(table))
 
+    # ------------------------------------------------------------------------- memory (vectors)
+
+    # -------------------------------------------------------------------------------- analytics
+
+    # ------------------------------------------------------------------------- sessions (Redis)
+
     # ----------------------------------------------------------------------------------- display
     def stores(self) -> pd.DataFrame:
         """Where each store lives."""

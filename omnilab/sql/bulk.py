@@ -1,0 +1,84 @@
+"""Fast bulk loads of trusted, already-validated columns (the sample loader, large ingests).
+
+``Lab.insert`` validates row by row and goes through SQLAlchemy; this path skips the ORM and writes
+through the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL — about an order of magnitude faster
+for millions of rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from omnilab.sql.schema import TABLES
+from omnilab.sql.types import UTCDateTime
+
+__all__ = ["bulk_insert"]
+
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
+
+
+def _column_values(col: sa.Column, values: Any, backend: str) -> list:
+    """One column as a list of driver-ready Python values."""
+    if isinstance(col.type, UTCDateTime):
+        ts = pd.to_datetime(pd.Series(values), utc=True)
+        if backend == "sqlite":
+            out = ts.dt.strftime(_SQLITE_TS)
+            return [None if pd.isna(v) else v for v in out]
+        return [None if pd.isna(v) else v.to_pydatetime() for v in ts]
+    if isinstance(col.type, sa.JSON):
+        return [None if v is None else json.dumps(v) for v in values]
+    if isinstance(values, np.ndarray):
+        if isinstance(col.type, sa.Boolean):
+            return [bool(v) for v in values]
+        if values.dtype.kind == "f":
+            return [None if np.isnan(v) else float(v) for v in values]
+        return values.tolist()
+    return list(values)
+
+
+def bulk_insert(conn: sa.Connection, table_name: str, columns: Mapping[str, Sequence[Any] | np.ndarray],
+                *, page: int = 50_000) -> int:
+    """Insert equal-length columns into ``table_name`` inside the caller's transaction; returns rows.
+
+    Values must already be valid (this path does not validate); datetimes may be aware datetimes,
+    pandas Timestamps or numpy datetime64 (taken as UTC); JSON columns take Python lists/dicts.
+    """
+    table = TABLES[table_name]
+    columns = dict(columns)
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"{table_name}: columns have different lengths {sorted(lengths)}")
+    n = lengths.pop()
+    if n == 0:
+        return 0
+    for col in table.columns:  # the models' Python-side defaults, as a Core insert would apply them
+        if col.name not in columns and col.default is not None and not col.primary_key:
+            arg = col.default.arg
+            columns[col.name] = [arg(None) for _ in range(n)] if callable(arg) else [arg] * n
+    names = list(columns)
+    backend = conn.dialect.name
+    raw = conn.connection.driver_connection
+    for start in range(0, n, page):
+        stop = min(n, start + page)
+        cols = [_column_values(table.c[name], columns[name][start:stop], backend) for name in names]
+        rows = list(zip(*cols))
+        if backend == "sqlite":
+            marks = ", ".join("?" for _ in names)
+            quoted = ", ".join(f'"{name}"' for name in names)  # names come from the schema, not the user
+            raw.executemany(f'INSERT INTO "{table_name}" ({quoted}) VALUES ({marks})', rows)
+        else:
+            from psycopg import sql
+
+            stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table_name), sql.SQL(", ").join(sql.Identifier(c) for c in names)
+            )
+            with raw.cursor() as cur, cur.copy(stmt) as copy:
+                for row in rows:
+                    copy.write_row(row)
+    return n

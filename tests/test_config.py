@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from omnilab import ConfigError, Settings
+
+
+def test_defaults():
+    s = Settings()
+    assert s.data_dir == Path("data/lab")
+    assert s.redis_url == "embedded" and s.redis_prefix == "omnilab:" and s.index == "flat"
+    assert s.resolved_database_url == f"sqlite:///{(Path('data/lab') / 'omnilab.db').resolve()}"
+
+
+def test_settings_are_frozen():
+    with pytest.raises(AttributeError):
+        Settings().redis_url = "redis://x"  # type: ignore[misc]
+
+
+def test_from_env_reads_omnilab_variables_and_keywords_win():
+    env = {
+        "OMNILAB_DATA_DIR": "/tmp/somewhere",
+        "OMNILAB_DATABASE_URL": "postgresql+psycopg://u@h/db",
+        "OMNILAB_REDIS_URL": "redis://127.0.0.1:6379/2",
+        "OMNILAB_REDIS_PREFIX": "team1:",
+        "OMNILAB_EMBEDDER": "hashing:256",
+        "OMNILAB_INDEX": "hnsw",
+    }
+    s = Settings.from_env(env)
+    assert s.data_dir == Path("/tmp/somewhere")
+    assert s.resolved_database_url == "postgresql+psycopg://u@h/db"
+    assert (s.redis_url, s.redis_prefix, s.embedder, s.index) == (
+        "redis://127.0.0.1:6379/2", "team1:", "hashing:256", "hnsw")
+    assert Settings.from_env(env, embedder="hashing").embedder == "hashing"
+
+
+@pytest.mark.parametrize(
+    "var, value",
+    [
+        ("OMNILAB_REDIS_URL", "http://localhost:6379"),
+        ("OMNILAB_REDIS_PREFIX", "no-colon"),
+        ("OMNILAB_REDIS_PREFIX", "has space:"),
+        ("OMNILAB_DATABASE_URL", "mysql://root@localhost/test"),
+        ("OMNILAB_DATABASE_URL", "not a url at all"),
+        ("OMNILAB_INDEX", "ivf"),
+        ("OMNILAB_EMBEDDER", ""),
+    ],
+)
+def test_invalid_values_name_the_variable(var, value):
+    with pytest.raises(ConfigError, match=var):
+        Settings.from_env({var: value})
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings.from_env({}, colour="blue")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings().replace(colour="blue")

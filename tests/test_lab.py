@@ -46,9 +46,9 @@ def test_repr_html_shows_stores_and_counts(lab):
     assert str(lab.path) in page
 
 
-def test_passwords_never_show(tmp_path, pg_url):
+def test_passwords_never_show(tmp_path, pg_schema_url):
     import sqlalchemy as sa
 
-    url = sa.engine.make_url(pg_url).set(password="s3cret-pw")  # trust auth ignores it
+    url = sa.engine.make_url(pg_schema_url).set(password="s3cret-pw")  # trust auth ignores it
     with omnilab.open(tmp_path / "lab", database_url=url.render_as_string(hide_password=False)) as lab:
         assert "s3cret-pw" not in repr(lab) and "s3cret-pw" not in lab._repr_html_()

@@ -30,10 +30,23 @@ def _open(args: argparse.Namespace, **extra: Any):  # type: ignore[no-untyped-de
                         embedder=args.embedder, **extra)
 
 
+def _lab_exists(path: str | None) -> bool:
+    from omnilab.config import Settings
+
+    return (Settings.from_env(data_dir=path).data_dir / "omnilab.db").exists()
+
+
 # ------------------------------------------------------------------------------------------ commands
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create a lab on the embedded defaults, load the sample data and show what is there."""
     start = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if args.embedder is None and args.database_url is None and not _lab_exists(args.lab):
+        # MiniLM would take minutes on the sample's code; the demo stays fast. --embedder to choose.
+        extra["embedder"] = "hashing"
+        print("new demo lab: using the built-in hashing embedder (pass --embedder sentence-transformers for MiniLM)")
+    if extra:
+        args.embedder = extra["embedder"]
     with _open(args) as lab:
         print(f"lab: {lab.path}")
         print(f"relational store: {lab.backend} ({lab.stores().location[0]})")
@@ -49,8 +62,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {system}: {', '.join(names)}")
         counts = lab.counts()
         print("rows per table: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+        _demo_memory(lab)
     print(f"done in {time.perf_counter() - start:.1f}s — open it again with omnilab.open({str(lab.path)!r})")
     return 0
+
+
+def _demo_memory(lab: Any) -> None:
+    """Embed the sample memories (cached, so only the first demo pays) and run a few searches."""
+    t = time.perf_counter()
+    rec = lab.memory.reconcile()
+    st = lab.memory.stats()
+    print(f"vector memory: {st['vectors']:,} memories indexed with {st['embedder']} "
+          f"({rec['embedded']:,} embedded now, {time.perf_counter() - t:.1f}s); per type: "
+          + ", ".join(f"{k}={v:,}" for k, v in st["per_type"].items()))
+    demos = [
+        ("search", "parse a date from a string", {"memory_type": "code"}),
+        ("search", "read a configuration file", {"where": {"metadata.module": "configparser"}}),
+        ("hybrid_search", "split a shell command line into tokens", {"memory_type": "code"}),
+    ]
+    for how, query, kw in demos:
+        res = getattr(lab, how)(query, k=3, **kw)
+        extra = ", ".join(f"{k}={json.dumps(v)}" for k, v in kw.items())
+        print(f"lab.{how}({query!r}, k=3, {extra}):")
+        for r in res.itertuples():
+            where = r.metadata.get("function_name") or r.metadata.get("module") or ""
+            print(f"  {r.rank}. {r.score:.3f} [{r.memory_type}] {where}: {' '.join(str(r.content).split())[:70]}")
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -127,6 +163,76 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Add memories from a .jsonl or .csv file (embedded once; cached embeddings are reused)."""
+    with _open(args, progress=not args.quiet) as lab:
+        summary = lab.ingest(args.file, memory_type=args.type, batch_size=args.batch_size,
+                             progress=not args.quiet, dedupe=not args.keep_duplicates)
+        embedder = lab.memory.embedder.name
+    summary.pop("memory_ids")
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"added {summary['added']:,} memories ({summary['duplicates']:,} duplicates skipped) in "
+          f"{summary['seconds']:.1f}s with {embedder}: {summary['embedded']:,} embedded, "
+          f"{summary['cache_hits']:,} from the cache, {summary['precomputed']:,} precomputed")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search memories by meaning (or --hybrid: meaning + keywords); --where takes a JSON filter."""
+    try:
+        where = json.loads(args.where) if args.where else None
+    except ValueError as exc:
+        raise OmnilabError(f"--where is not valid JSON: {exc}") from exc
+    with _open(args) as lab:
+        if args.hybrid:
+            res = lab.hybrid_search(args.query, memory_type=args.type, k=args.k, where=where)
+        else:
+            res = lab.search(args.query, memory_type=args.type, k=args.k, where=where, threshold=args.threshold)
+    if args.json:
+        print(res.drop(columns=["created_at"]).assign(created_at=res["created_at"].astype(str))
+              .to_json(orient="records"))
+        return 0
+    if res.empty:
+        print("no matching memories")
+        return 0
+    for r in res.itertuples():
+        text = " ".join(str(r.content).split())
+        print(f"{r.rank:>3}. {r.score:.3f}  [{r.memory_type}] {r.memory_id}  {text[:100]}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write a self-contained HTML agent performance report (charts embedded; opens offline)."""
+    start = time.perf_counter()
+    with _open(args) as lab:
+        path = lab.report(args.output, days=args.days)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes, last {args.days} days) "
+          f"in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    """The Redis side of a lab: queue statistics, or queue open SQL tasks that Redis does not know."""
+    with _open(args) as lab:
+        if args.queue_command == "recover":
+            n = lab.queue.recover(args.queue)
+            print(f"queued {n:,} open task(s) from SQL into {args.queue!r}")
+            return 0
+        stats = lab.queue.stats()
+        caches = lab.cache.stats()
+        sessions = len(lab.sessions.frame())
+    if args.json:
+        print(json.dumps({"queues": stats.to_dict(orient="records"), "caches": caches.to_dict(orient="records"),
+                          "sessions": sessions}, indent=2, default=str))
+        return 0
+    print(stats.to_string(index=False) if len(stats) else "no queues yet")
+    print(caches.to_string(index=False))
+    print(f"live sessions: {sessions}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnilab", description=__doc__.splitlines()[0].rstrip("."))
@@ -166,6 +272,43 @@ def build_parser() -> argparse.ArgumentParser:
     _lab_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("ingest", help=cmd_ingest.__doc__, description=cmd_ingest.__doc__)
+    _lab_options(p)
+    p.add_argument("file", help=".jsonl or .csv with content, memory_type and optional columns (embedding, …)")
+    p.add_argument("--type", help="memory_type for rows that have none")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--keep-duplicates", action="store_true", help="also add rows whose content is stored")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser("search", help=cmd_search.__doc__, description=cmd_search.__doc__)
+    _lab_options(p)
+    p.add_argument("query")
+    p.add_argument("--type", help="memory type, e.g. code")
+    p.add_argument("--where", metavar="JSON", help='filter, e.g. \'{"metadata.language": "python"}\'')
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--threshold", type=float, default=None, help="keep cosine >= this")
+    p.add_argument("--hybrid", action="store_true", help="fuse keyword (BM25) and vector search")
+    p.add_argument("--json", action="store_true", help="results as JSON records")
+    p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    _lab_options(p)
+    p.add_argument("-o", "--output", metavar="FILE", default="report.html", help="HTML file (default: report.html)")
+    p.add_argument("--days", type=int, default=30, help="data window in days, ending now (default: 30)")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("queue", help=cmd_queue.__doc__, description=cmd_queue.__doc__)
+    qsub = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    for name, help_text in (("stats", "pending / waiting / in flight / dead per queue, cache hit rates"),
+                            ("recover", "queue SQL tasks that are open but unknown to Redis")):
+        q = qsub.add_parser(name, help=help_text, description=help_text)
+        _lab_options(q)
+        q.add_argument("--queue", default="default", help="queue name (default: default)")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_queue)
 
     return parser
 

@@ -60,6 +60,7 @@ class Lab:
         self.engine = create_engine(self.database_url)
         try:
             migrate.upgrade(self.engine)
+            self._open_memory()
         except Exception:
             self.engine.dispose()
             raise
@@ -71,6 +72,15 @@ class Lab:
         if self._closed:
             return
         self._closed = True
+        memory = self.__dict__.get("memory")
+        if memory is not None:
+            try:
+                memory.close()
+            except OmnilabError as exc:  # the index is derived: reconciled from SQL on the next open
+                log.warning("could not save the vector index on close: %s", exc)
+        redis_conn = self.__dict__.pop("_redis_conn", None)  # only if sessions were used
+        if redis_conn is not None:
+            redis_conn.close()
         self.engine.dispose()
 
     def __enter__(self) -> Lab:
@@ -186,10 +196,238 @@ class Lab:
             return read_frame(conn, stmt, dtypes=table_dtypes(table))
 
     # ------------------------------------------------------------------------- memory (vectors)
+    # Logic lives in omnilab.vectors (MemoryStore); SQL is the truth, the FAISS index follows it.
+    def _open_memory(self) -> None:
+        from omnilab.vectors.memory import MemoryStore
+
+        self.memory = MemoryStore(
+            self.engine, self.path / "vectors", embedder=self.settings.embedder, index=self.settings.index,
+            reindex=bool(self._options.get("reindex", False)), progress=bool(self._options.get("progress", False)),
+            log_access=bool(self._options.get("log_access", False)))
+        self.vectors = self.memory  # alias
+
+    def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
+                 session_id: str | None = None, project_id: str | None = None, tags: Any = (),
+                 metadata: Mapping[str, Any] | None = None, **extra: Any) -> str:
+        """Store one memory (SQL first, then its vector); returns its memory id (uuid string)."""
+        return self.memory.remember(content, memory_type, priority=priority, agent_id=agent_id,
+                                    session_id=session_id, project_id=project_id, tags=tags, metadata=metadata,
+                                    **extra)
+
+    def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
+               progress: bool = True, dedupe: bool = True) -> dict[str, Any]:
+        """Bulk-add memories from a DataFrame, an iterable of dicts or a ``.jsonl``/``.csv`` path.
+
+        An optional ``embedding`` column carries precomputed vectors (checked, not re-embedded). Rows whose
+        memory_id exists, or (``dedupe``) whose type and content are already stored, are skipped. Returns
+        added, duplicates, embedded, cache_hits, precomputed, seconds and the new memory_ids.
+        """
+        return self.memory.ingest(data, memory_type=memory_type, batch_size=batch_size, progress=progress,
+                                  dedupe=dedupe)
+
+    def forget(self, memory_ids: Any) -> int:
+        """Delete memories by memory id (one or many); returns how many existed."""
+        return self.memory.forget(memory_ids)
+
+    def update_memory(self, memory_id: str, **changes: Any) -> None:
+        """Change a memory's fields; new content is re-embedded."""
+        self.memory.update(memory_id, **changes)
+
+    def memories(self, memory_type: Any = None, *, where: Mapping[str, Any] | None = None,
+                 limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """Memories (newest first), by type, ``where`` filter and column equality keywords."""
+        return self.memory.memories(memory_type, where=where, limit=limit, **filters)
+
+    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
+               where: Mapping[str, Any] | None = None, cache: bool = True) -> pd.DataFrame:
+        """Top-k memories by cosine similarity to ``query`` (text or a 1-d vector).
+
+        ``where`` is applied before ranking, so the result is the exact top-k among matching memories;
+        ``threshold`` keeps cosine >= t. Columns: rank, score, memory_id, memory_type, content, agent_id,
+        priority, tags, metadata, created_at, session_id, project_id, id.
+        """
+        # ``cache`` is reserved for the Redis search cache (keyed on self.memory.generation).
+        return self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
+
+    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
+                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                      weight: float | None = None) -> pd.DataFrame:
+        """Keyword (BM25) + vector search fused (``fusion``: "blend" or "rrf"; ``weight`` = vector share)."""
+        return self.memory.hybrid_search(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
+                                         weight=weight)
+
+    def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
+        """Link two memories (memory ids) in memory_relationships."""
+        self.memory.relate(source, target, relationship_type, strength)
+
+    def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
+        """Memories linked to ``memory_id`` in either direction."""
+        return self.memory.related(memory_id, relationship_type)
+
+    def reindex(self, embedder: str | None = None, *, progress: bool = True) -> dict[str, int]:
+        """Re-embed every memory with ``embedder`` (recorded as the lab's new embedder) and rebuild the index."""
+        return self.memory.reindex(embedder, progress=progress)
+
 
     # -------------------------------------------------------------------------------- analytics
+    # Logic lives in omnilab.sql.queries (SQL) and omnilab.analysis (charts, report). Windows are
+    # [now - days, now], both ends inclusive; `now` (default: current UTC time) makes them reproducible.
+    def agent_workload(self) -> pd.DataFrame:
+        """Every agent that can take work (idle/busy) and its active task count (0 if none), least loaded first."""
+        from omnilab.sql import queries
+
+        return queries.agent_workload(self.engine)
+
+    def performance_summary(self, days: int = 7, *, now: Any = None) -> pd.DataFrame:
+        """Every agent: total_tasks, avg_execution_time (s), total_tokens, success_rate (%, NaN with no runs)."""
+        from omnilab.sql import queries
+
+        return queries.performance_summary(self.engine, days, now=now)
+
+    def agent_performance(self, agent_id: str, days: int = 30, *, now: Any = None) -> dict[str, Any]:
+        """One agent's totals over the window as a dict; unknown agent -> NotFound."""
+        from omnilab.sql import queries
+
+        return queries.agent_performance(self.engine, agent_id, days, now=now)
+
+    def available_agents(self, task_type: str | None = None) -> pd.DataFrame:
+        """Idle agents whose capabilities contain exactly ``task_type`` (all idle agents if None), by priority."""
+        from omnilab.sql import queries
+
+        return queries.available_agents(self.engine, task_type)
+
+    def agent_timeseries(self, days: int = 30, *, agent_id: str | None = None, now: Any = None) -> pd.DataFrame:
+        """Per agent and UTC day: tasks, success rate, avg/p50/p95 execution time, tokens."""
+        from omnilab.sql import queries
+
+        return queries.agent_timeseries(self.engine, days, agent_id=agent_id, now=now)
+
+    def daily_trend(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """Platform-wide per UTC day (every day of the window, quiet days as zeros)."""
+        from omnilab.sql import queries
+
+        return queries.daily_trend(self.engine, days, now=now)
+
+    def performance_breakdown(self, by: str = "task_type", days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """Run statistics per ``task_type``, ``system`` or ``agent_type``."""
+        from omnilab.sql import queries
+
+        return queries.performance_breakdown(self.engine, by, days, now=now)
+
+    def performance_by_task_type(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """Run statistics per task type (see :meth:`performance_breakdown`)."""
+        return self.performance_breakdown("task_type", days, now=now)
+
+    def performance_by_system(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """Run statistics per agent system, every system present (see :meth:`performance_breakdown`)."""
+        return self.performance_breakdown("system", days, now=now)
+
+    def execution_times(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """The raw execution times of the window (agent_id, system, execution_time, success)."""
+        from omnilab.sql import queries
+
+        return queries.execution_times(self.engine, days, now=now)
+
+    def error_summary(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """error_logs per component, severity and error_type over the window."""
+        from omnilab.sql import queries
+
+        return queries.error_summary(self.engine, days, now=now)
+
+    def api_latency(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """API latency p50/p95/p99 (ms) and status-code mix per endpoint and method."""
+        from omnilab.sql import queries
+
+        return queries.api_latency(self.engine, days, now=now)
+
+    def memory_access_patterns(self, days: int = 30, *, by: str = "memory_type", now: Any = None) -> pd.DataFrame:
+        """memory_access per memory type (or reading agent) and access type."""
+        from omnilab.sql import queries
+
+        return queries.memory_access_patterns(self.engine, days, by=by, now=now)
+
+    def refresh_project_stats(self, *, now: Any = None) -> pd.DataFrame:
+        """Recompute project_stats from tasks, files and runs in one transaction; returns the new rows."""
+        from omnilab.sql import queries
+
+        return queries.refresh_project_stats(self.engine, now=now)
+
+    @property
+    def plot(self) -> Any:
+        """Charts of this lab: ``lab.plot.success_by_agent(days=30)`` etc., each a matplotlib Figure."""
+        from omnilab.analysis.plots import LabPlots
+
+        return LabPlots(self)
+
+    def report(self, path: str | Path, days: int = 30, *, now: Any = None) -> Path:
+        """Write a self-contained HTML performance report (charts embedded) to ``path``; returns the path."""
+        from omnilab.analysis.report import write_report
+
+        return write_report(self, path, days=days, now=now)
+
 
     # ------------------------------------------------------------------------- sessions (Redis)
+    # Nothing here touches Redis until first use, so SQL-only users never need it.
+    def _redis(self) -> Any:
+        conn = self.__dict__.get("_redis_conn")
+        if conn is None:
+            if self._closed:
+                raise OmnilabError("this lab is closed")
+            from omnilab.sessions.connection import RedisConnection
+
+            conn = self.__dict__["_redis_conn"] = RedisConnection(
+                self.settings.redis_url, self.settings.redis_prefix, lab_dir=self.path)
+        return conn
+
+    @property
+    def sessions(self) -> Any:
+        """User sessions with sliding expiry (:class:`omnilab.sessions.store.SessionStore`)."""
+        if "_sessions" not in self.__dict__:
+            from omnilab.sessions.store import SessionStore
+
+            self.__dict__["_sessions"] = SessionStore(self._redis())
+        return self.__dict__["_sessions"]
+
+    @property
+    def queue(self) -> Any:
+        """The reliable task queue over the tasks table (:class:`omnilab.sessions.queue.TaskQueue`)."""
+        if "_queue" not in self.__dict__:
+            from omnilab.sessions.queue import TaskQueue
+
+            self.__dict__["_queue"] = TaskQueue(self._redis(), self.engine)
+        return self.__dict__["_queue"]
+
+    @property
+    def cache(self) -> Any:
+        """Search and response caches: ``.search``, ``.responses``, ``.stats()``."""
+        if "_cache" not in self.__dict__:
+            from omnilab.sessions.cache import Caches
+
+            self.__dict__["_cache"] = Caches(self._redis())
+        return self.__dict__["_cache"]
+
+    @property
+    def agent_state(self) -> Any:
+        """The agent-state cache (:class:`omnilab.sessions.store.AgentStateCache`, TTL 5 min)."""
+        if "_agent_state" not in self.__dict__:
+            from omnilab.sessions.store import AgentStateCache
+
+            self.__dict__["_agent_state"] = AgentStateCache(self._redis())
+        return self.__dict__["_agent_state"]
+
+    def agent_states(self) -> pd.DataFrame:
+        """Cached agent states: agent_id, status, updated_at, seconds_left, state."""
+        return self.agent_state.frame()
+
+    def set_agent_status(self, agent_id: str, status: Any) -> bool:
+        """Set an agent's status: agents table first (the truth), then the cache, then a broadcast.
+
+        Returns False (with a warning) if Redis was unreachable; the SQL write stands either way.
+        """
+        from omnilab.sessions.store import set_agent_status
+
+        return set_agent_status(self.engine, self.agent_state, agent_id, status)
+
 
     # ----------------------------------------------------------------------------------- display
     def stores(self) -> pd.DataFrame:

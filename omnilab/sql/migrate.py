@@ -69,10 +69,13 @@ def check(engine: sa.Engine) -> list:
     from alembic.autogenerate import compare_metadata
 
     from omnilab.sql.schema import Base
+    from omnilab.vectors.models import METADATA as VECTOR_METADATA
+    from omnilab.vectors.models import include_name, include_object
 
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(ctx, Base.metadata))
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object,
+                                                     "include_name": include_name})
+        return list(compare_metadata(ctx, [Base.metadata, VECTOR_METADATA]))
 
 
 def describe_diff(diff: object) -> str:

@@ -84,7 +84,9 @@ class AgentStats(Base):
 
 class AgentPerformance(Base):
     __tablename__ = "agent_performance"
-    __table_args__ = (sa.Index("ix_agent_performance_agent_id_timestamp", "agent_id", "timestamp"),)
+    # Covering index (revision 0003): per-agent window aggregates are answered from the index alone.
+    __table_args__ = (sa.Index("ix_agent_performance_agent_window", "agent_id", "timestamp", "execution_time",
+                               "success", "tokens_used"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     agent_id: Mapped[str] = mapped_column(
@@ -248,6 +250,10 @@ class MemoryEntry(Base):
         UTCDateTime(), nullable=False, default=utcnow, index=True
     )
     updated_at: Mapped[dt.datetime] = _updated()
+    # Vector memory bookkeeping (revision 0002): sha256 of the whitespace-collapsed content (duplicate
+    # detection) and the embedding-cache key of the row's vector (None until the vector store embeds it).
+    content_hash: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
+    embedding_key: Mapped[Optional[str]] = mapped_column(sa.String(64))
 
 
 class MemoryRelationship(Base):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from alembic import context
 
 from omnilab.sql.schema import Base
+from omnilab.vectors.models import METADATA as VECTOR_METADATA
+from omnilab.vectors.models import include_name, include_object
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, VECTOR_METADATA]
 
 
 def _url() -> str:
@@ -23,7 +25,8 @@ def _url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True,
+                      include_object=include_object, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -46,7 +49,8 @@ def run_migrations_online() -> None:
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True,
+                      include_object=include_object, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()

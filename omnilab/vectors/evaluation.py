@@ -1,0 +1,167 @@
+"""Labelled code-search queries from the standard library, and MRR@k of vector, keyword and hybrid search.
+
+Each query is the first sentence of a documented function's docstring; its one relevant memory is the
+function's code without the docstring. Source files are parsed with ``ast`` (never imported). Modules are
+split deterministically into train and test (by a hash of the module name), so fusion settings chosen
+on train are reported on modules never seen while choosing.
+
+Run ``python -m omnilab.vectors.evaluation --lab PATH [--embedder SPEC]`` for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["code_search_pairs", "split_by_module", "load_pairs", "run_queries", "mrr", "evaluate"]
+
+_SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)", re.S)
+
+
+def first_sentence(doc: str) -> str:
+    """The docstring's first sentence (up to the first period/blank line), whitespace collapsed."""
+    para = doc.strip().split("\n\n")[0]
+    m = _SENTENCE.match(para)
+    text = m.group(1) if m else para
+    return " ".join(text.split())
+
+
+def code_search_pairs(modules: Sequence[str] | None = None, *, min_words: int = 4) -> pd.DataFrame:
+    """(query, code) pairs: module, function_name, query (docstring first sentence), code (no docstring).
+
+    Queries that occur more than once (e.g. "Return a copy.") are dropped: they have no single answer.
+    """
+    from omnilab import sample
+
+    funcs = sample.stdlib_functions(tuple(modules)) if modules else sample.stdlib_functions()
+    frame = pd.DataFrame([{"module": f["module"], "function_name": f["function_name"],
+                           "query": first_sentence(f["docstring"]), "code": f["code"]} for f in funcs])
+    frame = frame[frame["query"].str.split().str.len() >= min_words]
+    frame = frame[~frame["query"].duplicated(keep=False)]
+    frame = frame[~frame["code"].duplicated(keep=False)]
+    return frame.reset_index(drop=True)
+
+
+def split_by_module(frame: pd.DataFrame, test_share: float = 0.3) -> pd.Series:
+    """"train"/"test" per row, decided by a hash of the module name (stable across runs and machines)."""
+    def side(module: str) -> str:
+        h = int(hashlib.sha256(module.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return "test" if h < test_share else "train"
+
+    return frame["module"].map(side).rename("split")
+
+
+def load_pairs(lab: Any, pairs: pd.DataFrame, *, progress: bool = True) -> list[str]:
+    """Ingest the code side as ``code`` memories (cached embeddings make reruns cheap); memory ids in order."""
+    rows = [{"content": c, "memory_type": "code", "metadata": {"module": m, "function_name": f, "pair": i}}
+            for i, (c, m, f) in enumerate(zip(pairs["code"], pairs["module"], pairs["function_name"]))]
+    lab.ingest(rows, progress=progress, batch_size=256)
+    ids = lab.memories("code", where={"metadata.pair": {"$gte": 0}})[["memory_id", "metadata", "content"]]
+    by_code = {c: mid for mid, c in zip(ids["memory_id"], ids["content"])}
+    return [by_code[c] for c in pairs["code"]]
+
+
+def warm_queries(store: Any, queries: Sequence[str]) -> None:
+    """Embed the queries once into the persistent cache, so reruns of the evaluation are fast."""
+    from omnilab.vectors.cache import embed_texts
+
+    keys, vecs, stats = embed_texts(store.embedder, store.cache, list(queries))
+    if stats.new_keys:
+        with store.engine.begin() as conn:
+            store.cache.put_many(conn, {k: vecs[k] for k in stats.new_keys})
+
+
+def run_queries(store: Any, queries: Sequence[str], *, pool: int = 50) -> list[tuple[dict, dict]]:
+    """For each query, (cosine by memory id, keyword score by memory id) over both candidate pools."""
+    return [store.hybrid_pools(q, memory_type="code", pool=pool) for q in queries]
+
+
+def mrr(ranked: Sequence[Sequence[int]], relevant: Sequence[int], k: int = 10) -> float:
+    """Mean reciprocal rank of the relevant id within the first k (0 when absent)."""
+    total = 0.0
+    for ids, rel in zip(ranked, relevant):
+        for r, i in enumerate(ids[:k], 1):
+            if i == rel:
+                total += 1.0 / r
+                break
+    return total / max(len(relevant), 1)
+
+
+def _ranked(pools: list[tuple[dict, dict]], how: str, weight: float = 0.5) -> list[list[int]]:
+    from omnilab.vectors.hybrid import fuse
+
+    out = []
+    for vec, kw in pools:
+        if how == "vector":
+            out.append([i for i, _ in sorted(vec.items(), key=lambda x: (-x[1], x[0]))])
+        elif how == "keyword":
+            out.append([i for i, _ in sorted(kw.items(), key=lambda x: (-x[1], x[0]))])
+        else:
+            out.append([i for i, _ in fuse(vec, kw, method=how, weight=weight)])
+    return out
+
+
+def evaluate(lab: Any, *, k: int = 10, pool: int = 50, progress: bool = True) -> dict[str, Any]:
+    """Choose the fusion (method, weight) on train, report vector/keyword/fusions on test (MRR@k)."""
+    pairs = code_search_pairs()
+    split = split_by_module(pairs)
+    memory_ids = load_pairs(lab, pairs, progress=progress)
+    mem = lab.memories("code")
+    int_id = dict(zip(mem["memory_id"], mem["id"]))
+    relevant = np.array([int_id[m] for m in memory_ids])
+    warm_queries(lab.memory, list(pairs["query"]))
+    started = time.perf_counter()
+    pools = run_queries(lab.memory, list(pairs["query"]), pool=pool)
+    seconds = time.perf_counter() - started
+    weights = [float(w) for w in np.round(np.arange(0.5, 1.0, 0.05), 2)]
+    grid = [(how, w) for how in ("blend", "minmax", "rrf") for w in weights]
+    rows = []
+    for part in ("train", "test"):
+        mask = (split == part).to_numpy()
+        sub = [p for p, m in zip(pools, mask) if m]
+        rel = relevant[mask]
+        rows.append({"split": part, "method": "vector", "weight": 1.0, "mrr": mrr(_ranked(sub, "vector"), rel, k)})
+        rows.append({"split": part, "method": "keyword", "weight": 0.0, "mrr": mrr(_ranked(sub, "keyword"), rel, k)})
+        for how, w in grid:
+            rows.append({"split": part, "method": how, "weight": float(w), "mrr": mrr(_ranked(sub, how, w), rel, k)})
+    table = pd.DataFrame(rows)
+    train = table[(table.split == "train") & table.method.isin(["blend", "minmax", "rrf"])]
+    best = train.sort_values(["mrr", "method"], ascending=[False, True]).iloc[0]
+    test = table[table.split == "test"].set_index(["method", "weight"])["mrr"]
+    return {
+        "embedder": lab.memory.embedder.name, "pairs": len(pairs), "train_queries": int((split == "train").sum()),
+        "test_queries": int((split == "test").sum()), "test_modules": sorted(pairs["module"][split == "test"].unique()),
+        "chosen": {"method": best["method"], "weight": float(best["weight"]), "train_mrr": float(best["mrr"])},
+        "test_mrr": {"vector": float(test[("vector", 1.0)]), "keyword": float(test[("keyword", 0.0)]),
+                     "hybrid_chosen": float(test[(best["method"], float(best["weight"]))]),
+                     "rrf_plain": float(test[("rrf", 0.5)]), "minmax_0.7": float(test[("minmax", 0.7)])},
+        "query_seconds": round(seconds, 2), "table": table,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import omnilab
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lab", required=True, help="lab directory to use (memories are added to it)")
+    p.add_argument("--embedder", default="sentence-transformers")
+    p.add_argument("-k", type=int, default=10)
+    args = p.parse_args(argv)
+    with omnilab.open(args.lab, embedder=args.embedder) as lab:
+        res = evaluate(lab, k=args.k)
+    table = res.pop("table")
+    print(table.pivot_table(index=["method", "weight"], columns="split", values="mrr").round(4).to_string())
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,792 @@
+"""MemoryStore: memories in SQL (the truth), their vectors in FAISS, keyword rows for hybrid search.
+
+Every write commits to SQL first (rows, cache entries, keyword rows and the write generation in one
+transaction), then updates the in-memory index, which is saved atomically. On open and whenever another
+process has saved, the index reconciles itself with SQL: missing vectors come from the embedding cache
+(re-embedding only what the cache lacks), stale ones are dropped. A crash at any point loses no
+committed memory and leaves no corrupt index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from omnilab import enums
+from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError
+from omnilab.sql.frames import read_frame, table_dtypes
+from omnilab.sql.schema import TABLES
+from omnilab.sql.types import utcnow
+from omnilab.sql.validate import check_foreign_keys, validate_rows
+from omnilab.vectors import hybrid
+from omnilab.vectors.cache import EmbeddingCache, embed_texts
+from omnilab.vectors.embedders import Embedder, collapse, create_embedder, default_spec
+from omnilab.vectors.filters import compile_where
+from omnilab.vectors.index import Hit, VectorIndex, key_code
+from omnilab.vectors.models import embedding_cache, lab_meta
+from omnilab.vectors.sources import check_vector, fast_memory_rows, iter_batches
+
+__all__ = ["MemoryStore", "RESULT_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+MEM = TABLES["memory_entries"]
+REL = TABLES["memory_relationships"]
+RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority", "tags",
+                  "metadata", "created_at", "session_id", "project_id", "id"]
+MEMORY_TYPES = enums.values(enums.MemoryType)
+_RESULT_DTYPES = table_dtypes(MEM)
+_SAVE_SMALL = 20_000  # below this many vectors in the changed types, every write saves at once
+_SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
+
+
+def _precomputed_key(vec: np.ndarray) -> str:
+    # A vector handed in by the user is cached under a key of its own bytes, never under a text's key,
+    # so it cannot stand in for what the embedder would compute for some text.
+    return hashlib.sha256(b"omnilab-precomputed\0" + np.ascontiguousarray(vec, "<f4").tobytes()).hexdigest()
+
+
+class MemoryStore:
+    """Vector memory over one lab's database and ``<lab>/vectors`` directory. Thread-safe."""
+
+    def __init__(self, engine: sa.Engine, directory: str | Path, *, embedder: str | Embedder | None = None,
+                 index: str = "flat", reindex: bool = False, progress: bool = False,
+                 log_access: bool = False) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.directory = Path(directory)
+        self._lock = threading.RLock()
+        self.log_access = log_access
+        self._access: list[dict[str, Any]] = []
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._last_save = 0.0
+        recorded = self._meta("embedder")
+        wanted = create_embedder(embedder) if embedder is not None else None
+        if recorded is None:
+            emb = wanted or create_embedder(default_spec())
+            self._set_meta("embedder", {"name": emb.name, "spec": emb.spec, "dim": emb.dim}, only_if_new=True)
+            recorded = self._meta("embedder")
+            if recorded["name"] != emb.name:  # another process created the lab first with another one
+                raise ConfigError(f"lab was just created with embedder {recorded['name']}, not {emb.name}")
+        if wanted is not None and wanted.name != recorded["name"] and not reindex:
+            raise ConfigError(
+                f"this lab's memories are embedded with {recorded['name']} (dim {recorded['dim']}); "
+                f"opening it with {wanted.name} needs omnilab.open(..., reindex=True) or lab.reindex('{wanted.spec}')")
+        self.embedder = wanted if wanted is not None and wanted.name == recorded["name"] else create_embedder(
+            recorded["spec"])
+        self.index_kind = index
+        self._open_index()
+        if wanted is not None and wanted.name != recorded["name"]:
+            self.reindex(wanted, progress=progress)
+        else:
+            self.reconcile(progress=progress)
+
+    def _open_index(self) -> None:
+        self.cache = EmbeddingCache(self.engine, self.embedder.name, self.embedder.dim)
+        self.index = VectorIndex(self.directory, dim=self.embedder.dim, embedder=self.embedder.name,
+                                 kind=self.index_kind)
+        with self.index.lock:
+            try:
+                self.index.load()
+            except (ConfigError, OmnilabError) as exc:  # a derived file: rebuild it from SQL
+                log.warning("rebuilding the vector index: %s", exc)
+                self.index.generation = self.index.disk_generation() if self._manifest_readable() else 0
+                self.index.clear()
+
+    def _manifest_readable(self) -> bool:
+        try:
+            self.index.disk_generation()
+            return True
+        except OmnilabError:
+            return False
+
+    # ----------------------------------------------------------------------------------- lab_meta
+    def _meta(self, key: str, conn: sa.Connection | None = None) -> Any:
+        stmt = sa.select(lab_meta.c.value).where(lab_meta.c.key == key)
+        if conn is not None:
+            return conn.execute(stmt).scalar_one_or_none()
+        with self.engine.connect() as c:
+            return c.execute(stmt).scalar_one_or_none()
+
+    def _upsert(self, conn: sa.Connection) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(lab_meta)
+
+    def _set_meta(self, key: str, value: Any, *, only_if_new: bool = False, conn: sa.Connection | None = None) -> None:
+        def run(c: sa.Connection) -> None:
+            ins = self._upsert(c).values(key=key, value=value, counter=0, updated_at=utcnow())
+            stmt = ins.on_conflict_do_nothing() if only_if_new else ins.on_conflict_do_update(
+                index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
+            c.execute(stmt)
+
+        if conn is not None:
+            run(conn)
+        else:
+            with self.engine.begin() as c:
+                run(c)
+
+    def _bump(self, conn: sa.Connection) -> int:
+        """Increment the memory write generation inside the caller's transaction."""
+        ins = self._upsert(conn).values(key="memory_generation", value=None, counter=1, updated_at=utcnow())
+        stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
+            "counter": lab_meta.c.counter + 1, "updated_at": utcnow()}).returning(lab_meta.c.counter)
+        gen = int(conn.execute(stmt).scalar_one())
+        self._generation = gen
+        return gen
+
+    def sql_generation(self) -> int:
+        """The memory write generation recorded in SQL (every remember/ingest/forget/update bumps it)."""
+        with self.engine.connect() as conn:
+            gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == "memory_generation")
+                               ).scalar_one_or_none()
+        return int(gen or 0)
+
+    @property
+    def generation(self) -> int:
+        """Monotonic write generation as this process knows it (changes on every memory write)."""
+        return max(getattr(self, "_generation", 0), self.index.sql_generation)
+
+    # -------------------------------------------------------------------------------- persistence
+    def save(self, *, force: bool = False) -> None:
+        """Write the index now (atomic); resolves concurrent writers by reloading and reconciling."""
+        with self._lock, self.index.lock:
+            for _attempt in range(5):
+                if self.index.save(self.sql_generation(), force=force):
+                    self._last_save = time.monotonic()
+                    return
+                self.index.load()  # another process saved first: take theirs, then catch up with SQL
+                self._reconcile_locked(progress=False, save=False)
+            raise OmnilabError("could not save the vector index: other writers keep changing it")
+
+    def _maybe_save(self) -> None:
+        dirty_size = sum(self.index.types[t].count for t in self.index.dirty if t in self.index.types)
+        if dirty_size <= _SAVE_SMALL or time.monotonic() - self._last_save >= _SAVE_EVERY:
+            self.save()
+
+    def refresh(self) -> None:
+        """Reload if another process saved a newer index (a stat per call; cheap)."""
+        if self.index.changed_on_disk():
+            with self._lock, self.index.lock:
+                had_unsaved = bool(self.index.dirty)
+                self.index.load()
+                if had_unsaved:
+                    self._reconcile_locked(progress=False, save=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._flush_access()
+            if self.index.dirty:
+                self.save()
+
+    # -------------------------------------------------------------------------------- reconcile
+    def reconcile(self, *, progress: bool = False) -> dict[str, int]:
+        """Make the index agree with SQL; returns counts of vectors added, removed and rows embedded."""
+        with self._lock, self.index.lock:
+            return self._reconcile_locked(progress=progress, save=True)
+
+    def _reconcile_locked(self, *, progress: bool, save: bool) -> dict[str, int]:
+        started = time.perf_counter()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.embedding_key)).all()
+        indexed = self.index.keys()
+        sql_ids = {r[0] for r in rows}
+        stale = [i for i in indexed if i not in sql_ids]
+        unkeyed = [r[0] for r in rows if r[2] is None]
+        embedded = self._embed_rows(unkeyed, progress=progress) if unkeyed else {}
+        want: dict[int, tuple[str, str]] = {}
+        for mid, mtype, key in rows:
+            key = key or embedded.get(mid)
+            if key is None:
+                continue
+            have = indexed.get(mid)
+            if have is None or have[0] != mtype or have[1] != key_code(key):
+                want[mid] = (mtype, key)
+        removed = self.index.remove(stale)
+        added = self._add_from_cache(want, progress=progress)
+        with self.engine.begin() as conn:
+            missing_fts = hybrid.fts_missing(conn)
+            for i in range(0, len(missing_fts), 2000):
+                ids = missing_fts[i:i + 2000]
+                pairs = conn.execute(sa.select(MEM.c.id, MEM.c.content).where(MEM.c.id.in_(ids))).all()
+                hybrid.fts_write(conn, [(a, b) for a, b in pairs])
+        if save and (self.index.dirty or not (self.directory / "manifest.json").exists()):
+            if not self.index.save(self.sql_generation(), force=not (self.directory / "manifest.json").exists()):
+                self.index.load()
+                return self._reconcile_locked(progress=progress, save=save)
+            self._last_save = time.monotonic()
+        out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts)}
+        if any(out.values()):
+            log.info("reconciled the vector index with SQL in %.2fs: %s", time.perf_counter() - started, out)
+        return out
+
+    def _embed_rows(self, ids: list[int], *, progress: bool) -> dict[int, str]:
+        """Embed memory rows that have no embedding key yet (written by other tools); returns id -> key."""
+        from tqdm.auto import tqdm
+
+        out: dict[int, str] = {}
+        bar = tqdm(total=len(ids), desc="embedding memories", disable=not progress, unit="mem")
+        for start in range(0, len(ids), 256):
+            chunk = ids[start:start + 256]
+            with self.engine.connect() as conn:
+                pairs = conn.execute(sa.select(MEM.c.id, MEM.c.content).where(MEM.c.id.in_(chunk))).all()
+            texts = [p[1] if p[1] and p[1].strip() else "(empty)" for p in pairs]
+            keys, vectors, _stats = embed_texts(self.embedder, self.cache, texts)
+            with self.engine.begin() as conn:
+                self.cache.put_many(conn, {k: vectors[k] for k in _stats.new_keys})
+                for (mid, content), key in zip(pairs, keys):
+                    conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
+                        embedding_key=key, content_hash=_safe_hash(content)))
+            out.update({p[0]: k for p, k in zip(pairs, keys)})
+            bar.update(len(chunk))
+        bar.close()
+        return out
+
+    def _add_from_cache(self, want: Mapping[int, tuple[str, str]], *, progress: bool) -> int:
+        if not want:
+            return 0
+        keys = {k for _, k in want.values()}
+        vectors = self.cache.get_many(keys)
+        lacking = keys - set(vectors)
+        if lacking:  # cache rows removed by hand: embed the content again
+            ids = [mid for mid, (_, k) in want.items() if k in lacking]
+            for mid, key in self._embed_rows(ids, progress=progress).items():
+                want = {**want, mid: (want[mid][0], key)}
+            vectors = self.cache.get_many({k for _, k in want.values()})
+        by_type: dict[str, list[int]] = {}
+        for mid, (mtype, _k) in want.items():
+            by_type.setdefault(mtype, []).append(mid)
+        for mtype, ids in by_type.items():
+            ids.sort()
+            mat = np.vstack([vectors[want[i][1]] for i in ids])
+            self.index.add(mtype, np.asarray(ids, dtype=np.int64), mat, [want[i][1] for i in ids])
+        return len(want)
+
+    # ----------------------------------------------------------------------------------- writing
+    def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
+                 session_id: str | None = None, project_id: str | None = None, tags: Iterable[str] = (),
+                 metadata: Mapping[str, Any] | None = None, **extra: Any) -> str:
+        """Store one memory and return its memory id (a uuid string)."""
+        if isinstance(tags, str):
+            raise InvalidInput("tags must be a list of strings, not one string")
+        row = {"content": content, "memory_type": getattr(memory_type, "value", memory_type),
+               "priority": int(getattr(priority, "value", priority)) if priority is not None else None,
+               "agent_id": agent_id, "session_id": session_id, "project_id": project_id,
+               "tags": list(tags), "metadata": dict(metadata or {}), **extra}
+        summary = self.ingest([row], progress=False, dedupe=False)
+        return summary["memory_ids"][0]
+
+    def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
+               progress: bool = True, dedupe: bool = True) -> dict[str, Any]:
+        """Bulk-add memories; see :meth:`omnilab.Lab.ingest`. Returns a summary dict."""
+        from tqdm.auto import tqdm
+
+        started = time.perf_counter()
+        summary: dict[str, Any] = {"added": 0, "duplicates": 0, "embedded": 0, "cache_hits": 0,
+                                   "precomputed": 0, "seconds": 0.0, "memory_ids": []}
+        total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
+        bar = tqdm(total=total, desc="ingest", unit="mem", disable=not progress)
+        seen: set[tuple[str, str]] = set()
+        with self._lock:
+            try:
+                for offset, batch in _numbered(iter_batches(data, batch_size)):
+                    self._ingest_batch(batch, offset, memory_type, dedupe, seen, summary)
+                    bar.update(len(batch))
+            finally:
+                bar.close()
+                if self.index.dirty:
+                    self.save()
+        summary["seconds"] = round(time.perf_counter() - started, 3)
+        return summary
+
+    def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
+                      seen: set[tuple[str, str]], summary: dict[str, Any]) -> None:
+        pre: list[np.ndarray | None] = []
+        for i, row in enumerate(batch):
+            where = f"memory row {offset + i}"
+            if memory_type is not None and row.get("memory_type") is None:
+                row["memory_type"] = getattr(memory_type, "value", memory_type)
+            for internal in ("id", "content_hash", "embedding_key"):
+                if row.get(internal) is not None:
+                    raise InvalidInput(f"{where}: {internal!r} is assigned by omnilab")
+                row.pop(internal, None)
+            emb = row.pop("embedding", None)
+            pre.append(None if emb is None else check_vector(emb, self.embedder.dim, where))
+            try:
+                row["content_hash"] = hashlib.sha256(collapse(row.get("content")).encode()).hexdigest()
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}: content {exc}") from exc
+        try:
+            rows = fast_memory_rows(batch, MEMORY_TYPES) or validate_rows("memory_entries", batch)
+        except InvalidInput as exc:
+            raise InvalidInput(str(exc).replace("memory_entries row ", f"memory row {offset}+")) from exc
+        # duplicates: a memory_id already stored, or (dedupe) the same type+content already stored/seen
+        with self.engine.connect() as conn:
+            existing = set()
+            ids = [r["memory_id"] for r in rows]
+            for s in range(0, len(ids), 500):
+                existing.update(conn.execute(sa.select(MEM.c.memory_id).where(MEM.c.memory_id.in_(ids[s:s + 500])))
+                                .scalars())
+            known: set[tuple[str, str]] = set()
+            if dedupe:
+                hashes = sorted({r["content_hash"] for r in rows})
+                for s in range(0, len(hashes), 500):
+                    known.update(conn.execute(sa.select(MEM.c.memory_type, MEM.c.content_hash).where(
+                        MEM.c.content_hash.in_(hashes[s:s + 500]))).all())
+        keep: list[int] = []
+        for i, r in enumerate(rows):
+            sig = (r["memory_type"], r["content_hash"])
+            if r["memory_id"] in existing or (dedupe and (sig in known or sig in seen)):
+                summary["duplicates"] += 1
+                continue
+            existing.add(r["memory_id"])
+            seen.add(sig)
+            keep.append(i)
+        if not keep:
+            return
+        rows = [rows[i] for i in keep]
+        pre = [pre[i] for i in keep]
+        # vectors: precomputed ones as given, the rest from the cache or the embedder
+        todo = [i for i, v in enumerate(pre) if v is None]
+        keys: list[str] = [""] * len(rows)
+        new_cache: dict[str, np.ndarray] = {}
+        vectors: dict[str, np.ndarray] = {}
+        if todo:
+            tkeys, tvecs, stats = embed_texts(self.embedder, self.cache, [rows[i]["content"] for i in todo])
+            for i, k in zip(todo, tkeys):
+                keys[i] = k
+            vectors.update(tvecs)
+            new_cache.update({k: tvecs[k] for k in stats.new_keys})
+            summary["embedded"] += stats.embedded
+            summary["cache_hits"] += stats.cache_hits
+        for i, v in enumerate(pre):
+            if v is not None:
+                k = _precomputed_key(v)
+                keys[i] = k
+                vectors[k] = v
+                new_cache[k] = v
+                summary["precomputed"] += 1
+        for r, k in zip(rows, keys):
+            r["embedding_key"] = k
+        try:
+            with self.engine.begin() as conn:
+                check_foreign_keys(conn, "memory_entries", rows)
+                self.cache.put_many(conn, new_cache)  # do-nothing on keys already cached
+                from omnilab.sql.bulk import bulk_insert
+
+                cols = {c: [r[c] for r in rows] for c in rows[0]}
+                bulk_insert(conn, "memory_entries", cols)
+                mids = [r["memory_id"] for r in rows]
+                id_of: dict[str, int] = {}
+                for s in range(0, len(mids), 500):
+                    id_of.update(conn.execute(sa.select(MEM.c.memory_id, MEM.c.id).where(
+                        MEM.c.memory_id.in_(mids[s:s + 500]))).all())
+                int_ids = [id_of[m] for m in mids]
+                hybrid.fts_write(conn, [(i, r["content"]) for i, r in zip(int_ids, rows)], fresh=True)
+                self._bump(conn)
+        except sa.exc.IntegrityError as exc:
+            raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
+        by_type: dict[str, list[int]] = {}
+        for j, r in enumerate(rows):
+            by_type.setdefault(r["memory_type"], []).append(j)
+        for mtype, js in by_type.items():
+            self.index.add(mtype, np.asarray([int_ids[j] for j in js], dtype=np.int64),
+                           np.vstack([vectors[keys[j]] for j in js]), [keys[j] for j in js])
+        summary["added"] += len(rows)
+        summary["memory_ids"].extend(r["memory_id"] for r in rows)
+
+    def forget(self, memory_ids: str | Iterable[str]) -> int:
+        """Delete memories by memory id; returns how many existed. Unknown ids are ignored."""
+        ids = [memory_ids] if isinstance(memory_ids, str) else list(memory_ids)
+        if not all(isinstance(m, str) for m in ids):
+            raise InvalidInput("forget takes memory ids (strings)")
+        if not ids:
+            return 0
+        with self._lock:
+            int_ids: list[int] = []
+            with self.engine.begin() as conn:
+                for s in range(0, len(ids), 500):
+                    chunk = ids[s:s + 500]
+                    int_ids += list(conn.execute(sa.select(MEM.c.id).where(MEM.c.memory_id.in_(chunk))).scalars())
+                    conn.execute(sa.delete(MEM).where(MEM.c.memory_id.in_(chunk)))
+                if int_ids:
+                    self._bump(conn)
+            self.index.remove(int_ids)
+            if int_ids:
+                self._maybe_save()
+            return len(int_ids)
+
+    def update(self, memory_id: str, **changes: Any) -> None:
+        """Change fields of one memory; new content (or type) re-embeds/re-indexes it."""
+        allowed = {"content", "memory_type", "priority", "agent_id", "session_id", "project_id", "tags",
+                   "metadata", "expires_at"}
+        bad = set(changes) - allowed
+        if bad:
+            raise InvalidInput(f"cannot update {', '.join(sorted(bad))}; allowed: {', '.join(sorted(allowed))}")
+        with self._lock:
+            with self.engine.connect() as conn:
+                cur = conn.execute(sa.select(MEM).where(MEM.c.memory_id == memory_id)).mappings().one_or_none()
+            if cur is None:
+                raise NotFound(f"no memory with id {memory_id!r}")
+            row = {k: v for k, v in cur.items() if k not in ("id", "content_hash", "embedding_key", "updated_at")}
+            row.update({k: getattr(v, "value", v) for k, v in changes.items()})
+            clean = validate_rows("memory_entries", [row])[0]
+            values = {k: clean[k] for k in changes}
+            key, vec = cur["embedding_key"], None
+            if "content" in changes:
+                values["content_hash"] = hashlib.sha256(collapse(clean["content"]).encode()).hexdigest()
+                keys, vecs, _ = embed_texts(self.embedder, self.cache, [clean["content"]])
+                key, vec = keys[0], vecs[keys[0]]
+                values["embedding_key"] = key
+            values["updated_at"] = utcnow()
+            with self.engine.begin() as conn:
+                check_foreign_keys(conn, "memory_entries", [clean])
+                if vec is not None:
+                    self.cache.put_many(conn, {key: vec})
+                conn.execute(sa.update(MEM).where(MEM.c.id == cur["id"]).values(**values))
+                if "content" in changes:
+                    hybrid.fts_write(conn, [(cur["id"], clean["content"])])
+                self._bump(conn)
+            if vec is not None or "memory_type" in changes:
+                if vec is None:
+                    _, mat = self.index.vectors([cur["id"]])
+                    vec = mat[0] if len(mat) else self.cache.get_many([key])[key]
+                self.index.add(clean["memory_type"], np.asarray([cur["id"]], dtype=np.int64), vec[None, :], [key])
+                self._maybe_save()
+
+    def reindex(self, embedder: str | Embedder | None = None, *, progress: bool = True) -> dict[str, int]:
+        """Re-embed every memory with ``embedder`` (default: the current one), record it, rebuild the index."""
+        from tqdm.auto import tqdm
+
+        new = create_embedder(embedder) if embedder is not None else self.embedder
+        with self._lock:
+            cache = EmbeddingCache(self.engine, new.name, new.dim)
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(sa.select(MEM.c.id).order_by(MEM.c.id)).scalars())
+            plan: dict[int, tuple[str, str]] = {}
+            embedded = hits = 0
+            for s in tqdm(range(0, len(ids), 512), desc=f"reindex ({new.name})", disable=not progress):
+                with self.engine.connect() as conn:
+                    part = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content).where(
+                        MEM.c.id.in_(ids[s:s + 512]))).all()
+                keys, vecs, stats = embed_texts(new, cache, [p[2] for p in part])
+                embedded, hits = embedded + stats.embedded, hits + stats.cache_hits
+                with self.engine.begin() as conn:
+                    cache.put_many(conn, {k: vecs[k] for k in stats.new_keys})
+                    for (mid, mtype, _c), k in zip(part, keys):
+                        conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(embedding_key=k))
+                        plan[mid] = (mtype, k)
+            with self.engine.begin() as conn:
+                self._set_meta("embedder", {"name": new.name, "spec": new.spec, "dim": new.dim}, conn=conn)
+                self._bump(conn)
+            self.embedder = new
+            with self.index.lock:
+                old_gen = self.index.disk_generation() if self._manifest_readable() else 0
+                self.cache = cache
+                self.index = VectorIndex(self.directory, dim=new.dim, embedder=new.name, kind=self.index_kind)
+                self.index.generation = old_gen
+                self._add_from_cache(plan, progress=False)
+                self.index.save(self.sql_generation(), force=True)
+            self._query_cache.clear()
+            return {"memories": len(ids), "embedded": embedded, "cache_hits": hits}
+
+    # ----------------------------------------------------------------------------------- reading
+    def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
+                 limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """Memories as a DataFrame (newest first); keyword filters are equality on columns."""
+        clause = compile_where({**dict(where or {}), **filters} or None, self.dialect)
+        stmt = sa.select(*[c for c in MEM.columns if c.name not in ("content_hash", "embedding_key")])
+        types = self._types(memory_type)
+        if types is not None:
+            stmt = stmt.where(MEM.c.memory_type.in_(types))
+        if clause is not None:
+            stmt = stmt.where(clause)
+        stmt = stmt.order_by(MEM.c.created_at.desc(), MEM.c.id.desc())
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return read_frame(conn, stmt, dtypes=table_dtypes(MEM))
+
+    @staticmethod
+    def _types(memory_type: Any) -> list[str] | None:
+        if memory_type is None:
+            return None
+        items = [memory_type] if isinstance(memory_type, (str, enums.MemoryType)) else list(memory_type)
+        out = [getattr(t, "value", t) for t in items]
+        bad = [t for t in out if t not in MEMORY_TYPES]
+        if bad:
+            raise InvalidInput(f"unknown memory type(s) {bad}; use {', '.join(MEMORY_TYPES)}")
+        return out
+
+    def query_vector(self, query: Any) -> np.ndarray:
+        """A text or vector query as a normalized (dim,) float32 vector."""
+        if isinstance(query, str):
+            text = self.embedder.preprocess(query)
+            vec = self._query_cache.get(text)
+            if vec is None:
+                from omnilab.vectors.embedders import text_key
+
+                vec = self.cache.get_many([text_key(text)]).get(text_key(text))
+                if vec is None:
+                    vec = self.embedder.embed([text])[0]
+                self._query_cache[text] = vec
+                if len(self._query_cache) > 1024:
+                    self._query_cache.popitem(last=False)
+            return vec
+        if isinstance(query, (np.ndarray, list, tuple)):
+            arr = np.asarray(query, dtype=np.float32)
+            if arr.ndim == 2 and arr.shape[0] == 1:
+                arr = arr[0]
+            return check_vector(arr, self.embedder.dim, "query")
+        raise InvalidInput(f"query must be text or a 1-d vector, not {type(query).__name__}")
+
+    def _candidates(self, where: Mapping[str, Any] | None, types: list[str] | None) -> dict[str, np.ndarray] | None:
+        clause = compile_where(where, self.dialect)
+        if clause is None:
+            return None
+        stmt = sa.select(MEM.c.memory_type, MEM.c.id).where(clause)
+        if types is not None:
+            stmt = stmt.where(MEM.c.memory_type.in_(types))
+        out: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            for t, i in conn.execute(stmt):
+                out.setdefault(t, []).append(i)
+        return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
+
+    def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
+                    where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Exact top-k (id, cosine, type) among memories matching ``where`` (filter applied before ranking)."""
+        k = _check_k(k)
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
+                raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
+        q = self.query_vector(query)
+        types = self._types(memory_type)
+        cand = self._candidates(where, types)
+        self.refresh()
+        with self._lock:
+            hits = self.index.search(q, k, types=types, candidates=cand)
+        if threshold is not None:
+            hits = [h for h in hits if h.score >= threshold]
+        return hits
+
+    def search(self, query: Any, **kw: Any) -> pd.DataFrame:
+        hits = self.search_hits(query, **kw)
+        frame = self._frame([h.id for h in hits], [h.score for h in hits])
+        self._log_reads(frame, query)
+        return frame
+
+    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
+                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                      weight: float | None = None, pool: int | None = None) -> pd.DataFrame:
+        """Keyword (BM25) and vector search fused; ``score`` is the fused score, plus both parts."""
+        hits = self.hybrid_hits(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
+                                pool=pool)
+        frame = self._frame([h[0] for h in hits], [h[1] for h in hits])
+        frame.insert(2, "vector_score", [h[2] for h in hits])
+        frame.insert(3, "keyword_score", [h[3] for h in hits])
+        self._log_reads(frame, query)
+        return frame
+
+    def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
+                    where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                    weight: float | None = None, pool: int | None = None) -> list[tuple[int, float, float, float]]:
+        """Fused (id, score, cosine, keyword score) best first."""
+        k = _check_k(k)
+        fusion = fusion or hybrid.DEFAULT_FUSION
+        weight = hybrid.DEFAULT_WEIGHT if weight is None else weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise InvalidInput(f"weight must be in [0, 1], got {weight!r}")
+        if fusion not in hybrid.FUSIONS:
+            raise InvalidInput(f"fusion must be one of {hybrid.FUSIONS}, got {fusion!r}")
+        vec, kw = self.hybrid_pools(query, memory_type=memory_type, where=where,
+                                    pool=max(50, 5 * k) if pool is None else pool)
+        fused = hybrid.fuse(vec, kw, method=fusion, weight=float(weight))[:k]
+        return [(i, s, vec[i], kw.get(i, 0.0)) for i, s in fused]
+
+    def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
+                     pool: int = 50) -> tuple[dict[int, float], dict[int, float]]:
+        """Both candidate pools with full information: (cosine by id, keyword score by id) over their union.
+
+        The top ``pool`` of each side (``where`` applied before ranking on both); every candidate gets its
+        exact cosine, and its keyword score when it matches the query at all.
+        """
+        if not isinstance(query, str):
+            raise InvalidInput("hybrid_search needs a text query")
+        pool = _check_k(pool)
+        q = self.query_vector(query)
+        types = self._types(memory_type)
+        vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where)}
+        clause = compile_where(where, self.dialect)
+        with self.engine.connect() as conn:
+            kw = hybrid.keyword_search(conn, query, limit=pool, where=clause, types=types)
+            extra_kw = [i for i in vec if i not in kw]
+            if extra_kw and kw:
+                kw.update(hybrid.keyword_search(conn, query, limit=len(extra_kw), where=clause, types=types,
+                                                ids=extra_kw))
+        only_kw = [i for i in kw if i not in vec]
+        if only_kw:
+            with self._lock:
+                found, mat = self.index.vectors(only_kw)
+            vec.update(zip(found.tolist(), (mat @ q).tolist()))
+            kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
+        return vec, kw
+
+    def _frame(self, ids: list[int], scores: list[float]) -> pd.DataFrame:
+        """Result rows in rank order, built column-wise (this is on every search's path, keep it lean)."""
+        cols = [c for c in RESULT_COLUMNS if c not in ("rank", "score")]
+        found: dict[int, Any] = {}
+        if ids:
+            stmt = sa.select(*[MEM.c[c] for c in cols]).where(MEM.c.id.in_(ids))
+            with self.engine.connect() as conn:
+                found = {r[-1]: r for r in conn.execute(stmt)}
+        keep = [(i, s) for i, s in zip(ids, scores) if i in found]
+        recs = [found[i] for i, _ in keep]
+        data: dict[str, Any] = {"rank": np.arange(1, len(keep) + 1, dtype=np.int64),
+                                "score": np.array([s for _, s in keep], dtype=np.float64)}
+        for j, c in enumerate(cols):
+            data[c] = [r[j] for r in recs]
+        frame = pd.DataFrame(data)
+        dtypes = _RESULT_DTYPES
+        for c in ("priority", "id"):
+            frame[c] = frame[c].astype(dtypes[c])
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).astype(dtypes["created_at"])
+        for c in ("memory_id", "memory_type", "content", "agent_id", "tags", "metadata", "session_id", "project_id"):
+            frame[c] = frame[c].astype(object)
+        return frame
+
+    # ------------------------------------------------------------------------------ access log
+    def _log_reads(self, frame: pd.DataFrame, query: Any) -> None:
+        if not self.log_access or frame.empty:
+            return
+        now = utcnow()
+        qtext = query if isinstance(query, str) else None
+        self._access.extend({"memory_id": int(i), "access_type": "search", "query": qtext, "score": float(s),
+                             "accessed_at": now} for i, s in zip(frame["id"], frame["score"]))
+        if len(self._access) >= 200:
+            self._flush_access()
+
+    def _flush_access(self) -> None:
+        rows, self._access = self._access, []
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as conn:
+                live = set(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_({r["memory_id"] for r in rows})))
+                           .scalars())
+                rows = [r for r in rows if r["memory_id"] in live]
+                if rows:
+                    conn.execute(sa.insert(TABLES["memory_access"]), rows)
+                    for mid in {r["memory_id"] for r in rows}:
+                        n = sum(1 for r in rows if r["memory_id"] == mid)
+                        conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
+                            access_count=MEM.c.access_count + n, last_accessed=rows[-1]["accessed_at"]))
+        except sa.exc.SQLAlchemyError as exc:  # access logging must never break a search
+            log.warning("could not write memory_access rows: %s", exc)
+
+    # ----------------------------------------------------------------------------- relationships
+    def _int_ids(self, conn: sa.Connection, memory_ids: list[str]) -> dict[str, int]:
+        found = dict(conn.execute(sa.select(MEM.c.memory_id, MEM.c.id).where(MEM.c.memory_id.in_(memory_ids)))
+                     .all())
+        missing = [m for m in memory_ids if m not in found]
+        if missing:
+            raise NotFound(f"no memory with id {missing[0]!r}")
+        return found
+
+    def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
+        """Link two memories (directed, unique per type); an existing link gets the new strength."""
+        if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 32:
+            raise InvalidInput("relationship_type must be a non-empty string of at most 32 characters")
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength):
+            raise InvalidInput(f"strength must be a finite number, got {strength!r}")
+        if source == target:
+            raise InvalidInput("a memory cannot be related to itself")
+        with self.engine.begin() as conn:
+            ids = self._int_ids(conn, [source, target])
+            match = sa.and_(REL.c.source_id == ids[source], REL.c.target_id == ids[target],
+                            REL.c.relationship_type == relationship_type)
+            if conn.execute(sa.update(REL).where(match).values(strength=float(strength))).rowcount == 0:
+                conn.execute(sa.insert(REL).values(source_id=ids[source], target_id=ids[target],
+                                                   relationship_type=relationship_type, strength=float(strength),
+                                                   created_at=utcnow()))
+
+    def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
+        """Memories linked to ``memory_id`` either way: direction, relationship_type, strength and the memory."""
+        with self.engine.connect() as conn:
+            me = self._int_ids(conn, [memory_id])[memory_id]
+            frames = []
+            for direction, mine, other in (("out", REL.c.source_id, REL.c.target_id),
+                                           ("in", REL.c.target_id, REL.c.source_id)):
+                stmt = (sa.select(sa.literal(direction).label("direction"), REL.c.relationship_type,
+                                  REL.c.strength, MEM.c.memory_id, MEM.c.memory_type, MEM.c.content,
+                                  MEM.c.agent_id, MEM.c.created_at)
+                        .join(MEM, MEM.c.id == other).where(mine == me))
+                if relationship_type is not None:
+                    stmt = stmt.where(REL.c.relationship_type == relationship_type)
+                frames.append(read_frame(conn, stmt, dtypes={"created_at": "datetime64[us, UTC]"}))
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values(["strength", "memory_id"], ascending=[False, True], kind="stable").reset_index(
+            drop=True)
+
+    def add_filter_index(self, key: str) -> str:
+        """Index ``metadata.<key>`` so equality filters on it are index lookups; returns the index name.
+
+        Worth it for selective filters on large labs (the filter then costs well under a millisecond).
+        Idempotent. Alembic's schema comparison ignores these indexes.
+        """
+        from omnilab.vectors.filters import json_path_expr
+        from omnilab.vectors.models import FILTER_INDEX_PREFIX
+
+        if not isinstance(key, str) or not key.startswith("metadata.") or len(key) > 60:
+            raise InvalidInput(f"add_filter_index takes 'metadata.<key>', got {key!r}")
+        path = tuple(key.split(".")[1:])
+        expr = json_path_expr(None, path, self.dialect == "postgresql")  # validates the parts
+        name = FILTER_INDEX_PREFIX + "__".join(path).replace("-", "_")
+        sql_expr = str(expr.compile(dialect=self.engine.dialect))
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON memory_entries (({sql_expr}))')
+        return name
+
+    def stats(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            cached = conn.execute(sa.select(sa.func.count()).select_from(embedding_cache)).scalar_one()
+        return {"embedder": self.embedder.name, "dim": self.embedder.dim, "index": self.index_kind,
+                "vectors": len(self.index), "per_type": self.index.counts(), "generation": self.generation,
+                "cached_embeddings": int(cached)}
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _numbered(batches: Iterable[list[dict[str, Any]]]) -> Iterable[tuple[int, list[dict[str, Any]]]]:
+    offset = 0
+    for b in batches:
+        yield offset, b
+        offset += len(b)
+
+
+def _safe_hash(content: str | None) -> str | None:
+    try:
+        return hashlib.sha256(collapse(content or "").encode()).hexdigest()
+    except InvalidInput:
+        return None
+

@@ -1,0 +1,111 @@
+"""The HTML report: one self-contained file that parses, embeds its charts, and lists every agent."""
+
+from __future__ import annotations
+
+import base64
+from html.parser import HTMLParser
+
+import pytest
+
+import omnilab
+from omnilab.cli import main
+from omnilab.errors import InvalidInput
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.text: list[str] = []
+        self.stack: list[str] = []
+        self.cells: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.stack.append(tag)
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            if value and not value.startswith("data:") and not value.startswith("#"):
+                self.external.append(value)
+
+    def handle_endtag(self, tag):
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self.stack and self.stack[-1] == "td":
+            self.cells.append(data.strip())
+
+
+def parse(path) -> _Collect:
+    parser = _Collect()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+def check_report(lab, path, days: int) -> _Collect:
+    doc = parse(path)
+    assert len(doc.images) == 6
+    for src in doc.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert doc.external == []  # nothing to fetch: opens offline
+    text = " ".join(doc.text)
+    assert "Data window" in text and "Generated at" in text and f"{days} days" in text
+    assert str(lab.path) in text
+    for agent_id, name in lab.agents()[["id", "name"]].itertuples(index=False):
+        assert agent_id in doc.cells, f"agent {agent_id} missing from the report"
+    return doc
+
+
+def test_report_on_the_sample(sample_lab_path, tmp_path):
+    with omnilab.open(sample_lab_path, embedder="hashing") as lab:
+        path = lab.report(tmp_path / "report.html", days=30)
+        assert path == (tmp_path / "report.html").resolve()
+        doc = check_report(lab, path, 30)
+        assert len(lab.agents()) == 29
+        assert "Best agent" in " ".join(doc.text)
+
+
+def test_report_both_backends_hides_password(data_lab, now, tmp_path):
+    path = data_lab.report(tmp_path / "r.html", days=7, now=now)
+    check_report(data_lab, path, 7)
+    html_text = path.read_text(encoding="utf-8")
+    assert "2026-03-08 12:00:00" in html_text and "2026-03-15 12:00:00" in html_text  # the window
+    if data_lab.backend == "postgresql":
+        assert "postgresql" in html_text
+
+
+def test_report_hides_database_password(tmp_path):
+    from omnilab.analysis.report import render_report
+
+    with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
+        lab.database_url = "postgresql+psycopg://user:s3cret@db.example:5432/x"  # shown, never connected
+        text = render_report(lab, 7)
+    assert "s3cret" not in text and "***" in text
+
+
+def test_report_bad_paths(data_lab, tmp_path):
+    with pytest.raises(InvalidInput):
+        data_lab.report(tmp_path, days=7)  # a directory
+    with pytest.raises(InvalidInput):
+        data_lab.report(tmp_path / "missing" / "r.html")
+    with pytest.raises(InvalidInput):
+        data_lab.report(tmp_path / "r.html", days=0)
+    # nothing half-written: no report and no temporary file left behind
+    assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob(".report-*"))
+
+
+def test_cli_report(sample_lab_path, tmp_path, capsys):
+    out = tmp_path / "cli.html"
+    assert main(["report", "--lab", sample_lab_path, "-o", str(out), "--days", "30"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with omnilab.open(sample_lab_path, embedder="hashing") as lab:
+        check_report(lab, out, 30)
+    assert main(["report", "--lab", sample_lab_path, "-o", str(out), "--days", "-3"]) == 2
+    assert "days must be" in capsys.readouterr().err

@@ -233,6 +233,27 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the memory search UI (Voila) on 127.0.0.1; Ctrl-C stops it."""
+    from omnilab.analysis import app
+    from omnilab.errors import ConfigError
+
+    if args.database_url is None and not _lab_exists(args.lab):
+        raise ConfigError(f"no lab at {args.lab or 'the default path'}: create one first (omnilab demo --lab PATH)")
+    with _open(args) as lab:  # validate the lab and embed any unindexed memories before the UI starts
+        rec = lab.memory.reconcile()
+        env = {"OMNILAB_DATA_DIR": str(lab.path), "OMNILAB_EMBEDDER": lab.memory.embedder.spec}
+        vectors = lab.memory.stats()["vectors"]
+    for key, value in (("OMNILAB_DATABASE_URL", args.database_url), ("OMNILAB_REDIS_URL", args.redis_url)):
+        if value:
+            env[key] = value
+    print(f"lab {env['OMNILAB_DATA_DIR']}: {vectors:,} memories indexed ({rec['embedded']:,} embedded now)")
+    print(f"search UI on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
+    code = app.serve(args.port, env)
+    print("search UI stopped")
+    return code
+
+
 # -------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnilab", description=__doc__.splitlines()[0].rstrip("."))
@@ -309,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--queue", default="default", help="queue name (default: default)")
         q.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_queue)
+
+    p = sub.add_parser("ui", help=cmd_ui.__doc__, description=cmd_ui.__doc__)
+    _lab_options(p)
+    p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default: 8866)")
+    p.set_defaults(handler=cmd_ui)
 
     return parser
 

@@ -117,6 +117,8 @@ class Lab:
             raise InvalidInput(f"{table}: rows violate a constraint, nothing written: {exc.orig}") from exc
         except sa.exc.SQLAlchemyError as exc:
             raise OmnilabError(f"insert into {table} failed, nothing written: {exc}") from exc
+        if table == "memory_entries":  # rows without vectors: the memory store indexes them before searching
+            self.memory.mark_stale()
         return len(clean)
 
     def table(self, name: str, *, limit: int | None = None) -> pd.DataFrame:
@@ -189,7 +191,9 @@ class Lab:
         """Load the OmniDev sample dataset (deterministic for a seed); returns rows added per table."""
         from omnilab import sample
 
-        return sample.load(self, size=size, seed=seed, days=days, progress=progress)
+        added = sample.load(self, size=size, seed=seed, days=days, progress=progress)
+        self.memory.mark_stale()  # sample memories are embedded (cache first) before the next search
+        return added
 
     def _frame(self, stmt: Any, table: sa.Table) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -238,15 +242,17 @@ class Lab:
         """Memories (newest first), by type, ``where`` filter and column equality keywords."""
         return self.memory.memories(memory_type, where=where, limit=limit, **filters)
 
-    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
+    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
                where: Mapping[str, Any] | None = None, cache: bool = True) -> pd.DataFrame:
         """Top-k memories by cosine similarity to ``query`` (text or a 1-d vector).
 
         ``where`` is applied before ranking, so the result is the exact top-k among matching memories;
-        ``threshold`` keeps cosine >= t. Columns: rank, score, memory_id, memory_type, content, agent_id,
+        ``threshold`` keeps cosine >= t ("tuned": the value saved by ``save_threshold`` for ``memory_type``
+        and the lab's embedder). Columns: rank, score, memory_id, memory_type, content, agent_id,
         priority, tags, metadata, created_at, session_id, project_id, id.
         """
         # ``cache`` is reserved for the Redis search cache (keyed on self.memory.generation).
+        threshold = self._resolve_threshold(threshold, memory_type)  # "tuned" -> the saved value (tuning and UI)
         return self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
 
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
@@ -364,6 +370,45 @@ class Lab:
         from omnilab.analysis.report import write_report
 
         return write_report(self, path, days=days, now=now)
+
+    # ------------------------------------------------------------------------------ tuning and UI
+    # Logic lives in omnilab.analysis.tuning (curves, thresholds) and omnilab.analysis.widgets (UIs).
+    def tune_threshold(self, labels: Any, *, memory_type: Any = None, k: int = 10, split: str | None = None,
+                       where: Mapping[str, Any] | None = None) -> Any:
+        """Precision/recall/F1 at every score threshold for labelled queries, and the F1-optimal threshold.
+
+        ``labels``: DataFrame (query, relevant memory ids[, split]) or {query: ids}, e.g. from
+        ``omnilab.analysis.tuning.stdlib_labels(lab)``. Returns a ``TuningResult``: ``.curve`` (DataFrame),
+        ``.threshold`` (recommended), ``.f1``/``.precision``/``.recall``, ``.ranks`` (precision@k, recall@k, MRR).
+        """
+        from omnilab.analysis import tuning
+
+        return tuning.tune(self, labels, memory_type=memory_type, k=k, split=split, where=where)
+
+    def save_threshold(self, result: Any, *, memory_type: Any = None, embedder: str | None = None) -> dict[str, Any]:
+        """Store a ``TuningResult`` (or a number + ``memory_type``) per (type, embedder) for threshold="tuned"."""
+        from omnilab.analysis import tuning
+
+        return tuning.save_threshold(self, result, memory_type=memory_type, embedder=embedder)
+
+    def thresholds(self) -> pd.DataFrame:
+        """Every saved threshold: memory_type, embedder, threshold, f1, precision, recall, k, n_queries, …"""
+        from omnilab.analysis import tuning
+
+        return tuning.saved_thresholds(self)
+
+    def _resolve_threshold(self, threshold: Any, memory_type: Any) -> float | None:
+        if not isinstance(threshold, str):
+            return threshold
+        from omnilab.analysis import tuning
+
+        return tuning.resolve_threshold(self, threshold, memory_type)
+
+    def search_ui(self, **options: Any) -> Any:
+        """The interactive search widget (``omnilab.analysis.widgets.SearchUI``) for this lab."""
+        from omnilab.analysis.widgets import SearchUI
+
+        return SearchUI(self, **options)
 
 
     # ------------------------------------------------------------------------- sessions (Redis)

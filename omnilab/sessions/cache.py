@@ -75,6 +75,18 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _json_attrs(attrs: dict[Any, Any]) -> dict[str, Any]:
+    """The JSON-able part of ``DataFrame.attrs`` (anything else is metadata we may drop)."""
+    out = {}
+    for k, v in attrs.items():
+        try:
+            dumps(v)
+        except InvalidInput:
+            continue
+        out[str(k)] = v
+    return out
+
+
 def frame_to_json(frame: pd.DataFrame) -> str:
     """JSON text holding columns, index, rows and dtypes (restored by :func:`frame_from_json`)."""
     cols = [str(c) for c in frame.columns]
@@ -90,7 +102,7 @@ def frame_to_json(frame: pd.DataFrame) -> str:
         "index_name": index.name,
         "range_index": isinstance(index, pd.RangeIndex),
         "data": data,
-        "attrs": frame.attrs,
+        "attrs": _json_attrs(frame.attrs),
     }
     return dumps(doc)
 

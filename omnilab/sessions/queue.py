@@ -14,12 +14,13 @@ hash ``task:<id>`` per queued task (queue, score, attempts, lease token, payload
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 
 from omnilab.errors import InvalidInput, OmnilabError, StoreUnavailable
 from omnilab.sessions.connection import RedisConnection, dumps, loads
+from omnilab.sessions.scripts import DEQUEUE, ENQUEUE, EXTEND, FAIL, FINISH, RELEASE
 from omnilab.sql.schema import TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
@@ -43,135 +45,6 @@ _PAYLOAD = ("title", "description", "task_type", "priority", "complexity", "agen
 
 class LeaseLost(OmnilabError):
     """The lease expired and the task was handed to another worker (or finished)."""
-
-
-# Scripts build task keys from a prefix passed in ARGV (single-server Redis; not for Cluster).
-# Score = (10 - priority) * 2^36 + sequence: higher priority first, FIFO within a priority.
-_ENQUEUE = """
-local added = 0
-local now = redis.call('TIME')
-local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
-for i = 3, #ARGV, 4 do
-  local id, prio, payload, blocked = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2], ARGV[i+3]
-  local tk = ARGV[1] .. id
-  if redis.call('EXISTS', tk) == 0 then
-    local score = (10 - prio) * 68719476736 + redis.call('INCR', KEYS[5])
-    redis.call('HSET', tk, 'queue', ARGV[2], 'score', score, 'attempts', 0, 'payload', payload,
-               'token', '', 'enqueued_ms', now_ms)
-    redis.call('ZADD', KEYS[3], now_ms, id)
-    if blocked == '1' then
-      redis.call('SADD', KEYS[2], id)
-    else
-      redis.call('ZADD', KEYS[1], score, id)
-      redis.call('LPUSH', KEYS[4], '1')
-      added = added + 1
-    end
-  end
-end
-redis.call('LTRIM', KEYS[4], 0, 999)
-redis.call('SADD', KEYS[6], ARGV[2])
-return added
-"""
-
-# KEYS: ready, processing, dead, ages. ARGV: task prefix, lease ms, worker, token base, max attempts, count
-_DEQUEUE = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local requeued, dead, out = {}, {}, {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
-  redis.call('ZREM', KEYS[2], id)
-  local tk = ARGV[1] .. id
-  local score = redis.call('HGET', tk, 'score')
-  if score then
-    if tonumber(redis.call('HGET', tk, 'attempts') or '0') >= tonumber(ARGV[5]) then
-      redis.call('ZADD', KEYS[3], now, id)
-      redis.call('ZREM', KEYS[4], id)
-      redis.call('HSET', tk, 'token', '', 'error', 'lease expired')
-      table.insert(dead, id)
-    else
-      redis.call('ZADD', KEYS[1], score, id)
-      redis.call('HSET', tk, 'token', '')
-      table.insert(requeued, id)
-    end
-  end
-end
-local i = 0
-while i < tonumber(ARGV[6]) do
-  local popped = redis.call('ZPOPMIN', KEYS[1])
-  if #popped == 0 then break end
-  local id = popped[1]
-  local tk = ARGV[1] .. id
-  if redis.call('EXISTS', tk) == 1 then
-    i = i + 1
-    local attempts = redis.call('HINCRBY', tk, 'attempts', 1)
-    local token = ARGV[4] .. ':' .. i
-    local deadline = now + tonumber(ARGV[2])
-    redis.call('HSET', tk, 'token', token, 'worker', ARGV[3], 'leased_ms', now)
-    redis.call('ZADD', KEYS[2], deadline, id)
-    table.insert(out, {id, attempts, token, deadline, redis.call('HGET', tk, 'payload')})
-  end
-end
-return {out, requeued, dead}
-"""
-
-# KEYS: ready, processing, ages. ARGV: task prefix, dependents prefix, ids... — the tasks are finished
-# (SQL said so). Returns the ids of tasks that were waiting on them.
-_FINISH = """
-local dependents = {}
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('DEL', ARGV[1] .. id)
-  for _, d in ipairs(redis.call('SMEMBERS', ARGV[2] .. id)) do table.insert(dependents, d) end
-  redis.call('DEL', ARGV[2] .. id)
-end
-return dependents
-"""
-
-# KEYS: ready, processing, dead, ages, notify. ARGV: task prefix, id, token, 'retry'|'dead', error
-_FAIL = """
-local tk = ARGV[1] .. ARGV[2]
-if redis.call('HGET', tk, 'token') ~= ARGV[3] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HSET', tk, 'token', '', 'error', ARGV[5])
-if ARGV[4] == 'retry' then
-  redis.call('ZADD', KEYS[1], redis.call('HGET', tk, 'score'), ARGV[2])
-  redis.call('LPUSH', KEYS[5], '1')
-  redis.call('LTRIM', KEYS[5], 0, 999)
-else
-  local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[3], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
-  redis.call('ZREM', KEYS[4], ARGV[2])
-end
-return 1
-"""
-
-# KEYS: processing. ARGV: task prefix, id, token, lease ms
-_EXTEND = """
-if redis.call('HGET', ARGV[1] .. ARGV[2], 'token') ~= ARGV[3] then return 0 end
-local t = redis.call('TIME')
-local deadline = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[4])
-redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[2])
-return deadline
-"""
-
-# ARGV: key prefix, ids... Move tasks whose dependencies are now complete from waiting to ready.
-_RELEASE = """
-local n = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local tk = ARGV[1] .. 'task:' .. id
-  local q = redis.call('HGET', tk, 'queue')
-  if q and redis.call('SREM', ARGV[1] .. 'q:' .. q .. ':waiting', id) == 1 then
-    redis.call('ZADD', ARGV[1] .. 'q:' .. q .. ':ready', redis.call('HGET', tk, 'score'), id)
-    redis.call('LPUSH', ARGV[1] .. 'q:' .. q .. ':notify', '1')
-    n = n + 1
-  end
-end
-return n
-"""
 
 
 @dataclasses.dataclass
@@ -250,6 +123,17 @@ class TaskQueue:
         return self.conn.run(lambda r: self._script(name, source)(keys=list(keys), args=list(args), client=r),
                              what)
 
+    @contextlib.contextmanager
+    def _sql(self, begin: bool = False) -> Iterator[sa.Connection]:
+        """A connection (or transaction) whose driver errors become omnilab errors."""
+        try:
+            with (self.engine.begin() if begin else self.engine.connect()) as c:
+                yield c
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable for the task queue: {exc.orig}") from exc
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+            raise InvalidInput(f"the database rejected the task rows, nothing written: {exc.orig}") from exc
+
     @property
     def _task_prefix(self) -> str:
         return self.conn.key("task", "")
@@ -303,21 +187,18 @@ class TaskQueue:
         dep_rows = [{"task_id": tid, "depends_on_id": d, "dependency_type": "blocks"}
                     for tid, ds in zip(ids, deps) for d in ds]
         wanted = {r["depends_on_id"] for r in dep_rows} - set(ids)
-        try:
-            with self.engine.begin() as c:
-                check_foreign_keys(c, "tasks", clean)
-                status: dict[str, str] = {}
-                for start in range(0, len(wanted), 500):
-                    chunk = sorted(wanted)[start:start + 500]
-                    status.update(c.execute(sa.select(t.c.id, t.c.status).where(t.c.id.in_(chunk))).all())
-                missing = wanted - set(status)
-                if missing:
-                    raise InvalidInput(f"depends_on names unknown task(s): {', '.join(sorted(missing)[:5])}")
-                c.execute(t.insert(), clean)
-                if dep_rows:
-                    c.execute(td.insert(), dep_rows)
-        except sa.exc.IntegrityError as exc:
-            raise InvalidInput(f"tasks violate a constraint, nothing written: {exc.orig}") from exc
+        with self._sql(begin=True) as c:
+            check_foreign_keys(c, "tasks", clean)
+            status: dict[str, str] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = sorted(wanted)[start:start + 500]
+                status.update(c.execute(sa.select(t.c.id, t.c.status).where(t.c.id.in_(chunk))).all())
+            missing = wanted - set(status)
+            if missing:
+                raise InvalidInput(f"depends_on names unknown task(s): {', '.join(sorted(missing)[:5])}")
+            c.execute(t.insert(), clean)
+            if dep_rows:
+                c.execute(td.insert(), dep_rows)
         return [(tid, d) for tid, ds in zip(ids, deps) for d in ds if status.get(d) != "completed"]
 
     def _push(self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]],
@@ -339,7 +220,7 @@ class TaskQueue:
         try:
             if open_pairs:  # dependents first, so a dependency finishing meanwhile finds them
                 self.conn.run(_deps, "enqueue")
-            self._run("enqueue", _ENQUEUE, ks, args, "enqueue")
+            self._run("enqueue", ENQUEUE, ks, args, "enqueue")
         except StoreUnavailable as exc:
             raise StoreUnavailable(f"{exc}; the task rows are saved in SQL as pending — "
                                    f"call queue.recover({queue!r}) when Redis is back") from exc
@@ -355,7 +236,7 @@ class TaskQueue:
         stmt = sa.select(t).where(t.c.status.in_(OPEN))
         if task_ids is not None:
             stmt = stmt.where(t.c.id.in_(list(task_ids)))
-        with self.engine.connect() as c:
+        with self._sql() as c:
             rows = [dict(r._mapping) for r in c.execute(stmt.order_by(t.c.created_at))]
         if not rows:
             return 0
@@ -364,7 +245,7 @@ class TaskQueue:
         if not todo:
             return 0
         ids = [r["id"] for r in todo]
-        with self.engine.connect() as c:
+        with self._sql() as c:
             open_pairs = [(tid, dep) for tid, dep in c.execute(
                 sa.select(self._deps.c.task_id, self._deps.c.depends_on_id)
                 .join(t, t.c.id == self._deps.c.depends_on_id)
@@ -407,7 +288,7 @@ class TaskQueue:
 
     def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int, count: int) -> list[Lease]:
         out, requeued, dead = self._run(
-            "dequeue", _DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
+            "dequeue", DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
             [self._task_prefix, lease_ms, worker, uuid.uuid4().hex, self.max_attempts, count], "dequeue")
         if requeued:
             log.info("queue %s: re-queued %d task(s) whose lease expired", queue, len(requeued))
@@ -421,7 +302,7 @@ class TaskQueue:
         for tid, attempts, *_ in out:
             by_attempt.setdefault(int(attempts), []).append(tid)
         claimed: set[str] = set()
-        with self.engine.begin() as c:  # one statement per attempt number (almost always one)
+        with self._sql(begin=True) as c:  # one statement per attempt number (almost always one)
             for attempts, ids in by_attempt.items():
                 claimed.update(c.execute(
                     sa.update(t).where(t.c.id.in_(ids), t.c.status.in_(OPEN))
@@ -447,7 +328,7 @@ class TaskQueue:
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
         ids = list(dict.fromkeys(x.task_id for x in leases))
-        with self.engine.begin() as c:
+        with self._sql(begin=True) as c:
             # the status guard makes completion exactly-once: a second ack matches no row
             completed = set(c.execute(
                 sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED))
@@ -466,8 +347,12 @@ class TaskQueue:
         for lease in leases:
             by_queue.setdefault(lease.queue, []).append(lease.task_id)
         dependents: list[str] = []
-        for q, qids in by_queue.items():
-            dependents += self._finish(self._keys(q), qids)
+        try:
+            for q, qids in by_queue.items():
+                dependents += self._finish(self._keys(q), qids)
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"{exc}; the completion IS recorded in SQL — Redis drops the task "
+                                   "when its lease expires after Redis is back") from exc
         for lease, ok in zip(leases, done):
             if not ok:
                 log.warning("task %s was already finished; duplicate ack from %s ignored",
@@ -477,7 +362,7 @@ class TaskQueue:
         return done
 
     def _finish(self, keys: dict[str, str], ids: list[str]) -> list[str]:
-        return self._run("finish", _FINISH, [keys["ready"], keys["processing"], keys["ages"]],
+        return self._run("finish", FINISH, [keys["ready"], keys["processing"], keys["ages"]],
                          [self._task_prefix, self.conn.key("deps", ""), *ids], "ack")
 
     def _fail(self, lease: Lease, error: str, *, retry: bool) -> str:
@@ -490,12 +375,12 @@ class TaskQueue:
         outcome = "retried" if retry and lease.attempt < self.max_attempts else "dead"
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
-        with self.engine.begin() as c:
+        with self._sql(begin=True) as c:
             c.execute(sa.update(t).where(t.c.id == lease.task_id, t.c.status.notin_(FINISHED)).values(
                 status="pending" if outcome == "retried" else "failed", error_message=error,
                 retry_count=lease.attempt, updated_at=now,
             ))
-        ok = self._run("fail", _FAIL, [keys["ready"], keys["processing"], keys["dead"], keys["ages"],
+        ok = self._run("fail", FAIL, [keys["ready"], keys["processing"], keys["dead"], keys["ages"],
                                        keys["notify"]],
                        [self._task_prefix, lease.task_id, lease.token,
                         "retry" if outcome == "retried" else "dead", error], "fail")
@@ -505,7 +390,7 @@ class TaskQueue:
 
     def _extend(self, lease: Lease, seconds: float) -> None:
         ms = _lease_ms(seconds)
-        deadline = self._run("extend", _EXTEND, [self._keys(lease.queue)["processing"]],
+        deadline = self._run("extend", EXTEND, [self._keys(lease.queue)["processing"]],
                              [self._task_prefix, lease.task_id, lease.token, ms], "extend lease")
         if not deadline:
             raise LeaseLost(f"task {lease.task_id}: the lease of {lease.worker_id} has expired")
@@ -514,7 +399,7 @@ class TaskQueue:
     def _mark_failed(self, ids: list[str], message: str) -> None:
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
-        with self.engine.begin() as c:
+        with self._sql(begin=True) as c:
             c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED)).values(
                 status="failed", error_message=message, updated_at=now))
         log.warning("dead-lettered %d task(s): %s", len(ids), message)
@@ -526,14 +411,14 @@ class TaskQueue:
         if not ids:
             return 0
         t, td = self._tasks, self._deps
-        with self.engine.connect() as c:
+        with self._sql() as c:
             blocked = {tid for (tid,) in c.execute(
                 sa.select(td.c.task_id).join(t, t.c.id == td.c.depends_on_id)
                 .where(td.c.task_id.in_(ids), t.c.status != "completed"))}
         ready = [i for i in ids if i not in blocked]
         if not ready:
             return 0
-        return int(self.conn.run(lambda r: r.eval(_RELEASE, 0, self.conn.prefix, *ready), "release"))
+        return int(self.conn.run(lambda r: r.eval(RELEASE, 0, self.conn.prefix, *ready), "release"))
 
     # ---------------------------------------------------------------------------- maintenance
     def queues(self) -> list[str]:
@@ -547,7 +432,7 @@ class TaskQueue:
         for q in [queue] if queue else self.queues():
             keys = self._keys(q)
             _, requeued, dead = self._run(
-                "dequeue", _DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
+                "dequeue", DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
                 [self._task_prefix, 1, "-", "-", self.max_attempts, 0], "requeue")
             if dead:
                 self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
@@ -561,7 +446,7 @@ class TaskQueue:
         keys = self._keys(queue)
         ids = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
         t = self._tasks
-        with self.engine.connect() as c:
+        with self._sql() as c:
             rows = [dict(r._mapping) for r in c.execute(
                 sa.select(t.c.id, t.c.title, t.c.status, t.c.retry_count, t.c.error_message, t.c.updated_at)
                 .where(t.c.id.in_(ids)))] if ids else []
@@ -575,7 +460,7 @@ class TaskQueue:
         if not ids:
             return 0
         t = self._tasks
-        with self.engine.begin() as c:
+        with self._sql(begin=True) as c:
             c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status == "failed").values(
                 status="pending", updated_at=dt.datetime.now(dt.timezone.utc)))
 

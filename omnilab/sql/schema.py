@@ -353,3 +353,7 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     name: tuple(c.name for c in table.columns if isinstance(c.type, sa.JSON))
     for name, table in TABLES.items()
 }
+
+# Lab-internal tables on the same MetaData (so Alembic compares them), registered only after TABLES
+# and JSON_COLUMNS are built: those stay the platform's fifteen tables.
+from omnilab.sql import tuning_models as _tuning_models  # noqa: E402,F401

@@ -19,21 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from omnilab import enums
 from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError
-from omnilab.sql.frames import read_frame, table_dtypes
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.sql.validate import check_foreign_keys, validate_rows
 from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.embedders import Embedder, collapse, create_embedder, default_spec
-from omnilab.vectors.filters import compile_where
-from omnilab.vectors.index import Hit, VectorIndex, key_code
+from omnilab.vectors.index import VectorIndex, key_code
 from omnilab.vectors.models import embedding_cache, lab_meta
+from omnilab.vectors.search import RESULT_COLUMNS, SearchMixin
 from omnilab.vectors.sources import check_vector, fast_memory_rows, iter_batches
 
 __all__ = ["MemoryStore", "RESULT_COLUMNS"]
@@ -42,10 +40,7 @@ log = logging.getLogger(__name__)
 
 MEM = TABLES["memory_entries"]
 REL = TABLES["memory_relationships"]
-RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority", "tags",
-                  "metadata", "created_at", "session_id", "project_id", "id"]
 MEMORY_TYPES = enums.values(enums.MemoryType)
-_RESULT_DTYPES = table_dtypes(MEM)
 _SAVE_SMALL = 20_000  # below this many vectors in the changed types, every write saves at once
 _SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
 
@@ -56,7 +51,7 @@ def _precomputed_key(vec: np.ndarray) -> str:
     return hashlib.sha256(b"omnilab-precomputed\0" + np.ascontiguousarray(vec, "<f4").tobytes()).hexdigest()
 
 
-class MemoryStore:
+class MemoryStore(SearchMixin):
     """Vector memory over one lab's database and ``<lab>/vectors`` directory. Thread-safe."""
 
     def __init__(self, engine: sa.Engine, directory: str | Path, *, embedder: str | Embedder | None = None,
@@ -69,7 +64,10 @@ class MemoryStore:
         self.log_access = log_access
         self._access: list[dict[str, Any]] = []
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._where_cache: OrderedDict[str, sa.ColumnElement] = OrderedDict()
         self._last_save = 0.0
+        self._stale = False
+        self._progress = progress
         recorded = self._meta("embedder")
         wanted = create_embedder(embedder) if embedder is not None else None
         if recorded is None:
@@ -89,7 +87,7 @@ class MemoryStore:
         if wanted is not None and wanted.name != recorded["name"]:
             self.reindex(wanted, progress=progress)
         else:
-            self.reconcile(progress=progress)
+            self.reconcile(progress=progress, embed=False)
 
     def _open_index(self) -> None:
         self.cache = EmbeddingCache(self.engine, self.embedder.name, self.embedder.dim)
@@ -192,12 +190,25 @@ class MemoryStore:
                 self.save()
 
     # -------------------------------------------------------------------------------- reconcile
-    def reconcile(self, *, progress: bool = False) -> dict[str, int]:
-        """Make the index agree with SQL; returns counts of vectors added, removed and rows embedded."""
-        with self._lock, self.index.lock:
-            return self._reconcile_locked(progress=progress, save=True)
+    def reconcile(self, *, progress: bool = False, embed: bool = True) -> dict[str, int]:
+        """Make the index agree with SQL; returns counts of vectors added, removed and rows embedded.
 
-    def _reconcile_locked(self, *, progress: bool, save: bool) -> dict[str, int]:
+        Rows written by other tools (``lab.insert``, the sample loader) have no vector yet; ``embed``
+        embeds them now (cache first). On open this is deferred to the first search, so opening a lab
+        never waits for a model.
+        """
+        with self._lock, self.index.lock:
+            return self._reconcile_locked(progress=progress, save=True, embed=embed)
+
+    def mark_stale(self) -> None:
+        """Memory rows were written behind the store's back: reconcile before the next search."""
+        self._stale = True
+
+    def _ensure_fresh(self) -> None:
+        if self._stale:
+            self.reconcile(progress=self._progress)
+
+    def _reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True) -> dict[str, int]:
         started = time.perf_counter()
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.embedding_key)).all()
@@ -205,7 +216,8 @@ class MemoryStore:
         sql_ids = {r[0] for r in rows}
         stale = [i for i in indexed if i not in sql_ids]
         unkeyed = [r[0] for r in rows if r[2] is None]
-        embedded = self._embed_rows(unkeyed, progress=progress) if unkeyed else {}
+        embedded = self._embed_rows(unkeyed, progress=progress) if unkeyed and embed else {}
+        self._stale = bool(unkeyed) and not embed
         want: dict[int, tuple[str, str]] = {}
         for mid, mtype, key in rows:
             key = key or embedded.get(mid)
@@ -225,7 +237,7 @@ class MemoryStore:
         if save and (self.index.dirty or not (self.directory / "manifest.json").exists()):
             if not self.index.save(self.sql_generation(), force=not (self.directory / "manifest.json").exists()):
                 self.index.load()
-                return self._reconcile_locked(progress=progress, save=save)
+                return self._reconcile_locked(progress=progress, save=save, embed=embed)
             self._last_save = time.monotonic()
         out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts)}
         if any(out.values()):
@@ -322,12 +334,12 @@ class MemoryStore:
                 if row.get(internal) is not None:
                     raise InvalidInput(f"{where}: {internal!r} is assigned by omnilab")
                 row.pop(internal, None)
-            emb = row.pop("embedding", None)
-            pre.append(None if emb is None else check_vector(emb, self.embedder.dim, where))
+            pre.append(row.pop("embedding", None))
             try:
                 row["content_hash"] = hashlib.sha256(collapse(row.get("content")).encode()).hexdigest()
             except InvalidInput as exc:
                 raise InvalidInput(f"{where}: content {exc}") from exc
+        pre = _check_vectors(pre, self.embedder.dim, offset)
         try:
             rows = fast_memory_rows(batch, MEMORY_TYPES) or validate_rows("memory_entries", batch)
         except InvalidInput as exc:
@@ -504,246 +516,6 @@ class MemoryStore:
             self._query_cache.clear()
             return {"memories": len(ids), "embedded": embedded, "cache_hits": hits}
 
-    # ----------------------------------------------------------------------------------- reading
-    def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
-                 limit: int | None = None, **filters: Any) -> pd.DataFrame:
-        """Memories as a DataFrame (newest first); keyword filters are equality on columns."""
-        clause = compile_where({**dict(where or {}), **filters} or None, self.dialect)
-        stmt = sa.select(*[c for c in MEM.columns if c.name not in ("content_hash", "embedding_key")])
-        types = self._types(memory_type)
-        if types is not None:
-            stmt = stmt.where(MEM.c.memory_type.in_(types))
-        if clause is not None:
-            stmt = stmt.where(clause)
-        stmt = stmt.order_by(MEM.c.created_at.desc(), MEM.c.id.desc())
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
-            stmt = stmt.limit(limit)
-        with self.engine.connect() as conn:
-            return read_frame(conn, stmt, dtypes=table_dtypes(MEM))
-
-    @staticmethod
-    def _types(memory_type: Any) -> list[str] | None:
-        if memory_type is None:
-            return None
-        items = [memory_type] if isinstance(memory_type, (str, enums.MemoryType)) else list(memory_type)
-        out = [getattr(t, "value", t) for t in items]
-        bad = [t for t in out if t not in MEMORY_TYPES]
-        if bad:
-            raise InvalidInput(f"unknown memory type(s) {bad}; use {', '.join(MEMORY_TYPES)}")
-        return out
-
-    def query_vector(self, query: Any) -> np.ndarray:
-        """A text or vector query as a normalized (dim,) float32 vector."""
-        if isinstance(query, str):
-            text = self.embedder.preprocess(query)
-            vec = self._query_cache.get(text)
-            if vec is None:
-                from omnilab.vectors.embedders import text_key
-
-                vec = self.cache.get_many([text_key(text)]).get(text_key(text))
-                if vec is None:
-                    vec = self.embedder.embed([text])[0]
-                self._query_cache[text] = vec
-                if len(self._query_cache) > 1024:
-                    self._query_cache.popitem(last=False)
-            return vec
-        if isinstance(query, (np.ndarray, list, tuple)):
-            arr = np.asarray(query, dtype=np.float32)
-            if arr.ndim == 2 and arr.shape[0] == 1:
-                arr = arr[0]
-            return check_vector(arr, self.embedder.dim, "query")
-        raise InvalidInput(f"query must be text or a 1-d vector, not {type(query).__name__}")
-
-    def _candidates(self, where: Mapping[str, Any] | None, types: list[str] | None) -> dict[str, np.ndarray] | None:
-        clause = compile_where(where, self.dialect)
-        if clause is None:
-            return None
-        stmt = sa.select(MEM.c.memory_type, MEM.c.id).where(clause)
-        if types is not None:
-            stmt = stmt.where(MEM.c.memory_type.in_(types))
-        out: dict[str, list[int]] = {}
-        with self.engine.connect() as conn:
-            for t, i in conn.execute(stmt):
-                out.setdefault(t, []).append(i)
-        return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
-
-    def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
-                    where: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Exact top-k (id, cosine, type) among memories matching ``where`` (filter applied before ranking)."""
-        k = _check_k(k)
-        if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
-                raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
-        q = self.query_vector(query)
-        types = self._types(memory_type)
-        cand = self._candidates(where, types)
-        self.refresh()
-        with self._lock:
-            hits = self.index.search(q, k, types=types, candidates=cand)
-        if threshold is not None:
-            hits = [h for h in hits if h.score >= threshold]
-        return hits
-
-    def search(self, query: Any, **kw: Any) -> pd.DataFrame:
-        hits = self.search_hits(query, **kw)
-        frame = self._frame([h.id for h in hits], [h.score for h in hits])
-        self._log_reads(frame, query)
-        return frame
-
-    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
-                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                      weight: float | None = None, pool: int | None = None) -> pd.DataFrame:
-        """Keyword (BM25) and vector search fused; ``score`` is the fused score, plus both parts."""
-        hits = self.hybrid_hits(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
-                                pool=pool)
-        frame = self._frame([h[0] for h in hits], [h[1] for h in hits])
-        frame.insert(2, "vector_score", [h[2] for h in hits])
-        frame.insert(3, "keyword_score", [h[3] for h in hits])
-        self._log_reads(frame, query)
-        return frame
-
-    def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
-                    where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                    weight: float | None = None, pool: int | None = None) -> list[tuple[int, float, float, float]]:
-        """Fused (id, score, cosine, keyword score) best first."""
-        k = _check_k(k)
-        fusion = fusion or hybrid.DEFAULT_FUSION
-        weight = hybrid.DEFAULT_WEIGHT if weight is None else weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-            raise InvalidInput(f"weight must be in [0, 1], got {weight!r}")
-        if fusion not in hybrid.FUSIONS:
-            raise InvalidInput(f"fusion must be one of {hybrid.FUSIONS}, got {fusion!r}")
-        vec, kw = self.hybrid_pools(query, memory_type=memory_type, where=where,
-                                    pool=max(50, 5 * k) if pool is None else pool)
-        fused = hybrid.fuse(vec, kw, method=fusion, weight=float(weight))[:k]
-        return [(i, s, vec[i], kw.get(i, 0.0)) for i, s in fused]
-
-    def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
-                     pool: int = 50) -> tuple[dict[int, float], dict[int, float]]:
-        """Both candidate pools with full information: (cosine by id, keyword score by id) over their union.
-
-        The top ``pool`` of each side (``where`` applied before ranking on both); every candidate gets its
-        exact cosine, and its keyword score when it matches the query at all.
-        """
-        if not isinstance(query, str):
-            raise InvalidInput("hybrid_search needs a text query")
-        pool = _check_k(pool)
-        q = self.query_vector(query)
-        types = self._types(memory_type)
-        vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where)}
-        clause = compile_where(where, self.dialect)
-        with self.engine.connect() as conn:
-            kw = hybrid.keyword_search(conn, query, limit=pool, where=clause, types=types)
-            extra_kw = [i for i in vec if i not in kw]
-            if extra_kw and kw:
-                kw.update(hybrid.keyword_search(conn, query, limit=len(extra_kw), where=clause, types=types,
-                                                ids=extra_kw))
-        only_kw = [i for i in kw if i not in vec]
-        if only_kw:
-            with self._lock:
-                found, mat = self.index.vectors(only_kw)
-            vec.update(zip(found.tolist(), (mat @ q).tolist()))
-            kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
-        return vec, kw
-
-    def _frame(self, ids: list[int], scores: list[float]) -> pd.DataFrame:
-        """Result rows in rank order, built column-wise (this is on every search's path, keep it lean)."""
-        cols = [c for c in RESULT_COLUMNS if c not in ("rank", "score")]
-        found: dict[int, Any] = {}
-        if ids:
-            stmt = sa.select(*[MEM.c[c] for c in cols]).where(MEM.c.id.in_(ids))
-            with self.engine.connect() as conn:
-                found = {r[-1]: r for r in conn.execute(stmt)}
-        keep = [(i, s) for i, s in zip(ids, scores) if i in found]
-        recs = [found[i] for i, _ in keep]
-        data: dict[str, Any] = {"rank": np.arange(1, len(keep) + 1, dtype=np.int64),
-                                "score": np.array([s for _, s in keep], dtype=np.float64)}
-        for j, c in enumerate(cols):
-            data[c] = [r[j] for r in recs]
-        frame = pd.DataFrame(data)
-        dtypes = _RESULT_DTYPES
-        for c in ("priority", "id"):
-            frame[c] = frame[c].astype(dtypes[c])
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).astype(dtypes["created_at"])
-        for c in ("memory_id", "memory_type", "content", "agent_id", "tags", "metadata", "session_id", "project_id"):
-            frame[c] = frame[c].astype(object)
-        return frame
-
-    # ------------------------------------------------------------------------------ access log
-    def _log_reads(self, frame: pd.DataFrame, query: Any) -> None:
-        if not self.log_access or frame.empty:
-            return
-        now = utcnow()
-        qtext = query if isinstance(query, str) else None
-        self._access.extend({"memory_id": int(i), "access_type": "search", "query": qtext, "score": float(s),
-                             "accessed_at": now} for i, s in zip(frame["id"], frame["score"]))
-        if len(self._access) >= 200:
-            self._flush_access()
-
-    def _flush_access(self) -> None:
-        rows, self._access = self._access, []
-        if not rows:
-            return
-        try:
-            with self.engine.begin() as conn:
-                live = set(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_({r["memory_id"] for r in rows})))
-                           .scalars())
-                rows = [r for r in rows if r["memory_id"] in live]
-                if rows:
-                    conn.execute(sa.insert(TABLES["memory_access"]), rows)
-                    for mid in {r["memory_id"] for r in rows}:
-                        n = sum(1 for r in rows if r["memory_id"] == mid)
-                        conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
-                            access_count=MEM.c.access_count + n, last_accessed=rows[-1]["accessed_at"]))
-        except sa.exc.SQLAlchemyError as exc:  # access logging must never break a search
-            log.warning("could not write memory_access rows: %s", exc)
-
-    # ----------------------------------------------------------------------------- relationships
-    def _int_ids(self, conn: sa.Connection, memory_ids: list[str]) -> dict[str, int]:
-        found = dict(conn.execute(sa.select(MEM.c.memory_id, MEM.c.id).where(MEM.c.memory_id.in_(memory_ids)))
-                     .all())
-        missing = [m for m in memory_ids if m not in found]
-        if missing:
-            raise NotFound(f"no memory with id {missing[0]!r}")
-        return found
-
-    def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
-        """Link two memories (directed, unique per type); an existing link gets the new strength."""
-        if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 32:
-            raise InvalidInput("relationship_type must be a non-empty string of at most 32 characters")
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength):
-            raise InvalidInput(f"strength must be a finite number, got {strength!r}")
-        if source == target:
-            raise InvalidInput("a memory cannot be related to itself")
-        with self.engine.begin() as conn:
-            ids = self._int_ids(conn, [source, target])
-            match = sa.and_(REL.c.source_id == ids[source], REL.c.target_id == ids[target],
-                            REL.c.relationship_type == relationship_type)
-            if conn.execute(sa.update(REL).where(match).values(strength=float(strength))).rowcount == 0:
-                conn.execute(sa.insert(REL).values(source_id=ids[source], target_id=ids[target],
-                                                   relationship_type=relationship_type, strength=float(strength),
-                                                   created_at=utcnow()))
-
-    def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
-        """Memories linked to ``memory_id`` either way: direction, relationship_type, strength and the memory."""
-        with self.engine.connect() as conn:
-            me = self._int_ids(conn, [memory_id])[memory_id]
-            frames = []
-            for direction, mine, other in (("out", REL.c.source_id, REL.c.target_id),
-                                           ("in", REL.c.target_id, REL.c.source_id)):
-                stmt = (sa.select(sa.literal(direction).label("direction"), REL.c.relationship_type,
-                                  REL.c.strength, MEM.c.memory_id, MEM.c.memory_type, MEM.c.content,
-                                  MEM.c.agent_id, MEM.c.created_at)
-                        .join(MEM, MEM.c.id == other).where(mine == me))
-                if relationship_type is not None:
-                    stmt = stmt.where(REL.c.relationship_type == relationship_type)
-                frames.append(read_frame(conn, stmt, dtypes={"created_at": "datetime64[us, UTC]"}))
-        out = pd.concat(frames, ignore_index=True)
-        return out.sort_values(["strength", "memory_id"], ascending=[False, True], kind="stable").reset_index(
-            drop=True)
-
     def add_filter_index(self, key: str) -> str:
         """Index ``metadata.<key>`` so equality filters on it are index lookups; returns the index name.
 
@@ -771,10 +543,15 @@ class MemoryStore:
                 "cached_embeddings": int(cached)}
 
 
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInput(f"k must be a positive integer, got {k!r}")
-    return int(k)
+def _check_vectors(values: list[Any], dim: int, offset: int) -> list[np.ndarray | None]:
+    """Precomputed embeddings checked (dimension, finite, non-zero) and normalized; None where absent."""
+    if values and all(isinstance(v, np.ndarray) and v.shape == (dim,) for v in values):
+        mat = np.vstack(values).astype(np.float32, copy=False)  # the common case, checked at once
+        norms = np.linalg.norm(mat, axis=1)
+        bad = ~np.isfinite(mat).all(axis=1) | (norms == 0)
+        if not bad.any():
+            return list(mat / norms[:, None])
+    return [None if v is None else check_vector(v, dim, f"memory row {offset + i}") for i, v in enumerate(values)]
 
 
 def _numbered(batches: Iterable[list[dict[str, Any]]]) -> Iterable[tuple[int, list[dict[str, Any]]]]:

@@ -150,10 +150,15 @@ def test_bad_tasks_write_nothing(qlab):
         q.enqueue_many([{"title": "ok"}, {"title": "bad", "priority": 0}])
     with pytest.raises(InvalidInput):
         q.enqueue({"title": "x"}, queue="bad name")
+    assert q.enqueue({"title": "first", "id": "dup"}) == "dup"
+    with pytest.raises(InvalidInput):
+        q.enqueue({"title": "second", "id": "dup"})
+    before += 1
     with pytest.raises(InvalidInput):
         q.dequeue("w", lease=0)
     assert len(qlab.tasks()) == before
-    assert q.stats().empty or q.stats()["pending"].sum() == 0
+    assert q.stats()["pending"].sum() == 1  # only the good "dup" task
+    assert _row(qlab, "dup")["title"] == "first"
 
 
 def test_enqueue_many_and_batches(qlab):
@@ -215,13 +220,18 @@ def test_redis_down_before_enqueue_writes_nothing(tmp_path, private_redis, datab
 
     with omnilab.open(tmp_path / "lab", redis_url=private_redis.url, database_url=database_url) as lab:
         q = lab.queue
+        held = q.enqueue({"title": "held"})
+        lease = q.dequeue("w")
         q.enqueue({"title": "before"})
         private_redis.kill()
+        with pytest.raises(StoreUnavailable, match="recorded in SQL"):
+            lease.ack({"done": 1})
+        assert _row(lab, held)["status"] == "completed"  # the truth was written first
         with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{private_redis.port}"):
             q.enqueue({"title": "during"})
         with pytest.raises(StoreUnavailable):
             q.dequeue("w")
-        assert lab.tasks()["title"].tolist() == ["before"]  # SQL keeps working; nothing half-written
+        assert sorted(lab.tasks()["title"]) == ["before", "held"]  # SQL keeps working; nothing half-written
         private_redis.start()  # an empty server: the queued task is gone from Redis, SQL still has it
         assert q.recover() == 1
         lease = q.dequeue("w")

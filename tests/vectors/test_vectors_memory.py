@@ -234,3 +234,11 @@ def test_access_logging_is_opt_in(tmp_path, database_url):
         acc = lab.table("memory_access")
         assert acc["access_type"].tolist() == ["search"] and acc["query"].tolist() == ["logged"]
         assert lab.memories()["access_count"].tolist() == [1]
+
+
+def test_rows_inserted_in_session_are_indexed_before_the_next_search(lab):
+    lab.remember("first memory through the store", "code")
+    lab.insert("memory_entries", [{"content": "second memory via lab.insert", "memory_type": "code"}])
+    res = lab.search("second memory via lab.insert", k=1)
+    assert res["content"].tolist() == ["second memory via lab.insert"]
+    assert len(lab.memory.index) == 2

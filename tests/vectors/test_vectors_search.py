@@ -86,7 +86,8 @@ def test_filtered_search_equals_brute_force(seeded, where, keep):
 def test_hybrid_search_respects_where(seeded):
     lab, rows, ids = seeded
     res = lab.hybrid_search("memory number 12 group", k=10, where={"metadata.group": 12})
-    assert len(res) == 10 and set(res["memory_id"]) <= {ids[i] for i, r in enumerate(rows) if r["metadata"]["group"] == 12}
+    allowed = {ids[i] for i, r in enumerate(rows) if r["metadata"]["group"] == 12}
+    assert len(res) == 10 and set(res["memory_id"]) <= allowed
 
 
 @pytest.mark.parametrize("where", [

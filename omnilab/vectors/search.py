@@ -1,0 +1,310 @@
+"""Reading side of the memory store: listing, exact (pre-filtered) search, hybrid search, access log, links.
+
+A mixin of :class:`omnilab.vectors.memory.MemoryStore` (split out to keep modules small); it relies on the
+store's ``engine``, ``dialect``, ``embedder``, ``cache``, ``index`` and locks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from omnilab import enums
+from omnilab.errors import InvalidInput, NotFound
+from omnilab.sql.frames import read_frame, table_dtypes
+from omnilab.sql.schema import TABLES
+from omnilab.sql.types import utcnow
+from omnilab.vectors import hybrid
+from omnilab.vectors.filters import compile_where
+from omnilab.vectors.index import Hit
+from omnilab.vectors.sources import check_vector
+
+__all__ = ["SearchMixin", "RESULT_COLUMNS", "check_k"]
+
+log = logging.getLogger(__name__)
+
+MEM = TABLES["memory_entries"]
+REL = TABLES["memory_relationships"]
+RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority", "tags",
+                  "metadata", "created_at", "session_id", "project_id", "id"]
+MEMORY_TYPES = enums.values(enums.MemoryType)
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+class SearchMixin:
+    """Read helpers of MemoryStore."""
+
+    engine: sa.Engine
+    dialect: str
+
+    # ----------------------------------------------------------------------------------- reading
+    def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
+                 limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """Memories as a DataFrame (newest first); keyword filters are equality on columns."""
+        clause = compile_where({**dict(where or {}), **filters} or None, self.dialect)
+        stmt = sa.select(*[c for c in MEM.columns if c.name not in ("content_hash", "embedding_key")])
+        types = self._types(memory_type)
+        if types is not None:
+            stmt = stmt.where(MEM.c.memory_type.in_(types))
+        if clause is not None:
+            stmt = stmt.where(clause)
+        stmt = stmt.order_by(MEM.c.created_at.desc(), MEM.c.id.desc())
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return read_frame(conn, stmt, dtypes=table_dtypes(MEM))
+
+    @staticmethod
+    def _types(memory_type: Any) -> list[str] | None:
+        if memory_type is None:
+            return None
+        items = [memory_type] if isinstance(memory_type, (str, enums.MemoryType)) else list(memory_type)
+        out = [getattr(t, "value", t) for t in items]
+        bad = [t for t in out if t not in MEMORY_TYPES]
+        if bad:
+            raise InvalidInput(f"unknown memory type(s) {bad}; use {', '.join(MEMORY_TYPES)}")
+        return out
+
+    def query_vector(self, query: Any) -> np.ndarray:
+        """A text or vector query as a normalized (dim,) float32 vector."""
+        if isinstance(query, str):
+            text = self.embedder.preprocess(query)
+            vec = self._query_cache.get(text)
+            if vec is None:
+                from omnilab.vectors.embedders import text_key
+
+                vec = self.cache.get_many([text_key(text)]).get(text_key(text))
+                if vec is None:
+                    vec = self.embedder.embed([text])[0]
+                self._query_cache[text] = vec
+                if len(self._query_cache) > 1024:
+                    self._query_cache.popitem(last=False)
+            return vec
+        if isinstance(query, (np.ndarray, list, tuple)):
+            arr = np.asarray(query, dtype=np.float32)
+            if arr.ndim == 2 and arr.shape[0] == 1:
+                arr = arr[0]
+            return check_vector(arr, self.embedder.dim, "query")
+        raise InvalidInput(f"query must be text or a 1-d vector, not {type(query).__name__}")
+
+    def _compiled(self, where: Mapping[str, Any] | None) -> sa.ColumnElement | None:
+        """compile_where, memoized: building the SQLAlchemy expression costs more than running it."""
+        if not where:
+            return compile_where(where, self.dialect)
+        try:
+            key = json.dumps(where, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError):  # datetimes and the like: compile every time
+            return compile_where(where, self.dialect)
+        clause = self._where_cache.get(key)
+        if clause is None:
+            clause = compile_where(where, self.dialect)
+            self._where_cache[key] = clause
+            if len(self._where_cache) > 512:
+                self._where_cache.popitem(last=False)
+        return clause
+
+    def _candidates(self, where: Mapping[str, Any] | None, types: list[str] | None) -> dict[str, np.ndarray] | None:
+        clause = self._compiled(where)
+        if clause is None:
+            return None
+        stmt = sa.select(MEM.c.memory_type, MEM.c.id).where(clause)
+        if types is not None:
+            stmt = stmt.where(MEM.c.memory_type.in_(types))
+        out: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            for t, i in conn.execute(stmt).all():
+                out.setdefault(t, []).append(i)
+        return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
+
+    def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
+                    where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Exact top-k (id, cosine, type) among memories matching ``where`` (filter applied before ranking)."""
+        k = check_k(k)
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
+                raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
+        self._ensure_fresh()
+        q = self.query_vector(query)
+        types = self._types(memory_type)
+        cand = self._candidates(where, types)
+        self.refresh()
+        with self._lock:
+            hits = self.index.search(q, k, types=types, candidates=cand)
+        if threshold is not None:
+            hits = [h for h in hits if h.score >= threshold]
+        return hits
+
+    def search(self, query: Any, **kw: Any) -> pd.DataFrame:
+        hits = self.search_hits(query, **kw)
+        frame = self._frame([h.id for h in hits], [h.score for h in hits])
+        self._log_reads(frame, query)
+        return frame
+
+    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
+                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                      weight: float | None = None, pool: int | None = None) -> pd.DataFrame:
+        """Keyword (BM25) and vector search fused; ``score`` is the fused score, plus both parts."""
+        hits = self.hybrid_hits(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
+                                pool=pool)
+        frame = self._frame([h[0] for h in hits], [h[1] for h in hits])
+        frame.insert(2, "vector_score", [h[2] for h in hits])
+        frame.insert(3, "keyword_score", [h[3] for h in hits])
+        self._log_reads(frame, query)
+        return frame
+
+    def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
+                    where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                    weight: float | None = None, pool: int | None = None) -> list[tuple[int, float, float, float]]:
+        """Fused (id, score, cosine, keyword score) best first."""
+        k = check_k(k)
+        fusion = fusion or hybrid.DEFAULT_FUSION
+        weight = hybrid.DEFAULT_WEIGHT if weight is None else weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise InvalidInput(f"weight must be in [0, 1], got {weight!r}")
+        if fusion not in hybrid.FUSIONS:
+            raise InvalidInput(f"fusion must be one of {hybrid.FUSIONS}, got {fusion!r}")
+        vec, kw = self.hybrid_pools(query, memory_type=memory_type, where=where,
+                                    pool=max(50, 5 * k) if pool is None else pool)
+        fused = hybrid.fuse(vec, kw, method=fusion, weight=float(weight))[:k]
+        return [(i, s, vec[i], kw.get(i, 0.0)) for i, s in fused]
+
+    def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
+                     pool: int = 50) -> tuple[dict[int, float], dict[int, float]]:
+        """Both candidate pools with full information: (cosine by id, keyword score by id) over their union.
+
+        The top ``pool`` of each side (``where`` applied before ranking on both); every candidate gets its
+        exact cosine, and its keyword score when it matches the query at all.
+        """
+        if not isinstance(query, str):
+            raise InvalidInput("hybrid_search needs a text query")
+        pool = check_k(pool)
+        self._ensure_fresh()
+        q = self.query_vector(query)
+        types = self._types(memory_type)
+        vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where)}
+        clause = self._compiled(where)
+        with self.engine.connect() as conn:
+            kw = hybrid.keyword_search(conn, query, limit=pool, where=clause, types=types)
+            extra_kw = [i for i in vec if i not in kw]
+            if extra_kw and kw:
+                kw.update(hybrid.keyword_search(conn, query, limit=len(extra_kw), where=clause, types=types,
+                                                ids=extra_kw))
+        only_kw = [i for i in kw if i not in vec]
+        if only_kw:
+            with self._lock:
+                found, mat = self.index.vectors(only_kw)
+            vec.update(zip(found.tolist(), (mat @ q).tolist()))
+            kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
+        return vec, kw
+
+    def _frame(self, ids: list[int], scores: list[float]) -> pd.DataFrame:
+        """Result rows in rank order, built column-wise (this is on every search's path, keep it lean)."""
+        cols = [c for c in RESULT_COLUMNS if c not in ("rank", "score")]
+        found: dict[int, Any] = {}
+        if ids:
+            stmt = sa.select(*[MEM.c[c] for c in cols]).where(MEM.c.id.in_(ids))
+            with self.engine.connect() as conn:
+                found = {r[-1]: r for r in conn.execute(stmt)}
+        keep = [(i, s) for i, s in zip(ids, scores) if i in found]
+        recs = [found[i] for i, _ in keep]
+        data: dict[str, Any] = {"rank": np.arange(1, len(keep) + 1, dtype=np.int64),
+                                "score": np.array([s for _, s in keep], dtype=np.float64)}
+        # Typed arrays up front: per-column astype after construction costs more than the search.
+        for j, c in enumerate(cols):
+            vals = [r[j] for r in recs]
+            if c in ("priority", "id"):
+                data[c] = pd.array(vals, dtype="Int64")
+            elif c == "created_at":
+                data[c] = pd.DatetimeIndex(pd.to_datetime(vals, utc=True)).as_unit("us").array
+            else:
+                arr = np.empty(len(vals), dtype=object)
+                for i, v in enumerate(vals):
+                    arr[i] = v
+                data[c] = pd.Series(arr, dtype=object, copy=False)  # as lab.memories(): no str inference
+        return pd.DataFrame(data, copy=False)
+
+    # ------------------------------------------------------------------------------ access log
+    def _log_reads(self, frame: pd.DataFrame, query: Any) -> None:
+        if not self.log_access or frame.empty:
+            return
+        now = utcnow()
+        qtext = query if isinstance(query, str) else None
+        self._access.extend({"memory_id": int(i), "access_type": "search", "query": qtext, "score": float(s),
+                             "accessed_at": now} for i, s in zip(frame["id"], frame["score"]))
+        if len(self._access) >= 200:
+            self._flush_access()
+
+    def _flush_access(self) -> None:
+        rows, self._access = self._access, []
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as conn:
+                live = set(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_({r["memory_id"] for r in rows})))
+                           .scalars())
+                rows = [r for r in rows if r["memory_id"] in live]
+                if rows:
+                    conn.execute(sa.insert(TABLES["memory_access"]), rows)
+                    for mid in {r["memory_id"] for r in rows}:
+                        n = sum(1 for r in rows if r["memory_id"] == mid)
+                        conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
+                            access_count=MEM.c.access_count + n, last_accessed=rows[-1]["accessed_at"]))
+        except sa.exc.SQLAlchemyError as exc:  # access logging must never break a search
+            log.warning("could not write memory_access rows: %s", exc)
+
+    # ----------------------------------------------------------------------------- relationships
+    def _int_ids(self, conn: sa.Connection, memory_ids: list[str]) -> dict[str, int]:
+        found = dict(conn.execute(sa.select(MEM.c.memory_id, MEM.c.id).where(MEM.c.memory_id.in_(memory_ids)))
+                     .all())
+        missing = [m for m in memory_ids if m not in found]
+        if missing:
+            raise NotFound(f"no memory with id {missing[0]!r}")
+        return found
+
+    def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
+        """Link two memories (directed, unique per type); an existing link gets the new strength."""
+        if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 32:
+            raise InvalidInput("relationship_type must be a non-empty string of at most 32 characters")
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength):
+            raise InvalidInput(f"strength must be a finite number, got {strength!r}")
+        if source == target:
+            raise InvalidInput("a memory cannot be related to itself")
+        with self.engine.begin() as conn:
+            ids = self._int_ids(conn, [source, target])
+            match = sa.and_(REL.c.source_id == ids[source], REL.c.target_id == ids[target],
+                            REL.c.relationship_type == relationship_type)
+            if conn.execute(sa.update(REL).where(match).values(strength=float(strength))).rowcount == 0:
+                conn.execute(sa.insert(REL).values(source_id=ids[source], target_id=ids[target],
+                                                   relationship_type=relationship_type, strength=float(strength),
+                                                   created_at=utcnow()))
+
+    def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
+        """Memories linked to ``memory_id`` either way: direction, relationship_type, strength and the memory."""
+        with self.engine.connect() as conn:
+            me = self._int_ids(conn, [memory_id])[memory_id]
+            frames = []
+            for direction, mine, other in (("out", REL.c.source_id, REL.c.target_id),
+                                           ("in", REL.c.target_id, REL.c.source_id)):
+                stmt = (sa.select(sa.literal(direction).label("direction"), REL.c.relationship_type,
+                                  REL.c.strength, MEM.c.memory_id, MEM.c.memory_type, MEM.c.content,
+                                  MEM.c.agent_id, MEM.c.created_at)
+                        .join(MEM, MEM.c.id == other).where(mine == me))
+                if relationship_type is not None:
+                    stmt = stmt.where(REL.c.relationship_type == relationship_type)
+                frames.append(read_frame(conn, stmt, dtypes={"created_at": "datetime64[us, UTC]"}))
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values(["strength", "memory_id"], ascending=[False, True], kind="stable").reset_index(
+            drop=True)

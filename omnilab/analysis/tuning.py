@@ -242,13 +242,13 @@ class TuningResult:
     k: int
     n_queries: int
     n_relevant: int
-    curve: pd.DataFrame
+    curve: pd.DataFrame = field(repr=False)
     threshold: float
     score: float
     f1: float
     precision: float
     recall: float
-    ranks: dict[str, float]
+    ranks: dict[str, float] = field(repr=False)
     hits: pd.DataFrame = field(repr=False)
 
     def at(self, threshold: float | None) -> dict[str, float]:

@@ -399,6 +399,8 @@ class MemoryStore(SearchMixin):
                 from omnilab.sql.bulk import bulk_insert
 
                 cols = {c: [r[c] for r in rows] for c in rows[0]}
+                # all-NULL columns need no conversion at all (they default to NULL)
+                cols = {c: v for c, v in cols.items() if not all(x is None for x in v) or not MEM.c[c].nullable}
                 bulk_insert(conn, "memory_entries", cols)
                 mids = [r["memory_id"] for r in rows]
                 id_of: dict[str, int] = {}

@@ -9,7 +9,14 @@ pytest.importorskip("ipywidgets", reason="the jupyter extra is not installed")
 
 from omnilab.analysis import tuning  # noqa: E402
 from omnilab.analysis.widgets import (  # noqa: E402
-    SearchUI, ThresholdTuner, build_where, highlight, query_terms, results_html, run_search)
+    SearchUI,
+    ThresholdTuner,
+    build_where,
+    highlight,
+    query_terms,
+    results_html,
+    run_search,
+)
 from omnilab.errors import InvalidInput  # noqa: E402
 
 MEMORIES = [
@@ -156,3 +163,23 @@ def test_results_html_of_an_empty_frame():
     import pandas as pd
 
     assert "no matching memories" in results_html(pd.DataFrame(), "x", seconds=0.001)
+
+
+# --------------------------------------------------------------------------------- the web app
+def test_ui_command_refuses_a_missing_lab(tmp_path, capsys):
+    from omnilab.cli import main
+
+    assert main(["ui", "--lab", str(tmp_path / "nowhere"), "--port", "18999"]) == 2
+    assert "no lab at" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()  # nothing created
+
+
+def test_app_notebook_and_command(tmp_path):
+    import nbformat
+
+    from omnilab.analysis import app
+
+    nb = nbformat.read(app.write_app_notebook(tmp_path), as_version=4)
+    assert nb.cells[-1].source == app.APP_CODE and "SearchUI(lab)" in app.APP_CODE
+    cmd = app.voila_command(tmp_path / "x.ipynb", 8123)
+    assert "--Voila.ip=127.0.0.1" in cmd and "--no-browser" in cmd and "--port=8123" in cmd

@@ -139,3 +139,34 @@ def test_selective_filter_0_1_percent_of_20000(tmp_path):
 def test_selective_filter_0_1_percent_postgres(tmp_path, pg_schema_url):
     with omnilab.open(tmp_path / "lab", embedder="hashing", database_url=pg_schema_url) as lab:
         _selective(lab, 5_000, k_values=(3, 10))
+
+
+def test_hnsw_index_unfiltered_recall_and_exact_filters(tmp_path, database_url):
+    path = tmp_path / "lab"
+    rows = seeded_rows(8000, dim=64, seed=9)
+    for r in rows:  # one big type, so the HNSW graph (used from 5,000 vectors) answers unfiltered queries
+        r["memory_type"] = "code"
+    with omnilab.open(path, embedder="hashing:64", index="hnsw", database_url=database_url) as lab:
+        ids = lab.ingest(rows, progress=False, batch_size=4000)["memory_ids"]
+        assert lab.memory.index.types["code"].hnsw.ntotal == 8000
+        rng = np.random.default_rng(2)
+        recall = []
+        for _ in range(10):
+            q = rng.standard_normal(64).astype(np.float32)
+            exp = {m for m, _ in reference(rows, ids, q, 10, lambda r: r["memory_type"] == "code")}
+            got = set(lab.search(q, k=10, memory_type="code")["memory_id"])
+            recall.append(len(exp & got) / 10)
+            # filtered searches are answered exactly, even on an HNSW lab
+            _same(lab.search(q, k=10, where={"metadata.group": 4}),
+                  reference(rows, ids, q, 10, lambda r: r["metadata"]["group"] == 4))
+        assert np.mean(recall) >= 0.9
+        gone = ids[:1500]
+        assert lab.forget(gone) == 1500  # HNSW cannot remove: tombstones (a rebuild past 25 %)
+        assert (lab.memory.index.types["code"].labels < 0).sum() == 1500
+        q = rows[2000]["embedding"]
+        assert lab.search(q, k=1)["memory_id"].tolist() == [ids[2000]]
+        assert not set(lab.search(rows[10]["embedding"], k=20)["memory_id"]) & set(gone)
+    with omnilab.open(path, database_url=database_url, index="hnsw") as lab:  # reloaded from disk
+        assert len(lab.memory.index) == 6500 and lab.memory.index.types["code"].hnsw.ntotal == 8000
+        assert lab.search(rows[3000]["embedding"], k=1)["memory_id"].tolist() == [ids[3000]]
+        assert not set(lab.search(rows[10]["embedding"], k=20)["memory_id"]) & set(gone)

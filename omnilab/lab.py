@@ -113,12 +113,12 @@ class Lab:
             with self.engine.begin() as conn:
                 check_foreign_keys(conn, table, clean)
                 conn.execute(TABLES[table].insert(), clean)
+                if table == "memory_entries":  # no vectors yet: indexed before the next search
+                    self.memory.record_external_write(conn)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"{table}: rows violate a constraint, nothing written: {exc.orig}") from exc
         except sa.exc.SQLAlchemyError as exc:
             raise OmnilabError(f"insert into {table} failed, nothing written: {exc}") from exc
-        if table == "memory_entries":  # rows without vectors: the memory store indexes them before searching
-            self.memory.mark_stale()
         return len(clean)
 
     def table(self, name: str, *, limit: int | None = None) -> pd.DataFrame:
@@ -243,17 +243,42 @@ class Lab:
         return self.memory.memories(memory_type, where=where, limit=limit, **filters)
 
     def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
-               where: Mapping[str, Any] | None = None, cache: bool = True) -> pd.DataFrame:
+               where: Mapping[str, Any] | None = None, cache: bool | None = None) -> pd.DataFrame:
         """Top-k memories by cosine similarity to ``query`` (text or a 1-d vector).
 
         ``where`` is applied before ranking, so the result is the exact top-k among matching memories;
         ``threshold`` keeps cosine >= t ("tuned": the value saved by ``save_threshold`` for ``memory_type``
         and the lab's embedder). Columns: rank, score, memory_id, memory_type, content, agent_id,
         priority, tags, metadata, created_at, session_id, project_id, id.
+
+        Results are cached in Redis (30 min), keyed on the arguments, the embedder and the memory write
+        generation, so any memory write invalidates them. ``cache=None`` (default) uses the cache when
+        Redis is a server URL or this lab already talks to its embedded Redis; ``True`` always (starting the
+        embedded server if needed); ``False`` never. ``frame.attrs["cache"]`` says "hit", "miss" or "off".
         """
-        # ``cache`` is reserved for the Redis search cache (keyed on self.memory.generation).
         threshold = self._resolve_threshold(threshold, memory_type)  # "tuned" -> the saved value (tuning and UI)
-        return self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
+        search_cache = self._search_cache(cache)
+        if search_cache is None:
+            frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
+            frame.attrs["cache"] = "off"
+            return frame
+        key = {"memory_type": memory_type, "k": k, "threshold": threshold, "where": where,
+               "embedder": self.memory.embedder.name, "generation": self.memory.sql_generation()}
+        hit = search_cache.get(query, **key)
+        if hit is not None:
+            hit.attrs["cache"] = "hit"
+            return hit
+        frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
+        search_cache.set(query, frame, **key)
+        frame.attrs["cache"] = "miss"
+        return frame
+
+    def _search_cache(self, cache: bool | None) -> Any:
+        if cache is None:
+            cache = self.settings.redis_url != "embedded" or "_redis_conn" in self.__dict__
+        if cache not in (True, False):
+            raise InvalidInput(f"cache must be True, False or None, got {cache!r}")
+        return self.cache.search if cache else None
 
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
                       where: Mapping[str, Any] | None = None, fusion: str | None = None,

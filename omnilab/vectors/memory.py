@@ -145,6 +145,11 @@ class MemoryStore(SearchMixin):
         self._generation = gen
         return gen
 
+    def record_external_write(self, conn: sa.Connection) -> None:
+        """Memory rows were written by other code in ``conn``'s transaction: bump the generation, index later."""
+        self._bump(conn)
+        self._stale = True
+
     def sql_generation(self) -> int:
         """The memory write generation recorded in SQL (every remember/ingest/forget/update bumps it)."""
         with self.engine.connect() as conn:

@@ -40,13 +40,6 @@ def _lab_exists(path: str | None) -> bool:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create a lab on the embedded defaults, load the sample data and show what is there."""
     start = time.perf_counter()
-    extra: dict[str, Any] = {}
-    if args.embedder is None and args.database_url is None and not _lab_exists(args.lab):
-        # MiniLM would take minutes on the sample's code; the demo stays fast. --embedder to choose.
-        extra["embedder"] = "hashing"
-        print("new demo lab: using the built-in hashing embedder (pass --embedder sentence-transformers for MiniLM)")
-    if extra:
-        args.embedder = extra["embedder"]
     with _open(args) as lab:
         print(f"lab: {lab.path}")
         print(f"relational store: {lab.backend} ({lab.stores().location[0]})")

@@ -116,8 +116,10 @@ def writer(path: str, url: str | None, wid: int, n: int, batch: int, log_path: s
                          "metadata": {"writer": wid, "j": j}} for j in range(i, min(n, i + batch))]
                 try:
                     out = lab.ingest(rows, batch_size=batch, progress=False)
-                except Exception as exc:  # counted, and the batch retried once: the user would see this
+                except Exception as exc:  # counted (the user would see it), then the batch is retried
                     errors.append(f"{type(exc).__name__}: {exc}")
+                    if len(errors) > 20:
+                        break
                     continue
                 for mid, row in zip(out["memory_ids"], rows):
                     _log(fh, "add", mid, json.dumps(row["content"]))

@@ -69,6 +69,11 @@ class Settings:
             self._check("embedder", self.embedder.strip() != "", "must not be empty")
         self._check("index", self.index in _INDEX_KINDS, f"must be one of {_INDEX_KINDS}")
 
+    def __repr__(self) -> str:
+        # Settings get printed in notebooks and logs: never show a password from a URL.
+        shown = ", ".join(f"{f.name}={_hide_password(getattr(self, f.name))!r}" for f in dataclasses.fields(self))
+        return f"Settings({shown})"
+
     def _check(self, field: str, ok: bool, why: str) -> None:
         if not ok:
             value = getattr(self, field)
@@ -118,3 +123,17 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**values)
+
+
+def _hide_password(value: Any) -> Any:
+    """``scheme://user:***@host/...`` for a URL with a password; anything else unchanged."""
+    if not isinstance(value, str) or "@" not in value or "://" not in value:
+        return value
+    scheme, rest = value.split("://", 1)
+    netloc, sep, tail = rest.partition("/")
+    if "@" not in netloc:
+        return value
+    userinfo, host = netloc.rsplit("@", 1)
+    if ":" not in userinfo:
+        return value
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{sep}{tail}"

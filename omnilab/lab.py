@@ -56,11 +56,15 @@ class Lab:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create lab directory {self.path}: {exc.strerror}") from exc
+        _check_writable(self.path)
         self.database_url = settings.resolved_database_url
         self.engine = create_engine(self.database_url)
         try:
             migrate.upgrade(self.engine)
             self._open_memory()
+        except OSError as exc:  # e.g. a read-only vectors/ directory: a clear error, not a traceback
+            self.engine.dispose()
+            raise ConfigError(f"cannot use the lab directory {self.path}: {exc}") from exc
         except Exception:
             self.engine.dispose()
             raise
@@ -525,6 +529,21 @@ class Lab:
             f"<table><tr><th>store</th><th>backend</th><th>location</th></tr>{stores}</table>"
             f"<details><summary>row counts</summary><table>{counts}</table></details></div>"
         )
+
+
+def _check_writable(path: Path) -> None:
+    """A lab writes its database, index and locks here; a read-only directory (mount, chattr +i, or
+    permissions for non-root users) fails now with a ConfigError instead of half-way through opening."""
+    import os
+    import uuid
+
+    probe = path / f".omnilab-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"lab directory {path} is not writable ({exc.strerror}); "
+                          "omnilab keeps its database, vector index and locks there") from exc
 
 
 def _describe_redis(url: str) -> str:

@@ -44,8 +44,12 @@ def create_engine(url: str, *, echo: bool = False) -> sa.Engine:
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         if database and database != ":memory:":
-            with engine.connect() as conn:  # WAL is persistent, set it once per file
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            try:
+                with engine.connect() as conn:  # WAL is persistent, set it once per file
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except sa.exc.DBAPIError as exc:  # not a database, unreadable, read-only file system, ...
+                engine.dispose()
+                raise StoreUnavailable(f"cannot open the SQLite database {database}: {exc.orig}") from exc
     elif backend == "postgresql":
         if parsed.drivername == "postgresql":  # plain URL: use psycopg 3, which we depend on
             parsed = parsed.set(drivername="postgresql+psycopg")

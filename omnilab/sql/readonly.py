@@ -2,11 +2,16 @@
 
 SQLite: an authorizer that allows only reading (no PRAGMA, ATTACH, writes or DDL) plus
 ``PRAGMA query_only``. PostgreSQL: a ``READ ONLY`` transaction that is always rolled back, and a
-prepared statement, which the server refuses to hold more than one command.
+prepared statement, which the server refuses to hold more than one command. Because a read-only
+transaction still runs utility commands (``COPY … TO '<file>'``, ``SET``, ``DO``, ``VACUUM``), PostgreSQL
+statements must also start like a query (the one textual check), and session advisory locks, which
+outlive a rollback, are released afterwards. ``lab.sql`` guards the data; it is not a sandbox against the
+privileges of the role you connect as (a superuser can still read server files with ``pg_read_file``).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -64,6 +69,12 @@ def _postgresql(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any]) 
     compiled = stmt.compile(dialect=engine.dialect)
     sql_text = str(compiled)
     bound = {k: params[k] for k in compiled.params}
+    # A READ ONLY transaction still runs COPY ... TO '<server file>', SET, DO, VACUUM and the like, so only
+    # statements that start like a query get that far (comments skipped, nested ones too).
+    first = _first_word(sql_text)
+    if first not in _PG_QUERY_STARTS:
+        raise ReadOnlyViolation(f"lab.sql runs queries only (SELECT, WITH, VALUES, TABLE, SHOW, EXPLAIN), "
+                                f"not {first.upper() or 'this statement'}")
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         try:
@@ -77,7 +88,46 @@ def _postgresql(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any]) 
         except Exception as exc:  # psycopg errors
             raise _classify(exc) from exc
         finally:
-            raw.rollback()
+            _pg_reset(conn, raw)
+
+
+_PG_QUERY_STARTS = {"select", "with", "values", "table", "show", "explain", "("}
+
+
+def _first_word(sql: str) -> str:
+    """The first keyword of ``sql`` (lower case) after whitespace and ``--`` / nested ``/* */`` comments."""
+    i, n = 0, len(sql)
+    while i < n:
+        if sql[i].isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        else:
+            break
+    m = re.match(r"\(|[A-Za-z_]+", sql[i:])
+    return m.group(0).lower() if m else ""
+
+
+def _pg_reset(conn: sa.Connection, raw: Any) -> None:
+    """Roll back (undoing SET, set_config, large objects …) and drop session advisory locks, which
+    outlive a rollback; a connection the query killed is discarded from the pool."""
+    try:
+        raw.rollback()
+        with raw.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock_all()")
+        raw.rollback()
+    except Exception:  # noqa: BLE001 - e.g. pg_terminate_backend(pg_backend_pid()): the connection is gone
+        conn.invalidate()
 
 
 def _classify(exc: BaseException) -> OmnilabError:

@@ -43,6 +43,10 @@ def collapse(text: str) -> str:
     out = _WS.sub(" ", text).strip()
     if not out:
         raise InvalidInput("text is empty or only whitespace")
+    try:  # lone surrogates (e.g. from bytes decoded with surrogateescape) cannot be stored or hashed
+        out.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"text is not valid Unicode: lone surrogate at position {exc.start}") from exc
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import numbers
 import re
 from collections.abc import Mapping
@@ -171,6 +172,8 @@ class _Compiler:
         elif isinstance(ctype, sa.Integer):
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise InvalidInput(f"{key}: expected a number, got {value!r}")
+            if not math.isfinite(value):  # NaN compares false with everything: it would silently match nothing
+                raise InvalidInput(f"{key}: cannot compare with {value!r}")
         elif isinstance(ctype, sa.String) and not isinstance(value, str):
             raise InvalidInput(f"{key}: expected text, got {value!r}")
 

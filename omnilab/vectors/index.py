@@ -284,11 +284,14 @@ class VectorIndex:
     def _manifest(self) -> dict[str, Any] | None:
         path = self.dir / MANIFEST
         try:
-            return json.loads(path.read_text())
+            m = json.loads(path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise StoreUnavailable(f"cannot read the vector index manifest {path}: {exc}") from exc
+        if not isinstance(m, dict) or not isinstance(m.get("generation"), int) or not isinstance(m.get("types"), dict):
+            raise StoreUnavailable(f"the vector index manifest {path} is not a manifest")
+        return m
 
     def _manifest_stat(self) -> tuple | None:
         try:
@@ -314,7 +317,15 @@ class VectorIndex:
                 return True
             except FileNotFoundError:
                 continue
+            except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError, OSError) as exc:
+                # a torn or corrupt file (FAISS raises RuntimeError): the caller rebuilds it from SQL
+                raise StoreUnavailable(f"vector index in {self.dir} is damaged: {exc}") from exc
         raise StoreUnavailable(f"vector index in {self.dir} keeps changing while loading; try again")
+
+    def file_generation(self) -> int:
+        """The newest generation stamped in the index's file names (to continue after a damaged manifest)."""
+        gens = [int(m.group(1)) for p in self.dir.iterdir() if (m := re.search(r"\.(\d{8})\.", p.name))]
+        return max(gens, default=0)
 
     def _load(self, m: dict[str, Any]) -> None:
         if int(m.get("format", 0)) != FORMAT_VERSION:
@@ -367,7 +378,10 @@ class VectorIndex:
         Returns False (writing nothing) when another process saved since we loaded: the caller reloads,
         reconciles with SQL and saves again.
         """
-        disk = self._manifest()
+        try:
+            disk = self._manifest()
+        except StoreUnavailable:  # damaged (saves replace it atomically, so not a concurrent save): overwrite
+            disk = {"generation": self.generation}
         disk_gen = int(disk["generation"]) if disk else 0
         if disk_gen != self.generation:
             return False

@@ -98,7 +98,8 @@ class MemoryStore(SearchMixin):
                 self.index.load()
             except (ConfigError, OmnilabError) as exc:  # a derived file: rebuild it from SQL
                 log.warning("rebuilding the vector index: %s", exc)
-                self.index.generation = self.index.disk_generation() if self._manifest_readable() else 0
+                self.index.generation = (self.index.disk_generation() if self._manifest_readable()
+                                         else self.index.file_generation())
                 self.index.clear()
 
     def _manifest_readable(self) -> bool:

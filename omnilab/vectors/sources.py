@@ -34,8 +34,13 @@ def _missing(v: Any) -> bool:
 
 
 def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"{path.name} line {lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                                   ) from exc
             if not line.strip():
                 continue
             try:

@@ -39,8 +39,13 @@ def crash_child(path: str, url: str | None, round_no: int, seed: int, log_path: 
     ``add <memory_id>`` after ingest returned; ``forget? <id>`` before and ``forget! <id>`` after a forget;
     ``update? <id> <content>`` before and ``update! <id>`` after an update (content is JSON-quoted).
     """
+    import threading
+
+    from tqdm.auto import tqdm
+
     import omnilab
 
+    tqdm.set_lock(threading.RLock())  # not tqdm's multiprocessing lock: a SIGKILL would leak its semaphore
     rng = random.Random(seed)
     with open(log_path, "a", encoding="utf-8") as fh, \
             omnilab.open(path, database_url=url, embedder="hashing") as lab:

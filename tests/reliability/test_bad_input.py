@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import MEM, REDIS_URL, assert_consistent, consistency, snapshot
+from rel_checks import MEM, REDIS_URL, assert_consistent, consistency, snapshot
 
 import omnilab
 from omnilab import cli

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import MEM, assert_consistent, consistency
+from rel_checks import MEM, assert_consistent, consistency
 from rel_workers import get_context, searcher, writer
 
 import omnilab

@@ -19,7 +19,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from conftest import MEM, assert_consistent, consistency, manifest_problems
+from rel_checks import MEM, assert_consistent, consistency, manifest_problems
 from rel_workers import crash_child, get_context, read_crash_log
 
 import omnilab

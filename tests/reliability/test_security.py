@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy as sa
-from conftest import snapshot
+from rel_checks import snapshot
 
 import omnilab
 from omnilab import cli
@@ -403,7 +403,7 @@ def _sql_cases() -> list[Any]:
 @pytest.fixture(scope="module")
 def sql_labs(tmp_path_factory) -> Any:
     """One seeded lab per backend for the read-only table (each case checks it changed nothing)."""
-    from conftest import REDIS_URL  # noqa: F401 - conftest on the path
+    from rel_checks import REDIS_URL  # noqa: F401 - rel_checks on the path
 
     labs: dict[str, Any] = {}
     stack = contextlib.ExitStack()

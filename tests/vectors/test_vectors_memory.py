@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import seeded_rows
+from vector_data import seeded_rows
 
 import omnilab
 from omnilab.errors import ConfigError, InvalidInput, NotFound

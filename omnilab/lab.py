@@ -196,9 +196,7 @@ class Lab:
         """Load the OmniDev sample dataset (deterministic for a seed); returns rows added per table."""
         from omnilab import sample
 
-        added = sample.load(self, size=size, seed=seed, days=days, progress=progress)
-        self.memory.mark_stale()  # sample memories are embedded (cache first) before the next search
-        return added
+        return sample.load(self, size=size, seed=seed, days=days, progress=progress)
 
     def _frame(self, stmt: Any, table: sa.Table) -> pd.DataFrame:
         with self.engine.connect() as conn:

@@ -591,7 +591,10 @@ def load(lab: Lab, size: str = "small", *, seed: int = 0, days: int | None = Non
 
 
 def _store_memories(lab: Lab, rows: dict[str, list]) -> int:
+    """Memory rows without vectors: the store bumps its write generation and indexes them before searching."""
     from omnilab.sql.bulk import bulk_insert
 
     with lab.engine.begin() as conn:
-        return bulk_insert(conn, "memory_entries", rows)
+        n = bulk_insert(conn, "memory_entries", rows)
+        lab.memory.record_external_write(conn)
+    return n

@@ -206,10 +206,6 @@ class MemoryStore(SearchMixin):
         with self._lock, self.index.lock:
             return self._reconcile_locked(progress=progress, save=True, embed=embed)
 
-    def mark_stale(self) -> None:
-        """Memory rows were written behind the store's back: reconcile before the next search."""
-        self._stale = True
-
     def _ensure_fresh(self) -> None:
         if self._stale:
             self.reconcile(progress=self._progress)

@@ -89,3 +89,11 @@ def test_search_keeps_working_when_redis_dies_and_uses_the_cache_again_after(tmp
         private_redis.start()
         lab.search("network")
         assert lab.search("network").attrs["cache"] == "hit"
+
+
+def test_loading_the_sample_invalidates_cached_results(rlab):
+    assert rlab.search("parse a date", k=3, cache=True).empty
+    assert rlab.search("parse a date", k=3, cache=True).attrs["cache"] == "hit"
+    rlab.load_sample("small")
+    after = rlab.search("parse a date", k=3, cache=True)
+    assert after.attrs["cache"] == "miss" and len(after) == 3

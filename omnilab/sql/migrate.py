@@ -12,9 +12,13 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from omnilab.errors import OmnilabError
+from omnilab.errors import ConfigError, OmnilabError
 
-__all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check", "describe_diff"]
+__all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check", "describe_diff", "create_fresh",
+           "PLATFORM_MARKERS"]
+
+#: tables whose presence (without omnilab's ``alembic_version``) marks a database as the platform's own
+PLATFORM_MARKERS = ("agents", "tasks", "memory_entries")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -42,8 +46,50 @@ def _run(engine: sa.Engine, fn, *args) -> None:  # type: ignore[no-untyped-def]
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` (default: the newest)."""
+    """Bring the database to ``revision`` (default: the newest).
+
+    An empty database is created from the models and stamped (what replaying every revision would give,
+    in one transaction); an omnilab database is migrated; a platform database that omnilab has not adopted
+    is refused with a :class:`ConfigError` naming both ways forward (attach read-only, or adopt).
+    """
+    if revision == "head":
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" not in names:
+            if any(t in names for t in PLATFORM_MARKERS):
+                url = engine.url.render_as_string(hide_password=True)
+                raise ConfigError(
+                    f"{url} is a platform database that omnilab has not adopted; open it with "
+                    f"omnilab.open(path, database_url=..., read_only=True) to analyse it without writing, or run "
+                    f"`omnilab db adopt {url}` (omnilab.adopt(url)) to add omnilab's tables and columns in place")
+            if not names & {t.name for t in _all_tables()}:
+                create_fresh(engine)
+                return
     _run(engine, command.upgrade, revision)
+
+
+def _all_tables() -> list[sa.Table]:
+    from omnilab.sql.schema import Base
+    from omnilab.vectors.models import METADATA as VECTOR_METADATA
+
+    return [*Base.metadata.sorted_tables, *VECTOR_METADATA.sorted_tables]
+
+
+def create_fresh(engine: sa.Engine) -> None:
+    """Create every table, index and keyword-search object of the newest schema and stamp it at head."""
+    from omnilab.sql.schema import Base
+    from omnilab.vectors.models import METADATA as VECTOR_METADATA
+    from omnilab.vectors.models import keyword_ddl
+
+    try:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn)
+            VECTOR_METADATA.create_all(conn)
+            for stmt in keyword_ddl(conn.dialect.name):
+                conn.exec_driver_sql(stmt)
+            MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(alembic_config()), "head")
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"creating the lab database failed: {exc}") from exc
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:

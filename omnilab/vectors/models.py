@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from omnilab.sql.schema import NAMING
-from omnilab.sql.types import JSONType, UTCDateTime, utcnow
+from omnilab.sql.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
-__all__ = ["METADATA", "embedding_cache", "lab_meta", "FTS_NAMES", "FILTER_INDEX_PREFIX"]
+__all__ = ["METADATA", "embedding_cache", "lab_meta", "memory_vectors", "FTS_NAMES", "FILTER_INDEX_PREFIX",
+           "keyword_ddl", "PG_TSV"]
 
 METADATA = sa.MetaData(naming_convention=NAMING)
 
@@ -34,6 +35,22 @@ lab_meta = sa.Table(
     sa.Column("value", JSONType, nullable=True),
     sa.Column("counter", sa.BigInteger, nullable=False, default=0),
     sa.Column("updated_at", UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
+)
+
+#: omnilab's key for each memory: ``id`` is the integer FAISS id (and the keyword-index rowid), never the
+#: platform's string ``memory_entries.id``, which it maps to. No foreign key: on an attached (read-only)
+#: platform the memory rows live in another database.
+memory_vectors = sa.Table(
+    "memory_vectors",
+    METADATA,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("memory_id", sa.String(50), nullable=False, unique=True),
+    sa.Column("memory_type", sa.String(50), nullable=False),
+    # sha256 of the whitespace-collapsed content (duplicate detection, change detection on attached labs)
+    sa.Column("content_hash", sa.String(64), nullable=True, index=True),
+    # embedding-cache key of the row's vector (None until embedded)
+    sa.Column("embedding_key", sa.String(64), nullable=True),
+    sqlite_autoincrement=True,  # ids are never reused: a FAISS id always means one memory
 )
 
 #: database objects for keyword search that the models cannot express (FTS5 table and its shadow
@@ -61,3 +78,26 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     """Alembic hook: do not even reflect the FTS5 shadow tables or the filter indexes."""
     return not _ours(name)
+
+
+# camelCase and snake_case identifiers split into words, the whole text kept too
+PG_TSV = (
+    "to_tsvector('english', content || ' ' || regexp_replace(regexp_replace(regexp_replace(content, "
+    "'([a-z0-9])([A-Z])', '\\1 \\2', 'g'), '([A-Z])([A-Z][a-z])', '\\1 \\2', 'g'), '[_\\W]+', ' ', 'g'))"
+)
+
+
+def keyword_ddl(dialect: str) -> list[str]:
+    """Statements that create the keyword-search objects the models cannot express.
+
+    PostgreSQL: a generated ``tsvector`` column on memory_entries with a GIN index. SQLite: an FTS5 table
+    whose rowid is ``memory_vectors.id`` (rows written by omnilab) and a trigger dropping a memory's
+    keyword row when its key row goes.
+    """
+    if dialect == "postgresql":
+        return [f"ALTER TABLE memory_entries ADD COLUMN IF NOT EXISTS content_tsv tsvector "
+                f"GENERATED ALWAYS AS ({PG_TSV}) STORED",
+                "CREATE INDEX IF NOT EXISTS ix_memory_entries_content_tsv ON memory_entries USING gin (content_tsv)"]
+    return ["CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(body, tokenize='porter unicode61')",
+            "CREATE TRIGGER IF NOT EXISTS memory_fts_ad AFTER DELETE ON memory_vectors BEGIN "
+            "DELETE FROM memory_fts WHERE rowid = old.id; END"]

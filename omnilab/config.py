@@ -11,7 +11,7 @@ from typing import Any
 
 from omnilab.errors import ConfigError
 
-__all__ = ["Settings", "DEFAULT_DATA_DIR", "ENV_VARS"]
+__all__ = ["Settings", "DEFAULT_DATA_DIR", "ENV_VARS", "REDIS_LAYOUTS"]
 
 DEFAULT_DATA_DIR = Path("data") / "lab"
 
@@ -23,7 +23,13 @@ ENV_VARS = {
     "redis_prefix": "OMNILAB_REDIS_PREFIX",
     "embedder": "OMNILAB_EMBEDDER",
     "index": "OMNILAB_INDEX",
+    "read_only": "OMNILAB_READ_ONLY",
+    "redis_layout": "OMNILAB_REDIS_LAYOUT",
 }
+
+#: how Redis keys are named: omnilab's own prefixed keys, or exactly the platform's (redis-layout.md)
+REDIS_LAYOUTS = ("omnilab", "platform")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]+:$")
@@ -41,6 +47,10 @@ class Settings:
     * ``embedder`` — spec such as ``"hashing"``, ``"hashing:512"``, ``"sentence-transformers"``,
       ``"openai:text-embedding-3-small"``; ``None`` lets the lab choose once and record it.
     * ``index`` — ``"flat"`` (exact) or ``"hnsw"``.
+    * ``read_only`` — attach to a database (typically the platform's own) without ever writing to it;
+      what omnilab owns for it (embedding cache, vector keys, keyword index) lives in the lab directory.
+    * ``redis_layout`` — ``"omnilab"`` (prefixed keys) or ``"platform"`` (the platform's own keys and
+      channels, no prefix).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
@@ -49,9 +59,15 @@ class Settings:
     redis_prefix: str = "omnilab:"
     embedder: str | None = None
     index: str = "flat"
+    read_only: bool = False
+    redis_layout: str = "omnilab"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        if isinstance(self.read_only, str) and self.read_only.strip().lower() in _TRUE + _FALSE:
+            object.__setattr__(self, "read_only", self.read_only.strip().lower() in _TRUE)
+        self._check("read_only", isinstance(self.read_only, bool), "must be true or false")
+        self._check("redis_layout", self.redis_layout in REDIS_LAYOUTS, f"must be one of {REDIS_LAYOUTS}")
         self._check("data_dir", str(self.data_dir).strip() != "", "must not be empty")
         if self.database_url is not None:
             self._check_database_url(self.database_url)

@@ -28,7 +28,7 @@ __all__ = ["Lab", "open"]
 
 log = logging.getLogger(__name__)
 
-_SETTING_NAMES = {"database_url", "redis_url", "redis_prefix", "embedder", "index"}
+_SETTING_NAMES = {"database_url", "redis_url", "redis_prefix", "embedder", "index", "read_only", "redis_layout"}
 
 
 def open(path: str | Path | None = None, **options: Any) -> Lab:  # noqa: A001 - mirrors io.open

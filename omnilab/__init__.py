@@ -17,12 +17,13 @@ from omnilab.errors import (
     ReadOnlyViolation,
     StoreUnavailable,
 )
-from omnilab.lab import Lab, open
+from omnilab.lab import Lab, adopt, open
 
 __version__ = "0.1.0"
 
 __all__ = [
     "open",
+    "adopt",
     "Lab",
     "Settings",
     "MemoryType",

@@ -16,15 +16,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from omnilab.config import Settings
-from omnilab.errors import ConfigError, InvalidInput, OmnilabError
-from omnilab.sql import migrate
+from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation
+from omnilab.sql import attach, migrate
 from omnilab.sql.engine import create_engine, describe_url
 from omnilab.sql.frames import read_frame, table_dtypes
 from omnilab.sql.readonly import run_read_only
 from omnilab.sql.schema import TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
-__all__ = ["Lab", "open"]
+__all__ = ["Lab", "open", "adopt"]
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,26 @@ def open(path: str | Path | None = None, **options: Any) -> Lab:  # noqa: A001 -
     """Create or open the lab at ``path`` (default: ``OMNILAB_DATA_DIR`` or ``data/lab``).
 
     Keyword arguments override the ``OMNILAB_*`` environment: ``database_url``, ``redis_url``,
-    ``redis_prefix``, ``embedder``, ``index``; any other keyword goes to :class:`Lab`.
-    The database is migrated to the newest schema. Use it as a context manager to close it.
+    ``redis_prefix``, ``embedder``, ``index``, ``read_only``, ``redis_layout``; any other keyword goes to
+    :class:`Lab`. The database is migrated to the newest schema — or, with ``read_only=True``, attached
+    as it is and never written (the platform's own database: what omnilab keeps for it lives in ``path``).
+    Use it as a context manager to close it.
     """
     settings_kw = {k: options.pop(k) for k in list(options) if k in _SETTING_NAMES}
     settings = Settings.from_env(data_dir=path, **settings_kw)
     return Lab(settings, **options)
+
+
+def adopt(url: str, *, yes: bool = False, backup: bool = True) -> dict[str, Any]:
+    """Make a platform database an omnilab database in place, additively (``omnilab db adopt URL``).
+
+    Only omnilab's extra columns, tables and indexes are added, then the database is stamped, so the
+    platform keeps working on it unchanged. SQLite is first copied to ``NAME.bak-YYYYmmddTHHMMSS``;
+    PostgreSQL needs ``yes=True`` and runs in one transaction. Returns what was added.
+    """
+    from omnilab.sql.adopt import adopt as adopt_database
+
+    return adopt_database(url, yes=yes, backup=backup)
 
 
 class Lab:
@@ -58,16 +72,24 @@ class Lab:
         except OSError as exc:
             raise ConfigError(f"cannot create lab directory {self.path}: {exc.strerror}") from exc
         _check_writable(self.path)
+        self.read_only = settings.read_only
         self.database_url = settings.resolved_database_url
-        self.engine = create_engine(self.database_url)
+        if self.read_only:  # the database as the platform left it; omnilab's own tables in the lab directory
+            self.engine = attach.open_read_only(self.database_url)
+        else:
+            self.engine = create_engine(self.database_url)
+        self.own_engine = self.engine
         try:
-            migrate.upgrade(self.engine)
+            if self.read_only:
+                self.own_engine = attach.own_engine(self.path)
+            else:
+                migrate.upgrade(self.engine)
             self._open_memory()
         except OSError as exc:  # e.g. a read-only vectors/ directory: a clear error, not a traceback
-            self.engine.dispose()
+            self._dispose_engines()
             raise ConfigError(f"cannot use the lab directory {self.path}: {exc}") from exc
         except Exception:
-            self.engine.dispose()
+            self._dispose_engines()
             raise
         log.debug("opened lab %s on %s", self.path, describe_url(self.database_url))
 
@@ -86,7 +108,19 @@ class Lab:
         redis_conn = self.__dict__.pop("_redis_conn", None)  # only if sessions were used
         if redis_conn is not None:
             redis_conn.close()
+        self._dispose_engines()
+
+    def _dispose_engines(self) -> None:
         self.engine.dispose()
+        if self.own_engine is not self.engine:
+            self.own_engine.dispose()
+
+    def _writable(self, operation: str) -> None:
+        """Refuse a write on a lab attached read-only, before anything is touched."""
+        if self.read_only:
+            raise ReadOnlyViolation(f"this lab is attached read-only to {describe_url(self.database_url)}: "
+                                    f"{operation} would write to it (open it without read_only=True after "
+                                    f"`omnilab db adopt`, or work on a copy)")
 
     def __enter__(self) -> Lab:
         return self
@@ -95,7 +129,8 @@ class Lab:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<omnilab.Lab {str(self.path)!r} sql={describe_url(self.database_url)!r}>"
+        mode = " read-only" if self.read_only else ""
+        return f"<omnilab.Lab {str(self.path)!r} sql={describe_url(self.database_url)!r}{mode}>"
 
     @property
     def backend(self) -> str:
@@ -111,6 +146,7 @@ class Lab:
         """
         if table not in TABLES:
             raise InvalidInput(f"unknown table {table!r}; tables: {', '.join(sorted(TABLES))}")
+        self._writable(f"insert into {table}")
         clean = validate_rows(table, normalize_rows(rows))
         if not clean:
             return 0
@@ -139,9 +175,20 @@ class Lab:
         return self._frame(stmt, t)
 
     def agents(self) -> pd.DataFrame:
-        """Every agent, ordered by system then name; ``capabilities`` and ``config`` decoded."""
+        """Every agent, ordered by system_name then name; JSON columns (capabilities, tags, …) decoded."""
         t = TABLES["agents"]
-        return self._frame(sa.select(t).order_by(t.c.system, t.c.name), t)
+        return self._frame(sa.select(t).order_by(t.c.system_name, t.c.name, t.c.id), t)
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        """One agent as a dict (the platform's ``get_agent``); :class:`NotFound` if there is none."""
+        if not isinstance(agent_id, str) or not agent_id:
+            raise InvalidInput(f"agent_id must be a non-empty string, got {agent_id!r}")
+        t = TABLES["agents"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == agent_id)).mappings().one_or_none()
+        if row is None:
+            raise NotFound(f"no agent with id {agent_id!r}")
+        return dict(row)
 
     def tasks(self, status: str | None = None, agent_id: str | None = None,
               project_id: str | None = None) -> pd.DataFrame:
@@ -196,6 +243,7 @@ class Lab:
         """Load the OmniDev sample dataset (deterministic for a seed); returns rows added per table."""
         from omnilab import sample
 
+        self._writable("load_sample")
         return sample.load(self, size=size, seed=seed, days=days, progress=progress)
 
     def _frame(self, stmt: Any, table: sa.Table) -> pd.DataFrame:
@@ -208,7 +256,8 @@ class Lab:
         from omnilab.vectors.memory import MemoryStore
 
         self.memory = MemoryStore(
-            self.engine, self.path / "vectors", embedder=self.settings.embedder, index=self.settings.index,
+            self.engine, self.path / "vectors", own_engine=self.own_engine, read_only=self.read_only,
+            embedder=self.settings.embedder, index=self.settings.index,
             reindex=bool(self._options.get("reindex", False)), progress=bool(self._options.get("progress", False)),
             log_access=bool(self._options.get("log_access", False)))
         self.vectors = self.memory  # alias
@@ -281,6 +330,8 @@ class Lab:
             cache = self.settings.redis_url != "embedded" or "_redis_conn" in self.__dict__
         if cache not in (True, False):
             raise InvalidInput(f"cache must be True, False or None, got {cache!r}")
+        if self.read_only:  # attached read-only: Redis is only read, so there is nothing to cache into
+            return None
         return self.cache.search if cache else None
 
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
@@ -384,6 +435,7 @@ class Lab:
         """Recompute project_stats from tasks, files and runs in one transaction; returns the new rows."""
         from omnilab.sql import queries
 
+        self._writable("refresh_project_stats")
         return queries.refresh_project_stats(self.engine, now=now)
 
     @property
@@ -491,6 +543,7 @@ class Lab:
         """
         from omnilab.sessions.store import set_agent_status
 
+        self._writable("set_agent_status")
         return set_agent_status(self.engine, self.agent_state, agent_id, status)
 
 

@@ -140,10 +140,21 @@ def build_platform_sqlite(path: str | Path, **kw: Any) -> dict[str, list[dict[st
 def build_platform_postgres(conn: Any, **kw: Any) -> dict[str, list[dict[str, Any]]]:
     """Fill the current schema of a psycopg connection as the platform would (booleans as true/false)."""
     rows = platform_rows(**kw)
+    pending = [s for s in platform_ddl("postgresql").split(";")
+               if s.strip() and not re.fullmatch(r"\s*(--[^\n]*\n?\s*)*", s)]
     with conn.cursor() as cur:
-        for stmt in platform_ddl("postgresql").split(";"):
-            if stmt.strip() and not re.fullmatch(r"\s*(--[^\n]*\n?\s*)*", stmt):
-                cur.execute(stmt)
+        while pending:  # SQLite accepts forward references (tasks -> projects); PostgreSQL needs the order
+            retry = []
+            for stmt in pending:
+                cur.execute("SAVEPOINT ddl")
+                try:
+                    cur.execute(stmt)
+                except Exception:  # noqa: BLE001 - a table it references comes later
+                    cur.execute("ROLLBACK TO SAVEPOINT ddl")
+                    retry.append(stmt)
+            if len(retry) == len(pending):
+                raise RuntimeError(f"cannot create: {retry[0][:80]}")
+            pending = retry
     for table, items in rows.items():
         if table == "agent_performance":
             items = [{**r, "success": bool(r["success"])} for r in items]

@@ -5,7 +5,7 @@ import omnilab
 
 def test_all_is_pinned():
     assert sorted(omnilab.__all__) == sorted([
-        "open", "Lab", "Settings",
+        "open", "adopt", "Lab", "Settings",
         "MemoryType", "MemoryPriority", "AgentType", "AgentStatus", "TaskStatus", "TaskComplexity",
         "OmnilabError", "ConfigError", "InvalidInput", "NotFound", "StoreUnavailable", "ReadOnlyViolation",
         "__version__",

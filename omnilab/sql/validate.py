@@ -39,7 +39,15 @@ RANGE_COLUMNS: dict[tuple[str, str], tuple[float, float]] = {
 }
 
 #: string primary keys generated (uuid4) when a row leaves them out
-GENERATED_IDS = {("tasks", "id"), ("projects", "id"), ("workflows", "id"), ("memory_entries", "memory_id")}
+GENERATED_IDS = {("tasks", "id"), ("projects", "id"), ("workflows", "id"), ("memory_entries", "id")}
+
+#: JSON columns that omnilab fills with an empty list/dict when a row leaves them out (the platform's own
+#: rows may hold NULL there; readers tolerate both)
+JSON_DEFAULTS: dict[tuple[str, str], type] = {
+    ("agents", "capabilities"): list, ("agents", "model_requirements"): list, ("agents", "tags"): list,
+    ("agents", "config"): dict, ("tasks", "context"): dict, ("projects", "settings"): dict,
+    ("memory_entries", "tags"): list, ("memory_entries", "metadata"): dict, ("system_health", "metrics"): dict,
+}
 
 
 def is_missing(value: Any) -> bool:
@@ -93,10 +101,10 @@ def _convert(table: str, col: sa.Column, value: Any, where: str) -> Any:
                 value = json.loads(value)
             except ValueError as exc:
                 raise InvalidInput(f"{where}, column {name!r}: a string here must be JSON text") from exc
-        default = col.default.arg(None) if col.default is not None and callable(col.default.arg) else None
-        if isinstance(default, list) and not isinstance(value, list):
+        shape = JSON_DEFAULTS.get((table, name))
+        if shape is list and not isinstance(value, list):
             raise InvalidInput(f"{where}, column {name!r}: expected a list, got {type(value).__name__}")
-        if isinstance(default, dict) and not isinstance(value, dict):
+        if shape is dict and not isinstance(value, dict):
             raise InvalidInput(f"{where}, column {name!r}: expected a dict, got {type(value).__name__}")
         try:
             json.dumps(value, allow_nan=False)
@@ -179,6 +187,8 @@ def validate_rows(table_name: str, rows: list[dict[str, Any]]) -> list[dict[str,
                     value = row["name"]
                 elif col.primary_key and col.autoincrement is True:
                     continue  # the database assigns it
+                elif (table_name, name) in JSON_DEFAULTS:
+                    value = JSON_DEFAULTS[(table_name, name)]()
                 else:
                     value = _default(col)
             if value is None and not col.nullable:

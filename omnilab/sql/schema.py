@@ -90,7 +90,7 @@ class Agent(Base):
     id: Mapped[str] = _id()
     name: Mapped[str] = _text(100, nullable=False)
     agent_type: Mapped[str] = _text(50, nullable=False)
-    system_name: Mapped[str] = _text(50, nullable=False)
+    system_name: Mapped[str] = mapped_column(sa.String(50), nullable=False, default="default")  # omnilab's default
     description: Mapped[Optional[str]] = _text(None)
     capabilities: Mapped[Optional[list]] = _json()
     priority: Mapped[Optional[int]] = _int(5)
@@ -154,7 +154,7 @@ class Task(Base):
 
     id: Mapped[str] = _id()
     content: Mapped[str] = _text(None, nullable=False)
-    task_type: Mapped[str] = _text(50, nullable=False)
+    task_type: Mapped[str] = mapped_column(sa.String(50), nullable=False, default="general")  # omnilab's default
     complexity: Mapped[Optional[str]] = _text(20, "medium")
     priority: Mapped[Optional[int]] = _int(5)
     agent_id: Mapped[Optional[str]] = _ref("agents.id")

@@ -91,6 +91,19 @@ def _convert(table: str, col: sa.Column, value: Any, where: str) -> Any:
         if not isinstance(value, dt.datetime):
             raise InvalidInput(f"{where}, column {name!r}: expected a datetime, got {type(value).__name__}")
         return value
+    if isinstance(ctype, sa.Date):
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value[:10])
+            except ValueError as exc:
+                raise InvalidInput(f"{where}, column {name!r}: {value!r} is not a date (YYYY-MM-DD)") from exc
+        if isinstance(value, (pd.Timestamp, np.datetime64)):
+            value = pd.Timestamp(value).to_pydatetime()
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if not isinstance(value, dt.date):
+            raise InvalidInput(f"{where}, column {name!r}: expected a date, got {type(value).__name__}")
+        return value
     if isinstance(ctype, sa.JSON):
         if isinstance(value, np.ndarray):
             value = value.tolist()

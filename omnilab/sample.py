@@ -322,7 +322,7 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
     rng = np.random.default_rng(seed)
     start = now - dt.timedelta(days=n_days)
     span = (now - start).total_seconds()
-    t0, t_now = _naive(start), _naive(now)
+    t0 = _naive(start)
 
     def times(n: int) -> np.ndarray:
         """n sorted timestamps in the window, as datetime64[us] (UTC)."""
@@ -371,8 +371,8 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
         "name": [f"{_PROJECTS[i // 2][0]} {'feature' if i % 2 else 'hotfix'} flow" for i in range(2 * n_proj)],
         "description": [f"{'Feature' if i % 2 else 'Hotfix'} workflow of {_PROJECTS[i // 2][0]}"
                         for i in range(2 * n_proj)],
-        "definition": [{"steps": [{"name": step, "agent_type": who} for step, who in _WORKFLOW_STEPS[: 3 + 2 * (i % 2)]]}
-                       for i in range(2 * n_proj)],
+        "definition": [{"steps": [{"name": step, "agent_type": who}
+                                  for step, who in _WORKFLOW_STEPS[: 3 + 2 * (i % 2)]]} for i in range(2 * n_proj)],
         "status": rng.choice(["active", "completed", "paused"], 2 * n_proj).tolist(),
         "created_by": rng.choice(orchestrators, 2 * n_proj).tolist(),
         "created_at": [start] * (2 * n_proj),
@@ -442,13 +442,14 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
     for i, p in enumerate(task_project):
         earlier = by_project.setdefault(int(p), [])
         if earlier and rng.random() < 0.2:
-            deps_task.append(task_ids[i])
-            deps_on.append(task_ids[earlier[int(rng.integers(max(0, len(earlier) - 10), len(earlier)))]])
+            deps_task.append(i)
+            deps_on.append(earlier[int(rng.integers(max(0, len(earlier) - 10), len(earlier)))])
         earlier.append(i)
-    out["task_dependencies"] = {"task_id": deps_task, "depends_on_task_id": deps_on,
-                                "dependency_type": rng.choice(["sequential", "blocking"], len(deps_task),
-                                                              p=(0.8, 0.2)).tolist(),
-                                "created_at": [created[task_ids.index(t)] for t in deps_task]}
+    out["task_dependencies"] = {
+        "task_id": [task_ids[i] for i in deps_task], "depends_on_task_id": [task_ids[i] for i in deps_on],
+        "dependency_type": rng.choice(["sequential", "blocking"], len(deps_task), p=(0.8, 0.2)).tolist(),
+        "created_at": created[np.array(deps_task, dtype=int)],
+    }
 
     # agent_performance: per-agent skill, speed and verbosity differ believably
     n_perf = spec.perf_rows
@@ -543,8 +544,8 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
         "metrics": [{"cpu_percent": c, "memory_percent": m, "disk_percent": d, "active_agents": a, "queue_depth": q,
                      "response_time_ms": r} for c, m, d, a, q, r in zip(cpu.tolist(), mem.tolist(), disk.tolist(),
                                                                        active.tolist(), queue.tolist(), resp.tolist())],
-        "message": [None if s == "healthy" else f"cpu at {c:.0f}%" if s == "degraded" else "no answer to the health check"
-                    for s, c in zip(status_h, cpu)],
+        "message": [None if s == "healthy" else f"cpu at {c:.0f}%" if s == "degraded"
+                    else "no answer to the health check" for s, c in zip(status_h, cpu)],
         "timestamp": hs,
     }
 
@@ -629,7 +630,8 @@ def _memories(rng: np.random.Generator, spec: SampleSize, n_days: int, now: dt.d
     for i in range(n_task_mem):
         rows.append({"content": tasks["description"][i], "memory_type": "task", "agent_id": tasks["agent_id"][i],
                      "project_id": tasks["project_id"][i], "session_id": tasks["session_id"][i],
-                     "tags": [tasks["task_type"][i]], "metadata": {"task_id": tasks["id"][i], "status": tasks["status"][i]}})
+                     "tags": [tasks["task_type"][i]],
+                     "metadata": {"task_id": tasks["id"][i], "status": tasks["status"][i]}})
     n = len(rows)
     t_now = _naive(now)
     created = t_now - np.timedelta64(n_days * 86400, "s") + _seconds(np.sort(rng.uniform(0, n_days * 86400.0, n)))
@@ -663,23 +665,21 @@ def _memories(rng: np.random.Generator, spec: SampleSize, n_days: int, now: dt.d
     # task memories follow their tasks' dependencies
     knowledge_of = {r["metadata"]["module"]: i for i, r in enumerate(rows) if r["memory_type"] == "knowledge"}
     task_mem = {r["metadata"]["task_id"]: i for i, r in enumerate(rows) if r["memory_type"] == "task"}
-    src, dst, kind, strength = [], [], [], []
+    links: list[tuple[int, int, str, float]] = []  # (source, target, type, strength)
     previous: dict[str, int] = {}
     for i, r in enumerate(rows):
         if r["memory_type"] != "code":
             continue
         module = r["metadata"]["module"]
         if module in knowledge_of:
-            src.append(i), dst.append(knowledge_of[module]), kind.append("part_of"), strength.append(1.0)
+            links.append((i, knowledge_of[module], "part_of", 1.0))
         if module in previous and rng.random() < 0.2:
-            src.append(i), dst.append(previous[module]), kind.append("related_to")
-            strength.append(round(float(rng.uniform(0.5, 0.95)), 3))
+            links.append((i, previous[module], "related_to", round(float(rng.uniform(0.5, 0.95)), 3)))
         previous[module] = i
     deps = tables["task_dependencies"]
-    for t, on in zip(deps["task_id"], deps["depends_on_task_id"]):
-        if t in task_mem and on in task_mem:
-            src.append(task_mem[t]), dst.append(task_mem[on]), kind.append("depends_on"), strength.append(0.8)
-    rel_at = np.maximum(created[np.array(src, dtype=int)], created[np.array(dst, dtype=int)]) if src else []
+    links += [(task_mem[t], task_mem[on], "depends_on", 0.8)
+              for t, on in zip(deps["task_id"], deps["depends_on_task_id"]) if t in task_mem and on in task_mem]
+    src, dst = np.array([x[0] for x in links], dtype=int), np.array([x[1] for x in links], dtype=int)
 
     return {
         "memory_entries": {
@@ -699,7 +699,8 @@ def _memories(rng: np.random.Generator, spec: SampleSize, n_days: int, now: dt.d
         },
         "memory_relationships": {
             "source_memory_id": [ids[i] for i in src], "target_memory_id": [ids[i] for i in dst],
-            "relationship_type": kind, "strength": strength, "created_at": rel_at,
+            "relationship_type": [x[2] for x in links], "strength": [x[3] for x in links],
+            "created_at": np.maximum(created[src], created[dst]),
         },
         "memory_access": memory_access,
     }

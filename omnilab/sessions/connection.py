@@ -10,7 +10,7 @@ and keeps the socket in a temporary directory.
 
 Values are JSON only (:func:`dumps`/:func:`loads`), never pickle. ``layout="omnilab"`` (the default) puts
 every key under the prefix; ``layout="platform"`` makes the stores use the OmniDev platform's own keys and
-channels (``data/platform/redis-layout.md``, no prefix) — omnilab's own bookkeeping (the reliable queue, cache
+channels (``omnilab/sql/platform/redis-layout.md``, no prefix) — omnilab's own bookkeeping (the reliable queue, cache
 counters) stays under the prefix. ``read_only=True`` refuses every write with :class:`ReadOnlyViolation`,
 in the stores (one clear line) and again in the client itself (a write command never reaches the server).
 """

@@ -1,8 +1,13 @@
 """Pub/sub broadcasts: to one session's subscribers, and agent updates to everyone listening.
 
-Messages are JSON envelopes ``{"event", "data", "sent_at", "session_id" | "agent_id"}``; a
-:class:`Subscriber` yields them decoded (``channel`` added, without the key prefix), as an iterator
-with a timeout or through a callback on a background thread (handy in a notebook).
+omnilab layout: channels ``<prefix>ch:session:<id>`` and ``<prefix>ch:agents``; messages are JSON envelopes
+``{"event", "data", "sent_at", "session_id" | "agent_id"}``.
+Platform layout: the platform's channels ``session:<id>`` and ``agent_updates:<agent_id>``; the message on
+the wire is the JSON of ``data`` / ``update`` itself (e.g. ``{"status": "busy"}``), as the platform sends it.
+
+A :class:`Subscriber` yields messages decoded into the same envelope in both layouts (``channel`` added,
+without the key prefix; a platform message becomes ``data``, its ``type`` field if any the ``event``), as an
+iterator with a timeout or through a callback on a background thread (handy in a notebook).
 """
 
 from __future__ import annotations
@@ -24,45 +29,77 @@ __all__ = [
     "broadcast_agent_update",
     "session_channel",
     "agents_channel",
+    "agent_channel",
+    "agents_pattern",
     "Subscriber",
 ]
+
+PLATFORM_SESSION = "session:"
+PLATFORM_AGENT = "agent_updates:"
 
 log = logging.getLogger(__name__)
 
 
+def _check_id(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
 def session_channel(conn: RedisConnection, session_id: str) -> str:
-    """The channel of one session."""
-    if not isinstance(session_id, str) or not session_id:
-        raise InvalidInput(f"session_id must be a non-empty string, got {session_id!r}")
-    return conn.key("ch", "session", session_id)
+    """The channel of one session (``session:<id>`` in the platform layout)."""
+    _check_id("session_id", session_id)
+    return PLATFORM_SESSION + session_id if conn.platform else conn.key("ch", "session", session_id)
 
 
 def agents_channel(conn: RedisConnection) -> str:
-    """The channel carrying agent status and state updates."""
+    """omnilab's single channel carrying every agent's updates (omnilab layout)."""
     return conn.key("ch", "agents")
 
 
-def _publish(conn: RedisConnection, channel: str, envelope: dict[str, Any]) -> int:
-    envelope["sent_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    text = dumps(envelope)
+def agent_channel(conn: RedisConnection, agent_id: str) -> str:
+    """The channel an update of ``agent_id`` goes to: ``agent_updates:<id>`` (platform) or the agents channel."""
+    _check_id("agent_id", agent_id)
+    return PLATFORM_AGENT + agent_id if conn.platform else agents_channel(conn)
+
+
+def agents_pattern(conn: RedisConnection) -> str:
+    """A glob pattern for every agent's updates in the platform layout."""
+    return PLATFORM_AGENT + "*"
+
+
+def _publish(conn: RedisConnection, channel: str, message: Any) -> int:
+    conn.check_writable("publishing a message")
+    text = dumps(message)
     return int(conn.run(lambda r: r.publish(channel, text), "publish"))
+
+
+def _envelope(**fields: Any) -> dict[str, Any]:
+    return {**fields, "sent_at": dt.datetime.now(dt.timezone.utc).isoformat()}
 
 
 def broadcast_to_session(conn: RedisConnection, session_id: str, data: Any, *,
                          event: str = "message") -> int:
-    """Send ``data`` (JSON-able) to everyone subscribed to the session; returns the receiver count."""
-    return _publish(conn, session_channel(conn, session_id),
-                    {"event": event, "session_id": session_id, "data": data})
+    """Send ``data`` (JSON-able) to everyone subscribed to the session; returns the receiver count.
+
+    In the platform layout ``data`` itself is the message (``event`` is not sent)."""
+    channel = session_channel(conn, session_id)
+    if conn.platform:
+        return _publish(conn, channel, data)
+    return _publish(conn, channel, _envelope(event=event, session_id=session_id, data=data))
 
 
 def broadcast_agent_update(conn: RedisConnection, agent_id: str, update: dict[str, Any], *,
                            event: str = "agent_update") -> int:
-    """Announce an agent change (e.g. ``{"status": "busy"}``); returns the receiver count."""
-    if not isinstance(agent_id, str) or not agent_id:
-        raise InvalidInput(f"agent_id must be a non-empty string, got {agent_id!r}")
+    """Announce an agent change (e.g. ``{"status": "busy"}``); returns the receiver count.
+
+    In the platform layout ``update`` itself goes to ``agent_updates:<agent_id>`` (``event`` is not sent)."""
+    channel = agent_channel(conn, agent_id)
     if not isinstance(update, dict):
         raise InvalidInput(f"update must be a dict, got {type(update).__name__}")
-    return _publish(conn, agents_channel(conn), {"event": event, "agent_id": agent_id, "data": update})
+    if conn.platform:
+        return _publish(conn, channel, update)
+    return _publish(conn, channel, _envelope(event=event, agent_id=agent_id, data=update))
 
 
 class Subscriber:
@@ -96,13 +133,14 @@ class Subscriber:
         self._pubsub = self.conn.run(_sub, "subscribe")
 
     def _decode(self, raw: dict[str, Any]) -> dict[str, Any]:
-        try:
-            msg = loads(raw["data"])
-        except ValueError:
-            msg = {"event": "raw", "data": raw["data"]}
-        if not isinstance(msg, dict):
-            msg = {"event": "raw", "data": msg}
         channel = raw["channel"]
+        try:
+            body = loads(raw["data"])
+        except ValueError:
+            body = raw["data"]
+        if self.conn.platform:  # the platform sends bare JSON: wrap it in omnilab's envelope
+            return _platform_envelope(channel, body)
+        msg = body if isinstance(body, dict) else {"event": "raw", "data": body}
         msg["channel"] = channel[len(self.conn.prefix):] if channel.startswith(self.conn.prefix) else channel
         return msg
 
@@ -162,6 +200,17 @@ class Subscriber:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _platform_envelope(channel: str, body: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {"event": "message", "data": body, "channel": channel}
+    if channel.startswith(PLATFORM_AGENT):
+        msg.update(event="agent_update", agent_id=channel[len(PLATFORM_AGENT):])
+    elif channel.startswith(PLATFORM_SESSION):
+        msg["session_id"] = channel[len(PLATFORM_SESSION):]
+    if isinstance(body, dict) and isinstance(body.get("type"), str):
+        msg["event"] = body["type"]
+    return msg
 
 
 class SubscriberThread(threading.Thread):

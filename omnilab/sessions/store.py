@@ -3,6 +3,10 @@
 A session is a Redis hash ``<prefix>session:<id>`` (user_id, context JSON, data JSON, times, ttl)
 that expires on its own; a sorted set ``<prefix>sessions`` (id -> expiry in ms) lets ``frame()``
 list live sessions without scanning keys. Agent state works the same way with a 5-minute TTL.
+A session's WebSocket connections are a set ``<prefix>ws_connections:<id>``.
+
+On a connection with ``layout="platform"`` both classes hand over to :mod:`omnilab.sessions.platform`
+(``SessionStore(conn)`` is then a ``PlatformSessionStore``), which speaks the platform's own keys.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -19,7 +24,7 @@ import redis
 import sqlalchemy as sa
 
 from omnilab.enums import AgentStatus
-from omnilab.errors import InvalidInput, NotFound, StoreUnavailable
+from omnilab.errors import InvalidInput, NotFound, ReadOnlyViolation, StoreUnavailable
 from omnilab.sessions import pubsub
 from omnilab.sessions.connection import RedisConnection, dumps, loads
 
@@ -83,6 +88,13 @@ def _utc(text: str | None) -> pd.Timestamp:
 class SessionStore:
     """User sessions in Redis with a sliding expiry (default one hour)."""
 
+    def __new__(cls, conn: RedisConnection, *args: Any, **kwargs: Any) -> SessionStore:
+        if cls is SessionStore and getattr(conn, "platform", False):
+            from omnilab.sessions.platform import PlatformSessionStore
+
+            cls = PlatformSessionStore
+        return super().__new__(cls)
+
     def __init__(self, conn: RedisConnection, *, default_ttl: float = SESSION_TTL) -> None:
         self.conn = conn
         self.default_ttl = default_ttl
@@ -98,6 +110,7 @@ class SessionStore:
     def create(self, user_id: str, context: dict[str, Any] | None = None, ttl: float | None = None, *,
                data: dict[str, Any] | None = None, session_id: str | None = None) -> str:
         """Start a session for ``user_id``; returns its id (a new uuid4 unless ``session_id`` is given)."""
+        self.conn.check_writable("creating a session")
         _check_id("user_id", user_id)
         ctx, tmp = _check_dict("context", context), _check_dict("data", data)
         ttl_ms = _check_ttl(self.default_ttl if ttl is None else ttl)
@@ -156,6 +169,7 @@ class SessionStore:
 
     def touch(self, session_id: str, ttl: float | None = None) -> bool:
         """Slide the expiry forward by the session's TTL (or a new ``ttl``); False if it is gone."""
+        self.conn.check_writable("touching a session")
         _check_id("session_id", session_id)
         key = self._key(session_id)
         new_ms = None if ttl is None else _check_ttl(ttl)
@@ -173,6 +187,7 @@ class SessionStore:
         The merge is atomic (WATCH/MULTI), so concurrent updates do not lose keys. Raises
         :class:`NotFound` if the session has expired or ended. Returns the updated session.
         """
+        self.conn.check_writable("updating a session")
         _check_id("session_id", session_id)
         ctx, tmp = _check_dict("context", context), _check_dict("data", data)
         key = self._key(session_id)
@@ -201,6 +216,7 @@ class SessionStore:
 
     def end(self, session_id: str) -> bool:
         """Delete the session now; True if it existed."""
+        self.conn.check_writable("ending a session")
         _check_id("session_id", session_id)
 
         def _end(r: redis.Redis) -> int:
@@ -211,11 +227,49 @@ class SessionStore:
 
         return bool(self.conn.run(_end, "session end"))
 
+    def delete(self, session_id: str) -> bool:
+        """Same as :meth:`end`."""
+        return self.end(session_id)
+
+    # WebSocket connections of a session (a set with the session's lifetime, as the platform keeps them)
+    def _connections_key(self, session_id: str) -> str:
+        return self.conn.key("ws_connections", session_id)
+
+    def connections(self, session_id: str) -> list[str]:
+        """The connection ids registered for the session (sorted)."""
+        key = self._connections_key(_check_id("session_id", session_id))
+        return sorted(self.conn.run(lambda r: r.smembers(key), "session connections"))
+
+    def register_connection(self, session_id: str, connection_id: str, *, ttl: float = SESSION_TTL) -> int:
+        """Add a connection id to the session's set (SADD + EXPIRE ``ttl``); returns 1 if it was new."""
+        self.conn.check_writable("registering a connection")
+        key = self._connections_key(_check_id("session_id", session_id))
+        _check_id("connection_id", connection_id)
+        seconds = max(1, int(round(_check_ttl(ttl) / 1000)))
+
+        def _register(r: redis.Redis) -> int:
+            pipe = r.pipeline()
+            pipe.sadd(key, connection_id)
+            pipe.expire(key, seconds)
+            return int(pipe.execute()[0])
+
+        return self.conn.run(_register, "register connection")
+
+    def unregister_connection(self, session_id: str, connection_id: str) -> bool:
+        """Remove a connection id from the session's set; True if it was there."""
+        self.conn.check_writable("unregistering a connection")
+        key = self._connections_key(_check_id("session_id", session_id))
+        _check_id("connection_id", connection_id)
+        return bool(self.conn.run(lambda r: r.srem(key, connection_id), "unregister connection"))
+
     def frame(self) -> pd.DataFrame:
         """Live sessions: session_id, user_id, created_at, last_seen, ttl, seconds_left, context, data."""
         def _live(r: redis.Redis) -> list[tuple[str, dict[str, str], int]]:
-            r.zremrangebyscore(self._index, "-inf", _ms())  # forget sessions past their expiry
-            ids = r.zrange(self._index, 0, -1)
+            if self.conn.read_only:  # only read: skip index entries past their expiry
+                ids = r.zrangebyscore(self._index, _ms(), "+inf")
+            else:
+                r.zremrangebyscore(self._index, "-inf", _ms())  # forget sessions past their expiry
+                ids = r.zrange(self._index, 0, -1)
             pipe = r.pipeline(transaction=False)
             for sid in ids:
                 pipe.hgetall(self._key(sid))
@@ -236,12 +290,22 @@ class SessionStore:
         """Send ``data`` to the session's subscribers; returns how many received it."""
         return pubsub.broadcast_to_session(self.conn, session_id, data, event=event)
 
-    def subscribe(self, *session_ids: str, agents: bool = False) -> pubsub.Subscriber:
-        """A :class:`~omnilab.sessions.pubsub.Subscriber` for these sessions (and agent updates)."""
+    def subscribe(self, *session_ids: str, agents: bool | Iterable[str] = False) -> pubsub.Subscriber:
+        """A :class:`~omnilab.sessions.pubsub.Subscriber` for these sessions and, with ``agents=True``, every
+        agent's updates (or ``agents=[ids]``: those agents' channels in the platform layout; omnilab's single
+        agents channel carries all agents)."""
         channels = [pubsub.session_channel(self.conn, s) for s in session_ids]
-        if agents:
-            channels.append(pubsub.agents_channel(self.conn))
-        return pubsub.Subscriber(self.conn, channels)
+        patterns: list[str] = []
+        if agents is True:
+            if self.conn.platform:
+                patterns.append(pubsub.agents_pattern(self.conn))
+            else:
+                channels.append(pubsub.agents_channel(self.conn))
+        elif agents:
+            if isinstance(agents, str):
+                raise InvalidInput("agents must be True or a list of agent ids")
+            channels += list(dict.fromkeys(pubsub.agent_channel(self.conn, a) for a in agents))
+        return pubsub.Subscriber(self.conn, channels, patterns)
 
     def __len__(self) -> int:
         return len(self.frame())
@@ -252,6 +316,13 @@ class SessionStore:
 
 class AgentStateCache:
     """Agent state (a JSON dict with at least ``status``) cached for a short TTL (default 5 minutes)."""
+
+    def __new__(cls, conn: RedisConnection, *args: Any, **kwargs: Any) -> AgentStateCache:
+        if cls is AgentStateCache and getattr(conn, "platform", False):
+            from omnilab.sessions.platform import PlatformAgentStateCache
+
+            cls = PlatformAgentStateCache
+        return super().__new__(cls)
 
     def __init__(self, conn: RedisConnection, *, ttl: float = AGENT_STATE_TTL) -> None:
         self.conn = conn
@@ -268,6 +339,7 @@ class AgentStateCache:
     def set(self, agent_id: str, state: dict[str, Any], *, ttl: float | None = None,
             merge: bool = True) -> dict[str, Any]:
         """Store (by default merge into) the agent's cached state; returns the stored state."""
+        self.conn.check_writable("setting agent state")
         _check_id("agent_id", agent_id)
         state = _check_dict("state", state)
         ttl_ms = _check_ttl(self.ttl if ttl is None else ttl)
@@ -291,6 +363,7 @@ class AgentStateCache:
         return loads(self.conn.run(lambda r: r.get(self._key(agent_id)), "agent state get"))
 
     def delete(self, agent_id: str) -> bool:
+        self.conn.check_writable("deleting agent state")
         _check_id("agent_id", agent_id)
 
         def _del(r: redis.Redis) -> int:
@@ -304,8 +377,11 @@ class AgentStateCache:
     def frame(self) -> pd.DataFrame:
         """Cached agents: agent_id, status, updated_at, seconds_left, state (the whole dict)."""
         def _live(r: redis.Redis) -> list[tuple[str, str | None, int]]:
-            r.zremrangebyscore(self._index, "-inf", _ms())
-            ids = r.zrange(self._index, 0, -1)
+            if self.conn.read_only:
+                ids = r.zrangebyscore(self._index, _ms(), "+inf")
+            else:
+                r.zremrangebyscore(self._index, "-inf", _ms())
+                ids = r.zrange(self._index, 0, -1)
             pipe = r.pipeline(transaction=False)
             for aid in ids:
                 pipe.get(self._key(aid))
@@ -339,6 +415,7 @@ def set_agent_status(engine: sa.Engine, states: AgentStateCache, agent_id: str, 
     from omnilab.sql.schema import TABLES
 
     _check_id("agent_id", agent_id)
+    states.conn.check_writable("setting an agent's status")
     status = getattr(status, "value", status)
     allowed = [s.value for s in AgentStatus]
     if status not in allowed:
@@ -355,7 +432,7 @@ def set_agent_status(engine: sa.Engine, states: AgentStateCache, agent_id: str, 
     try:
         states.set(agent_id, {"status": status})
         pubsub.broadcast_agent_update(states.conn, agent_id, {"status": status})
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, ReadOnlyViolation) as exc:
         log.warning("agent %s status saved in SQL, but the cache/broadcast was skipped: %s", agent_id, exc)
         return False
     return True

@@ -31,6 +31,11 @@ def _column_values(col: sa.Column, values: Any, backend: str) -> list:
             out = ts.dt.strftime(_SQLITE_TS)
             return [None if pd.isna(v) else v for v in out]
         return [None if pd.isna(v) else v.to_pydatetime() for v in ts]
+    if isinstance(col.type, sa.Date):
+        days = [None if v is None or pd.isna(v) else pd.Timestamp(v).date() for v in values]
+        if backend == "sqlite":  # SQLAlchemy's SQLite DATE storage format (sqlite3's date adapter is deprecated)
+            return [None if d is None else d.isoformat() for d in days]
+        return days
     if isinstance(col.type, sa.JSON):
         return [None if v is None else json.dumps(v) for v in values]
     if isinstance(values, np.ndarray):
@@ -47,7 +52,8 @@ def bulk_insert(conn: sa.Connection, table_name: str, columns: Mapping[str, Sequ
     """Insert equal-length columns into ``table_name`` inside the caller's transaction; returns rows.
 
     Values must already be valid (this path does not validate); datetimes may be aware datetimes,
-    pandas Timestamps or numpy datetime64 (taken as UTC); JSON columns take Python lists/dicts.
+    pandas Timestamps or numpy datetime64 (taken as UTC); dates may be ``datetime.date`` or anything
+    ``pd.Timestamp`` reads; JSON columns take Python lists/dicts.
     """
     table = TABLES[table_name]
     columns = dict(columns)

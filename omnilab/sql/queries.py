@@ -1,9 +1,26 @@
 """The platform's performance SQL, corrected: parameterized SQLAlchemy Core, aggregated in the database.
 
 Every function takes a ``Connection`` or an ``Engine`` and returns a DataFrame (or a dict) with fixed
-columns and dtypes. Time windows are ``[now - days, now]``, **both ends inclusive**: a run exactly
-``days`` ago counts, one a microsecond older does not, and rows after ``now`` are ignored (so ``now=``
-gives "as of" answers and makes tests exact). ``now`` defaults to the current UTC time.
+columns and dtypes; column names follow the platform's schema (``system_name``, ...). Time windows are
+``[now - days, now]``, **both ends inclusive**: a run exactly ``days`` ago counts, one a microsecond older
+does not, and rows after ``now`` are ignored (so ``now=`` gives "as of" answers and makes tests exact).
+``now`` defaults to the current UTC time.
+
+The same answers come from omnilab's own databases and from the platform's (read-only attach): on SQLite
+the platform stores naive UTC timestamps as text with or without microseconds
+(``'YYYY-MM-DD HH:MM:SS[.ffffff]'``), booleans as 0/1 and JSON as TEXT, and most columns are nullable.
+The rules for missing values, everywhere:
+
+- a run with NULL ``success`` counts in ``total_tasks`` but in neither ``successful_tasks`` nor
+  ``failed_tasks``, and is left out of ``success_rate``'s (and ``error_rate``'s) denominator;
+- NULL ``execution_time`` is left out of averages and percentiles; NULL ``tokens_used`` counts as 0;
+- a row with a NULL timestamp is in no window; a task with NULL status is not active; an agent with NULL
+  status or priority is not idle/busy, and NULL priorities sort last;
+- omnilab's extra columns (``error_logs.resolved``, ``memory_access.score``) may be missing altogether on
+  a platform database: ``unresolved`` then counts every error, ``avg_score`` is NaN.
+
+On PostgreSQL, day boundaries are UTC for ``timestamptz`` columns (omnilab's); a platform's ``TIMESTAMP``
+(naive UTC) columns need the session time zone to be UTC.
 
 Percentiles are linear-interpolated (pandas' and numpy's default, PostgreSQL's ``percentile_cont``).
 PostgreSQL computes them with ``percentile_cont``; SQLite has no such aggregate, so there the rank of
@@ -29,9 +46,10 @@ from omnilab.sql.schema import TABLES
 from omnilab.sql.types import UTCDateTime, utcnow
 
 __all__ = [
-    "MAX_DAYS", "window", "agent_workload", "performance_summary", "agent_performance",
+    "MAX_DAYS", "window", "stats_dates", "agent_workload", "performance_summary", "agent_performance",
     "available_agents", "agent_timeseries", "daily_trend", "performance_breakdown", "execution_times",
-    "error_summary", "api_latency", "memory_access_patterns", "refresh_project_stats",
+    "error_summary", "api_latency", "memory_access_patterns", "refresh_project_stats", "refresh_agent_stats",
+    "agent_stats",
 ]
 
 Bind = Union[sa.Engine, sa.Connection]
@@ -44,7 +62,9 @@ ACTIVE_TASK_STATUSES = ("pending", "assigned", "in_progress")
 #: agent statuses that can take work
 WORKING_AGENT_STATUSES = ("idle", "busy")
 
-BREAKDOWNS = ("task_type", "system", "agent_type")
+BREAKDOWNS = ("task_type", "system_name", "agent_type")
+#: accepted spellings of a breakdown -> the column (``system`` was omnilab's old name)
+_BREAKDOWN_ALIASES = {"system": "system_name"}
 
 _agents = TABLES["agents"]
 _tasks = TABLES["tasks"]
@@ -60,6 +80,22 @@ def _connect(bind: Bind) -> Iterator[sa.Connection]:
     elif isinstance(bind, sa.Engine):
         with bind.connect() as conn:
             yield conn
+    else:
+        raise InvalidInput(f"expected a SQLAlchemy Engine or Connection, got {type(bind).__name__}")
+
+
+@contextlib.contextmanager
+def _transaction(bind: Bind) -> Iterator[sa.Connection]:
+    """A connection inside a transaction: the engine's own, or the caller's (joined if already open)."""
+    if isinstance(bind, sa.Engine):
+        with bind.begin() as conn:
+            yield conn
+    elif isinstance(bind, sa.Connection):
+        if bind.in_transaction():
+            yield bind
+        else:
+            with bind.begin():
+                yield bind
     else:
         raise InvalidInput(f"expected a SQLAlchemy Engine or Connection, got {type(bind).__name__}")
 
@@ -100,37 +136,87 @@ def window(days: Any, now: Any = None) -> tuple[dt.datetime, dt.datetime]:
     return end - dt.timedelta(days=days), end
 
 
+def stats_dates(days: Any, now: Any = None) -> tuple[dt.date, dt.date]:
+    """The UTC dates of a per-day statistics window: the last ``days`` dates, today (of ``now``) included."""
+    days = check_days(days)
+    today = _check_now(now).date()
+    return today - dt.timedelta(days=days - 1), today
+
+
 def _check_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
     return value
 
 
+class _WindowEnd(sa.types.TypeDecorator):
+    """A window bound: an aware datetime on PostgreSQL, naive UTC text on SQLite.
+
+    SQLite compares the stored text, and the platform writes ``'YYYY-MM-DD HH:MM:SS'`` when the
+    microseconds are 0 (``CURRENT_TIMESTAMP``, ``str(datetime)``) where omnilab writes ``.000000``. The
+    upper bound is always written with microseconds, which every same-instant form sorts at or below.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def _text(self, value: dt.datetime) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        value = value.astimezone(dt.timezone.utc)
+        return self._text(value.replace(tzinfo=None)) if dialect.name == "sqlite" else value
+
+
+class _WindowStart(_WindowEnd):
+    """The lower bound: without microseconds when they are 0, so ``'… HH:MM:SS'`` itself is inside."""
+
+    cache_ok = True
+
+    def _text(self, value: dt.datetime) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
+
+
 def _in_window(col: sa.ColumnElement, start: dt.datetime, end: dt.datetime) -> sa.ColumnElement:
-    # The column's UTCDateTime type binds the parameters, so SQLite compares like-formatted text.
-    return sa.and_(col >= start, col <= end)
+    return sa.and_(col >= sa.bindparam(None, start, type_=_WindowStart()),
+                   col <= sa.bindparam(None, end, type_=_WindowEnd()))
 
 
 def _as_float(expr: Any) -> sa.ColumnElement:
     return sa.cast(expr, sa.Float)
 
 
-def _rate(numerator: Any, denominator: Any) -> sa.ColumnElement:
-    """100 * numerator / denominator as a float, NULL (NaN) when the denominator is 0."""
-    return _as_float(numerator) * 100.0 / sa.func.nullif(denominator, 0)
+def _rate(numerator: Any, denominator: Any, scale: float = 100.0) -> sa.ColumnElement:
+    """scale * numerator / denominator as a float, NULL (NaN) when the denominator is 0."""
+    return _as_float(numerator) * scale / sa.func.nullif(denominator, 0)
+
+
+def _count_if(cond: Any) -> sa.ColumnElement:
+    """How many rows satisfy ``cond`` (NULL counts as not satisfied); 0 for no rows."""
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
 
 def _day(conn: sa.Connection, col: sa.ColumnElement) -> sa.ColumnElement:
     """The UTC calendar day of a timestamp as 'YYYY-MM-DD' text."""
     if conn.dialect.name == "postgresql":
         return sa.func.to_char(sa.func.timezone("UTC", col), "YYYY-MM-DD")
-    return sa.func.substr(col, 1, 10)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS.ffffff'
+    return sa.func.substr(col, 1, 10)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS[.ffffff]'
 
 
 def _seconds_between(conn: sa.Connection, start: sa.ColumnElement, end: sa.ColumnElement) -> sa.ColumnElement:
     if conn.dialect.name == "postgresql":
         return _as_float(sa.extract("epoch", end - start))
     return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+
+
+def _has_column(conn: sa.Connection, table: str, column: str) -> bool:
+    """Whether the database's ``table`` has ``column`` (omnilab's extras are absent on a platform database)."""
+    return any(c["name"] == column for c in sa.inspect(conn).get_columns(table))
 
 
 def _quantile_source(conn: sa.Connection, keys: Sequence[str], x: str, base: sa.Select) -> sa.Subquery:
@@ -150,7 +236,7 @@ def _quantile_source(conn: sa.Connection, keys: Sequence[str], x: str, base: sa.
 
 
 def _quantile(conn: sa.Connection, b: sa.Subquery, x: str, q: float) -> sa.ColumnElement:
-    """The linear-interpolated ``q`` quantile of ``b.c[x]`` within the current group."""
+    """The linear-interpolated ``q`` quantile of the non-NULL ``b.c[x]`` within the current group."""
     xc = b.c[x]
     if conn.dialect.name == "postgresql":
         return sa.func.percentile_cont(q).within_group(xc).label(None)
@@ -163,14 +249,19 @@ def _quantile(conn: sa.Connection, b: sa.Subquery, x: str, q: float) -> sa.Colum
     return lo + (hi - lo) * frac
 
 
+def _outcomes(run_id: Any, success: Any) -> tuple[sa.ColumnElement, sa.ColumnElement, sa.ColumnElement]:
+    """(total runs, successes, failures); a NULL success is neither."""
+    return sa.func.count(run_id), _count_if(success.is_(True)), _count_if(success.is_(False))
+
+
 def _perf_aggregates(conn: sa.Connection, b: sa.Subquery, quantiles: dict[str, float]) -> list:
     """The standard run statistics over ``b`` (columns run_id, execution_time, success, tokens_used)."""
-    total = sa.func.count(b.c.run_id)
-    successes = sa.func.coalesce(sa.func.sum(sa.case((b.c.success, 1), else_=0)), 0)
+    total, wins, fails = _outcomes(b.c.run_id, b.c.success)
     cols = [
         total.label("total_tasks"),
-        successes.label("successful_tasks"),
-        _rate(successes, total).label("success_rate"),
+        wins.label("successful_tasks"),
+        fails.label("failed_tasks"),
+        _rate(wins, wins + fails).label("success_rate"),
         _as_float(sa.func.avg(b.c.execution_time)).label("avg_execution_time"),
     ]
     cols += [_quantile(conn, b, "execution_time", q).label(name) for name, q in quantiles.items()]
@@ -178,8 +269,8 @@ def _perf_aggregates(conn: sa.Connection, b: sa.Subquery, quantiles: dict[str, f
     return cols
 
 
-_PERF_DTYPES = {"total_tasks": "int64", "successful_tasks": "int64", "success_rate": "float64",
-                "avg_execution_time": "float64", "p50_execution_time": "float64",
+_PERF_DTYPES = {"total_tasks": "int64", "successful_tasks": "int64", "failed_tasks": "int64",
+                "success_rate": "float64", "avg_execution_time": "float64", "p50_execution_time": "float64",
                 "p95_execution_time": "float64", "total_tokens": "int64"}
 _P50_P95 = {"p50_execution_time": 0.5, "p95_execution_time": 0.95}
 
@@ -188,74 +279,78 @@ _P50_P95 = {"p50_execution_time": 0.5, "p95_execution_time": 0.95}
 def agent_workload(bind: Bind) -> pd.DataFrame:
     """Every agent that can take work (idle or busy) with its active task count, least loaded first.
 
-    Active means pending, assigned or in progress. The task filter sits in the JOIN condition, so an
-    agent whose tasks are all finished shows 0 instead of disappearing.
-    Columns: agent_id, name, active_tasks (the design's three first), then system, status, priority.
+    Active means pending, assigned or in progress (a NULL status is not active). The task filter sits in
+    the JOIN condition, so an agent whose tasks are all finished shows 0 instead of disappearing.
+    Sorted by active_tasks, then priority (highest first, NULL last), then agent_id.
+    Columns: agent_id, name, active_tasks (the design's three first), then system_name, status, priority
+    (Int64, may be NA), max_concurrent_tasks (Int64).
     """
     a, t = _agents, _tasks
     joined = a.outerjoin(t, sa.and_(t.c.agent_id == a.c.id, t.c.status.in_(ACTIVE_TASK_STATUSES)))
     active = sa.func.count(t.c.id)
     stmt = (
-        sa.select(a.c.id.label("agent_id"), a.c.name, active.label("active_tasks"), a.c.system, a.c.status,
-                  a.c.priority)
+        sa.select(a.c.id.label("agent_id"), a.c.name, active.label("active_tasks"), a.c.system_name, a.c.status,
+                  a.c.priority, a.c.max_concurrent_tasks)
         .select_from(joined)
         .where(a.c.status.in_(WORKING_AGENT_STATUSES))
-        .group_by(a.c.id, a.c.name, a.c.system, a.c.status, a.c.priority)
-        .order_by(active, a.c.priority.desc(), a.c.id)
+        .group_by(a.c.id, a.c.name, a.c.system_name, a.c.status, a.c.priority, a.c.max_concurrent_tasks)
+        .order_by(active, a.c.priority.desc().nulls_last(), a.c.id)
     )
-    return _frame(bind, stmt, {"priority": "int64", "active_tasks": "int64"})
+    return _frame(bind, stmt, {"priority": "Int64", "active_tasks": "int64", "max_concurrent_tasks": "Int64"})
 
 
 def performance_summary(bind: Bind, days: int = 7, *, now: Any = None) -> pd.DataFrame:
     """Every agent's runs in the window: total_tasks, avg_execution_time (s), total_tokens, success_rate (%).
 
     The window condition is part of the LEFT JOIN, so agents without runs stay (0 tasks, NaN rates).
-    Sorted by success_rate (best first, no-run agents last), then total_tasks, then agent_id.
+    total_tasks counts every run; success_rate is successful / (successful + failed) runs, so runs with a
+    NULL success are left out of its denominator (NaN when no run has a known outcome); NULL tokens
+    count as 0; avg_execution_time is over the runs that have one.
+    Sorted by success_rate (best first, NaN last), then total_tasks, then agent_id.
     Columns: agent_id, name, total_tasks, avg_execution_time, total_tokens, success_rate (the design's),
-    then system.
+    then system_name, successful_tasks, failed_tasks.
     """
     start, end = window(days, now)
     a, p = _agents, _perf
     joined = a.outerjoin(p, sa.and_(p.c.agent_id == a.c.id, _in_window(p.c.timestamp, start, end)))
-    total = sa.func.count(p.c.id)
-    successes = sa.func.sum(sa.case((p.c.success, 1), else_=0))
-    rate = _rate(successes, total).label("success_rate")
+    total, wins, fails = _outcomes(p.c.id, p.c.success)
+    rate = _rate(wins, wins + fails).label("success_rate")
     stmt = (
         sa.select(
             a.c.id.label("agent_id"), a.c.name,
             total.label("total_tasks"),
             _as_float(sa.func.avg(p.c.execution_time)).label("avg_execution_time"),
             sa.func.coalesce(sa.func.sum(p.c.tokens_used), 0).label("total_tokens"),
-            rate, a.c.system,
+            rate, a.c.system_name, wins.label("successful_tasks"), fails.label("failed_tasks"),
         )
         .select_from(joined)
-        .group_by(a.c.id, a.c.name, a.c.system)
+        .group_by(a.c.id, a.c.name, a.c.system_name)
         .order_by(rate.desc().nulls_last(), total.desc(), a.c.id)
     )
     return _frame(bind, stmt, {"total_tasks": "int64", "avg_execution_time": "float64",
-                               "total_tokens": "int64", "success_rate": "float64"})
+                               "total_tokens": "int64", "success_rate": "float64",
+                               "successful_tasks": "int64", "failed_tasks": "int64"})
 
 
 def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = None) -> dict[str, Any]:
     """One agent's runs in the window, aggregated in one query; unknown agent -> :class:`NotFound`.
 
-    Keys: agent_id, name, total_tasks, failed_tasks, success_rate (%), error_rate (% failed),
-    average_execution_time (s), total_tokens_used, window_start, window_end. Rates and the average are
-    NaN when the agent has no runs in the window.
+    Keys: agent_id, name, total_tasks (every run), successful_tasks, failed_tasks, success_rate (%) and
+    error_rate (% failed) — both over the runs with a known (non-NULL) success, so they add up to 100 —
+    average_execution_time (s, over runs that have one), total_tokens_used (NULL as 0), window_start,
+    window_end. Rates and the average are NaN when there is nothing to average.
     """
     _check_name(agent_id, "agent_id")
     start, end = window(days, now)
     a, p = _agents, _perf
     joined = a.outerjoin(p, sa.and_(p.c.agent_id == a.c.id, _in_window(p.c.timestamp, start, end)))
-    total = sa.func.count(p.c.id)
-    successes = sa.func.coalesce(sa.func.sum(sa.case((p.c.success, 1), else_=0)), 0)
+    total, wins, fails = _outcomes(p.c.id, p.c.success)
     stmt = (
         sa.select(
-            a.c.id, a.c.name, total.label("total_tasks"),
-            # count(p.id) - successes, not sum(...else 1): the LEFT JOIN's NULL row is no failure
-            (total - successes).label("failed_tasks"),
-            _rate(successes, total).label("success_rate"),
-            _rate(total - successes, total).label("error_rate"),
+            a.c.id, a.c.name, total.label("total_tasks"), wins.label("successful_tasks"),
+            fails.label("failed_tasks"),
+            _rate(wins, wins + fails).label("success_rate"),
+            _rate(fails, wins + fails).label("error_rate"),
             _as_float(sa.func.avg(p.c.execution_time)).label("average_execution_time"),
             sa.func.coalesce(sa.func.sum(p.c.tokens_used), 0).label("total_tokens_used"),
         )
@@ -270,16 +365,19 @@ def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = N
         raise OmnilabError(f"analytics query failed: {exc}") from exc
     if row is None:
         raise NotFound(f"no agent with id {agent_id!r}")
-    nan = float("nan")
+
+    def num(key: str) -> float:
+        return float("nan") if row[key] is None else float(row[key])
+
     return {
         "agent_id": row["id"],
         "name": row["name"],
         "total_tasks": int(row["total_tasks"]),
+        "successful_tasks": int(row["successful_tasks"]),
         "failed_tasks": int(row["failed_tasks"]),
-        "success_rate": nan if row["success_rate"] is None else float(row["success_rate"]),
-        "error_rate": nan if row["error_rate"] is None else float(row["error_rate"]),
-        "average_execution_time": (nan if row["average_execution_time"] is None
-                                   else float(row["average_execution_time"])),
+        "success_rate": num("success_rate"),
+        "error_rate": num("error_rate"),
+        "average_execution_time": num("average_execution_time"),
         "total_tokens_used": int(row["total_tokens_used"]),
         "window_start": start,
         "window_end": end,
@@ -287,20 +385,23 @@ def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = N
 
 
 def available_agents(bind: Bind, task_type: str | None = None) -> pd.DataFrame:
-    """Idle agents, highest priority first; with ``task_type``, only those whose capabilities list
-    contains exactly that string (JSON containment, never a substring match).
+    """Idle agents, highest priority first (NULL last), then name, then id; with ``task_type``, only
+    those whose capabilities list contains exactly that string (JSON containment, never a substring
+    match; NULL capabilities match nothing).
 
-    Columns: agent_id, name, system, agent_type, priority, capabilities (list).
+    Columns: agent_id, name, system_name, agent_type, priority (Int64), capabilities (list or None),
+    max_concurrent_tasks (Int64).
     """
     a = _agents
-    stmt = sa.select(a.c.id.label("agent_id"), a.c.name, a.c.system, a.c.agent_type, a.c.priority,
-                     a.c.capabilities).where(a.c.status == "idle")
+    stmt = sa.select(a.c.id.label("agent_id"), a.c.name, a.c.system_name, a.c.agent_type, a.c.priority,
+                     a.c.capabilities, a.c.max_concurrent_tasks).where(a.c.status == "idle")
     if task_type is not None:
         _check_name(task_type, "task_type")
         with _connect(bind) as conn:
             dialect = conn.dialect.name
         if dialect == "postgresql":
-            caps = sa.type_coerce(a.c.capabilities, postgresql.JSONB())
+            # CAST, not a type coercion: a platform database keeps JSON in TEXT columns
+            caps = sa.cast(a.c.capabilities, postgresql.JSONB())
             stmt = stmt.where(caps.contains([task_type]))  # jsonb @> '["x"]': element equality
         else:
             each = sa.func.json_each(a.c.capabilities).table_valued("value", "type")
@@ -308,8 +409,8 @@ def available_agents(bind: Bind, task_type: str | None = None) -> pd.DataFrame:
                 sa.select(sa.literal(1)).select_from(each)
                 .where(each.c.type == "text", each.c.value == task_type).exists()
             )
-    stmt = stmt.order_by(a.c.priority.desc(), a.c.name)
-    return _frame(bind, stmt, {"priority": "int64"})
+    stmt = stmt.order_by(a.c.priority.desc().nulls_last(), a.c.name, a.c.id)
+    return _frame(bind, stmt, {"priority": "Int64", "max_concurrent_tasks": "Int64"})
 
 
 # ------------------------------------------------------------------------------- what comes next
@@ -321,7 +422,7 @@ def _perf_base(start: dt.datetime, end: dt.datetime, *extra: sa.ColumnElement) -
 
 def agent_timeseries(bind: Bind, days: int = 30, *, agent_id: str | None = None,
                      now: Any = None) -> pd.DataFrame:
-    """Per agent and UTC day: total_tasks, successful_tasks, success_rate (%), avg/p50/p95
+    """Per agent and UTC day: total_tasks, successful_tasks, failed_tasks, success_rate (%), avg/p50/p95
     execution time (s), total_tokens. Only days on which the agent ran appear. Sorted by agent, day.
     """
     start, end = window(days, now)
@@ -359,20 +460,22 @@ def daily_trend(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
     calendar = pd.date_range(pd.Timestamp(start).floor("D"), pd.Timestamp(end).floor("D"), freq="D",
                              unit="us", name="day")
     frame = frame.set_index("day").reindex(calendar).reset_index()
-    for col in ("total_tasks", "successful_tasks", "total_tokens"):
+    for col in ("total_tasks", "successful_tasks", "failed_tasks", "total_tokens"):
         frame[col] = frame[col].fillna(0).astype("int64")
     return frame
 
 
 def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
                           now: Any = None) -> pd.DataFrame:
-    """Run statistics per ``task_type``, agent ``system`` or ``agent_type`` over the window.
+    """Run statistics per ``task_type``, agent ``system_name`` or ``agent_type`` over the window.
 
-    Columns: <by>, agents (distinct agents that ran), total_tasks, successful_tasks, success_rate (%),
-    avg/p50/p95 execution time (s), total_tokens. By system/agent_type every group appears (0 tasks
-    when idle); by task_type only types that ran (a NULL task_type is its own group). Sorted by
-    success_rate (best first), then total_tasks.
+    Columns: <by>, agents (distinct agents that ran), total_tasks, successful_tasks, failed_tasks,
+    success_rate (%), avg/p50/p95 execution time (s), total_tokens. By system_name/agent_type every
+    group appears (0 tasks when idle); by task_type only types that ran (a NULL task_type is its own
+    group). Sorted by success_rate (best first), then total_tasks. ``by="system"`` is accepted for
+    ``system_name``.
     """
+    by = _BREAKDOWN_ALIASES.get(by, by) if isinstance(by, str) else by
     if by not in BREAKDOWNS:
         raise InvalidInput(f"by must be one of {', '.join(BREAKDOWNS)}, got {by!r}")
     start, end = window(days, now)
@@ -388,73 +491,83 @@ def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
                                                             _in_window(p.c.timestamp, start, end)))))
             b = _quantile_source(conn, [by], "execution_time", base)
             aggs = _perf_aggregates(conn, b, _P50_P95)
-            rate = aggs[2]
+            total, rate = aggs[0], aggs[3]
             stmt = (sa.select(b.c[by], sa.func.count(sa.distinct(b.c.agent_id)).label("agents"), *aggs)
                     .group_by(b.c[by])
-                    .order_by(rate.desc().nulls_last(), aggs[0].desc(), b.c[by]))
+                    .order_by(rate.desc().nulls_last(), total.desc(), b.c[by]))
             return read_frame(conn, stmt, dtypes={"agents": "int64", **_PERF_DTYPES})
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
 
 
 def execution_times(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
-    """Only the columns a distribution plot needs: agent_id, system, execution_time (s), success."""
+    """Only the columns a distribution plot needs: agent_id, system_name, execution_time (s, NaN when
+    unknown), success (nullable ``boolean``), in run order."""
     start, end = window(days, now)
     a, p = _agents, _perf
-    stmt = (sa.select(p.c.agent_id, a.c.system, p.c.execution_time, p.c.success)
+    stmt = (sa.select(p.c.agent_id, a.c.system_name, p.c.execution_time, p.c.success)
             .select_from(p.join(a, a.c.id == p.c.agent_id))
             .where(_in_window(p.c.timestamp, start, end)).order_by(p.c.id))
-    return _frame(bind, stmt, {"execution_time": "float64", "success": "bool"})
+    return _frame(bind, stmt, {"execution_time": "float64", "success": "boolean"})
 
 
 def error_summary(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
     """error_logs in the window per component, severity and error_type.
 
-    Columns: component, severity, error_type, errors, unresolved, agents (distinct), first_seen,
+    Columns: component, severity, error_type, errors, unresolved (not marked resolved: NULL and a
+    database without omnilab's ``resolved`` column count as unresolved), agents (distinct), first_seen,
     last_seen. Most frequent first.
     """
     start, end = window(days, now)
     e = TABLES["error_logs"]
     count = sa.func.count(e.c.id)
-    stmt = (
-        sa.select(e.c.component, e.c.severity, e.c.error_type, count.label("errors"),
-                  sa.func.sum(sa.case((e.c.resolved, 0), else_=1)).label("unresolved"),
-                  sa.func.count(sa.distinct(e.c.agent_id)).label("agents"),
-                  sa.func.min(e.c.timestamp).label("first_seen"),
-                  sa.func.max(e.c.timestamp).label("last_seen"))
-        .where(_in_window(e.c.timestamp, start, end))
-        .group_by(e.c.component, e.c.severity, e.c.error_type)
-        .order_by(count.desc(), e.c.component, e.c.severity, e.c.error_type)
-    )
-    return _frame(bind, stmt, {"errors": "int64", "unresolved": "int64", "agents": "int64",
-                               "first_seen": _TS, "last_seen": _TS})
+    try:
+        with _connect(bind) as conn:
+            resolved = e.c.resolved if _has_column(conn, "error_logs", "resolved") else sa.null()
+            stmt = (
+                sa.select(e.c.component, e.c.severity, e.c.error_type, count.label("errors"),
+                          (count - _count_if(resolved.is_(True))).label("unresolved"),
+                          sa.func.count(sa.distinct(e.c.agent_id)).label("agents"),
+                          sa.func.min(e.c.timestamp).label("first_seen"),
+                          sa.func.max(e.c.timestamp).label("last_seen"))
+                .where(_in_window(e.c.timestamp, start, end))
+                .group_by(e.c.component, e.c.severity, e.c.error_type)
+                .order_by(count.desc(), e.c.component, e.c.severity, e.c.error_type)
+            )
+            return read_frame(conn, stmt, dtypes={"errors": "int64", "unresolved": "int64", "agents": "int64",
+                                                  "first_seen": _TS, "last_seen": _TS})
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc
 
 
 def api_latency(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
     """api_usage in the window per endpoint and method: latency percentiles and status-code mix.
 
-    Columns: endpoint, method, requests, mean_ms, p50_ms, p95_ms, p99_ms, error_rate (% with status
-    >= 400), status_2xx, status_3xx, status_4xx, status_5xx. Busiest endpoint first.
+    ``api_usage.response_time`` is in seconds (the platform's unit); the latency columns are in
+    milliseconds (seconds * 1000) over the requests that have a response time.
+    Columns: endpoint, method, requests (all), mean_ms, p50_ms, p95_ms, p99_ms, error_rate (% with status
+    >= 400 among requests with a status code), status_2xx, status_3xx, status_4xx, status_5xx.
+    Busiest endpoint first.
     """
     start, end = window(days, now)
     u = TABLES["api_usage"]
     try:
         with _connect(bind) as conn:
-            base = sa.select(u.c.endpoint, u.c.method, u.c.status_code, u.c.response_time_ms).where(
+            base = sa.select(u.c.id, u.c.endpoint, u.c.method, u.c.status_code,
+                             (u.c.response_time * 1000.0).label("response_ms")).where(
                 _in_window(u.c.timestamp, start, end))
-            b = _quantile_source(conn, ["endpoint", "method"], "response_time_ms", base)
-            count = sa.func.count(b.c.response_time_ms)
+            b = _quantile_source(conn, ["endpoint", "method"], "response_ms", base)
+            count = sa.func.count(b.c.id)
 
             def in_class(lo: int) -> sa.ColumnElement:
-                return sa.func.sum(sa.case((sa.and_(b.c.status_code >= lo, b.c.status_code < lo + 100), 1),
-                                           else_=0))
+                return _count_if(sa.and_(b.c.status_code >= lo, b.c.status_code < lo + 100))
 
             stmt = (
                 sa.select(b.c.endpoint, b.c.method, count.label("requests"),
-                          _as_float(sa.func.avg(b.c.response_time_ms)).label("mean_ms"),
-                          *(_quantile(conn, b, "response_time_ms", q).label(f"p{round(q * 100)}_ms")
+                          _as_float(sa.func.avg(b.c.response_ms)).label("mean_ms"),
+                          *(_quantile(conn, b, "response_ms", q).label(f"p{round(q * 100)}_ms")
                             for q in (0.5, 0.95, 0.99)),
-                          _rate(sa.func.sum(sa.case((b.c.status_code >= 400, 1), else_=0)), count)
+                          _rate(_count_if(b.c.status_code >= 400), sa.func.count(b.c.status_code))
                           .label("error_rate"),
                           *(in_class(c).label(f"status_{c // 100}xx") for c in (200, 300, 400, 500)))
                 .group_by(b.c.endpoint, b.c.method)
@@ -472,8 +585,8 @@ def memory_access_patterns(bind: Bind, days: int = 30, *, by: str = "memory_type
                            now: Any = None) -> pd.DataFrame:
     """memory_access in the window per ``memory_type`` or ``agent_id`` (of the reader) and access_type.
 
-    Columns: <by>, access_type, accesses, memories (distinct), agents (distinct readers), avg_score,
-    last_access. Most accessed first.
+    Columns: <by>, access_type, accesses, memories (distinct memory ids), agents (distinct readers),
+    avg_score (NaN on a database without omnilab's ``score`` column), last_access. Most accessed first.
     """
     if by not in ("memory_type", "agent_id"):
         raise InvalidInput(f"by must be 'memory_type' or 'agent_id', got {by!r}")
@@ -481,70 +594,177 @@ def memory_access_patterns(bind: Bind, days: int = 30, *, by: str = "memory_type
     m, e = TABLES["memory_access"], TABLES["memory_entries"]
     key = e.c.memory_type if by == "memory_type" else m.c.agent_id
     count = sa.func.count(m.c.id)
-    stmt = (
-        sa.select(key.label(by), m.c.access_type, count.label("accesses"),
-                  sa.func.count(sa.distinct(m.c.memory_id)).label("memories"),
-                  sa.func.count(sa.distinct(m.c.agent_id)).label("agents"),
-                  _as_float(sa.func.avg(m.c.score)).label("avg_score"),
-                  sa.func.max(m.c.accessed_at).label("last_access"))
-        .select_from(m.join(e, e.c.id == m.c.memory_id))
-        .where(_in_window(m.c.accessed_at, start, end))
-        .group_by(key, m.c.access_type)
-        .order_by(count.desc(), key, m.c.access_type)
-    )
-    return _frame(bind, stmt, {"accesses": "int64", "memories": "int64", "agents": "int64",
-                               "avg_score": "float64", "last_access": _TS})
+    try:
+        with _connect(bind) as conn:
+            score = m.c.score if _has_column(conn, "memory_access", "score") else sa.null()
+            stmt = (
+                sa.select(key.label(by), m.c.access_type, count.label("accesses"),
+                          sa.func.count(sa.distinct(m.c.memory_id)).label("memories"),
+                          sa.func.count(sa.distinct(m.c.agent_id)).label("agents"),
+                          _as_float(sa.func.avg(score)).label("avg_score"),
+                          sa.func.max(m.c.timestamp).label("last_access"))
+                .select_from(m.join(e, e.c.id == m.c.memory_id))
+                .where(_in_window(m.c.timestamp, start, end))
+                .group_by(key, m.c.access_type)
+                .order_by(count.desc(), key, m.c.access_type)
+            )
+            return read_frame(conn, stmt, dtypes={"accesses": "int64", "memories": "int64", "agents": "int64",
+                                                  "avg_score": "float64", "last_access": _TS})
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------ derived statistics
+def _later(a: Any, b: Any) -> sa.ColumnElement:
+    """The later of two nullable timestamps (NULL only when both are)."""
+    return sa.case((a.is_(None), b), (b.is_(None), a), (a > b, a), else_=b)
+
+
+def _line_count(content: Any) -> sa.ColumnElement:
+    """Lines of a text as ``len(text.splitlines())`` counts them for '\\n' line ends (NULL for NULL)."""
+    nl = sa.literal("\n", sa.String)
+    newlines = sa.func.length(content) - sa.func.length(sa.func.replace(content, nl, ""))
+    unterminated = sa.case((sa.and_(sa.func.length(content) > 0,
+                                    sa.func.substr(content, sa.func.length(content), 1) != nl), 1), else_=0)
+    return newlines + unterminated
 
 
 def refresh_project_stats(bind: Bind, *, now: Any = None) -> pd.DataFrame:
-    """Recompute every project's project_stats row from tasks, project_files and agent_performance.
+    """Recompute project_stats (one row per project) from tasks, project_files and agent_performance.
 
-    One transaction: the old rows are replaced by an INSERT … SELECT, so readers never see a half
-    refresh. total_tokens counts runs whose task belongs to the project; avg_task_duration is the mean
-    of completed_at - started_at (s) over completed tasks; last_activity is the newest task or file
-    update. Returns the new rows (with the project name), by project name.
+    One transaction: every old row is replaced by an INSERT … SELECT, so readers never see a half
+    refresh. Platform columns: files_count, lines_of_code (per file its line_count, else the lines of its
+    content), tasks_completed, agents_used (distinct agents assigned to the project's tasks),
+    last_activity (the newest task — updated, completed, started or created — or file update). omnilab's
+    extras: tasks_total, tasks_failed, total_tokens (runs whose task belongs to the project, NULL as 0),
+    avg_task_duration (mean completed_at - started_at in s over completed tasks), updated_at (``now``).
+    Returns the new rows with the project name, by project name then id.
     """
     stamp = _check_now(now)
     t, f, s, pr = _tasks, TABLES["project_files"], TABLES["project_stats"], TABLES["projects"]
     try:
-        with contextlib.ExitStack() as stack:
-            if isinstance(bind, sa.Engine):
-                conn = stack.enter_context(bind.begin())
-            else:
-                conn = bind
-                if not conn.in_transaction():
-                    stack.enter_context(conn.begin())
+        with _transaction(bind) as conn:
             done = sa.and_(t.c.status == "completed", t.c.started_at.is_not(None), t.c.completed_at.is_not(None))
+            touched = sa.func.coalesce(t.c.updated_at, t.c.completed_at, t.c.started_at, t.c.created_at)
             tq = (sa.select(
                 t.c.project_id.label("pid"), sa.func.count(t.c.id).label("total"),
-                sa.func.sum(sa.case((t.c.status == "completed", 1), else_=0)).label("completed"),
-                sa.func.sum(sa.case((t.c.status == "failed", 1), else_=0)).label("failed"),
+                _count_if(t.c.status == "completed").label("completed"),
+                _count_if(t.c.status == "failed").label("failed"),
+                sa.func.count(sa.distinct(t.c.agent_id)).label("agents"),
                 sa.func.avg(sa.case((done, _seconds_between(conn, t.c.started_at, t.c.completed_at)))).label("dur"),
-                sa.func.max(t.c.updated_at).label("last"))
+                sa.func.max(touched).label("last"))
                 .where(t.c.project_id.is_not(None)).group_by(t.c.project_id).subquery("tq"))
             fq = (sa.select(f.c.project_id.label("pid"), sa.func.count(f.c.id).label("files"),
-                            sa.func.sum(f.c.line_count).label("lines"), sa.func.max(f.c.updated_at).label("last"))
+                            sa.func.sum(sa.func.coalesce(f.c.line_count, _line_count(f.c.content))).label("lines"),
+                            sa.func.max(sa.func.coalesce(f.c.updated_at, f.c.created_at)).label("last"))
                   .group_by(f.c.project_id).subquery("fq"))
             kq = (sa.select(t.c.project_id.label("pid"), sa.func.sum(_perf.c.tokens_used).label("tokens"))
                   .select_from(_perf.join(t, t.c.id == _perf.c.task_id))
                   .where(t.c.project_id.is_not(None)).group_by(t.c.project_id).subquery("kq"))
-            last = sa.case((tq.c["last"].is_(None), fq.c["last"]), (fq.c["last"].is_(None), tq.c["last"]),
-                           (tq.c["last"] > fq.c["last"], tq.c["last"]), else_=fq.c["last"])
-            src = (sa.select(
-                pr.c.id, sa.func.coalesce(tq.c.total, 0), sa.func.coalesce(tq.c.completed, 0),
-                sa.func.coalesce(tq.c.failed, 0), sa.func.coalesce(fq.c.files, 0),
-                sa.func.coalesce(fq.c.lines, 0), sa.func.coalesce(kq.c.tokens, 0), _as_float(tq.c.dur),
-                sa.type_coerce(last, UTCDateTime()), sa.literal(stamp, UTCDateTime()))
-                .select_from(pr.outerjoin(tq, tq.c.pid == pr.c.id).outerjoin(fq, fq.c.pid == pr.c.id)
-                             .outerjoin(kq, kq.c.pid == pr.c.id)))
-            cols = ["project_id", "total_tasks", "completed_tasks", "failed_tasks", "total_files",
-                    "total_lines", "total_tokens", "avg_task_duration", "last_activity", "updated_at"]
+            cols = {
+                "project_id": pr.c.id,
+                "files_count": sa.func.coalesce(fq.c.files, 0),
+                "lines_of_code": sa.func.coalesce(fq.c.lines, 0),
+                "tasks_completed": sa.func.coalesce(tq.c.completed, 0),
+                "agents_used": sa.func.coalesce(tq.c.agents, 0),
+                "last_activity": sa.type_coerce(_later(tq.c["last"], fq.c["last"]), UTCDateTime()),
+                "tasks_total": sa.func.coalesce(tq.c.total, 0),
+                "tasks_failed": sa.func.coalesce(tq.c.failed, 0),
+                "total_tokens": sa.func.coalesce(kq.c.tokens, 0),
+                "avg_task_duration": _as_float(tq.c.dur),
+                "updated_at": sa.literal(stamp, UTCDateTime()),
+            }
+            src = (sa.select(*cols.values())
+                   .select_from(pr.outerjoin(tq, tq.c.pid == pr.c.id).outerjoin(fq, fq.c.pid == pr.c.id)
+                                .outerjoin(kq, kq.c.pid == pr.c.id)))
             conn.execute(s.delete())
-            conn.execute(s.insert().from_select(cols, src))
-            out = (sa.select(s.c.project_id, pr.c.name, *(s.c[c] for c in cols[1:]))
-                   .select_from(s.join(pr, pr.c.id == s.c.project_id)).order_by(pr.c.name))
+            conn.execute(s.insert().from_select(list(cols), src))
+            out = (sa.select(s.c.project_id, pr.c.name, *(s.c[c] for c in list(cols)[1:]))
+                   .select_from(s.join(pr, pr.c.id == s.c.project_id)).order_by(pr.c.name, pr.c.id))
             return read_frame(conn, out, dtypes={
-                **{c: "int64" for c in cols[1:7]}, "avg_task_duration": "float64",
-                "last_activity": _TS, "updated_at": _TS})
+                **{c: "int64" for c in ("files_count", "lines_of_code", "tasks_completed", "agents_used",
+                                        "tasks_total", "tasks_failed", "total_tokens")},
+                "avg_task_duration": "float64", "last_activity": _TS, "updated_at": _TS})
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"refreshing project_stats failed, nothing changed: {exc}") from exc
+
+
+def _date(conn: sa.Connection, col: sa.ColumnElement) -> sa.ColumnElement:
+    """The UTC date of a timestamp, as the ``agent_stats.date`` column stores it."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", col), sa.Date)
+    return sa.func.substr(col, 1, 10)  # SQLite: 'YYYY-MM-DD' text, as SQLAlchemy's Date writes it
+
+
+_STATS_COLUMNS = ("tasks_completed", "tasks_failed", "total_execution_time", "total_tokens_used",
+                  "average_response_time", "success_rate")
+_STATS_DTYPES = {"tasks_completed": "Int64", "tasks_failed": "Int64", "total_execution_time": "float64",
+                 "total_tokens_used": "Int64", "average_response_time": "float64", "success_rate": "float64"}
+
+
+def _stats_select(start: dt.date, end: dt.date, agent_id: str | None) -> sa.Select:
+    s, a = TABLES["agent_stats"], _agents
+    stmt = (sa.select(s.c.id, s.c.agent_id, a.c.name, s.c.date, *(s.c[c] for c in _STATS_COLUMNS))
+            .select_from(s.outerjoin(a, a.c.id == s.c.agent_id))
+            .where(s.c.date >= start, s.c.date <= end).order_by(s.c.agent_id, s.c.date, s.c.id))
+    if agent_id is not None:
+        stmt = stmt.where(s.c.agent_id == agent_id)
+    return stmt
+
+
+def _stats_frame(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
+    frame = read_frame(conn, stmt, dtypes={"id": "int64", **_STATS_DTYPES})
+    frame["date"] = pd.to_datetime(frame["date"].astype(object), utc=True).astype(_TS)
+    return frame
+
+
+def refresh_agent_stats(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+    """Recompute the platform's per-day agent_stats rows from agent_performance for the last ``days`` UTC
+    dates (today, the date of ``now``, included; runs up to ``now``).
+
+    One row per agent per date on which it ran: tasks_completed (runs with success true), tasks_failed
+    (success false; NULL success is neither), total_execution_time (s, NULL as 0), total_tokens_used
+    (NULL as 0), average_response_time (mean execution time in s; NULL when no run has one), success_rate
+    (0..1 over completed + failed; NULL when neither). In one transaction every agent_stats row dated in
+    the window is replaced; older rows stay. Returns the new rows (see :func:`agent_stats`).
+    """
+    first, last = stats_dates(days, now)
+    end = _check_now(now)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc)
+    s, p = TABLES["agent_stats"], _perf
+    try:
+        with _transaction(bind) as conn:
+            day = _date(conn, p.c.timestamp).label("day")
+            runs = (sa.select(p.c.agent_id, day, p.c.success, p.c.execution_time, p.c.tokens_used)
+                    .where(_in_window(p.c.timestamp, start, end)).subquery("r"))
+            _total, wins, fails = _outcomes(runs.c.agent_id, runs.c.success)
+            src = (sa.select(runs.c.agent_id, runs.c.day, wins, fails,
+                             _as_float(sa.func.coalesce(sa.func.sum(runs.c.execution_time), 0)),
+                             sa.func.coalesce(sa.func.sum(runs.c.tokens_used), 0),
+                             _as_float(sa.func.avg(runs.c.execution_time)),
+                             _rate(wins, wins + fails, scale=1.0))
+                   .group_by(runs.c.agent_id, runs.c.day))
+            conn.execute(s.delete().where(s.c.date >= first, s.c.date <= last))
+            conn.execute(s.insert().from_select(["agent_id", "date", *_STATS_COLUMNS], src))
+            return _stats_frame(conn, _stats_select(first, last, None))
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"refreshing agent_stats failed, nothing changed: {exc}") from exc
+
+
+def agent_stats(bind: Bind, days: int = 30, *, now: Any = None, agent_id: str | None = None) -> pd.DataFrame:
+    """The platform's daily agent_stats rows dated in the last ``days`` UTC dates (today included).
+
+    Columns: id, agent_id, name (NaN for an unknown agent), date (midnight UTC, ``datetime64[us, UTC]``
+    like the ``day`` of :func:`agent_timeseries`), tasks_completed, tasks_failed (Int64),
+    total_execution_time (s), total_tokens_used (Int64), average_response_time (s), success_rate (0..1).
+    Sorted by agent_id, date. Rows are returned as stored (written by the platform or by
+    :func:`refresh_agent_stats`).
+    """
+    first, last = stats_dates(days, now)
+    if agent_id is not None:
+        _check_name(agent_id, "agent_id")
+    try:
+        with _connect(bind) as conn:
+            return _stats_frame(conn, _stats_select(first, last, agent_id))
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc

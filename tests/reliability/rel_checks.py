@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from omnilab.sql.schema import TABLES
 from omnilab.vectors.cache import from_bytes
 from omnilab.vectors.index import key_code
-from omnilab.vectors.models import embedding_cache
+from omnilab.vectors.models import embedding_cache, memory_vectors
 
 MEM = TABLES["memory_entries"]
 REDIS_URL = os.environ.get("OMNILAB_TEST_REDIS_URL")
@@ -22,7 +22,7 @@ REDIS_URL = os.environ.get("OMNILAB_TEST_REDIS_URL")
 def snapshot(lab: Any) -> dict[str, Any]:
     """Everything a failed call must leave untouched: row counts, memory ids, cache size, indexed ids."""
     with lab.engine.connect() as conn:
-        mids = set(conn.execute(sa.select(MEM.c.memory_id)).scalars())
+        mids = set(conn.execute(sa.select(MEM.c.id)).scalars())
         cached = conn.execute(sa.select(sa.func.count()).select_from(embedding_cache)).scalar_one()
     return {"counts": {k: int(v) for k, v in lab.counts().items()}, "memory_ids": mids,
             "cache_rows": int(cached), "indexed": set(lab.memory.index.where)}
@@ -62,15 +62,21 @@ def consistency(lab: Any, sample_public: int = 5) -> dict[str, Any]:
     """
     store = lab.memory
     store.refresh()
+    keys = memory_vectors
     with lab.engine.connect() as conn:
-        rows = conn.execute(sa.select(MEM.c.id, MEM.c.memory_id, MEM.c.memory_type, MEM.c.embedding_key)
-                            .order_by(MEM.c.id)).all()
+        # r.id: the FAISS id (memory_vectors.id); r.memory_id: the platform's string id
+        rows = conn.execute(sa.select(keys.c.id, MEM.c.id.label("memory_id"), MEM.c.memory_type,
+                                      keys.c.embedding_key)
+                            .select_from(MEM.outerjoin(keys, keys.c.memory_id == MEM.c.id))
+                            .order_by(keys.c.id)).all()
         cached = dict(conn.execute(sa.select(embedding_cache.c.text_hash, embedding_cache.c.vector).where(
             embedding_cache.c.embedder == store.embedder.name)).all())
     indexed = store.index.keys()
+    rows = [r for r in rows if r.id is not None]
     sql_ids = {r.id for r in rows}
     out: dict[str, Any] = {
         "rows": len(rows),
+        "unkeyed_rows": sorted(r.memory_id for r in rows if r.id is None),
         "orphan_vectors": sorted(set(indexed) - sql_ids),
         "missing_vectors": sorted(sql_ids - set(indexed)),
         "wrong_type_or_key": [r.id for r in rows if r.id in indexed

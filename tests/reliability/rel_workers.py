@@ -219,7 +219,7 @@ def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float
         lab.remember(unique_content(f"s{wid}w", 0, rng), "code")
         lab.search("alpha bravo", k=5)
         lease = None
-        lab.queue.enqueue({"title": "warm-up"}, queue=f"soak{wid}")
+        lab.queue.enqueue({"content": "warm-up"}, queue=f"soak{wid}")
         lease = lab.queue.dequeue(f"worker{wid}", queue=f"soak{wid}")
         if lease is not None:
             lease.ack()
@@ -243,7 +243,7 @@ def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float
                         lab.forget([mine.pop(rng.randrange(len(mine))) for _ in range(2)])
                         ops["forget"] += 1
                 elif op < 0.85:
-                    lab.queue.enqueue({"title": f"soak task {wid}-{i}", "priority": rng.randint(1, 10)},
+                    lab.queue.enqueue({"content": f"soak task {wid}-{i}", "priority": rng.randint(1, 10)},
                                       queue=f"soak{wid}")
                     i += 1
                     ops["enqueue"] += 1

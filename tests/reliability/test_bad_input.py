@@ -44,7 +44,7 @@ class Env:
         self.prefix = f"rel{uuid.uuid4().hex[:8]}:"
         self.lab = self.open()
         self.lab.insert("agents", {"id": "coder", "name": "coder", "agent_type": "coder", "capabilities": ["code"]})
-        self.lab.insert("tasks", {"id": str(uuid.uuid4()), "title": "seed task", "agent_id": "coder"})
+        self.lab.insert("tasks", {"id": str(uuid.uuid4()), "content": "seed task", "agent_id": "coder"})
         self.ids = self.lab.ingest([{"content": f"seed memory {i} about parsing dates tok{i}",
                                      "memory_type": ("code", "task")[i % 2], "agent_id": "coder",
                                      "metadata": {"lang": "python"}} for i in range(6)], progress=False)["memory_ids"]
@@ -95,14 +95,14 @@ def _ten_mb(env: Env) -> str:
 
 
 def _check_ten_mb(env: Env, mid: str) -> None:
-    row = env.lab.memories(memory_id=mid)
+    row = env.lab.memories(id=mid)
     assert len(row) == 1 and len(row["content"].iloc[0]) == len("lorem ipsum dolor " * 600_000 + "unique-tail-token")
     assert env.lab.search("lorem ipsum dolor", k=1)["memory_id"].iloc[0] == mid
 
 
 def _stored_verbatim(field: str) -> Callable[[Env, Any], None]:
     def check(env: Env, mid: str) -> None:
-        row = env.lab.memories(memory_id=mid).iloc[0]
+        row = env.lab.memories(id=mid).iloc[0]
         value = {"content": row["content"], "tags": row["tags"], "metadata": row["metadata"]}[field]
         assert SQLI in json.dumps(value, ensure_ascii=False)
         assert len(env.lab.agents()) == 1  # and the agents table is still there
@@ -192,7 +192,7 @@ def _redis_nowhere(action: str) -> Callable[[Env], Any]:
         if action == "sessions":
             return env.lab.sessions.create("user-1")
         if action == "queue":
-            return env.lab.queue.enqueue({"title": "never queued"})
+            return env.lab.queue.enqueue({"content": "never queued"})
         if action == "agent_status":
             return env.lab.agent_state.set("coder", {"status": "busy"})
         res = env.lab.search("seed memory", k=3)  # the search cache is bypassed, SQL + FAISS answer

@@ -54,7 +54,7 @@ def test_concurrent_writers(tmp_path, database_url, writers):
             acked[mid] = json.loads(content)
     with omnilab.open(path, database_url=database_url, embedder="hashing") as lab:
         with lab.engine.connect() as conn:
-            stored = conn.execute(sa.select(MEM.c.memory_id, MEM.c.content)).all()
+            stored = conn.execute(sa.select(MEM.c.id, MEM.c.content)).all()
         report = consistency(lab, sample_public=10)
     ids = [r[0] for r in stored]
     contents = [r[1] for r in stored]

@@ -54,7 +54,7 @@ def test_crash_loop_loses_nothing(tmp_path, database_url):
         with omnilab.open(path, database_url=database_url, embedder="hashing") as lab:
             assert migrate.current(lab.engine) == migrate.head()
             with lab.engine.connect() as conn:
-                stored = dict(conn.execute(sa.select(MEM.c.memory_id, MEM.c.content)).all())
+                stored = dict(conn.execute(sa.select(MEM.c.id, MEM.c.content)).all())
             # 2. acknowledged operations are durable
             lost = [m for m in acks["added"] if m not in stored and m not in acks["forget_tried"]]
             resurrected = [m for m in acks["forgotten"] if m in stored]

@@ -209,7 +209,7 @@ def test_user_strings_only_travel_as_parameters(lab, statements):
     marker = f"zq{uuid.uuid4().hex[:10]}"
     evil = f"{marker}{SQLI}"
     lab.insert("agents", {"id": "coder", "name": evil, "agent_type": "coder", "capabilities": [evil]})
-    lab.insert("tasks", {"id": str(uuid.uuid4()), "title": evil, "agent_id": "coder", "task_type": evil})
+    lab.insert("tasks", {"id": str(uuid.uuid4()), "content": evil, "agent_id": "coder", "task_type": evil})
     mid = lab.remember(f"memory {evil}", "code", tags=[evil], metadata={"k": evil}, session_id=evil[:60])
     lab.update_memory(mid, content=f"updated {evil}")
     for call in (lambda: lab.search(evil), lambda: lab.hybrid_search(evil), lambda: lab.memories(session_id=evil),
@@ -237,7 +237,7 @@ def _redis_workload(lab: omnilab.Lab) -> None:
     lab.agent_state.set("coder", {"status": "busy"})
     lab.set_agent_status("coder", "idle")
     for i in range(3):
-        lab.queue.enqueue({"title": f"t{i}", "agent_id": "coder"}, queue="rq")
+        lab.queue.enqueue({"content": f"t{i}", "agent_id": "coder"}, queue="rq")
     lease = lab.queue.dequeue("w1", queue="rq")
     lease.ack({"ok": 1})
     lease = lab.queue.dequeue("w1", queue="rq")

@@ -9,6 +9,7 @@ def test_defaults():
     s = Settings()
     assert s.data_dir == Path("data/lab")
     assert s.redis_url == "embedded" and s.redis_prefix == "omnilab:" and s.index == "flat"
+    assert s.read_only is False and s.redis_layout == "omnilab"
     assert s.resolved_database_url == f"sqlite:///{(Path('data/lab') / 'omnilab.db').resolve()}"
 
 
@@ -25,8 +26,12 @@ def test_from_env_reads_omnilab_variables_and_keywords_win():
         "OMNILAB_REDIS_PREFIX": "team1:",
         "OMNILAB_EMBEDDER": "hashing:256",
         "OMNILAB_INDEX": "hnsw",
+        "OMNILAB_READ_ONLY": "true",
+        "OMNILAB_REDIS_LAYOUT": "platform",
     }
     s = Settings.from_env(env)
+    assert s.read_only is True and s.redis_layout == "platform"
+    assert Settings.from_env(env, read_only=False).read_only is False
     assert s.data_dir == Path("/tmp/somewhere")
     assert s.resolved_database_url == "postgresql+psycopg://u@h/db"
     assert (s.redis_url, s.redis_prefix, s.embedder, s.index) == (
@@ -44,6 +49,8 @@ def test_from_env_reads_omnilab_variables_and_keywords_win():
         ("OMNILAB_DATABASE_URL", "not a url at all"),
         ("OMNILAB_INDEX", "ivf"),
         ("OMNILAB_EMBEDDER", ""),
+        ("OMNILAB_READ_ONLY", "maybe"),
+        ("OMNILAB_REDIS_LAYOUT", "celery"),
     ],
 )
 def test_invalid_values_name_the_variable(var, value):

@@ -24,7 +24,7 @@ import redis
 import sqlalchemy as sa
 
 from omnilab.enums import AgentStatus
-from omnilab.errors import InvalidInput, NotFound, ReadOnlyViolation, StoreUnavailable
+from omnilab.errors import InvalidInput, NotFound, StoreUnavailable
 from omnilab.sessions import pubsub
 from omnilab.sessions.connection import RedisConnection, dumps, loads
 
@@ -432,7 +432,7 @@ def set_agent_status(engine: sa.Engine, states: AgentStateCache, agent_id: str, 
     try:
         states.set(agent_id, {"status": status})
         pubsub.broadcast_agent_update(states.conn, agent_id, {"status": status})
-    except (StoreUnavailable, ReadOnlyViolation) as exc:
+    except StoreUnavailable as exc:
         log.warning("agent %s status saved in SQL, but the cache/broadcast was skipped: %s", agent_id, exc)
         return False
     return True

@@ -523,7 +523,8 @@ def error_summary(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFram
     count = sa.func.count(e.c.id)
     try:
         with _connect(bind) as conn:
-            resolved = e.c.resolved if _has_column(conn, "error_logs", "resolved") else sa.null()
+            resolved = (e.c.resolved if _has_column(conn, "error_logs", "resolved")
+                        else sa.cast(sa.null(), sa.Boolean))
             stmt = (
                 sa.select(e.c.component, e.c.severity, e.c.error_type, count.label("errors"),
                           (count - _count_if(resolved.is_(True))).label("unresolved"),
@@ -596,7 +597,7 @@ def memory_access_patterns(bind: Bind, days: int = 30, *, by: str = "memory_type
     count = sa.func.count(m.c.id)
     try:
         with _connect(bind) as conn:
-            score = m.c.score if _has_column(conn, "memory_access", "score") else sa.null()
+            score = m.c.score if _has_column(conn, "memory_access", "score") else sa.cast(sa.null(), sa.Float)
             stmt = (
                 sa.select(key.label(by), m.c.access_type, count.label("accesses"),
                           sa.func.count(sa.distinct(m.c.memory_id)).label("memories"),

@@ -50,8 +50,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             added = lab.load_sample("small", progress=False)
             print(f"loaded the OmniDev sample: {sum(added.values()):,} rows in {len(added)} tables")
         agents = lab.agents()
-        print(f"{len(agents)} agents in {agents.system.nunique()} systems:")
-        for system, names in agents.groupby("system")["name"]:
+        print(f"{len(agents)} agents in {agents.system_name.nunique()} systems:")
+        for system, names in agents.groupby("system_name")["name"]:
             print(f"  {system}: {', '.join(names)}")
         counts = lab.counts()
         print("rows per table: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
@@ -78,7 +78,8 @@ def _demo_memory(lab: Any) -> None:
         extra = ", ".join(f"{k}={json.dumps(v)}" for k, v in kw.items())
         print(f"lab.{how}({query!r}, k=3, {extra}):")
         for r in res.itertuples():
-            where = r.metadata.get("function_name") or r.metadata.get("module") or ""
+            meta = r.metadata if isinstance(r.metadata, dict) else {}  # platform rows may hold NULL
+            where = meta.get("function_name") or meta.get("module") or r.memory_id
             print(f"  {r.rank}. {r.score:.3f} [{r.memory_type}] {where}: {' '.join(str(r.content).split())[:70]}")
 
 
@@ -88,6 +89,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     from omnilab.sql import migrate
     from omnilab.sql.engine import create_engine, describe_url
 
+    if args.db_command == "adopt":
+        return _db_adopt(args)
     settings = Settings.from_env(data_dir=args.lab, database_url=args.database_url)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +117,18 @@ def cmd_db(args: argparse.Namespace) -> int:
             print("models and database agree")
     finally:
         engine.dispose()
+    return 0
+
+
+def _db_adopt(args: argparse.Namespace) -> int:
+    from omnilab.sql.adopt import adopt
+    from omnilab.sql.engine import describe_url
+
+    done = adopt(args.url, yes=args.yes, backup=not args.no_backup)
+    print(f"adopted {describe_url(args.url)}: {len(done['columns_added'])} columns, {len(done['tables_created'])} "
+          f"tables, {len(done['indexes_created'])} indexes added; now at revision {done['revision']}")
+    if done["backup"]:
+        print(f"backup: {done['backup']}")
     return 0
 
 
@@ -194,9 +209,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             res = lab.hybrid_search(args.query, memory_type=args.type, k=args.k, where=where)
         else:
             res = lab.search(args.query, memory_type=args.type, k=args.k, where=where, threshold=args.threshold)
-    if args.json:
-        print(res.drop(columns=["created_at"]).assign(created_at=res["created_at"].astype(str))
-              .to_json(orient="records"))
+    if args.json:  # memory_id is the memory's string id; timestamps as text
+        dates = res.select_dtypes(include=["datetime", "datetimetz"]).columns
+        print(res.assign(**{c: res[c].astype(str) for c in dates}).to_json(orient="records"))
         return 0
     if res.empty:
         print("no matching memories")
@@ -283,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("revision", nargs="?", default=rev_default)
         elif name == "downgrade":
             q.add_argument("revision", help="target revision, e.g. -1 or base")
+    q = dbsub.add_parser("adopt", help="make the platform's database at URL an omnilab database, only adding to it",
+                         description="add omnilab's columns, tables and indexes to the platform's database in place "
+                                     "and stamp it (SQLite is backed up first to NAME.bak-YYYYmmddTHHMMSS)")
+    q.add_argument("url", metavar="URL", help="SQLAlchemy URL of the platform's database")
+    q.add_argument("--yes", action="store_true", help="required for PostgreSQL, which is changed without a backup")
+    q.add_argument("--no-backup", action="store_true", help="do not copy a SQLite file first")
     p.set_defaults(handler=cmd_db)
 
     p = sub.add_parser("sample", help=cmd_sample.__doc__, description=cmd_sample.__doc__)

@@ -331,6 +331,7 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
     out: dict[str, dict[str, Any]] = {}
     agents = agents_frame()
     out["agents"] = {c: agents[c].tolist() for c in agents.columns}
+    out["agents"].update(created_at=[start - dt.timedelta(days=90)] * len(agents), updated_at=[start] * len(agents))
     agent_ids = np.array(agents["id"])
     agent_types = np.array(agents["agent_type"])
     orchestrators = agent_ids[agent_types == "orchestrator"]
@@ -375,7 +376,7 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
                                   for step, who in _WORKFLOW_STEPS[: 3 + 2 * (i % 2)]]} for i in range(2 * n_proj)],
         "status": rng.choice(["active", "completed", "paused"], 2 * n_proj).tolist(),
         "created_by": rng.choice(orchestrators, 2 * n_proj).tolist(),
-        "created_at": [start] * (2 * n_proj),
+        "created_at": [start] * (2 * n_proj), "updated_at": [start] * (2 * n_proj),
         "project_id": [project_ids[i // 2] for i in range(2 * n_proj)],
     }
 
@@ -478,8 +479,7 @@ def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
         "timestamp": perf_ts,
         "task_id": np.where(perf_task >= 0, task_ids_arr[perf_task], None).tolist(),
         "error_type": np.where(success, None, np.array(_ERROR_TYPES, dtype=object)[err_idx]).tolist(),
-        "metrics": [{}] * n_perf,
-    }
+    }  # metrics stays NULL, as in the platform's rows
     perf = pd.DataFrame({"agent_id": agent_ids[perf_agent], "success": success, "execution_time": exec_time,
                          "tokens_used": tokens, "timestamp": perf_ts})
     out["agent_stats"] = daily_agent_stats(perf)

@@ -1,6 +1,8 @@
-"""The OmniDev sample: the 29 agents exactly as the platform lists them, deterministic data, real stdlib text."""
+"""The OmniDev sample: the platform's tables and columns, the 29 agents exactly as the platform lists them,
+deterministic data, consistent summaries, real stdlib text."""
 
 import datetime as dt
+import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -8,6 +10,8 @@ import pytest
 
 import omnilab
 from omnilab import InvalidInput, sample
+from omnilab.platform_sample import SCHEMA_SQL
+from omnilab.sql.schema import TABLES
 
 ANCHOR = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 
@@ -28,16 +32,50 @@ EXPECTED_AGENTS = {
                                 ("village_artist", "creative", 8), ("village_guardian", "guardian", 10),
                                 ("village_trainer", "trainer", 9)],
 }
+AGENT_NAMES = {n for group in EXPECTED_AGENTS.values() for n, _, _ in group}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sample.generate("small", seed=0, anchor=ANCHOR)
+
+
+def frame(data, table):
+    return pd.DataFrame(data[table])
+
+
+def platform_columns() -> dict[str, list[str]]:
+    """Columns per table of the platform's DDL, read by SQLite itself (not by omnilab)."""
+    con = sqlite3.connect(":memory:")
+    con.executescript(SCHEMA_SQL.read_text())
+    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+    tables = [r[0] for r in con.execute(query)]
+    return {t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")] for t in tables}
 
 
 def test_the_29_agents_exactly_as_listed():
     agents = sample.agents_frame()
-    assert len(agents) == 29 and agents["name"].is_unique
-    got = {s: sorted(zip(g["name"], g["agent_type"], g["priority"])) for s, g in agents.groupby("system")}
+    assert len(agents) == 29 and agents["id"].is_unique and (agents["id"] == agents["name"]).all()
+    got = {s: sorted(zip(g["name"], g["agent_type"], g["priority"])) for s, g in agents.groupby("system_name")}
     assert got == {s: sorted(v) for s, v in EXPECTED_AGENTS.items()}
     for caps in agents["capabilities"]:
         assert caps and all(c == c.lower() and " " not in c for c in caps)
     assert {t.value for t in omnilab.AgentType} >= set(agents["agent_type"])
+    assert (agents["max_concurrent_tasks"] >= 1).all() and (agents["timeout_seconds"] >= 300).all()
+    assert agents["model_requirements"].map(lambda m: isinstance(m, list) and len(m) > 0).all()
+    for tags, system, atype in zip(agents["tags"], agents["system_name"], agents["agent_type"]):
+        assert tags == [system.lower().replace(" ", "-"), atype]
+
+
+def test_every_platform_column_is_generated_and_nothing_else(data):
+    cols = platform_columns()
+    assert set(cols) == set(data) == set(TABLES)
+    for table, names in cols.items():
+        serial = {"id"} if TABLES[table].c.id.autoincrement is True else set()
+        assert set(names) - serial <= set(data[table]), table  # the platform's columns are all filled
+        assert set(data[table]) <= set(TABLES[table].c.keys()), table  # and only columns the models know
+        lengths = {len(v) for v in data[table].values()}
+        assert len(lengths) == 1, table
 
 
 def _same(a, b) -> bool:
@@ -46,32 +84,116 @@ def _same(a, b) -> bool:
     return list(a) == list(b)
 
 
-def test_generation_is_deterministic_for_a_seed_and_differs_across_seeds():
-    one = sample.generate("small", seed=7, anchor=ANCHOR)
-    two = sample.generate("small", seed=7, anchor=ANCHOR)
+def test_generation_is_deterministic_for_a_seed_and_differs_across_seeds(data):
+    two = sample.generate("small", seed=0, anchor=ANCHOR)
     other = sample.generate("small", seed=8, anchor=ANCHOR)
-    for table in one:
-        for col in one[table]:
-            assert _same(one[table][col], two[table][col]), (table, col)
-    assert not _same(one["agent_performance"]["execution_time"], other["agent_performance"]["execution_time"])
+    for table in data:
+        for col in data[table]:
+            assert _same(data[table][col], two[table][col]), (table, col)
+    assert not _same(data["agent_performance"]["execution_time"], other["agent_performance"]["execution_time"])
+    assert not _same(data["memory_entries"]["id"], other["memory_entries"]["id"])
 
 
-def test_generated_data_is_plausible():
-    data = sample.generate("small", seed=0, anchor=ANCHOR)
-    perf = pd.DataFrame({k: data["agent_performance"][k] for k in ("agent_id", "success", "execution_time")})
+def test_referential_integrity(data):
+    """Every non-null foreign key value of the generated rows names a generated parent row."""
+    checked = 0
+    for name, table in TABLES.items():
+        for fk in table.foreign_keys:
+            values = data[name].get(fk.parent.name)
+            if values is None:
+                continue
+            parents = set(data[fk.column.table.name][fk.column.name])
+            missing = {v for v in values if v is not None} - parents
+            assert not missing, (name, fk.parent.name, sorted(missing)[:3])
+            checked += 1
+    assert checked >= 20
+    for table in ("agents", "projects", "workflows", "tasks", "memory_entries"):
+        assert pd.Series(data[table]["id"]).is_unique, table
+
+
+def test_not_null_columns_are_set(data):
+    for name, table in TABLES.items():
+        for col in table.columns:
+            if col.nullable or (col.primary_key and col.autoincrement is True):
+                continue
+            values = data[name][col.name]
+            assert not pd.isna(pd.Series(values, dtype=object)).any(), (name, col.name)
+    assert set(data["tasks"]["task_type"]) and all(isinstance(t, str) and t for t in data["tasks"]["task_type"])
+
+
+def test_generated_data_is_plausible(data):
+    perf = frame(data, "agent_performance")
     rates = perf.groupby("agent_id")["success"].mean()
     assert len(rates) == 29 and rates.max() - rates.min() > 0.1  # agents differ believably
     assert (perf["execution_time"] > 0).all()
-    ts = pd.to_datetime(data["agent_performance"]["timestamp"])
+    assert perf["error_message"].isna().eq(perf["success"]).all()  # a message exactly where a run failed
+    assert perf.loc[~perf.success, "error_message"].str.startswith(tuple(sample._ERROR_TYPES)).all()
+    ts = pd.to_datetime(perf["timestamp"])
     assert ts.min() >= pd.Timestamp(ANCHOR - dt.timedelta(days=30)).tz_localize(None)
     assert ts.max() <= pd.Timestamp(ANCHOR).tz_localize(None)
-    statuses = pd.Series(data["tasks"]["status"]).value_counts(normalize=True)
+    tasks = frame(data, "tasks")
+    statuses = tasks["status"].value_counts(normalize=True)
     assert set(statuses.index) == {"pending", "assigned", "in_progress", "completed", "failed", "cancelled"}
     assert statuses["completed"] > 0.4
-    assert len(data["task_dependencies"]["task_id"]) > 0
+    assert tasks["session_id"].str.startswith("sess_").all() and tasks["session_id"].nunique() > 20
+    assert tasks.agent_id.isna().eq(tasks.status == "pending").all()
+    assert all(c["required_capabilities"] == [t] for c, t in zip(tasks["constraints"], tasks["task_type"]))
+    assert (tasks.loc[tasks.status != "cancelled", "estimated_completion"].notna()).all()
+    deps = frame(data, "task_dependencies")
+    assert len(deps) > 0 and (deps.task_id != deps.depends_on_task_id).all()
+    assert set(deps.dependency_type) <= {"sequential", "blocking"}
+    for d in data["workflows"]["definition"]:
+        assert [s["name"] for s in d["steps"]][:3] == ["design", "implement", "test"]
+    api = frame(data, "api_usage")
+    assert 0.001 < api["response_time"].median() < 10  # seconds, as the platform stores it
+    health = frame(data, "system_health")
+    assert health["metrics"].map(lambda m: {"cpu_percent", "memory_percent", "queue_depth"} <= set(m)).all()
+    assert health["message"].isna().eq(health["status"] == "healthy").all()
+    cpu = health["metrics"].map(lambda m: m["cpu_percent"])
+    assert (health.loc[cpu > 90, "status"] != "healthy").all()
 
 
-def test_memories_come_from_real_stdlib_text():
+def test_agent_stats_are_the_daily_aggregation_of_agent_performance(data):
+    perf = frame(data, "agent_performance")
+    perf["date"] = pd.to_datetime(perf["timestamp"]).dt.strftime("%Y-%m-%d")
+    rows = []
+    for (agent, day), g in perf.groupby(["agent_id", "date"]):
+        rows.append({"agent_id": agent, "date": day, "tasks_completed": int(g.success.sum()),
+                     "tasks_failed": int((~g.success).sum()), "total_execution_time": g.execution_time.sum(),
+                     "total_tokens_used": int(g.tokens_used.sum()), "average_response_time": g.execution_time.mean(),
+                     "success_rate": g.success.mean()})
+    expected = pd.DataFrame(rows).set_index(["agent_id", "date"]).sort_index()
+    got = frame(data, "agent_stats").assign(date=lambda f: f["date"].map(dt.date.isoformat))
+    got = got.set_index(["agent_id", "date"]).sort_index()
+    assert got.index.is_unique and got.index.equals(expected.index)
+    assert len(got) > 29 * 20  # per agent per day, not per agent
+    for col in ("tasks_completed", "tasks_failed", "total_tokens_used"):
+        assert (got[col] == expected[col]).all(), col
+    for col in ("total_execution_time", "average_response_time", "success_rate"):
+        np.testing.assert_allclose(got[col], expected[col], atol=1e-3, err_msg=col)
+    assert got["success_rate"].between(0, 1).all()
+
+
+def test_project_stats_summarize_tasks_files_and_runs(data):
+    tasks, files, perf = frame(data, "tasks"), frame(data, "project_files"), frame(data, "agent_performance")
+    stats = frame(data, "project_stats").set_index("project_id")
+    tokens = perf.merge(tasks[["id", "project_id"]], left_on="task_id", right_on="id").groupby("project_id")
+    done = tasks[tasks.status == "completed"]
+    duration = (pd.to_datetime(done.completed_at) - pd.to_datetime(done.started_at)).dt.total_seconds()
+    for pid in data["projects"]["id"]:
+        t, f = tasks[tasks.project_id == pid], files[files.project_id == pid]
+        s = stats.loc[pid]
+        assert s.tasks_total == len(t) and s.tasks_completed == (t.status == "completed").sum()
+        assert s.tasks_failed == (t.status == "failed").sum() and s.agents_used == t.agent_id.nunique()
+        assert s.files_count == len(f) and s.lines_of_code == f.line_count.sum()
+        assert s.total_tokens == (tokens["tokens_used"].sum().get(pid, 0))
+        assert s.avg_task_duration == pytest.approx(duration[done.project_id == pid].mean())
+        last = max(pd.to_datetime(t.updated_at).max(), pd.to_datetime(f.updated_at).max())
+        assert pd.Timestamp(s.last_activity) == last
+    assert stats.total_tokens.sum() > 0
+
+
+def test_memories_come_from_real_stdlib_text(data):
     funcs = sample.stdlib_functions()
     assert len(funcs) > 500
     import inspect
@@ -81,11 +203,39 @@ def test_memories_come_from_real_stdlib_text():
     assert "def dedent" in f["source"] and "Remove any common leading whitespace" in f["docstring"]
     assert f["docstring"].splitlines()[0] not in f["code"] and "def dedent" in f["code"]
     assert inspect.getdoc(textwrap.dedent) == f["docstring"]
-    mems = sample.generate("small", seed=0, anchor=ANCHOR)["memory_entries"]
-    types = pd.Series(mems["memory_type"]).value_counts()
+    mems = frame(data, "memory_entries")
+    types = mems["memory_type"].value_counts()
     assert types["code"] == 600 and types["knowledge"] > 20 and types["task"] > 50
-    code_meta = [m for m, t in zip(mems["metadata"], mems["memory_type"]) if t == "code"]
-    assert all({"language", "file_path", "function_name"} <= set(m) for m in code_meta)
+    code_meta = mems.loc[mems.memory_type == "code", "metadata"]
+    assert code_meta.map(lambda m: {"language", "file_path", "function_name"} <= set(m)).all()
+    files = frame(data, "project_files")
+    assert (files["content"].str.len() > 0).all() and (files["size"] > files["content"].str.len()).all()
+
+
+def test_memory_ids_relationships_and_accesses(data):
+    mems = frame(data, "memory_entries")
+    assert mems["id"].map(lambda i: isinstance(i, str) and 0 < len(i) <= 50).all() and mems["id"].is_unique
+    rel = frame(data, "memory_relationships")
+    ids = set(mems["id"])
+    assert set(rel.source_memory_id) <= ids and set(rel.target_memory_id) <= ids
+    assert {"part_of", "related_to", "depends_on"} == set(rel.relationship_type)
+    kinds = dict(zip(mems["id"], mems["memory_type"]))
+    part_of = rel[rel.relationship_type == "part_of"]
+    assert part_of.source_memory_id.map(kinds).eq("code").all()
+    assert part_of.target_memory_id.map(kinds).eq("knowledge").all()
+    acc = frame(data, "memory_access")
+    assert set(acc.access_type) <= {"read", "write", "update", "delete"}
+    assert (acc[acc.access_type == "write"].memory_id.value_counts() == 1).all()  # every memory written once
+    assert set(acc[acc.access_type == "write"].memory_id) == ids
+    reads = acc[acc.access_type == "read"]
+    counts = reads.memory_id.value_counts().reindex(mems["id"], fill_value=0)
+    assert (counts.to_numpy() == mems["access_count"].to_numpy()).all()
+    last = pd.to_datetime(reads.timestamp).groupby(reads.memory_id).max()
+    got = pd.to_datetime(mems.set_index("id")["last_accessed"].dropna())
+    assert got.sort_index().equals(last.sort_index().rename("last_accessed").rename_axis("id"))
+    created = pd.to_datetime(mems.set_index("id")["created_at"])
+    assert (pd.to_datetime(acc.timestamp).to_numpy() >= created.loc[acc.memory_id].to_numpy()).all()
+    assert acc.session_id.notna().all()
 
 
 def test_sizes():
@@ -94,16 +244,29 @@ def test_sizes():
         sample.generate("huge")
     with pytest.raises(InvalidInput, match="days"):
         sample.generate("small", days=0)
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        sample.generate("small", anchor=dt.datetime(2026, 1, 1))
 
 
 def test_load_into_a_lab(lab):
     counts = lab.load_sample("small")
     assert counts == {k: v for k, v in lab.counts().items() if v}
-    assert counts["agents"] == 29 and counts["agent_performance"] == 8_000
+    assert counts["agents"] == 29 and counts["agent_performance"] == 8_000 and counts["memory_access"] > 0
     agents = lab.agents()
-    assert set(agents["name"]) == {n for group in EXPECTED_AGENTS.values() for n, _, _ in group}
-    assert isinstance(agents["capabilities"][0], list)
+    assert set(agents["name"]) == AGENT_NAMES and set(agents["system_name"]) == set(EXPECTED_AGENTS)
+    assert isinstance(agents["capabilities"][0], list) and isinstance(agents["model_requirements"][0], list)
     memories = lab.table("memory_entries")
     assert memories["metadata"].map(lambda m: isinstance(m, dict)).all()
+    assert memories["id"].map(lambda i: isinstance(i, str)).all()
+    # what the database holds per agent and day equals the aggregation of what it holds per run
+    stored = lab.table("agent_stats")
+    perf = lab.table("agent_performance")
+    perf["date"] = perf["timestamp"].dt.date
+    expected = perf.groupby(["agent_id", "date"]).agg(runs=("success", "size"), ok=("success", "sum"),
+                                                      tokens=("tokens_used", "sum"))
+    stored = stored.assign(date=pd.to_datetime(stored["date"]).dt.date).set_index(["agent_id", "date"]).sort_index()
+    assert stored.index.equals(expected.index)
+    assert (stored.tasks_completed == expected.ok).all() and (stored.total_tokens_used == expected.tokens).all()
+    assert (stored.tasks_completed + stored.tasks_failed == expected.runs).all()
     with pytest.raises(InvalidInput, match="already has agents"):
         lab.load_sample("small")

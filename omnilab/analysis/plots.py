@@ -51,48 +51,69 @@ def _window(days: int | None) -> str:
     return f" — last {days} days" if days else ""
 
 
+def _labels(data: pd.DataFrame) -> pd.Series:
+    """Agent names, with the id added where a name is not unique (the platform allows repeats)."""
+    names = data["name"].astype(str)
+    if "agent_id" not in data:
+        return names
+    repeated = names.duplicated(keep=False)
+    return names.where(~repeated, names + " [" + data["agent_id"].astype(str) + "]")
+
+
+def _known_outcomes(data: pd.DataFrame) -> pd.Series:
+    """Runs with a known success per row: successful + failed when the frame has them, else total_tasks."""
+    if {"successful_tasks", "failed_tasks"} <= set(data.columns):
+        return data["successful_tasks"] + data["failed_tasks"]
+    return data["total_tasks"]
+
+
 def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figure:
-    """Horizontal bars of success rate (%) per agent, grouped by system (systems ordered by their
+    """Horizontal bars of success rate (%) per agent, grouped by system_name (systems ordered by their
     overall success rate, agents best-first inside each), annotated with the number of runs."""
-    _need(summary, ("name", "system", "total_tasks", "success_rate"), "success_by_agent")
+    _need(summary, ("name", "system_name", "total_tasks", "success_rate"), "success_by_agent")
     data = summary.copy()
-    data["system"] = data["system"].astype(str)
-    totals = data.groupby("system")[["total_tasks"]].sum()
-    wins = (data["success_rate"].fillna(0) * data["total_tasks"] / 100).groupby(data["system"]).sum()
-    system_rate = (wins / totals["total_tasks"].replace(0, np.nan)).fillna(-1)
-    data["_sys_rank"] = data["system"].map(system_rate)
-    data = data.sort_values(["_sys_rank", "system", "success_rate", "name"],
+    data["system_name"] = data["system_name"].astype(str)
+    data["_label"] = _labels(data)
+    known = _known_outcomes(data)
+    wins = (data["success_rate"].fillna(0) * known / 100).groupby(data["system_name"]).sum()
+    system_rate = (wins / known.groupby(data["system_name"]).sum().replace(0, np.nan)).fillna(-1)
+    data["_sys_rank"] = data["system_name"].map(system_rate)
+    data = data.sort_values(["_sys_rank", "system_name", "success_rate", "_label"],
                             ascending=[True, True, True, False], na_position="first")
     fig = _figure(0.3 * len(data) + 1.2)
     ax = fig.add_subplot()
     if data.empty:
         _empty(ax, "no agents")
     else:
-        colors = _system_colors(data["system"])
+        colors = _system_colors(data["system_name"])
         y = np.arange(len(data))
-        ax.barh(y, data["success_rate"].fillna(0), color=[colors[s] for s in data["system"]])
-        ax.set_yticks(y, [f"{n} ({s})" for n, s in zip(data["name"], data["system"])], fontsize=8)
+        ax.barh(y, data["success_rate"].fillna(0), color=[colors[s] for s in data["system_name"]])
+        ax.set_yticks(y, [f"{n} ({s})" for n, s in zip(data["_label"], data["system_name"])], fontsize=8)
         for yi, rate, n in zip(y, data["success_rate"], data["total_tasks"]):
-            label = "no runs" if pd.isna(rate) else f"{rate:.1f}% of {n:,}"
+            if pd.isna(rate):
+                label = "no runs" if n == 0 else f"{n:,} runs, outcome unknown"
+            else:
+                label = f"{rate:.1f}% of {n:,}"
             ax.text((0 if pd.isna(rate) else rate) + 1, yi, label, va="center", fontsize=7)
         ax.set_xlim(0, 115)
         handles = [Patch(color=c, label=s) for s, c in colors.items()]
-        ax.legend(handles=handles, title="system", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+        ax.legend(handles=handles, title="system_name", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_xlabel("success rate (%)")
     ax.set_title(f"Success rate by agent, grouped by system{_window(days)}")
     return fig
 
 
 def execution_time_distribution(times: pd.DataFrame, *, days: int | None = None) -> Figure:
-    """Box plots of execution time (s, log scale) per system, fastest median at the top."""
-    _need(times, ("system", "execution_time"), "execution_time_distribution")
-    fig = _figure(0.5 * max(1, times["system"].nunique()) + 1.5)
+    """Box plots of execution time (s, log scale) per system_name, fastest median at the top; runs
+    without an execution time are left out."""
+    _need(times, ("system_name", "execution_time"), "execution_time_distribution")
+    fig = _figure(0.5 * max(1, times["system_name"].nunique()) + 1.5)
     ax = fig.add_subplot()
     positive = times[times["execution_time"] > 0]
     if positive.empty:
         _empty(ax, "no runs in the window")
     else:
-        groups = positive.groupby("system")["execution_time"]
+        groups = positive.groupby("system_name")["execution_time"]
         order = groups.median().sort_values(ascending=False).index.tolist()
         values = [groups.get_group(s).to_numpy() for s in order]
         try:
@@ -139,11 +160,11 @@ def workload(frame: pd.DataFrame) -> Figure:
     if data.empty:
         _empty(ax, "no agent can take work (none idle or busy)")
     else:
-        colors = _system_colors(data["system"]) if "system" in data else {}
+        colors = _system_colors(data["system_name"]) if "system_name" in data else {}
         y = np.arange(len(data))
         ax.barh(y, data["active_tasks"],
-                color=[colors.get(s, "#4C72B0") for s in data.get("system", ["?"] * len(data))])
-        ax.set_yticks(y, data["name"], fontsize=8)
+                color=[colors.get(str(s), "#4C72B0") for s in data.get("system_name", ["?"] * len(data))])
+        ax.set_yticks(y, _labels(data), fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("active tasks (pending, assigned, in progress)")
     ax.set_title("Workload of agents that can take work (idle or busy)")
@@ -151,20 +172,20 @@ def workload(frame: pd.DataFrame) -> Figure:
 
 
 def token_use(summary: pd.DataFrame, *, days: int | None = None) -> Figure:
-    """Total tokens per agent, largest at the top, colored by system."""
-    _need(summary, ("name", "system", "total_tokens"), "token_use")
+    """Total tokens per agent (runs without a count add 0), largest at the top, colored by system_name."""
+    _need(summary, ("name", "system_name", "total_tokens"), "token_use")
     data = summary.sort_values(["total_tokens", "name"], ascending=[True, False])
     fig = _figure(0.28 * len(data) + 1.2)
     ax = fig.add_subplot()
     if data.empty:
         _empty(ax, "no agents")
     else:
-        colors = _system_colors(data["system"])
+        colors = _system_colors(data["system_name"])
         y = np.arange(len(data))
-        ax.barh(y, data["total_tokens"] / 1000, color=[colors[str(s)] for s in data["system"]])
-        ax.set_yticks(y, data["name"], fontsize=8)
+        ax.barh(y, data["total_tokens"] / 1000, color=[colors[str(s)] for s in data["system_name"]])
+        ax.set_yticks(y, _labels(data), fontsize=8)
         handles = [Patch(color=c, label=s) for s, c in colors.items()]
-        ax.legend(handles=handles, title="system", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+        ax.legend(handles=handles, title="system_name", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_xlabel("tokens used (thousands)")
     ax.set_title(f"Token use by agent{_window(days)}")
     return fig

@@ -28,8 +28,9 @@ __all__ = ["write_report", "render_report", "figure_to_data_uri"]
 log = logging.getLogger(__name__)
 
 _CAPTIONS = {
-    "success_by_agent": "Success rate per agent, grouped by system; labels give the rate and the number of runs.",
-    "execution_time_distribution": "Execution time per system (log scale); the box spans the middle half of runs.",
+    "success_by_agent": "Success rate per agent, grouped by system_name; labels give the rate and the number of runs.",
+    "execution_time_distribution": "Execution time per system_name (log scale); the box spans the middle half of "
+                                   "runs.",
     "daily_trend": "Runs per UTC day and the day's success rate.",
     "workload": "Active tasks of each agent that can take work.",
     "token_use": "Tokens used per agent over the window.",
@@ -68,18 +69,21 @@ def _card(value: str, label: str) -> str:
 def _highlights(summary: pd.DataFrame, systems: pd.DataFrame, min_runs: int = 5) -> str:
     """Best/worst agent and system in words (agents with fewer than ``min_runs`` runs are left out)."""
     lines = []
-    ranked = summary[summary["total_tasks"] >= min_runs].sort_values("success_rate", ascending=False)
+    ranked = summary[(summary["total_tasks"] >= min_runs) & summary["success_rate"].notna()]
+    ranked = ranked.sort_values("success_rate", ascending=False)
     if len(ranked) >= 2:
         best, worst = ranked.iloc[0], ranked.iloc[-1]
-        lines.append(f"Best agent: <b>{html.escape(str(best['name']))}</b> ({html.escape(str(best['system']))}) "
+        lines.append(f"Best agent: <b>{html.escape(str(best['name']))}</b> ({html.escape(str(best['system_name']))}) "
                      f"with {best['success_rate']:.1f}% of {best['total_tasks']:,} runs; worst: "
-                     f"<b>{html.escape(str(worst['name']))}</b> ({html.escape(str(worst['system']))}) "
+                     f"<b>{html.escape(str(worst['name']))}</b> ({html.escape(str(worst['system_name']))}) "
                      f"with {worst['success_rate']:.1f}% of {worst['total_tasks']:,}.")
-    sys_ranked = systems[systems["total_tasks"] > 0].sort_values("success_rate", ascending=False)
+    sys_ranked = systems[(systems["total_tasks"] > 0) & systems["success_rate"].notna()]
+    sys_ranked = sys_ranked.sort_values("success_rate", ascending=False)
     if len(sys_ranked) >= 2:
         best, worst = sys_ranked.iloc[0], sys_ranked.iloc[-1]
-        lines.append(f"Best system: <b>{html.escape(str(best['system']))}</b> ({best['success_rate']:.1f}%, "
-                     f"median {best['p50_execution_time']:.2f} s); worst: <b>{html.escape(str(worst['system']))}</b> "
+        lines.append(f"Best system: <b>{html.escape(str(best['system_name']))}</b> ({best['success_rate']:.1f}%, "
+                     f"median {best['p50_execution_time']:.2f} s); worst: "
+                     f"<b>{html.escape(str(worst['system_name']))}</b> "
                      f"({worst['success_rate']:.1f}%, median {worst['p50_execution_time']:.2f} s).")
     idle = summary[summary["total_tasks"] == 0]
     if len(idle):
@@ -95,7 +99,7 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None) -> str:
     start, end = queries.window(days, now)
     generated = dt.datetime.now(dt.timezone.utc)
     summary = lab.performance_summary(days, now=end)
-    systems = lab.performance_breakdown("system", days, now=end)
+    systems = lab.performance_breakdown("system_name", days, now=end)
     task_types = lab.performance_breakdown("task_type", days, now=end)
     workload = lab.agent_workload()
     errors = lab.error_summary(days, now=end)
@@ -115,11 +119,12 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None) -> str:
         for name, fig in figures.items()
     )
     runs = int(summary["total_tasks"].sum())
-    wins = float((summary["success_rate"].fillna(0) * summary["total_tasks"]).sum() / 100)
+    wins = int(summary["successful_tasks"].sum())
+    known = wins + int(summary["failed_tasks"].sum())  # runs with a NULL success are in neither
     cards = "".join([
         _card(f"{len(summary):,}", "agents"),
         _card(f"{runs:,}", "runs in the window"),
-        _card(f"{100 * wins / runs:.1f}%" if runs else "—", "success rate"),
+        _card(f"{100 * wins / known:.1f}%" if known else "—", "success rate"),
         _card(f"{int(summary['total_tokens'].sum()):,}", "tokens used"),
         _card(f"{int(errors['errors'].sum()) if len(errors) else 0:,}", "errors logged"),
     ])

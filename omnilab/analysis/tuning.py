@@ -96,7 +96,7 @@ def stdlib_labels(lab: Any, memory_type: str = "code", *, max_queries: int | Non
         pair_ids = evaluation.load_pairs(lab, pairs, progress=progress)
         mem = lab.memories("code")
         same: dict[tuple[str, str], list[str]] = {}
-        for mid, meta in zip(mem["memory_id"], mem["metadata"]):
+        for mid, meta in zip(mem["id"], mem["metadata"]):
             meta = meta if isinstance(meta, dict) else {}
             if "pair" not in meta and meta.get("module") and meta.get("function_name"):
                 same.setdefault((meta["module"], meta["function_name"]), []).append(mid)
@@ -105,7 +105,7 @@ def stdlib_labels(lab: Any, memory_type: str = "code", *, max_queries: int | Non
     elif memory_type == "knowledge":
         mem = lab.memories("knowledge")
         doc_of = {}
-        for mid, meta in zip(mem["memory_id"], mem["metadata"]):
+        for mid, meta in zip(mem["id"], mem["metadata"]):
             if isinstance(meta, dict) and meta.get("module") and "function_name" not in meta:
                 doc_of.setdefault(meta["module"], mid)
         if not doc_of:
@@ -137,9 +137,8 @@ def score_labels(lab: Any, labels: Any, *, memory_type: str | None, k: int = 10,
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     store = lab.memory
     store.reconcile()  # rows written by bulk loaders (the sample) get their vectors first
-    known = lab.memories(memory_type)[["id", "memory_id"]]
-    name_of = dict(zip(known["id"].tolist(), known["memory_id"].tolist()))
-    valid = set(name_of.values())
+    valid = set(lab.memories(memory_type)["id"].tolist())
+    name_of = {v: m for m, v in store.vector_ids_for(valid).items()}  # hits carry vector ids
     for i, rel in enumerate(labels["relevant"]):
         unknown = [m for m in rel if m not in valid]
         if unknown:
@@ -332,6 +331,12 @@ def held_out_comparison(lab: Any, labels: Any, *, memory_type: Any = None, k: in
 
 
 # ----------------------------------------------------------------------------------- persistence
+def _own(lab: Any) -> sa.Engine:
+    """The database holding omnilab's own tables (search_thresholds): the lab's, or its own SQLite when the
+    platform is attached read-only."""
+    return getattr(lab.memory, "own", lab.engine)
+
+
 def _embedder_name(lab: Any, embedder: str | None) -> str:
     if embedder is None:
         return str(lab.memory.embedder.name)
@@ -359,14 +364,14 @@ def save_threshold(lab: Any, result: TuningResult | float, *, memory_type: Any =
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= float(value) <= 1.0:
         raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {value!r}")
     row = {"memory_type": mtype, "embedder": name, "threshold": float(value), **extra, "updated_at": utcnow()}
-    if lab.backend == "postgresql":
+    if _own(lab).dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(search_thresholds).values(**row)
     stmt = stmt.on_conflict_do_update(index_elements=["memory_type", "embedder"],
                                       set_={c: stmt.excluded[c] for c in row if c not in ("memory_type", "embedder")})
-    with lab.engine.begin() as conn:
+    with _own(lab).begin() as conn:
         conn.execute(stmt)
     log.info("saved threshold %.4f for %s / %s", value, mtype, name)
     return row
@@ -377,7 +382,7 @@ def get_threshold(lab: Any, memory_type: Any, embedder: str | None = None) -> fl
     mtype = _check_type(memory_type)
     name = _embedder_name(lab, embedder)
     t = search_thresholds
-    with lab.engine.connect() as conn:
+    with _own(lab).connect() as conn:
         value = conn.execute(sa.select(t.c.threshold).where(t.c.memory_type == mtype, t.c.embedder == name)
                              ).scalar_one_or_none()
     return None if value is None else float(value)
@@ -388,7 +393,7 @@ def saved_thresholds(lab: Any) -> pd.DataFrame:
     from omnilab.sql.frames import read_frame
 
     t = search_thresholds
-    with lab.engine.connect() as conn:
+    with _own(lab).connect() as conn:
         return read_frame(conn, sa.select(t).order_by(t.c.memory_type, t.c.embedder),
                           dtypes={"updated_at": "datetime64[us, UTC]"})
 

@@ -1,14 +1,19 @@
 """Redis-backed sessions: connection (URL or embedded), sessions and agent state, reliable queue,
-pub/sub broadcasts and generation-keyed caches. Redis is never the only copy of anything durable."""
+pub/sub broadcasts and generation-keyed caches. Redis is never the only copy of anything durable.
 
-from omnilab.sessions.cache import Caches, ResponseCache, SearchCache
-from omnilab.sessions.connection import RedisConnection, describe_redis_url
+``RedisConnection(..., layout="platform")`` makes the stores speak the OmniDev platform's own keys and
+channels (``data/platform/redis-layout.md``); ``read_only=True`` refuses every write."""
+
+from omnilab.sessions.cache import Caches, MemoryCache, ResponseCache, SearchCache
+from omnilab.sessions.connection import LAYOUTS, RedisConnection, describe_redis_url
 from omnilab.sessions.pubsub import Subscriber, broadcast_agent_update, broadcast_to_session
 from omnilab.sessions.queue import Lease, LeaseLost, TaskQueue
 from omnilab.sessions.store import AgentStateCache, SessionStore
+from omnilab.sessions.tasks import update_task_progress
+from omnilab.sessions.txlog import read_transaction, transaction
 
 __all__ = [
-    "RedisConnection", "describe_redis_url", "SessionStore", "AgentStateCache", "TaskQueue", "Lease",
-    "LeaseLost", "SearchCache", "ResponseCache", "Caches", "Subscriber", "broadcast_to_session",
-    "broadcast_agent_update",
+    "RedisConnection", "LAYOUTS", "describe_redis_url", "SessionStore", "AgentStateCache", "TaskQueue", "Lease",
+    "LeaseLost", "SearchCache", "ResponseCache", "MemoryCache", "Caches", "Subscriber", "broadcast_to_session",
+    "broadcast_agent_update", "update_task_progress", "transaction", "read_transaction",
 ]

@@ -8,6 +8,14 @@ asked for again (they expire on their TTL) — no key scanning.
 DataFrames travel as JSON (``orient="split"``-like, with every column's dtype recorded and restored);
 no pickle. If Redis is down the search cache steps aside: ``get`` returns ``None`` and logs one warning
 per outage, ``set`` does nothing, so ``lab.search`` keeps working.
+
+Keys: ``<prefix>cache:search:<digest>`` and ``<prefix>cache:response:<digest>`` (omnilab layout), or the
+platform's ``memory_search:<digest>`` (TTL 1800) and ``agent_response:<agent_id>:<digest>`` (TTL 7200)
+(platform layout; the digest still includes the index generation, so stale results are never served).
+A platform-layout search entry holds omnilab's frame document (a JSON object keeping dtypes), not the
+platform's bare result list: only omnilab reads the entries it writes. Hit/miss counters stay under
+omnilab's prefix (in-process when read-only, since counting is a write). :class:`MemoryCache` keeps
+``memory:<id>`` (the JSON memory entry, TTL 3600) in step with memory writes.
 """
 
 from __future__ import annotations
@@ -17,20 +25,23 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from omnilab.errors import InvalidInput, StoreUnavailable
-from omnilab.sessions.connection import RedisConnection, dumps, loads
+from omnilab.sessions.connection import RedisConnection, _glob_escape, dumps, loads
 
-__all__ = ["SearchCache", "ResponseCache", "Caches", "frame_to_json", "frame_from_json", "canonical_key"]
+__all__ = ["SearchCache", "ResponseCache", "MemoryCache", "Caches", "frame_to_json", "frame_from_json",
+           "canonical_key"]
 
 log = logging.getLogger(__name__)
 
 SEARCH_TTL = 30 * 60
 RESPONSE_TTL = 2 * 60 * 60
+MEMORY_TTL = 60 * 60
 
 
 # -------------------------------------------------------------------------------- canonical keys
@@ -149,6 +160,7 @@ class _Counted:
     """Shared hit/miss counters in Redis (so every process contributes) and the degraded switch."""
 
     kind = "cache"
+    platform_prefix = ""  # the platform's key prefix of this cache (platform layout)
 
     def __init__(self, conn: RedisConnection, ttl: float) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
@@ -157,9 +169,19 @@ class _Counted:
         self.ttl = ttl
         self._warned = False
         self._lock = threading.Lock()
+        self._local = {"hits": 0, "misses": 0, "sets": 0}  # read-only connections count in-process
 
     def _key(self, digest: str) -> str:
+        if self.conn.platform:
+            return self.platform_prefix + digest
         return self.conn.key("cache", self.kind, digest)
+
+    @property
+    def _pattern(self) -> str:
+        """Glob of this cache's entries."""
+        if self.conn.platform:
+            return _glob_escape(self.platform_prefix) + "*"
+        return _glob_escape(self.conn.key("cache", self.kind, "")) + "*"
 
     @property
     def _stats_key(self) -> str:
@@ -177,35 +199,47 @@ class _Counted:
                 self._warned = False
             log.info("%s cache: Redis is reachable again", self.kind)
 
-    def _get_raw(self, digest: str) -> str | None:
-        return self.conn.run(lambda r: r.eval(_GET_COUNTED, 2, self._key(digest), self._stats_key),
-                             f"{self.kind} cache get")
+    def _get_raw(self, key: str) -> str | None:
+        if self.conn.read_only:
+            raw = self.conn.run(lambda r: r.get(key), f"{self.kind} cache get")
+            with self._lock:
+                self._local["hits" if raw is not None else "misses"] += 1
+            return raw
+        return self.conn.run(lambda r: r.eval(_GET_COUNTED, 2, key, self._stats_key), f"{self.kind} cache get")
 
-    def _set_raw(self, digest: str, text: str, ttl: float | None) -> None:
+    def _set_raw(self, key: str, text: str, ttl: float | None) -> None:
+        self.conn.check_writable(f"writing the {self.kind} cache")
         px = max(1, int((self.ttl if ttl is None else ttl) * 1000))
 
         def _set(r: Any) -> None:
             pipe = r.pipeline(transaction=False)
-            pipe.set(self._key(digest), text, px=px)
+            if px % 1000 == 0:
+                pipe.set(key, text, ex=px // 1000)
+            else:
+                pipe.set(key, text, px=px)
             pipe.hincrby(self._stats_key, "sets", 1)
             pipe.execute()
 
         self.conn.run(_set, f"{self.kind} cache set")
 
     def counters(self) -> dict[str, int]:
+        if self.conn.read_only:
+            with self._lock:
+                return dict(self._local)
         raw = self.conn.run(lambda r: r.hgetall(self._stats_key), "cache stats")
         return {k: int(raw.get(k, 0)) for k in ("hits", "misses", "sets")}
 
     def count_keys(self) -> int:
         """Live entries (SCAN over this cache's keys; for statistics only)."""
-        from omnilab.sessions.connection import _glob_escape
-
-        pattern = _glob_escape(self.conn.key("cache", self.kind, "")) + "*"
+        pattern = self._pattern
         return self.conn.run(lambda r: sum(1 for _ in r.scan_iter(match=pattern, count=1000)), "cache keys")
 
     def clear(self) -> int:
-        """Delete this cache's entries and counters; returns how many keys went."""
-        n = self.conn.delete_prefix(f"cache:{self.kind}:")
+        """Delete this cache's entries and counters; returns how many keys went.
+
+        In the platform layout this deletes every ``memory_search:*`` / ``agent_response:*`` entry,
+        the platform's own included (they are caches; the platform recomputes them)."""
+        n = self.conn.delete_matching(self._pattern)
         self.conn.run(lambda r: r.delete(self._stats_key), "cache clear")
         return n
 
@@ -214,6 +248,7 @@ class SearchCache(_Counted):
     """Memory-search results keyed by everything that decides them, including the index generation."""
 
     kind = "search"
+    platform_prefix = "memory_search:"
 
     def __init__(self, conn: RedisConnection, *, ttl: float = SEARCH_TTL) -> None:
         super().__init__(conn, ttl)
@@ -236,7 +271,7 @@ class SearchCache(_Counted):
         """The cached result or ``None`` (miss, or Redis down: one warning, then silence)."""
         digest = self.key(query, **params)
         try:
-            raw = self._get_raw(digest)
+            raw = self._get_raw(self._key(digest))
         except StoreUnavailable as exc:
             self._degraded(exc)
             return None
@@ -250,13 +285,16 @@ class SearchCache(_Counted):
             return None
 
     def set(self, query: Any, frame: pd.DataFrame, *, ttl: float | None = None, **params: Any) -> bool:
-        """Cache a result frame; returns False (silently) when Redis is unavailable."""
+        """Cache a result frame; returns False (silently) when Redis is unavailable.
+
+        Raises :class:`ReadOnlyViolation` on a read-only connection."""
         if not isinstance(frame, pd.DataFrame):
             raise InvalidInput(f"frame must be a DataFrame, got {type(frame).__name__}")
+        self.conn.check_writable("writing the search cache")
         digest = self.key(query, **params)
         text = frame_to_json(frame)
         try:
-            self._set_raw(digest, text, ttl)
+            self._set_raw(self._key(digest), text, ttl)
         except StoreUnavailable as exc:
             self._degraded(exc)
             return False
@@ -271,9 +309,11 @@ class ResponseCache(_Counted):
     """Agent responses keyed by agent, prompt, model and parameters (default TTL two hours).
 
     Unlike the search cache, a Redis outage raises :class:`StoreUnavailable` here: callers decide.
+    Platform layout: ``agent_response:<agent_id>:<task hash>`` with the hash of prompt, model and parameters.
     """
 
     kind = "response"
+    platform_prefix = "agent_response:"
 
     def __init__(self, conn: RedisConnection, *, ttl: float = RESPONSE_TTL) -> None:
         super().__init__(conn, ttl)
@@ -287,30 +327,132 @@ class ResponseCache(_Counted):
             raise InvalidInput(f"prompt must be a string, got {type(prompt).__name__}")
         return canonical_key(agent_id=agent_id, prompt=prompt, model=model, params=params or {})
 
+    @staticmethod
+    def task_hash(prompt: str, *, model: str | None = None, params: dict[str, Any] | None = None) -> str:
+        """The ``<task_hash>`` of a platform-layout key (the agent id is in the key itself)."""
+        if not isinstance(prompt, str):
+            raise InvalidInput(f"prompt must be a string, got {type(prompt).__name__}")
+        return canonical_key(prompt=prompt, model=model, params=params or {})
+
+    def full_key(self, agent_id: str, prompt: str, *, model: str | None = None,
+                 params: dict[str, Any] | None = None) -> str:
+        """The Redis key of a response in this connection's layout."""
+        digest = self.key(agent_id, prompt, model=model, params=params)  # validates both layouts alike
+        if self.conn.platform:
+            return f"{self.platform_prefix}{agent_id}:{self.task_hash(prompt, model=model, params=params)}"
+        return self._key(digest)
+
     def get(self, agent_id: str, prompt: str, *, model: str | None = None,
             params: dict[str, Any] | None = None) -> Any:
         """The cached response (any JSON value) or ``None``."""
-        raw = self._get_raw(self.key(agent_id, prompt, model=model, params=params))
+        raw = self._get_raw(self.full_key(agent_id, prompt, model=model, params=params))
         return None if raw is None else loads(raw)["response"]
 
     def set(self, agent_id: str, prompt: str, response: Any, *, model: str | None = None,
             params: dict[str, Any] | None = None, ttl: float | None = None) -> None:
         """Cache a response (JSON-able: a string, dict, list, ...)."""
+        self.conn.check_writable("writing the response cache")
         text = dumps({"response": response})
-        self._set_raw(self.key(agent_id, prompt, model=model, params=params), text, ttl)
+        self._set_raw(self.full_key(agent_id, prompt, model=model, params=params), text, ttl)
+
+    def lookup(self, agent_id: str, task_hash: str) -> Any:
+        """The decoded JSON at ``agent_response:<agent_id>:<task_hash>`` as stored (e.g. an entry the
+        platform wrote under its own hash), or ``None``; platform layout only, counts nothing."""
+        if not self.conn.platform:
+            raise InvalidInput("lookup by task hash needs redis_layout='platform'")
+        key = f"{self.platform_prefix}{agent_id}:{task_hash}"
+        return loads(self.conn.run(lambda r: r.get(key), "response cache lookup"))
 
     def __repr__(self) -> str:
         return f"<ResponseCache ttl={self.ttl}s {self.conn.display}>"
 
 
+class MemoryCache:
+    """One JSON memory entry per key, ``memory:<id>`` (platform layout) or ``<prefix>memory:<id>``, TTL 1 h.
+
+    Kept in step with memory writes (set after remember/update, delete after forget). SQL is the truth, so a
+    Redis outage does not fail the caller: the methods log one warning and return False / 0. A read-only
+    connection raises :class:`ReadOnlyViolation` on set/delete.
+    """
+
+    def __init__(self, conn: RedisConnection, *, ttl: float = MEMORY_TTL) -> None:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+            raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl!r}")
+        self.conn = conn
+        self.ttl = ttl
+
+    def key(self, memory_id: str) -> str:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidInput(f"memory_id must be a non-empty string, got {memory_id!r}")
+        return "memory:" + memory_id if self.conn.platform else self.conn.key("memory", memory_id)
+
+    def set(self, memory_id: str, entry: Mapping[str, Any]) -> bool:
+        """Cache one memory entry (a memory_entries row as a dict); False if Redis is unavailable."""
+        return self.set_many([entry], ids=[memory_id]) == 1
+
+    def set_many(self, entries: Iterable[Mapping[str, Any]], *, ids: Iterable[str] | None = None,
+                 id_field: str = "id") -> int:
+        """Cache many entries in one round trip (ids from ``ids`` or each entry's ``id_field``);
+        returns how many were written (0 if Redis is unavailable)."""
+        self.conn.check_writable("writing the memory cache")
+        entries = list(entries)
+        keys = [self.key(i) for i in (list(ids) if ids is not None else [e.get(id_field) for e in entries])]
+        if len(keys) != len(entries):
+            raise InvalidInput("give one id per memory entry")
+        texts = [dumps(dict(e)) for e in entries]
+        ms = max(1, int(self.ttl * 1000))
+        expiry = {"ex": ms // 1000} if ms % 1000 == 0 else {"px": ms}
+
+        def _set(r: Any) -> int:
+            pipe = r.pipeline(transaction=False)
+            for k, text in zip(keys, texts):
+                pipe.set(k, text, **expiry)
+            pipe.execute()
+            return len(keys)
+
+        try:
+            return self.conn.run(_set, "memory cache set") if keys else 0
+        except StoreUnavailable as exc:
+            log.warning("memory cache not updated (Redis unavailable; entries expire within %ss): %s",
+                        self.ttl, exc)
+            return 0
+
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """The cached entry or ``None`` (also when Redis is unavailable)."""
+        key = self.key(memory_id)
+        try:
+            return loads(self.conn.run(lambda r: r.get(key), "memory cache get"))
+        except StoreUnavailable as exc:
+            log.warning("memory cache unavailable: %s", exc)
+            return None
+
+    def delete(self, *memory_ids: str) -> int:
+        """Drop entries (after forget); returns how many existed (0 if Redis is unavailable)."""
+        self.conn.check_writable("deleting from the memory cache")
+        keys = [self.key(i) for i in memory_ids]
+        if not keys:
+            return 0
+        try:
+            return int(self.conn.run(lambda r: r.delete(*keys), "memory cache delete"))
+        except StoreUnavailable as exc:
+            log.warning("memory cache entries %s not deleted (Redis unavailable; they expire within %ss): %s",
+                        ", ".join(memory_ids[:5]), self.ttl, exc)
+            return 0
+
+    def __repr__(self) -> str:
+        return f"<MemoryCache ttl={self.ttl}s {self.conn.display}>"
+
+
 class Caches:
-    """``lab.cache``: ``.search`` (:class:`SearchCache`), ``.responses`` (:class:`ResponseCache`), ``.stats()``."""
+    """``lab.cache``: ``.search`` (:class:`SearchCache`), ``.responses`` (:class:`ResponseCache`),
+    ``.memories`` (:class:`MemoryCache`), ``.stats()``."""
 
     def __init__(self, conn: RedisConnection, *, search_ttl: float = SEARCH_TTL,
-                 response_ttl: float = RESPONSE_TTL) -> None:
+                 response_ttl: float = RESPONSE_TTL, memory_ttl: float = MEMORY_TTL) -> None:
         self.conn = conn
         self.search = SearchCache(conn, ttl=search_ttl)
         self.responses = ResponseCache(conn, ttl=response_ttl)
+        self.memories = MemoryCache(conn, ttl=memory_ttl)
 
     def stats(self) -> pd.DataFrame:
         """Per cache: hits, misses, sets, hit_rate, keys (live entries), ttl_s."""

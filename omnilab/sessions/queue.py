@@ -10,6 +10,15 @@ Per queue ``q`` (all under the prefix): ``q:<q>:ready`` (zset: priority then FIF
 (zset: lease deadline ms), ``q:<q>:waiting`` (set: blocked by task_dependencies), ``q:<q>:dead`` (zset:
 time), ``q:<q>:ages`` (zset: enqueue time of unfinished tasks), ``q:<q>:notify`` (wake-up list), and one
 hash ``task:<id>`` per queued task (queue, score, attempts, lease token, payload JSON).
+
+Tasks are rows of the platform's ``tasks`` table (``content`` required; ``task_type`` is NOT NULL, filled by
+omnilab's row validation when left out).
+
+With ``redis_layout="platform"`` this queue still keeps its own prefixed keys: it never pushes into the
+platform's ``task_queue`` (whose workers would also take the task) unless asked with :meth:`TaskQueue.push_platform`.
+:meth:`TaskQueue.stats` then adds a row for the platform's queue (``task_queue`` length as ``pending``,
+``processing_tasks`` size as ``in_flight``) and :meth:`TaskQueue.platform_tasks` lists what waits there.
+A read-only connection refuses every queue write with :class:`ReadOnlyViolation`.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import sqlalchemy as sa
 from omnilab.errors import InvalidInput, OmnilabError, StoreUnavailable
 from omnilab.sessions.connection import RedisConnection, dumps, loads
 from omnilab.sessions.scripts import DEQUEUE, ENQUEUE, EXTEND, FAIL, FINISH, RELEASE
-from omnilab.sql.schema import TABLES
+from omnilab.sql.schema import OMNILAB_COLUMNS, TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
 __all__ = ["TaskQueue", "Lease", "LeaseLost"]
@@ -39,8 +48,12 @@ log = logging.getLogger(__name__)
 
 OPEN = ("pending", "assigned", "in_progress")
 FINISHED = ("completed", "failed", "cancelled")
-_PAYLOAD = ("title", "description", "task_type", "priority", "complexity", "agent_id", "project_id",
-            "workflow_id", "context", "estimated_duration")
+_PAYLOAD = ("content", "description", "task_type", "priority", "complexity", "agent_id", "project_id",
+            "workflow_id", "session_id", "context", "constraints", "estimated_duration")
+PLATFORM_QUEUE = "task_queue"
+PLATFORM_PROCESSING = "processing_tasks"
+PLATFORM_ROW = f"{PLATFORM_QUEUE} (platform)"
+DEFAULT_PRIORITY = 5
 
 
 class LeaseLost(OmnilabError):
@@ -142,8 +155,8 @@ class TaskQueue:
     def enqueue(self, task: dict[str, Any], *, queue: str = "default", depends_on: Iterable[str] = ()) -> str:
         """Write the task row (status pending) and queue it by priority; returns the task id.
 
-        ``task`` holds ``tasks`` columns (``title`` required; ``id`` generated if absent) and may
-        list ``depends_on`` task ids: the task is not handed out before those are completed.
+        ``task`` holds ``tasks`` columns (``content`` required, ``task_type`` expected; ``id`` generated if
+        absent) and may list ``depends_on`` task ids: the task is not handed out before those are completed.
         """
         if not isinstance(task, dict):
             raise InvalidInput(f"task must be a dict, got {type(task).__name__}")
@@ -153,6 +166,7 @@ class TaskQueue:
 
     def enqueue_many(self, tasks: Any, *, queue: str = "default") -> list[str]:
         """Enqueue many tasks with one SQL transaction and one Redis script call; returns their ids."""
+        self.conn.check_writable("enqueueing tasks")
         keys = self._keys(queue)
         rows = normalize_rows(tasks)
         deps: list[list[str]] = []
@@ -184,9 +198,9 @@ class TaskQueue:
                 deps: list[list[str]]) -> list[tuple[str, str]]:
         """Insert tasks and dependencies; returns the (task, dependency) pairs not yet completed."""
         t, td = self._tasks, self._deps
-        dep_rows = [{"task_id": tid, "depends_on_id": d, "dependency_type": "blocks"}
+        dep_rows = [{"task_id": tid, "depends_on_task_id": d, "dependency_type": "sequential"}
                     for tid, ds in zip(ids, deps) for d in ds]
-        wanted = {r["depends_on_id"] for r in dep_rows} - set(ids)
+        wanted = {r["depends_on_task_id"] for r in dep_rows} - set(ids)
         with self._sql(begin=True) as c:
             check_foreign_keys(c, "tasks", clean)
             status: dict[str, str] = {}
@@ -208,7 +222,8 @@ class TaskQueue:
         args: list[Any] = [self._task_prefix, queue]
         for r in clean:
             payload = {k: r.get(k) for k in _PAYLOAD}
-            args += [r["id"], int(r["priority"]), dumps(payload), "1" if r["id"] in blocked else "0"]
+            prio = DEFAULT_PRIORITY if r.get("priority") is None else int(r["priority"])  # NULL in platform rows
+            args += [r["id"], prio, dumps(payload), "1" if r["id"] in blocked else "0"]
         ks = [keys["ready"], keys["waiting"], keys["ages"], keys["notify"], self.conn.key("q", "seq"),
               self.conn.key("queues")]
         def _deps(r: redis.Redis) -> None:
@@ -231,6 +246,7 @@ class TaskQueue:
         Repairs a crash between the SQL write and the Redis push, a Redis that lost its data, or
         tasks inserted with ``lab.insert``. Returns how many were queued.
         """
+        self.conn.check_writable("recovering tasks")
         keys = self._keys(queue)
         t = self._tasks
         stmt = sa.select(t).where(t.c.status.in_(OPEN))
@@ -247,8 +263,8 @@ class TaskQueue:
         ids = [r["id"] for r in todo]
         with self._sql() as c:
             open_pairs = [(tid, dep) for tid, dep in c.execute(
-                sa.select(self._deps.c.task_id, self._deps.c.depends_on_id)
-                .join(t, t.c.id == self._deps.c.depends_on_id)
+                sa.select(self._deps.c.task_id, self._deps.c.depends_on_task_id)
+                .join(t, t.c.id == self._deps.c.depends_on_task_id)
                 .where(self._deps.c.task_id.in_(ids), t.c.status != "completed"))]
         self._push(queue, keys, todo, open_pairs)
         if open_pairs:
@@ -266,6 +282,7 @@ class TaskQueue:
     def dequeue_many(self, worker_id: str, count: int, *, queue: str = "default", timeout: float = 0.0,
                      lease: float | None = None) -> list[Lease]:
         """Up to ``count`` tasks in one script call and one SQL transaction (batch workers)."""
+        self.conn.check_writable("dequeueing tasks")
         if not isinstance(worker_id, str) or not worker_id:
             raise InvalidInput(f"worker_id must be a non-empty string, got {worker_id!r}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -319,6 +336,7 @@ class TaskQueue:
     # ------------------------------------------------------------------------------- finish
     def ack_many(self, leases: Sequence[Lease], results: Sequence[Any] | None = None) -> list[bool]:
         """Complete many leases in one SQL transaction; per lease True, or False if already completed."""
+        self.conn.check_writable("acknowledging tasks")
         leases = list(leases)
         results = [None] * len(leases) if results is None else list(results)
         if len(results) != len(leases):
@@ -366,6 +384,7 @@ class TaskQueue:
                          [self._task_prefix, self.conn.key("deps", ""), *ids], "ack")
 
     def _fail(self, lease: Lease, error: str, *, retry: bool) -> str:
+        self.conn.check_writable("failing a task")
         if not isinstance(error, str) or not error:
             raise InvalidInput("error must be a non-empty message")
         keys = self._keys(lease.queue)
@@ -389,6 +408,7 @@ class TaskQueue:
         return outcome
 
     def _extend(self, lease: Lease, seconds: float) -> None:
+        self.conn.check_writable("extending a lease")
         ms = _lease_ms(seconds)
         deadline = self._run("extend", EXTEND, [self._keys(lease.queue)["processing"]],
                              [self._task_prefix, lease.task_id, lease.token, ms], "extend lease")
@@ -407,13 +427,14 @@ class TaskQueue:
     # -------------------------------------------------------------------------- dependencies
     def release_ready(self, task_ids: Sequence[str]) -> int:
         """Move waiting tasks whose dependencies are all completed (in SQL) to ready; returns how many."""
+        self.conn.check_writable("releasing tasks")
         ids = list(task_ids)
         if not ids:
             return 0
         t, td = self._tasks, self._deps
         with self._sql() as c:
             blocked = {tid for (tid,) in c.execute(
-                sa.select(td.c.task_id).join(t, t.c.id == td.c.depends_on_id)
+                sa.select(td.c.task_id).join(t, t.c.id == td.c.depends_on_task_id)
                 .where(td.c.task_id.in_(ids), t.c.status != "completed"))}
         ready = [i for i in ids if i not in blocked]
         if not ready:
@@ -428,6 +449,7 @@ class TaskQueue:
     def requeue_expired(self, queue: str | None = None) -> int:
         """Re-queue (or dead-letter) tasks whose lease expired and release waiting tasks whose
         dependencies completed; returns how many expired leases were handled."""
+        self.conn.check_writable("re-queueing expired leases")
         n = 0
         for q in [queue] if queue else self.queues():
             keys = self._keys(q)
@@ -442,18 +464,19 @@ class TaskQueue:
         return n
 
     def dead_letters(self, queue: str = "default") -> pd.DataFrame:
-        """Dead-lettered tasks of a queue with their SQL row (error_message, retry_count, ...)."""
+        """Dead-lettered tasks of a queue with their SQL row (content, error_message, retry_count, ...)."""
         keys = self._keys(queue)
         ids = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
         t = self._tasks
+        cols = ["id", "content", "task_type", "status", "retry_count", "error_message", "updated_at"]
         with self._sql() as c:
             rows = [dict(r._mapping) for r in c.execute(
-                sa.select(t.c.id, t.c.title, t.c.status, t.c.retry_count, t.c.error_message, t.c.updated_at)
-                .where(t.c.id.in_(ids)))] if ids else []
-        return pd.DataFrame(rows, columns=["id", "title", "status", "retry_count", "error_message", "updated_at"])
+                sa.select(*(t.c[n] for n in cols)).where(t.c.id.in_(ids)))] if ids else []
+        return pd.DataFrame(rows, columns=cols)
 
     def retry_dead(self, queue: str = "default", task_ids: Iterable[str] | None = None) -> int:
         """Give dead-lettered tasks a fresh set of attempts; returns how many were re-queued."""
+        self.conn.check_writable("retrying dead-lettered tasks")
         keys = self._keys(queue)
         dead = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
         ids = [i for i in dead if task_ids is None or i in set(task_ids)]
@@ -484,7 +507,11 @@ class TaskQueue:
 
     def stats(self) -> pd.DataFrame:
         """One row per queue: pending, waiting (dependencies), in_flight, expired_leases, dead,
-        oldest_age_s (age of the oldest unfinished task)."""
+        oldest_age_s (age of the oldest unfinished task).
+
+        Platform layout: one more row, ``queue="task_queue (platform)"``, with the platform's ``task_queue``
+        length as ``pending`` and its ``processing_tasks`` size as ``in_flight`` (the counts become nullable
+        ``Int64``: the platform has no waiting, expired or dead tasks to count, so those are ``<NA>``)."""
         def _stats(r: redis.Redis) -> list[dict[str, Any]]:
             names = sorted(r.smembers(self.conn.key("queues")))
             now_ms = time.time() * 1000
@@ -507,11 +534,84 @@ class TaskQueue:
             return rows
 
         cols = ["queue", "pending", "waiting", "in_flight", "expired_leases", "dead", "oldest_age_s"]
-        frame = pd.DataFrame(self.conn.run(_stats, "queue stats"), columns=cols)
-        return frame.astype({c: "int64" for c in cols[1:-1]} | {"oldest_age_s": "float64"})
+        rows = self.conn.run(_stats, "queue stats")
+        if not self.conn.platform:
+            frame = pd.DataFrame(rows, columns=cols)
+            return frame.astype({c: "int64" for c in cols[1:-1]} | {"oldest_age_s": "float64"})
+
+        def _platform(r: redis.Redis) -> list[int]:
+            pipe = r.pipeline(transaction=False)
+            pipe.llen(PLATFORM_QUEUE)
+            pipe.scard(PLATFORM_PROCESSING)
+            return pipe.execute()
+
+        queued, processing = self.conn.run(_platform, "platform queue stats")
+        rows.append({"queue": PLATFORM_ROW, "pending": queued, "waiting": pd.NA, "in_flight": processing,
+                     "expired_leases": pd.NA, "dead": pd.NA, "oldest_age_s": float("nan")})
+        frame = pd.DataFrame(rows, columns=cols)
+        return frame.astype({c: "Int64" for c in cols[1:-1]} | {"oldest_age_s": "float64"})
+
+    # ------------------------------------------------------------------ the platform's task_queue
+    def _require_platform(self) -> None:
+        if not self.conn.platform:
+            raise InvalidInput("the platform's task_queue is only used with redis_layout='platform'")
+
+    def platform_tasks(self) -> pd.DataFrame:
+        """The platform's ``task_queue`` (read only): one row per queued JSON task, ``position`` 0 being the
+        next a platform worker takes (its BRPOP pops the oldest end), then the task's fields; ``processing``
+        says whether the id is also in ``processing_tasks``."""
+        self._require_platform()
+
+        def _read(r: redis.Redis) -> tuple[list[str], set[str]]:
+            pipe = r.pipeline(transaction=False)
+            pipe.lrange(PLATFORM_QUEUE, 0, -1)
+            pipe.smembers(PLATFORM_PROCESSING)
+            items, busy = pipe.execute()
+            return items, busy
+
+        items, busy = self.conn.run(_read, "platform queue")
+        rows = []
+        for pos, raw in enumerate(reversed(items)):
+            try:
+                task = loads(raw)
+            except ValueError:
+                task = None
+            task = task if isinstance(task, dict) else {"raw": raw}
+            rows.append({"position": pos, **task, "processing": task.get("id") in busy})
+        frame = pd.DataFrame(rows)
+        return frame if len(frame) else pd.DataFrame(columns=["position", "id", "processing"])
+
+    def push_platform(self, task: dict[str, Any]) -> str:
+        """Explicitly hand a task to the platform's own workers: write the ``tasks`` row (pending), then
+        ``LPUSH task_queue`` its JSON (the row's platform columns), as the platform does; returns the id.
+
+        omnilab's leases, retries and dependencies do not apply to it; platform workers take it with BRPOP."""
+        self._require_platform()
+        self.conn.check_writable("pushing to the platform's task_queue")
+        if not isinstance(task, dict):
+            raise InvalidInput(f"task must be a dict, got {type(task).__name__}")
+        row = dict(task)
+        for col in ("status", "progress", "started_at", "completed_at", "result"):
+            if row.get(col) not in (None, "pending", 0):
+                raise InvalidInput(f"{col} is set by the queue, leave it out")
+        row["status"], row["progress"] = "pending", 0
+        clean = validate_rows("tasks", [row])
+        self.conn.run(lambda r: r.ping(), "push to task_queue")
+        with self._sql(begin=True) as c:
+            check_foreign_keys(c, "tasks", clean)
+            c.execute(self._tasks.insert(), clean)
+        extras = set(OMNILAB_COLUMNS.get("tasks", ()))
+        text = dumps({k: v for k, v in clean[0].items() if k not in extras})
+        try:
+            self.conn.run(lambda r: r.lpush(PLATFORM_QUEUE, text), "push to task_queue")
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"{exc}; the task row {clean[0]['id']} is saved in SQL as pending but is not "
+                                   f"in task_queue") from exc
+        return clean[0]["id"]
 
     def purge(self, queue: str = "default") -> int:
         """Remove a queue's Redis state (SQL rows stay); returns the number of task hashes removed."""
+        self.conn.check_writable("purging a queue")
         keys = self._keys(queue)
 
         def _purge(r: redis.Redis) -> int:

@@ -64,8 +64,8 @@ def load_pairs(lab: Any, pairs: pd.DataFrame, *, progress: bool = True) -> list[
     rows = [{"content": c, "memory_type": "code", "metadata": {"module": m, "function_name": f, "pair": i}}
             for i, (c, m, f) in enumerate(zip(pairs["code"], pairs["module"], pairs["function_name"]))]
     lab.ingest(rows, progress=progress, batch_size=256)
-    ids = lab.memories("code", where={"metadata.pair": {"$gte": 0}})[["memory_id", "metadata", "content"]]
-    by_code = {c: mid for mid, c in zip(ids["memory_id"], ids["content"])}
+    ids = lab.memories("code", where={"metadata.pair": {"$gte": 0}})[["id", "metadata", "content"]]
+    by_code = {c: mid for mid, c in zip(ids["id"], ids["content"])}
     return [by_code[c] for c in pairs["code"]]
 
 
@@ -114,9 +114,8 @@ def evaluate(lab: Any, *, k: int = 10, pool: int = 50, progress: bool = True) ->
     pairs = code_search_pairs()
     split = split_by_module(pairs)
     memory_ids = load_pairs(lab, pairs, progress=progress)
-    mem = lab.memories("code")
-    int_id = dict(zip(mem["memory_id"], mem["id"]))
-    relevant = np.array([int_id[m] for m in memory_ids])
+    vector_id = lab.memory.vector_ids_for(memory_ids)  # hits carry vector ids
+    relevant = np.array([vector_id[m] for m in memory_ids])
     warm_queries(lab.memory, list(pairs["query"]))
     started = time.perf_counter()
     pools = run_queries(lab.memory, list(pairs["query"]), pool=pool)

@@ -14,7 +14,7 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,15 +33,19 @@ _MEM = TABLES["memory_entries"]
 FILTER_COLUMNS = tuple(c.name for c in _MEM.columns if c.name not in ("metadata", "tags"))
 
 
-def compile_where(where: Mapping[str, Any] | None, dialect: str, table: sa.Table = _MEM) -> sa.ColumnElement | None:
-    """A boolean SQL clause for ``where`` (``None`` for no filter). ``dialect``: "sqlite" or "postgresql"."""
+def compile_where(where: Mapping[str, Any] | None, dialect: str, table: sa.Table = _MEM,
+                  columns: Collection[str] | None = None) -> sa.ColumnElement | None:
+    """A boolean SQL clause for ``where`` (``None`` for no filter). ``dialect``: "sqlite" or "postgresql".
+
+    ``columns``: the columns the database really has (a platform database lacks omnilab's additions).
+    """
     if where is None:
         return None
     if not isinstance(where, Mapping):
         raise InvalidInput(f"where must be a dict, got {type(where).__name__}")
     if not where:
         return None
-    return _Compiler(dialect, table).clause(where)
+    return _Compiler(dialect, table, columns).clause(where)
 
 
 def _jsonb() -> Any:
@@ -77,9 +81,10 @@ def _kind(value: Any, where: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, dialect: str, table: sa.Table) -> None:
+    def __init__(self, dialect: str, table: sa.Table, columns: Collection[str] | None = None) -> None:
         self.pg = dialect == "postgresql"
         self.t = table
+        self.columns = tuple(c for c in FILTER_COLUMNS if columns is None or c in columns)
 
     def clause(self, where: Mapping[str, Any]) -> sa.ColumnElement:
         parts = []
@@ -109,9 +114,9 @@ class _Compiler:
             if not path or not all(_KEY_RE.match(p) for p in path):
                 raise InvalidInput(f"bad metadata key {key!r}: use metadata.<name> with letters, digits, _ or -")
             return sa.and_(*[self._json_op(path, op, v, key) for op, v in ops.items()])
-        if key not in FILTER_COLUMNS:
+        if key not in self.columns:
             raise InvalidInput(
-                f"unknown filter key {key!r}; use a column ({', '.join(FILTER_COLUMNS)}), tags or metadata.<key>")
+                f"unknown filter key {key!r}; use a column ({', '.join(self.columns)}), tags or metadata.<key>")
         return sa.and_(*[self._column_op(self.t.c[key], op, v, key) for op, v in ops.items()])
 
     @staticmethod

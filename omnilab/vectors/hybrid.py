@@ -1,10 +1,11 @@
 """Keyword search (BM25) over memory_entries and its fusion with vector search.
 
-SQLite: an FTS5 table ``memory_fts`` (porter + unicode61) whose rows omnilab writes in the same transaction
-as the memory rows, with camelCase identifiers split into words (unicode61 already splits snake_case); SQL
-triggers drop a row's keyword entry whenever the row is deleted or its content changes, and the memory
-store re-adds missing ones. PostgreSQL: a generated ``tsvector`` column (``english`` configuration, the
-same identifier splitting done with ``regexp_replace``) with a GIN index, ranked by ``ts_rank``.
+SQLite: an FTS5 table ``memory_fts`` (porter + unicode61) in omnilab's own database, rowid = the memory's
+vector id (``memory_vectors.id``), whose rows omnilab writes in the same transaction as the key rows, with
+camelCase identifiers split into words (unicode61 already splits snake_case); a trigger drops a keyword
+row with its key row, and the memory store re-adds missing ones. PostgreSQL: a generated ``tsvector``
+column of memory_entries (``english`` configuration, the same identifier splitting done with
+``regexp_replace``) with a GIN index, ranked by ``ts_rank``.
 
 Fusion over the union of both candidate lists, ``weight`` on the vector side: ``"blend"`` (default)
 = weight * cosine + (1 - weight) * keyword / max keyword; ``"minmax"`` also min-max scales the cosines;
@@ -16,18 +17,20 @@ training modules of ``omnilab.vectors.evaluation`` with MiniLM.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 import numpy as np
 import sqlalchemy as sa
 
 from omnilab.sql.schema import TABLES
 from omnilab.vectors.embedders import split_identifiers
+from omnilab.vectors.models import memory_vectors
 
 __all__ = ["fts_body", "fts_write", "fts_missing", "query_terms", "keyword_search", "fuse",
            "DEFAULT_FUSION", "DEFAULT_WEIGHT", "FUSIONS", "RRF_K"]
 
 MEM = TABLES["memory_entries"]
+MV = memory_vectors
 FTS = sa.table("memory_fts", sa.column("rowid", sa.Integer), sa.column("body", sa.Text))
 
 #: chosen on the training split of the stdlib code-search evaluation (omnilab.vectors.evaluation)
@@ -50,9 +53,9 @@ def fts_body(content: str) -> str:
 
 
 def fts_write(conn: sa.Connection, rows: Sequence[tuple[int, str]], *, fresh: bool = False) -> None:
-    """(Re)write keyword rows for (memory id, content) pairs inside the caller's transaction (SQLite only).
+    """(Re)write keyword rows for (vector id, content) pairs inside the caller's transaction (SQLite only).
 
-    ``fresh``: the memory rows were just inserted, so there is nothing to replace.
+    ``fresh``: the key rows were just inserted, so there is nothing to replace.
     """
     if conn.dialect.name != "sqlite" or not rows:
         return
@@ -64,13 +67,13 @@ def fts_write(conn: sa.Connection, rows: Sequence[tuple[int, str]], *, fresh: bo
                          [(int(i), fts_body(c)) for i, c in rows])
 
 
-def fts_missing(conn: sa.Connection) -> list[int]:
-    """Memory ids without a keyword row (SQLite); also drops keyword rows whose memory is gone."""
+def fts_missing(conn: sa.Connection) -> list[tuple[int, str]]:
+    """(vector id, memory id) of key rows without a keyword row (SQLite); drops keyword rows without a key row."""
     if conn.dialect.name != "sqlite":
         return []
-    conn.execute(sa.delete(FTS).where(FTS.c.rowid.not_in(sa.select(MEM.c.id))))
-    stmt = sa.select(MEM.c.id).where(MEM.c.id.not_in(sa.select(FTS.c.rowid))).order_by(MEM.c.id)
-    return list(conn.execute(stmt).scalars())
+    conn.execute(sa.delete(FTS).where(FTS.c.rowid.not_in(sa.select(MV.c.id))))
+    stmt = sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.not_in(sa.select(FTS.c.rowid))).order_by(MV.c.id)
+    return [(int(i), m) for i, m in conn.execute(stmt)]
 
 
 def query_terms(query: str) -> list[str]:
@@ -83,38 +86,51 @@ def query_terms(query: str) -> list[str]:
 
 
 def keyword_search(conn: sa.Connection, query: str, *, limit: int, where: sa.ColumnElement | None = None,
-                   types: Iterable[str] | None = None, ids: Sequence[int] | None = None) -> dict[int, float]:
-    """memory id -> keyword score (higher is better) of the best ``limit`` matches.
+                   types: Iterable[str] | None = None, ids: Sequence[int] | None = None,
+                   allowed: Container[int] | None = None) -> dict[int, float]:
+    """vector id -> keyword score (higher is better) of the best ``limit`` matches.
 
-    ``where``: a compiled filter on memory_entries; ``ids``: only score these memories (all that match).
+    ``conn``: omnilab's own database. ``where``: a compiled filter on memory_entries, only when that table
+    is in the same database; ``allowed``: the vector ids passing the filter otherwise. ``ids``: only score
+    these memories (all of them that match).
     """
     terms = query_terms(query)
     if not terms or limit <= 0:
         return {}
-    pg = conn.dialect.name == "postgresql"
-    if pg:
+    if conn.dialect.name == "postgresql":  # the generated tsvector column of memory_entries
         tsv = sa.literal_column("memory_entries.content_tsv")
         tsq = sa.func.to_tsquery(sa.literal_column("'english'::regconfig"), sa.bindparam("q", " | ".join(terms)))
         score = sa.func.ts_rank(tsv, tsq, 1)
-        stmt = sa.select(MEM.c.id, score.label("s")).where(tsv.op("@@")(tsq))
+        stmt = (sa.select(MV.c.id, score.label("s")).select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id))
+                .where(tsv.op("@@")(tsq)))
     else:
         match = " OR ".join(f'"{t}"' for t in terms)  # terms are [a-z0-9]+ only, so quoting is safe
         score = -sa.func.bm25(sa.literal_column("memory_fts"))
-        stmt = (sa.select(MEM.c.id, score.label("s")).select_from(FTS.join(MEM, MEM.c.id == FTS.c.rowid))
+        source = FTS.join(MV, MV.c.id == FTS.c.rowid)
+        if where is not None:
+            source = source.join(MEM, MEM.c.id == MV.c.memory_id)
+        stmt = (sa.select(MV.c.id, score.label("s")).select_from(source)
                 .where(sa.literal_column("memory_fts").op("MATCH")(sa.bindparam("q", match))))
     if where is not None:
         stmt = stmt.where(where)
     if types is not None:
-        stmt = stmt.where(MEM.c.memory_type.in_(list(types)))
+        stmt = stmt.where(MV.c.memory_type.in_(list(types)))
     out: dict[int, float] = {}
     if ids is not None:
         ids = list(ids)
         for i in range(0, len(ids), 500):
-            for mid, s in conn.execute(stmt.where(MEM.c.id.in_(ids[i:i + 500]))):
-                out[int(mid)] = float(s)
+            for vid, s in conn.execute(stmt.where(MV.c.id.in_(ids[i:i + 500]))):
+                if allowed is None or vid in allowed:
+                    out[int(vid)] = float(s)
         return out
-    for mid, s in conn.execute(stmt.order_by(sa.desc("s"), MEM.c.id).limit(limit)):
-        out[int(mid)] = float(s)
+    stmt = stmt.order_by(sa.desc("s"), MV.c.id)
+    if allowed is None:
+        return {int(v): float(s) for v, s in conn.execute(stmt.limit(limit))}
+    for vid, s in conn.execute(stmt):  # the filter lives in the other database: applied here, best first
+        if vid in allowed:
+            out[int(vid)] = float(s)
+            if len(out) >= limit:
+                break
     return out
 
 

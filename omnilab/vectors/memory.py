@@ -1,20 +1,26 @@
 """MemoryStore: memories in SQL (the truth), their vectors in FAISS, keyword rows for hybrid search.
 
-Every write commits to SQL first (rows, cache entries, keyword rows and the write generation in one
-transaction), then updates the in-memory index, which is saved atomically. On open and whenever another
-process has saved, the index reconciles itself with SQL: missing vectors come from the embedding cache
-(re-embedding only what the cache lacks), stale ones are dropped. A crash at any point loses no
-committed memory and leaves no corrupt index.
+Two databases may be involved: ``engine`` holds the platform's tables (memory_entries, relationships,
+access log), ``own_engine`` omnilab's (embedding cache, lab_meta, the key rows of ``memory_vectors``, the
+SQLite keyword index); usually they are one. With one database, every write commits the memory rows, key
+rows, cache entries, keyword rows and the write generation in one transaction, then updates the in-memory
+index, which is saved atomically. On open and whenever another process has saved, the index reconciles
+itself with SQL: missing vectors come from the embedding cache (re-embedding only what the cache lacks),
+stale ones are dropped. A crash at any point loses no committed memory and leaves no corrupt index.
+
+``read_only=True`` (a platform attached read-only) never writes ``engine``: writes raise
+``ReadOnlyViolation``, and every read first follows what the platform changed (see ``omnilab.vectors.keys``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from omnilab import enums
-from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError
+from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.sql.validate import check_foreign_keys, validate_rows
@@ -30,6 +36,7 @@ from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.embedders import Embedder, collapse, create_embedder, default_spec
 from omnilab.vectors.index import VectorIndex, key_code
+from omnilab.vectors.keys import MV, KeysMixin, chunks, content_hash, insert_keys
 from omnilab.vectors.models import embedding_cache, lab_meta
 from omnilab.vectors.search import RESULT_COLUMNS, SearchMixin
 from omnilab.vectors.sources import check_vector, fast_memory_rows, iter_batches
@@ -40,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MEM = TABLES["memory_entries"]
 REL = TABLES["memory_relationships"]
+ACCESS = TABLES["memory_access"]
 MEMORY_TYPES = enums.values(enums.MemoryType)
 _SAVE_SMALL = 20_000  # below this many vectors in the changed types, every write saves at once
 _SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
@@ -51,20 +59,39 @@ def _precomputed_key(vec: np.ndarray) -> str:
     return hashlib.sha256(b"omnilab-precomputed\0" + np.ascontiguousarray(vec, "<f4").tobytes()).hexdigest()
 
 
-class MemoryStore(SearchMixin):
-    """Vector memory over one lab's database and ``<lab>/vectors`` directory. Thread-safe."""
+class MemoryStore(KeysMixin, SearchMixin):
+    """Vector memory over one lab's databases and ``<lab>/vectors`` directory. Thread-safe.
 
-    def __init__(self, engine: sa.Engine, directory: str | Path, *, embedder: str | Embedder | None = None,
-                 index: str = "flat", reindex: bool = False, progress: bool = False,
-                 log_access: bool = False) -> None:
+    ``follow`` (default: on when read-only or when the two engines differ) makes every read check whether
+    the platform changed memory_entries and catch up first.
+    """
+
+    def __init__(self, engine: sa.Engine, directory: str | Path, *, own_engine: sa.Engine | None = None,
+                 read_only: bool = False, embedder: str | Embedder | None = None, index: str = "flat",
+                 reindex: bool = False, progress: bool = False, log_access: bool = False,
+                 follow: bool | None = None) -> None:
         self.engine = engine
+        self.own = own_engine if own_engine is not None else engine
+        self.split = self.own is not engine
         self.dialect = engine.dialect.name
+        self.read_only = bool(read_only)
+        self.follow = (self.read_only or self.split) if follow is None else bool(follow)
+        if self.split and self.own.dialect.name != "sqlite":
+            raise ConfigError("omnilab's own tables live in the platform's PostgreSQL database or in a SQLite file")
+        if self.read_only and log_access:
+            raise ReadOnlyViolation("this lab is attached read-only: log_access would write memory_access rows "
+                                    "to the platform's database")
+        with engine.connect() as conn:  # a platform database lacks omnilab's added columns
+            self.columns = frozenset(c["name"] for c in sa.inspect(conn).get_columns("memory_entries"))
         self.directory = Path(directory)
         self._lock = threading.RLock()
         self.log_access = log_access
         self._access: list[dict[str, Any]] = []
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._where_cache: OrderedDict[str, sa.ColumnElement] = OrderedDict()
+        self._keymap: dict[str, tuple[int, str]] | None = None
+        self._watch: Any = None  # dedicated SQLite connection for PRAGMA data_version
+        self._token: Any = None
         self._last_save = 0.0
         self._stale = False
         self._progress = progress
@@ -86,11 +113,13 @@ class MemoryStore(SearchMixin):
         self._open_index()
         if wanted is not None and wanted.name != recorded["name"]:
             self.reindex(wanted, progress=progress)
+        elif self.follow:
+            self._stale = True  # an attached platform is read (and embedded) on the first search, not on open
         else:
             self.reconcile(progress=progress, embed=False)
 
     def _open_index(self) -> None:
-        self.cache = EmbeddingCache(self.engine, self.embedder.name, self.embedder.dim)
+        self.cache = EmbeddingCache(self.own, self.embedder.name, self.embedder.dim)
         self.index = VectorIndex(self.directory, dim=self.embedder.dim, embedder=self.embedder.name,
                                  kind=self.index_kind)
         with self.index.lock:
@@ -109,16 +138,33 @@ class MemoryStore(SearchMixin):
         except OmnilabError:
             return False
 
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyViolation(f"this lab is attached read-only: {what} would write to the platform's database")
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[tuple[sa.Connection, sa.Connection]]:
+        """(platform connection, own connection) in a transaction; one transaction when they are one database.
+
+        With two databases omnilab's own commits first; a failure in between is repaired by the next sync.
+        """
+        if not self.split:
+            with self.engine.begin() as conn:
+                yield conn, conn
+            return
+        with self.engine.begin() as pconn, self.own.begin() as oconn:
+            yield pconn, oconn
+
     # ----------------------------------------------------------------------------------- lab_meta
     def _meta(self, key: str, conn: sa.Connection | None = None) -> Any:
         stmt = sa.select(lab_meta.c.value).where(lab_meta.c.key == key)
         if conn is not None:
             return conn.execute(stmt).scalar_one_or_none()
-        with self.engine.connect() as c:
+        with self.own.connect() as c:
             return c.execute(stmt).scalar_one_or_none()
 
     def _upsert(self, conn: sa.Connection) -> Any:
-        if self.dialect == "postgresql":
+        if conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
@@ -134,11 +180,11 @@ class MemoryStore(SearchMixin):
         if conn is not None:
             run(conn)
         else:
-            with self.engine.begin() as c:
+            with self.own.begin() as c:
                 run(c)
 
     def _bump(self, conn: sa.Connection) -> int:
-        """Increment the memory write generation inside the caller's transaction."""
+        """Increment the memory write generation inside the caller's transaction (on the own database)."""
         ins = self._upsert(conn).values(key="memory_generation", value=None, counter=1, updated_at=utcnow())
         stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
             "counter": lab_meta.c.counter + 1, "updated_at": utcnow()}).returning(lab_meta.c.counter)
@@ -148,12 +194,21 @@ class MemoryStore(SearchMixin):
 
     def record_external_write(self, conn: sa.Connection) -> None:
         """Memory rows were written by other code in ``conn``'s transaction: bump the generation, index later."""
-        self._bump(conn)
+        self._writable("writing memory rows")
+        if self.split:
+            with self.own.begin() as oconn:
+                self._bump(oconn)
+        else:
+            self._bump(conn)
         self._stale = True
 
     def sql_generation(self) -> int:
-        """The memory write generation recorded in SQL (every remember/ingest/forget/update bumps it)."""
-        with self.engine.connect() as conn:
+        """The memory write generation: changes with every memory write, the platform's included."""
+        self._check_platform()
+        return self._own_generation()
+
+    def _own_generation(self) -> int:
+        with self.own.connect() as conn:
             gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == "memory_generation")
                                ).scalar_one_or_none()
         return int(gen or 0)
@@ -168,7 +223,7 @@ class MemoryStore(SearchMixin):
         """Write the index now (atomic); resolves concurrent writers by reloading and reconciling."""
         with self._lock, self.index.lock:
             for _attempt in range(5):
-                if self.index.save(self.sql_generation(), force=force):
+                if self.index.save(self._own_generation(), force=force):
                     self._last_save = time.monotonic()
                     return
                 self.index.load()  # another process saved first: take theirs, then catch up with SQL
@@ -194,14 +249,17 @@ class MemoryStore(SearchMixin):
             self._flush_access()
             if self.index.dirty:
                 self.save()
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
 
     # -------------------------------------------------------------------------------- reconcile
     def reconcile(self, *, progress: bool = False, embed: bool = True) -> dict[str, int]:
-        """Make the index agree with SQL; returns counts of vectors added, removed and rows embedded.
+        """Make the key rows agree with memory_entries and the index with the key rows; returns counts.
 
-        Rows written by other tools (``lab.insert``, the sample loader) have no vector yet; ``embed``
-        embeds them now (cache first). On open this is deferred to the first search, so opening a lab
-        never waits for a model.
+        Rows written by other tools (``lab.insert``, the sample loader, the platform) have no vector yet;
+        ``embed`` embeds them now (cache first). On open this is deferred to the first search, so opening
+        a lab never waits for a model.
         """
         with self._lock, self.index.lock:
             return self._reconcile_locked(progress=progress, save=True, embed=embed)
@@ -212,57 +270,62 @@ class MemoryStore(SearchMixin):
 
     def _reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True) -> dict[str, int]:
         started = time.perf_counter()
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.embedding_key)).all()
+        synced = self._sync_keys()
+        with self.own.connect() as conn:
+            rows = conn.execute(sa.select(MV.c.id, MV.c.memory_type, MV.c.embedding_key)).all()
         indexed = self.index.keys()
-        sql_ids = {r[0] for r in rows}
-        stale = [i for i in indexed if i not in sql_ids]
+        live = {r[0] for r in rows}
+        stale = [i for i in indexed if i not in live]
         unkeyed = [r[0] for r in rows if r[2] is None]
         embedded = self._embed_rows(unkeyed, progress=progress) if unkeyed and embed else {}
         self._stale = bool(unkeyed) and not embed
         want: dict[int, tuple[str, str]] = {}
-        for mid, mtype, key in rows:
-            key = key or embedded.get(mid)
+        for vid, mtype, key in rows:
+            key = key or embedded.get(vid)
             if key is None:
                 continue
-            have = indexed.get(mid)
+            have = indexed.get(vid)
             if have is None or have[0] != mtype or have[1] != key_code(key):
-                want[mid] = (mtype, key)
+                want[vid] = (mtype, key)
         removed = self.index.remove(stale)
         added = self._add_from_cache(want, progress=progress)
-        with self.engine.begin() as conn:
-            missing_fts = hybrid.fts_missing(conn)
-            for i in range(0, len(missing_fts), 2000):
-                ids = missing_fts[i:i + 2000]
-                pairs = conn.execute(sa.select(MEM.c.id, MEM.c.content).where(MEM.c.id.in_(ids))).all()
-                hybrid.fts_write(conn, [(a, b) for a, b in pairs])
+        missing_fts: list[tuple[int, str]] = []
+        if self.own.dialect.name == "sqlite":
+            with self.own.begin() as conn:
+                missing_fts = hybrid.fts_missing(conn)
+            for part in chunks(missing_fts, 2000):
+                contents = self._contents([m for _, m in part])
+                with self.own.begin() as conn:
+                    hybrid.fts_write(conn, [(v, contents[m]) for v, m in part if m in contents])
         if save and (self.index.dirty or not (self.directory / "manifest.json").exists()):
-            if not self.index.save(self.sql_generation(), force=not (self.directory / "manifest.json").exists()):
+            if not self.index.save(self._own_generation(), force=not (self.directory / "manifest.json").exists()):
                 self.index.load()
                 return self._reconcile_locked(progress=progress, save=save, embed=embed)
             self._last_save = time.monotonic()
-        out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts)}
+        out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts),
+               **synced}
         if any(out.values()):
             log.info("reconciled the vector index with SQL in %.2fs: %s", time.perf_counter() - started, out)
         return out
 
     def _embed_rows(self, ids: list[int], *, progress: bool) -> dict[int, str]:
-        """Embed memory rows that have no embedding key yet (written by other tools); returns id -> key."""
+        """Embed memories whose key row has no embedding key yet (cache first); returns vector id -> key."""
         from tqdm.auto import tqdm
 
         out: dict[int, str] = {}
         bar = tqdm(total=len(ids), desc="embedding memories", disable=not progress, unit="mem")
-        for start in range(0, len(ids), 256):
-            chunk = ids[start:start + 256]
-            with self.engine.connect() as conn:
-                pairs = conn.execute(sa.select(MEM.c.id, MEM.c.content).where(MEM.c.id.in_(chunk))).all()
-            texts = [p[1] if p[1] and p[1].strip() else "(empty)" for p in pairs]
-            keys, vectors, _stats = embed_texts(self.embedder, self.cache, texts)
-            with self.engine.begin() as conn:
-                self.cache.put_many(conn, {k: vectors[k] for k in _stats.new_keys})
-                for (mid, content), key in zip(pairs, keys):
-                    conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
-                        embedding_key=key, content_hash=_safe_hash(content)))
+        for chunk in chunks(ids, 256):
+            with self.own.connect() as conn:
+                mids = dict(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(chunk))).all())
+            contents = self._contents(list(mids.values()))
+            pairs = [(vid, contents[m]) for vid, m in mids.items() if m in contents]
+            texts = [c if c and c.strip() else "(empty)" for _, c in pairs]
+            keys, vectors, stats = embed_texts(self.embedder, self.cache, texts)
+            with self.own.begin() as conn:
+                self.cache.put_many(conn, {k: vectors[k] for k in stats.new_keys})
+                for (vid, content), key in zip(pairs, keys):
+                    conn.execute(sa.update(MV).where(MV.c.id == vid).values(
+                        embedding_key=key, content_hash=content_hash(content)))
             out.update({p[0]: k for p, k in zip(pairs, keys)})
             bar.update(len(chunk))
         bar.close()
@@ -275,13 +338,13 @@ class MemoryStore(SearchMixin):
         vectors = self.cache.get_many(keys)
         lacking = keys - set(vectors)
         if lacking:  # cache rows removed by hand: embed the content again
-            ids = [mid for mid, (_, k) in want.items() if k in lacking]
-            for mid, key in self._embed_rows(ids, progress=progress).items():
-                want = {**want, mid: (want[mid][0], key)}
+            ids = [vid for vid, (_, k) in want.items() if k in lacking]
+            fresh = self._embed_rows(ids, progress=progress)
+            want = {**want, **{vid: (want[vid][0], key) for vid, key in fresh.items()}}
             vectors = self.cache.get_many({k for _, k in want.values()})
         by_type: dict[str, list[int]] = {}
-        for mid, (mtype, _k) in want.items():
-            by_type.setdefault(mtype, []).append(mid)
+        for vid, (mtype, _k) in want.items():
+            by_type.setdefault(mtype, []).append(vid)
         for mtype, ids in by_type.items():
             ids.sort()
             mat = np.vstack([vectors[want[i][1]] for i in ids])
@@ -292,7 +355,8 @@ class MemoryStore(SearchMixin):
     def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
                  session_id: str | None = None, project_id: str | None = None, tags: Iterable[str] = (),
                  metadata: Mapping[str, Any] | None = None, **extra: Any) -> str:
-        """Store one memory and return its memory id (a uuid string)."""
+        """Store one memory and return its memory id (a uuid string unless ``id`` is given)."""
+        self._writable("remember()")
         if isinstance(tags, str):
             raise InvalidInput("tags must be a list of strings, not one string")
         row = {"content": content, "memory_type": getattr(memory_type, "value", memory_type),
@@ -300,6 +364,8 @@ class MemoryStore(SearchMixin):
                "agent_id": agent_id, "session_id": session_id, "project_id": project_id,
                "tags": list(tags), "metadata": dict(metadata or {}), **extra}
         summary = self.ingest([row], progress=False, dedupe=False)
+        if not summary["memory_ids"]:
+            raise InvalidInput(f"a memory with id {row.get('id') or row.get('memory_id')!r} already exists")
         return summary["memory_ids"][0]
 
     def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
@@ -307,6 +373,7 @@ class MemoryStore(SearchMixin):
         """Bulk-add memories; see :meth:`omnilab.Lab.ingest`. Returns a summary dict."""
         from tqdm.auto import tqdm
 
+        self._writable("ingest()")
         started = time.perf_counter()
         summary: dict[str, Any] = {"added": 0, "duplicates": 0, "embedded": 0, "cache_hits": 0,
                                    "precomputed": 0, "seconds": 0.0, "memory_ids": []}
@@ -314,6 +381,8 @@ class MemoryStore(SearchMixin):
         bar = tqdm(total=total, desc="ingest", unit="mem", disable=not progress)
         seen: set[tuple[str, str]] = set()
         with self._lock:
+            if self.follow:
+                self._check_platform()  # dedupe against what the platform holds now
             try:
                 for offset, batch in _numbered(iter_batches(data, batch_size)):
                     self._ingest_batch(batch, offset, memory_type, dedupe, seen, summary)
@@ -325,20 +394,29 @@ class MemoryStore(SearchMixin):
         summary["seconds"] = round(time.perf_counter() - started, 3)
         return summary
 
-    def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
-                      seen: set[tuple[str, str]], summary: dict[str, Any]) -> None:
+    def _prepare(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None
+                 ) -> tuple[list[dict[str, Any]], list[str], list[np.ndarray | None], list[bool]]:
+        """Validated rows, their content hashes, precomputed vectors and whether the caller named the id."""
         pre: list[np.ndarray | None] = []
+        hashes: list[str] = []
+        given: list[bool] = []
         for i, row in enumerate(batch):
             where = f"memory row {offset + i}"
             if memory_type is not None and row.get("memory_type") is None:
                 row["memory_type"] = getattr(memory_type, "value", memory_type)
-            for internal in ("id", "content_hash", "embedding_key"):
+            if "memory_id" in row:  # the name search results use for the platform's id
+                alias = row.pop("memory_id")
+                if row.get("id") is not None and alias is not None and alias != row["id"]:
+                    raise InvalidInput(f"{where}: id and memory_id differ")
+                row["id"] = row.get("id") if row.get("id") is not None else alias
+            for internal in ("vector_id", "content_hash", "embedding_key"):
                 if row.get(internal) is not None:
                     raise InvalidInput(f"{where}: {internal!r} is assigned by omnilab")
                 row.pop(internal, None)
+            given.append(row.get("id") is not None)
             pre.append(row.pop("embedding", None))
             try:
-                row["content_hash"] = hashlib.sha256(collapse(row.get("content")).encode()).hexdigest()
+                hashes.append(hashlib.sha256(collapse(row.get("content")).encode()).hexdigest())
             except InvalidInput as exc:
                 raise InvalidInput(f"{where}: content {exc}") from exc
         pre = _check_vectors(pre, self.embedder.dim, offset)
@@ -346,32 +424,39 @@ class MemoryStore(SearchMixin):
             rows = fast_memory_rows(batch, MEMORY_TYPES) or validate_rows("memory_entries", batch)
         except InvalidInput as exc:
             raise InvalidInput(str(exc).replace("memory_entries row ", f"memory row {offset}+")) from exc
-        # duplicates: a memory_id already stored, or (dedupe) the same type+content already stored/seen
+        return rows, hashes, pre, given
+
+    def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
+                      seen: set[tuple[str, str]], summary: dict[str, Any]) -> None:
+        rows, hashes, pre, given = self._prepare(batch, offset, memory_type)
+        # duplicates: an id already stored, or (dedupe) the same type+content already stored/seen
+        named = [r["id"] for r, g in zip(rows, given) if g]
+        existing: set[str] = set()
         with self.engine.connect() as conn:
-            existing = set()
-            ids = [r["memory_id"] for r in rows]
-            for s in range(0, len(ids), 500):
-                existing.update(conn.execute(sa.select(MEM.c.memory_id).where(MEM.c.memory_id.in_(ids[s:s + 500])))
-                                .scalars())
-            known: set[tuple[str, str]] = set()
+            for part in chunks(named):
+                existing.update(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(part))).scalars())
+        known: set[tuple[str, str]] = set()
+        leftover: dict[str, int] = {}  # key rows of named ids whose memory is gone (deleted by others)
+        with self.own.connect() as conn:
             if dedupe:
-                hashes = sorted({r["content_hash"] for r in rows})
-                for s in range(0, len(hashes), 500):
-                    known.update(conn.execute(sa.select(MEM.c.memory_type, MEM.c.content_hash).where(
-                        MEM.c.content_hash.in_(hashes[s:s + 500]))).all())
+                for part in chunks(sorted(set(hashes))):
+                    known.update(conn.execute(sa.select(MV.c.memory_type, MV.c.content_hash).where(
+                        MV.c.content_hash.in_(part))).all())
+            for part in chunks([m for m in named if m not in existing]):
+                leftover.update(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part)))
+                                .all())
         keep: list[int] = []
         for i, r in enumerate(rows):
-            sig = (r["memory_type"], r["content_hash"])
-            if r["memory_id"] in existing or (dedupe and (sig in known or sig in seen)):
+            sig = (r["memory_type"], hashes[i])
+            if r["id"] in existing or (dedupe and (sig in known or sig in seen)):
                 summary["duplicates"] += 1
                 continue
-            existing.add(r["memory_id"])
+            existing.add(r["id"])
             seen.add(sig)
             keep.append(i)
         if not keep:
             return
-        rows = [rows[i] for i in keep]
-        pre = [pre[i] for i in keep]
+        rows, hashes, pre = [rows[i] for i in keep], [hashes[i] for i in keep], [pre[i] for i in keep]
         # vectors: precomputed ones as given, the rest from the cache or the embedder
         todo = [i for i, v in enumerate(pre) if v is None]
         keys: list[str] = [""] * len(rows)
@@ -392,121 +477,148 @@ class MemoryStore(SearchMixin):
                 vectors[k] = v
                 new_cache[k] = v
                 summary["precomputed"] += 1
-        for r, k in zip(rows, keys):
-            r["embedding_key"] = k
         try:
-            with self.engine.begin() as conn:
-                check_foreign_keys(conn, "memory_entries", rows)
-                self.cache.put_many(conn, new_cache)  # do-nothing on keys already cached
+            with self._write() as (pconn, oconn):
+                check_foreign_keys(pconn, "memory_entries", rows)
+                self.cache.put_many(oconn, new_cache)  # do-nothing on keys already cached
                 from omnilab.sql.bulk import bulk_insert
 
                 cols = {c: [r[c] for r in rows] for c in rows[0]}
                 # all-NULL columns need no conversion at all (they default to NULL)
                 cols = {c: v for c, v in cols.items() if not all(x is None for x in v) or not MEM.c[c].nullable}
-                bulk_insert(conn, "memory_entries", cols)
-                mids = [r["memory_id"] for r in rows]
-                id_of: dict[str, int] = {}
-                for s in range(0, len(mids), 500):
-                    id_of.update(conn.execute(sa.select(MEM.c.memory_id, MEM.c.id).where(
-                        MEM.c.memory_id.in_(mids[s:s + 500]))).all())
-                int_ids = [id_of[m] for m in mids]
-                hybrid.fts_write(conn, [(i, r["content"]) for i, r in zip(int_ids, rows)], fresh=True)
-                self._bump(conn)
+                bulk_insert(pconn, "memory_entries", cols)
+                for part in chunks(list(leftover.values())):
+                    oconn.execute(sa.delete(MV).where(MV.c.id.in_(part)))  # keyword rows go by trigger
+                id_of = insert_keys(oconn, [{"memory_id": r["id"], "memory_type": r["memory_type"],
+                                             "content_hash": h, "embedding_key": k}
+                                            for r, h, k in zip(rows, hashes, keys)])
+                vids = [id_of[r["id"]] for r in rows]
+                hybrid.fts_write(oconn, [(v, r["content"]) for v, r in zip(vids, rows)], fresh=True)
+                self._bump(oconn)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
         except sa.exc.SQLAlchemyError as exc:
             raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
+        self.index.remove(leftover.values())
+        self._keymap = None
         by_type: dict[str, list[int]] = {}
         for j, r in enumerate(rows):
             by_type.setdefault(r["memory_type"], []).append(j)
         for mtype, js in by_type.items():
-            self.index.add(mtype, np.asarray([int_ids[j] for j in js], dtype=np.int64),
+            self.index.add(mtype, np.asarray([vids[j] for j in js], dtype=np.int64),
                            np.vstack([vectors[keys[j]] for j in js]), [keys[j] for j in js])
         summary["added"] += len(rows)
-        summary["memory_ids"].extend(r["memory_id"] for r in rows)
+        summary["memory_ids"].extend(r["id"] for r in rows)
 
     def forget(self, memory_ids: str | Iterable[str]) -> int:
-        """Delete memories by memory id; returns how many existed. Unknown ids are ignored."""
+        """Delete memories by memory id (with their access log and relationships); returns how many existed."""
+        self._writable("forget()")
         ids = [memory_ids] if isinstance(memory_ids, str) else list(memory_ids)
         if not all(isinstance(m, str) for m in ids):
             raise InvalidInput("forget takes memory ids (strings)")
         if not ids:
             return 0
         with self._lock:
-            int_ids: list[int] = []
-            with self.engine.begin() as conn:
-                for s in range(0, len(ids), 500):
-                    chunk = ids[s:s + 500]
-                    int_ids += list(conn.execute(sa.select(MEM.c.id).where(MEM.c.memory_id.in_(chunk))).scalars())
-                    conn.execute(sa.delete(MEM).where(MEM.c.memory_id.in_(chunk)))
-                if int_ids:
-                    self._bump(conn)
-            self.index.remove(int_ids)
-            if int_ids:
+            found: list[str] = []
+            vids: list[int] = []
+            with self._write() as (pconn, oconn):
+                for part in chunks(ids):
+                    mine = list(pconn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(part))).scalars())
+                    if not mine:
+                        continue
+                    found += mine
+                    # the platform's foreign keys have no ON DELETE: dependents go first
+                    pconn.execute(sa.delete(ACCESS).where(ACCESS.c.memory_id.in_(mine)))
+                    pconn.execute(sa.delete(REL).where(sa.or_(REL.c.source_memory_id.in_(mine),
+                                                              REL.c.target_memory_id.in_(mine))))
+                    pconn.execute(sa.delete(MEM).where(MEM.c.id.in_(mine)))
+                    vids += list(oconn.execute(sa.select(MV.c.id).where(MV.c.memory_id.in_(mine))).scalars())
+                    oconn.execute(sa.delete(MV).where(MV.c.memory_id.in_(mine)))  # keyword rows go by trigger
+                if found:
+                    self._bump(oconn)
+            self.index.remove(vids)
+            if found:
+                self._keymap = None
                 self._maybe_save()
-            return len(int_ids)
+            return len(found)
 
     def update(self, memory_id: str, **changes: Any) -> None:
         """Change fields of one memory; new content (or type) re-embeds/re-indexes it."""
+        self._writable("update_memory()")
         allowed = {"content", "memory_type", "priority", "agent_id", "session_id", "project_id", "tags",
                    "metadata", "expires_at"}
         bad = set(changes) - allowed
         if bad:
             raise InvalidInput(f"cannot update {', '.join(sorted(bad))}; allowed: {', '.join(sorted(allowed))}")
         with self._lock:
+            self._ensure_fresh()
             with self.engine.connect() as conn:
-                cur = conn.execute(sa.select(MEM).where(MEM.c.memory_id == memory_id)).mappings().one_or_none()
+                cur = conn.execute(sa.select(*[c for c in MEM.columns if c.name in self.columns])
+                                   .where(MEM.c.id == memory_id)).mappings().one_or_none()
             if cur is None:
                 raise NotFound(f"no memory with id {memory_id!r}")
-            row = {k: v for k, v in cur.items() if k not in ("id", "content_hash", "embedding_key", "updated_at")}
+            with self.own.connect() as conn:
+                vid, key = conn.execute(sa.select(MV.c.id, MV.c.embedding_key).where(MV.c.memory_id == memory_id)
+                                        ).one_or_none() or (None, None)
+            row = {k: v for k, v in cur.items() if k != "updated_at"}
             row.update({k: getattr(v, "value", v) for k, v in changes.items()})
             clean = validate_rows("memory_entries", [row])[0]
             values = {k: clean[k] for k in changes}
-            key, vec = cur["embedding_key"], None
-            if "content" in changes:
-                values["content_hash"] = hashlib.sha256(collapse(clean["content"]).encode()).hexdigest()
+            keyrow: dict[str, Any] = {"memory_type": clean["memory_type"]}
+            vec = None
+            if "content" in changes or key is None:
                 keys, vecs, _ = embed_texts(self.embedder, self.cache, [clean["content"]])
                 key, vec = keys[0], vecs[keys[0]]
-                values["embedding_key"] = key
+                keyrow.update(content_hash=content_hash(clean["content"]), embedding_key=key)
             values["updated_at"] = utcnow()
-            with self.engine.begin() as conn:
-                check_foreign_keys(conn, "memory_entries", [clean])
+            with self._write() as (pconn, oconn):
+                check_foreign_keys(pconn, "memory_entries", [clean])
                 if vec is not None:
-                    self.cache.put_many(conn, {key: vec})
-                conn.execute(sa.update(MEM).where(MEM.c.id == cur["id"]).values(**values))
-                if "content" in changes:
-                    hybrid.fts_write(conn, [(cur["id"], clean["content"])])
-                self._bump(conn)
+                    self.cache.put_many(oconn, {key: vec})
+                pconn.execute(sa.update(MEM).where(MEM.c.id == memory_id).values(**values))
+                if vid is None:
+                    vid = insert_keys(oconn, [{"memory_id": memory_id, **keyrow}])[memory_id]
+                    hybrid.fts_write(oconn, [(vid, clean["content"])], fresh=True)
+                else:
+                    oconn.execute(sa.update(MV).where(MV.c.id == vid).values(**keyrow))
+                    if "content" in changes:
+                        hybrid.fts_write(oconn, [(vid, clean["content"])])
+                self._bump(oconn)
+            self._keymap = None
             if vec is not None or "memory_type" in changes:
                 if vec is None:
-                    _, mat = self.index.vectors([cur["id"]])
+                    _, mat = self.index.vectors([vid])
                     vec = mat[0] if len(mat) else self.cache.get_many([key])[key]
-                self.index.add(clean["memory_type"], np.asarray([cur["id"]], dtype=np.int64), vec[None, :], [key])
+                self.index.add(clean["memory_type"], np.asarray([vid], dtype=np.int64), vec[None, :], [key])
                 self._maybe_save()
 
     def reindex(self, embedder: str | Embedder | None = None, *, progress: bool = True) -> dict[str, int]:
-        """Re-embed every memory with ``embedder`` (default: the current one), record it, rebuild the index."""
+        """Re-embed every memory with ``embedder`` (default: the current one), record it, rebuild the index.
+
+        Writes only omnilab's own tables and files, so it works on a read-only attached platform too.
+        """
         from tqdm.auto import tqdm
 
         new = create_embedder(embedder) if embedder is not None else self.embedder
         with self._lock:
-            cache = EmbeddingCache(self.engine, new.name, new.dim)
-            with self.engine.connect() as conn:
-                ids = list(conn.execute(sa.select(MEM.c.id).order_by(MEM.c.id)).scalars())
+            with self.index.lock:
+                self._sync_keys()
+            cache = EmbeddingCache(self.own, new.name, new.dim)
+            with self.own.connect() as conn:
+                keyrows = conn.execute(sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type).order_by(MV.c.id)).all()
             plan: dict[int, tuple[str, str]] = {}
             embedded = hits = 0
-            for s in tqdm(range(0, len(ids), 512), desc=f"reindex ({new.name})", disable=not progress):
-                with self.engine.connect() as conn:
-                    part = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content).where(
-                        MEM.c.id.in_(ids[s:s + 512]))).all()
-                keys, vecs, stats = embed_texts(new, cache, [p[2] for p in part])
+            for part in tqdm(list(chunks(keyrows, 512)), desc=f"reindex ({new.name})", disable=not progress):
+                contents = self._contents([m for _, m, _ in part])
+                part = [p for p in part if p[1] in contents]
+                keys, vecs, stats = embed_texts(new, cache, [contents[m] for _, m, _ in part])
                 embedded, hits = embedded + stats.embedded, hits + stats.cache_hits
-                with self.engine.begin() as conn:
+                with self.own.begin() as conn:
                     cache.put_many(conn, {k: vecs[k] for k in stats.new_keys})
-                    for (mid, mtype, _c), k in zip(part, keys):
-                        conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(embedding_key=k))
-                        plan[mid] = (mtype, k)
-            with self.engine.begin() as conn:
+                    for (vid, _m, mtype), k in zip(part, keys):
+                        conn.execute(sa.update(MV).where(MV.c.id == vid).values(embedding_key=k))
+                        plan[vid] = (mtype, k)
+            with self.own.begin() as conn:
                 self._set_meta("embedder", {"name": new.name, "spec": new.spec, "dim": new.dim}, conn=conn)
                 self._bump(conn)
             self.embedder = new
@@ -516,9 +628,9 @@ class MemoryStore(SearchMixin):
                 self.index = VectorIndex(self.directory, dim=new.dim, embedder=new.name, kind=self.index_kind)
                 self.index.generation = old_gen
                 self._add_from_cache(plan, progress=False)
-                self.index.save(self.sql_generation(), force=True)
+                self.index.save(self._own_generation(), force=True)
             self._query_cache.clear()
-            return {"memories": len(ids), "embedded": embedded, "cache_hits": hits}
+            return {"memories": len(plan), "embedded": embedded, "cache_hits": hits}
 
     def add_filter_index(self, key: str) -> str:
         """Index ``metadata.<key>`` so equality filters on it are index lookups; returns the index name.
@@ -529,6 +641,7 @@ class MemoryStore(SearchMixin):
         from omnilab.vectors.filters import json_path_expr
         from omnilab.vectors.models import FILTER_INDEX_PREFIX
 
+        self._writable("add_filter_index()")
         if not isinstance(key, str) or not key.startswith("metadata.") or len(key) > 60:
             raise InvalidInput(f"add_filter_index takes 'metadata.<key>', got {key!r}")
         path = tuple(key.split(".")[1:])
@@ -540,11 +653,11 @@ class MemoryStore(SearchMixin):
         return name
 
     def stats(self) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with self.own.connect() as conn:
             cached = conn.execute(sa.select(sa.func.count()).select_from(embedding_cache)).scalar_one()
         return {"embedder": self.embedder.name, "dim": self.embedder.dim, "index": self.index_kind,
                 "vectors": len(self.index), "per_type": self.index.counts(), "generation": self.generation,
-                "cached_embeddings": int(cached)}
+                "cached_embeddings": int(cached), "read_only": self.read_only}
 
 
 def _check_vectors(values: list[Any], dim: int, offset: int) -> list[np.ndarray | None]:
@@ -563,11 +676,3 @@ def _numbered(batches: Iterable[list[dict[str, Any]]]) -> Iterable[tuple[int, li
     for b in batches:
         yield offset, b
         offset += len(b)
-
-
-def _safe_hash(content: str | None) -> str | None:
-    try:
-        return hashlib.sha256(collapse(content or "").encode()).hexdigest()
-    except InvalidInput:
-        return None
-

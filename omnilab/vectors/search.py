@@ -1,7 +1,9 @@
 """Reading side of the memory store: listing, exact (pre-filtered) search, hybrid search, access log, links.
 
 A mixin of :class:`omnilab.vectors.memory.MemoryStore` (split out to keep modules small); it relies on the
-store's ``engine``, ``dialect``, ``embedder``, ``cache``, ``index`` and locks.
+store's ``engine`` (platform tables), ``own`` (key rows, keyword index), ``embedder``, ``cache``, ``index``
+and locks. Hits carry vector ids; frames carry the platform's string ids (``memory_id``). When the two
+databases differ, nothing joins across them: ids are looked up in one and carried to the other.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from omnilab.sql.types import utcnow
 from omnilab.vectors import hybrid
 from omnilab.vectors.filters import compile_where
 from omnilab.vectors.index import Hit
+from omnilab.vectors.models import memory_vectors
 from omnilab.vectors.sources import check_vector
 
 __all__ = ["SearchMixin", "RESULT_COLUMNS", "check_k"]
@@ -30,9 +33,13 @@ __all__ = ["SearchMixin", "RESULT_COLUMNS", "check_k"]
 log = logging.getLogger(__name__)
 
 MEM = TABLES["memory_entries"]
+MV = memory_vectors
 REL = TABLES["memory_relationships"]
+ACCESS = TABLES["memory_access"]
 RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority", "tags",
-                  "metadata", "created_at", "session_id", "project_id", "id"]
+                  "metadata", "created_at", "session_id", "project_id", "vector_id"]
+_ROW_COLUMNS = ["memory_type", "content", "agent_id", "priority", "tags", "metadata", "created_at", "session_id",
+                "project_id"]
 MEMORY_TYPES = enums.values(enums.MemoryType)
 
 
@@ -46,14 +53,17 @@ class SearchMixin:
     """Read helpers of MemoryStore."""
 
     engine: sa.Engine
+    own: sa.Engine
+    split: bool
     dialect: str
+    columns: frozenset[str]  # memory_entries columns the platform's database has
 
     # ----------------------------------------------------------------------------------- reading
     def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
                  limit: int | None = None, **filters: Any) -> pd.DataFrame:
-        """Memories as a DataFrame (newest first); keyword filters are equality on columns."""
-        clause = compile_where({**dict(where or {}), **filters} or None, self.dialect)
-        stmt = sa.select(*[c for c in MEM.columns if c.name not in ("content_hash", "embedding_key")])
+        """Memories (memory_entries columns, platform names) newest first; keyword filters are column equality."""
+        clause = compile_where({**dict(where or {}), **filters} or None, self.dialect, columns=self.columns)
+        stmt = sa.select(*[c for c in MEM.columns if c.name in self.columns])
         types = self._types(memory_type)
         if types is not None:
             stmt = stmt.where(MEM.c.memory_type.in_(types))
@@ -65,7 +75,11 @@ class SearchMixin:
                 raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
             stmt = stmt.limit(limit)
         with self.engine.connect() as conn:
-            return read_frame(conn, stmt, dtypes=table_dtypes(MEM))
+            frame = read_frame(conn, stmt, dtypes=table_dtypes(MEM))
+        for col, empty in (("tags", list), ("metadata", dict)):  # platform rows may hold NULL
+            frame[col] = pd.Series([empty() if v is None else v for v in frame[col]], dtype=object,
+                                   index=frame.index)
+        return frame
 
     @staticmethod
     def _types(memory_type: Any) -> list[str] | None:
@@ -107,36 +121,49 @@ class SearchMixin:
         try:
             key = json.dumps(where, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError):  # datetimes and the like: compile every time
-            return compile_where(where, self.dialect)
+            return compile_where(where, self.dialect, columns=self.columns)
         clause = self._where_cache.get(key)
         if clause is None:
-            clause = compile_where(where, self.dialect)
+            clause = compile_where(where, self.dialect, columns=self.columns)
             self._where_cache[key] = clause
             if len(self._where_cache) > 512:
                 self._where_cache.popitem(last=False)
         return clause
 
     def _candidates(self, where: Mapping[str, Any] | None, types: list[str] | None) -> dict[str, np.ndarray] | None:
+        """memory type -> vector ids of the memories matching ``where`` (None: no filter)."""
         clause = self._compiled(where)
         if clause is None:
             return None
-        stmt = sa.select(MEM.c.memory_type, MEM.c.id).where(clause)
-        if types is not None:
-            stmt = stmt.where(MEM.c.memory_type.in_(types))
         out: dict[str, list[int]] = {}
-        with self.engine.connect() as conn:
-            for t, i in conn.execute(stmt).all():
-                out.setdefault(t, []).append(i)
+        if not self.split:
+            stmt = (sa.select(MV.c.memory_type, MV.c.id).select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id))
+                    .where(clause))
+            if types is not None:
+                stmt = stmt.where(MV.c.memory_type.in_(types))
+            with self.engine.connect() as conn:
+                for t, i in conn.execute(stmt):
+                    out.setdefault(t, []).append(i)
+        else:  # matching string ids from the platform, mapped to vector ids here
+            stmt = sa.select(MEM.c.id).where(clause)
+            if types is not None:
+                stmt = stmt.where(MEM.c.memory_type.in_(types))
+            keymap = self._key_map()
+            with self.engine.connect() as conn:
+                for (mid,) in conn.execute(stmt):
+                    hit = keymap.get(mid)
+                    if hit is not None:
+                        out.setdefault(hit[1], []).append(hit[0])
         return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
 
     def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
                     where: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Exact top-k (id, cosine, type) among memories matching ``where`` (filter applied before ranking)."""
+        """Exact top-k (vector id, cosine, type) among memories matching ``where`` (filter before ranking)."""
         k = check_k(k)
         if threshold is not None:
             if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
                 raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
-        self._ensure_fresh()
+        self._check_platform()
         q = self.query_vector(query)
         types = self._types(memory_type)
         cand = self._candidates(where, types)
@@ -191,17 +218,21 @@ class SearchMixin:
         if not isinstance(query, str):
             raise InvalidInput("hybrid_search needs a text query")
         pool = check_k(pool)
-        self._ensure_fresh()
         q = self.query_vector(query)
         types = self._types(memory_type)
         vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where)}
         clause = self._compiled(where)
-        with self.engine.connect() as conn:
-            kw = hybrid.keyword_search(conn, query, limit=pool, where=clause, types=types)
+        allowed = None
+        if self.split and clause is not None:  # the filter runs in the platform's database
+            cand = self._candidates(where, types) or {}
+            allowed = {int(i) for ids in cand.values() for i in ids}
+            clause = None
+        with self.own.connect() as conn:
+            kw = hybrid.keyword_search(conn, query, limit=pool, where=clause, types=types, allowed=allowed)
             extra_kw = [i for i in vec if i not in kw]
             if extra_kw and kw:
                 kw.update(hybrid.keyword_search(conn, query, limit=len(extra_kw), where=clause, types=types,
-                                                ids=extra_kw))
+                                                ids=extra_kw, allowed=allowed))
         only_kw = [i for i in kw if i not in vec]
         if only_kw:
             with self._lock:
@@ -210,30 +241,42 @@ class SearchMixin:
             kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
         return vec, kw
 
+    def _rows_for(self, ids: list[int]) -> dict[int, tuple]:
+        """vector id -> (memory_id, *_ROW_COLUMNS) of the memories that still exist."""
+        if not ids:
+            return {}
+        cols = [MEM.c[c] for c in _ROW_COLUMNS]
+        if not self.split:
+            stmt = sa.select(MV.c.id, MEM.c.id, *cols).join(MV, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(ids))
+            with self.engine.connect() as conn:
+                return {r[0]: tuple(r[1:]) for r in conn.execute(stmt)}
+        with self.own.connect() as conn:
+            mids = dict(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.id.in_(ids))).all())
+        with self.engine.connect() as conn:
+            return {mids[r[0]]: tuple(r) for r in conn.execute(sa.select(MEM.c.id, *cols).where(MEM.c.id.in_(mids)))}
+
     def _frame(self, ids: list[int], scores: list[float]) -> pd.DataFrame:
         """Result rows in rank order, built column-wise (this is on every search's path, keep it lean)."""
-        cols = [c for c in RESULT_COLUMNS if c not in ("rank", "score")]
-        found: dict[int, Any] = {}
-        if ids:
-            stmt = sa.select(*[MEM.c[c] for c in cols]).where(MEM.c.id.in_(ids))
-            with self.engine.connect() as conn:
-                found = {r[-1]: r for r in conn.execute(stmt)}
+        found = self._rows_for(ids)
         keep = [(i, s) for i, s in zip(ids, scores) if i in found]
         recs = [found[i] for i, _ in keep]
         data: dict[str, Any] = {"rank": np.arange(1, len(keep) + 1, dtype=np.int64),
                                 "score": np.array([s for _, s in keep], dtype=np.float64)}
         # Typed arrays up front: per-column astype after construction costs more than the search.
-        for j, c in enumerate(cols):
+        for j, c in enumerate(["memory_id", *_ROW_COLUMNS]):
             vals = [r[j] for r in recs]
-            if c in ("priority", "id"):
+            if c == "priority":
                 data[c] = pd.array(vals, dtype="Int64")
             elif c == "created_at":
                 data[c] = pd.DatetimeIndex(pd.to_datetime(vals, utc=True)).as_unit("us").array
             else:
+                if c in ("tags", "metadata"):  # platform rows may hold NULL
+                    vals = [([] if c == "tags" else {}) if v is None else v for v in vals]
                 arr = np.empty(len(vals), dtype=object)
                 for i, v in enumerate(vals):
                     arr[i] = v
                 data[c] = pd.Series(arr, dtype=object, copy=False)  # as lab.memories(): no str inference
+        data["vector_id"] = pd.array([i for i, _ in keep], dtype="Int64")
         return pd.DataFrame(data, copy=False)
 
     # ------------------------------------------------------------------------------ access log
@@ -242,14 +285,14 @@ class SearchMixin:
             return
         now = utcnow()
         qtext = query if isinstance(query, str) else None
-        self._access.extend({"memory_id": int(i), "access_type": "search", "query": qtext, "score": float(s),
-                             "accessed_at": now} for i, s in zip(frame["id"], frame["score"]))
+        self._access.extend({"memory_id": m, "access_type": "read", "query": qtext, "score": float(s),
+                             "timestamp": now} for m, s in zip(frame["memory_id"], frame["score"]))
         if len(self._access) >= 200:
             self._flush_access()
 
     def _flush_access(self) -> None:
         rows, self._access = self._access, []
-        if not rows:
+        if not rows or self.read_only:
             return
         try:
             with self.engine.begin() as conn:
@@ -257,51 +300,51 @@ class SearchMixin:
                            .scalars())
                 rows = [r for r in rows if r["memory_id"] in live]
                 if rows:
-                    conn.execute(sa.insert(TABLES["memory_access"]), rows)
-                    for mid in {r["memory_id"] for r in rows}:
+                    conn.execute(sa.insert(ACCESS), rows)
+                    for mid in {r["memory_id"] for r in rows} if "access_count" in self.columns else ():
                         n = sum(1 for r in rows if r["memory_id"] == mid)
                         conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
-                            access_count=MEM.c.access_count + n, last_accessed=rows[-1]["accessed_at"]))
+                            access_count=sa.func.coalesce(MEM.c.access_count, 0) + n,
+                            last_accessed=rows[-1]["timestamp"]))
         except sa.exc.SQLAlchemyError as exc:  # access logging must never break a search
             log.warning("could not write memory_access rows: %s", exc)
 
     # ----------------------------------------------------------------------------- relationships
-    def _int_ids(self, conn: sa.Connection, memory_ids: list[str]) -> dict[str, int]:
-        found = dict(conn.execute(sa.select(MEM.c.memory_id, MEM.c.id).where(MEM.c.memory_id.in_(memory_ids)))
-                     .all())
+    def _existing(self, conn: sa.Connection, memory_ids: list[str]) -> None:
+        found = set(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(memory_ids))).scalars())
         missing = [m for m in memory_ids if m not in found]
         if missing:
             raise NotFound(f"no memory with id {missing[0]!r}")
-        return found
 
     def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
         """Link two memories (directed, unique per type); an existing link gets the new strength."""
-        if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 32:
-            raise InvalidInput("relationship_type must be a non-empty string of at most 32 characters")
+        self._writable("relate()")
+        if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 50:
+            raise InvalidInput("relationship_type must be a non-empty string of at most 50 characters")
         if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength):
             raise InvalidInput(f"strength must be a finite number, got {strength!r}")
         if source == target:
             raise InvalidInput("a memory cannot be related to itself")
         with self.engine.begin() as conn:
-            ids = self._int_ids(conn, [source, target])
-            match = sa.and_(REL.c.source_id == ids[source], REL.c.target_id == ids[target],
+            self._existing(conn, [source, target])
+            match = sa.and_(REL.c.source_memory_id == source, REL.c.target_memory_id == target,
                             REL.c.relationship_type == relationship_type)
             if conn.execute(sa.update(REL).where(match).values(strength=float(strength))).rowcount == 0:
-                conn.execute(sa.insert(REL).values(source_id=ids[source], target_id=ids[target],
+                conn.execute(sa.insert(REL).values(source_memory_id=source, target_memory_id=target,
                                                    relationship_type=relationship_type, strength=float(strength),
                                                    created_at=utcnow()))
 
     def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
         """Memories linked to ``memory_id`` either way: direction, relationship_type, strength and the memory."""
         with self.engine.connect() as conn:
-            me = self._int_ids(conn, [memory_id])[memory_id]
+            self._existing(conn, [memory_id])
             frames = []
-            for direction, mine, other in (("out", REL.c.source_id, REL.c.target_id),
-                                           ("in", REL.c.target_id, REL.c.source_id)):
+            for direction, mine, other in (("out", REL.c.source_memory_id, REL.c.target_memory_id),
+                                           ("in", REL.c.target_memory_id, REL.c.source_memory_id)):
                 stmt = (sa.select(sa.literal(direction).label("direction"), REL.c.relationship_type,
-                                  REL.c.strength, MEM.c.memory_id, MEM.c.memory_type, MEM.c.content,
+                                  REL.c.strength, MEM.c.id.label("memory_id"), MEM.c.memory_type, MEM.c.content,
                                   MEM.c.agent_id, MEM.c.created_at)
-                        .join(MEM, MEM.c.id == other).where(mine == me))
+                        .join(MEM, MEM.c.id == other).where(mine == memory_id))
                 if relationship_type is not None:
                     stmt = stmt.where(REL.c.relationship_type == relationship_type)
                 frames.append(read_frame(conn, stmt, dtypes={"created_at": "datetime64[us, UTC]"}))

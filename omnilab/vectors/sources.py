@@ -130,7 +130,7 @@ def check_vector(value: Any, dim: int, where: str) -> np.ndarray:
     return vec / norm
 
 
-_SIMPLE_TEXT = {"memory_id": 36, "agent_id": 64, "session_id": 64, "project_id": 36}
+_SIMPLE_TEXT = {"id": 50, "agent_id": 50, "session_id": 50, "project_id": 50}
 _DATETIMES = ("last_accessed", "expires_at", "created_at", "updated_at")
 
 
@@ -147,7 +147,7 @@ def fast_memory_rows(rows: list[dict[str, Any]], memory_types: tuple[str, ...]) 
     now = dt.datetime.now(dt.timezone.utc)
     out = []
     allowed = set(_SIMPLE_TEXT) | {"content", "memory_type", "priority", "tags", "metadata", "access_count",
-                                   "content_hash", *_DATETIMES}
+                                   *_DATETIMES}
     for row in rows:
         if not row.keys() <= allowed:
             return None
@@ -158,14 +158,14 @@ def fast_memory_rows(rows: list[dict[str, Any]], memory_types: tuple[str, ...]) 
         prio = 5 if prio is None else prio
         if type(prio) is not int or not 1 <= prio <= 10:
             return None
-        clean = {"content": content, "memory_type": mtype, "priority": prio, "content_hash": row["content_hash"]}
+        clean = {"content": content, "memory_type": mtype, "priority": prio}
         for name, length in _SIMPLE_TEXT.items():
             v = row.get(name)
             if v is not None and (type(v) is not str or len(v) > length or "\x00" in v):
                 return None
             clean[name] = v
-        if clean["memory_id"] is None:
-            clean["memory_id"] = str(uuid.uuid4())
+        if clean["id"] is None:
+            clean["id"] = str(uuid.uuid4())
         tags = row.get("tags")
         tags = [] if tags is None else tags
         meta = row.get("metadata")

@@ -61,6 +61,21 @@ def test_success_by_agent_groups_by_system_and_sorts(data_lab, now):
         mine = [w for w, s in zip(widths, systems) if s == system]
         assert mine == sorted(mine)
     assert ax.get_xlabel() == "success rate (%)"
+    assert set(systems) == set(summary["system_name"])
+
+
+def test_repeated_names_get_their_id_and_unknown_outcomes_are_labelled():
+    summary = pd.DataFrame({
+        "agent_id": ["a1", "a2", "a3"], "name": ["coder", "coder", "tester"], "system_name": ["S", "S", "T"],
+        "total_tasks": [10, 4, 0], "successful_tasks": [5, 0, 0], "failed_tasks": [5, 0, 0],
+        "success_rate": [50.0, float("nan"), float("nan")], "total_tokens": [100, 7, 0]})
+    ax = plots.success_by_agent(summary, days=7).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(labels) == ["coder [a1] (S)", "coder [a2] (S)", "tester (T)"]
+    notes = {t.get_text() for t in ax.texts}
+    assert {"50.0% of 10", "4 runs, outcome unknown", "no runs"} <= notes
+    tokens = plots.token_use(summary, days=7).axes[0]
+    assert [t.get_text() for t in tokens.get_yticklabels()] == ["tester", "coder [a2]", "coder [a1]"]
 
 
 def test_token_use_sorted_and_in_thousands(data_lab, now):

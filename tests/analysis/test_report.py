@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import re
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 
 import omnilab
 from omnilab.cli import main
 from omnilab.errors import InvalidInput
+from omnilab.platform_sample import build_platform_sqlite
 
 
 class _Collect(HTMLParser):
@@ -109,3 +113,41 @@ def test_cli_report(sample_lab_path, tmp_path, capsys):
         check_report(lab, out, 30)
     assert main(["report", "--lab", sample_lab_path, "-o", str(out), "--days", "-3"]) == 2
     assert "days must be" in capsys.readouterr().err
+
+
+def _card(html_text: str, label: str) -> str:
+    match = re.search(r'<div class="card"><b>([^<]*)</b><span>' + re.escape(label) + "</span>", html_text)
+    assert match, label
+    return match.group(1)
+
+
+def test_report_cards_match_pandas(data_lab, now, tmp_path):
+    """The headline numbers against the raw runs: NULL outcomes out of the rate, NULL tokens as 0."""
+    html_text = data_lab.report(tmp_path / "cards.html", days=30, now=now).read_text(encoding="utf-8")
+    runs = data_lab.table("agent_performance")
+    runs = runs[(runs["timestamp"] >= pd.Timestamp(now) - pd.Timedelta(days=30)) & (runs["timestamp"] <= now)]
+    success = runs["success"].astype("boolean")
+    wins, known = int((success == True).sum()), int(success.notna().sum())  # noqa: E712
+    assert _card(html_text, "runs in the window") == f"{len(runs):,}"
+    assert _card(html_text, "success rate") == f"{100 * wins / known:.1f}%"
+    assert _card(html_text, "tokens used") == f"{int(runs['tokens_used'].fillna(0).sum()):,}"
+    assert "system_name" in html_text and ">system<" not in html_text
+
+
+def test_report_on_an_attached_platform_database(tmp_path):
+    """A report over the platform's own database, attached read-only: written, and the database untouched."""
+    fixed = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc)
+    db = tmp_path / "omnidev.db"
+    written = build_platform_sqlite(db, now=fixed, n_runs=300)
+    before = db.read_bytes()
+    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{db}", read_only=True, embedder="hashing") as lab:
+        path = lab.report(tmp_path / "platform.html", days=30, now=fixed)
+        doc = check_report(lab, path, 30)
+    assert db.read_bytes() == before
+    runs = [r for r in written["agent_performance"]
+            if fixed - dt.timedelta(days=30) <= dt.datetime.fromisoformat(r["timestamp"]).replace(
+                tzinfo=dt.timezone.utc) <= fixed]
+    html_text = path.read_text(encoding="utf-8")
+    assert _card(html_text, "runs in the window") == f"{len(runs):,}"
+    assert _card(html_text, "success rate") == f"{100 * sum(r['success'] for r in runs) / len(runs):.1f}%"
+    assert {"The Agency", "OBELISK", "MeistroCraft"} <= set(doc.cells)

@@ -235,7 +235,7 @@ def test_stdlib_labels_and_held_out_comparison(stdlib_lab):
     lab = stdlib_lab
     labels = tuning.stdlib_labels(lab, "code", max_queries=240, seed=1)
     assert len(labels) == 240 and set(labels["split"]) == {"train", "test"}
-    mem = lab.memories("code").set_index("memory_id")
+    mem = lab.memories("code").set_index("id")
     n_with_sample = 0
     for rel, module, func in zip(labels["relevant"], labels["module"], labels["function_name"]):
         metas = [mem.loc[m, "metadata"] for m in rel]

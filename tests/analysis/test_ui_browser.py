@@ -53,7 +53,7 @@ def ui_lab(tmp_path):
         lab.load_sample("small")
         lab.memory.reconcile()
         code = lab.memories("code")
-        for mid, meta in zip(code["memory_id"], code["metadata"]):
+        for mid, meta in zip(code["id"], code["metadata"]):
             from omnilab import sample
 
             doc = next((f["docstring"] for f in sample.stdlib_functions()

@@ -33,7 +33,7 @@ import omnilab
 from omnilab.sql import queries
 from omnilab.sql.schema import TABLES, Agent, AgentPerformance
 
-COLUMNS = ["agent_id", "name", "system", "total_tasks", "avg_execution_time", "total_tokens", "success_rate"]
+COLUMNS = ["agent_id", "name", "system_name", "total_tasks", "avg_execution_time", "total_tokens", "success_rate"]
 
 
 # ------------------------------------------------------------------------------------------ approaches
@@ -42,25 +42,30 @@ def sql_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
 
 
 def orm_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
-    """The design's way: load the window's rows as ORM objects and aggregate them in Python."""
+    """The design's way: load the window's rows as ORM objects and aggregate them in Python (NULL-safe:
+    unknown outcomes out of the rate's denominator, unknown times out of the mean, unknown tokens as 0)."""
     start, end = queries.window(days, now)
     with Session(engine) as session:
         agents = session.scalars(sa.select(Agent)).all()
         runs = session.scalars(sa.select(AgentPerformance).where(
             AgentPerformance.timestamp >= start, AgentPerformance.timestamp <= end)).all()
-        acc: dict[str, list] = {a.id: [0, 0.0, 0, 0] for a in agents}
+        acc: dict[str, list] = {a.id: [0, 0.0, 0, 0, 0, 0] for a in agents}  # n, s, timed, tokens, wins, known
         for run in runs:
             a = acc[run.agent_id]
             a[0] += 1
-            a[1] += run.execution_time
-            a[2] += run.tokens_used
-            a[3] += 1 if run.success else 0
+            if run.execution_time is not None:
+                a[1] += run.execution_time
+                a[2] += 1
+            a[3] += run.tokens_used or 0
+            if run.success is not None:
+                a[4] += 1 if run.success else 0
+                a[5] += 1
         rows = []
         for agent in agents:
-            n, seconds, tokens, wins = acc[agent.id]
-            rows.append({"agent_id": agent.id, "name": agent.name, "system": agent.system, "total_tasks": n,
-                         "avg_execution_time": seconds / n if n else float("nan"), "total_tokens": tokens,
-                         "success_rate": wins * 100.0 / n if n else float("nan")})
+            n, seconds, timed, tokens, wins, known = acc[agent.id]
+            rows.append({"agent_id": agent.id, "name": agent.name, "system_name": agent.system_name,
+                         "total_tasks": n, "avg_execution_time": seconds / timed if timed else float("nan"),
+                         "total_tokens": tokens, "success_rate": wins * 100.0 / known if known else float("nan")})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -71,14 +76,15 @@ def pandas_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
     with engine.connect() as conn:
         runs = pd.read_sql(sa.select(p.c.agent_id, p.c.execution_time, p.c.success, p.c.tokens_used)
                            .where(p.c.timestamp >= start, p.c.timestamp <= end), conn)
-        agents = pd.read_sql(sa.select(a.c.id.label("agent_id"), a.c.name, a.c.system), conn)
-    runs["success"] = runs["success"].astype(bool)
-    g = runs.groupby("agent_id").agg(total_tasks=("success", "size"), avg_execution_time=("execution_time", "mean"),
-                                     total_tokens=("tokens_used", "sum"), wins=("success", "sum"))
+        agents = pd.read_sql(sa.select(a.c.id.label("agent_id"), a.c.name, a.c.system_name), conn)
+    success = runs["success"].astype("boolean")
+    runs = runs.assign(win=(success == True).fillna(False), known=success.notna())  # noqa: E712
+    g = runs.groupby("agent_id").agg(total_tasks=("agent_id", "size"), avg_execution_time=("execution_time", "mean"),
+                                     total_tokens=("tokens_used", "sum"), wins=("win", "sum"), known=("known", "sum"))
     out = agents.merge(g, left_on="agent_id", right_index=True, how="left")
     out["total_tasks"] = out["total_tasks"].fillna(0).astype("int64")
     out["total_tokens"] = out["total_tokens"].fillna(0).astype("int64")
-    out["success_rate"] = out["wins"] * 100.0 / out["total_tasks"].where(out["total_tasks"] > 0)
+    out["success_rate"] = (out["wins"] * 100.0 / out["known"].where(out["known"] > 0)).astype(float)
     return out[COLUMNS]
 
 

@@ -39,7 +39,7 @@ def run_raw(lab: omnilab.Lab, n: int) -> dict[str, Any]:
     key = lab.queue.conn.key("raw", "queue")
     t0 = time.perf_counter()
     for i in range(n):
-        r.lpush(key, json.dumps({"id": i, "title": f"task {i}", "priority": 5}))
+        r.lpush(key, json.dumps({"id": i, "content": f"task {i}", "task_type": "testing", "priority": 5}))
     t1 = time.perf_counter()
     done = 0
     for _ in range(n):
@@ -60,7 +60,7 @@ def _check(lab: omnilab.Lab, ids: list[str]) -> int:
 def run_omnilab(lab: omnilab.Lab, n: int) -> dict[str, Any]:
     q = lab.queue
     t0 = time.perf_counter()
-    ids = [q.enqueue({"title": f"task {i}"}) for i in range(n)]
+    ids = [q.enqueue({"content": f"task {i}", "task_type": "testing"}) for i in range(n)]
     t1 = time.perf_counter()
     done = 0
     while (lease := q.dequeue("w", lease=60)) is not None:
@@ -75,7 +75,8 @@ def run_omnilab_batch(lab: omnilab.Lab, n: int, enq_batch: int = 500, deq_batch:
     t0 = time.perf_counter()
     ids: list[str] = []
     for start in range(0, n, enq_batch):
-        ids += q.enqueue_many([{"title": f"task {i}"} for i in range(start, min(n, start + enq_batch))])
+        ids += q.enqueue_many([{"content": f"task {i}", "task_type": "testing"}
+                               for i in range(start, min(n, start + enq_batch))])
     t1 = time.perf_counter()
     done = 0
     while leases := q.dequeue_many("w", deq_batch, lease=60):
@@ -98,7 +99,7 @@ def crash_scenario(lab: omnilab.Lab, n: int, k: int, lease: float = 0.5) -> dict
         raw_done += 1
 
     q = lab.queue
-    ids = q.enqueue_many([{"title": f"c{i}"} for i in range(n)], queue="crash")
+    ids = q.enqueue_many([{"content": f"c{i}", "task_type": "testing"} for i in range(n)], queue="crash")
     q.dequeue_many("doomed", k, queue="crash", lease=lease)  # leased, never acked: the worker "died"
     done = 0
     deadline = time.monotonic() + 30

@@ -1,19 +1,26 @@
 """Fixtures for the Redis store: every test runs on the embedded server and on the server Redis.
 
 Each test gets its own random key prefix and, on the shared server, deletes only its own keys.
+Platform-layout tests (the platform's fixed, unprefixed key names) use db 15 of the server Redis, one test at
+a time (a file lock), and delete the platform's key patterns there before and after.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -139,3 +146,85 @@ def child() -> Iterator:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+
+
+# ------------------------------------------------------------------------------------ platform layout
+PLATFORM_DB = 15
+#: every key name of the platform's layout (data/platform/redis-layout.md)
+PLATFORM_PATTERNS = ("session:*", "ws_connections:*", "agent_state:*", "agent_status:*", "task_queue",
+                     "processing_tasks", "memory:*", "memory_search:*", "agent_response:*", "transaction:*")
+
+
+def _with_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def _clean_platform_keys(r: redis.Redis, prefix: str) -> None:
+    for pattern in (*PLATFORM_PATTERNS, prefix + "*"):
+        keys = list(r.scan_iter(match=pattern, count=1000))
+        if keys:
+            r.delete(*keys)
+
+
+class PlatformRedis:
+    """A Redis holding only platform-layout keys: ``raw`` (redis-py, no prefix) and ``connect(...)``."""
+
+    def __init__(self, url: str, lab_dir: Path, prefix: str) -> None:
+        self.url, self.lab_dir, self.prefix = url, lab_dir, prefix
+        self._conns: list[RedisConnection] = []
+        admin = self.connect(layout="omnilab")  # embedded: starts the lab's server
+        self.raw: redis.Redis = admin.client  # no prefix, no layout: what any other client sees
+
+    def connect(self, *, layout: str = "platform", read_only: bool = False) -> RedisConnection:
+        conn = RedisConnection(self.url, self.prefix, lab_dir=self.lab_dir, layout=layout, read_only=read_only)
+        self._conns.append(conn)
+        return conn
+
+    def snapshot(self) -> dict[str, tuple[str, object]]:
+        """Every key -> (type, value) (TTLs are compared separately: they tick)."""
+        out: dict[str, tuple[str, object]] = {}
+        for k in self.raw.scan_iter(count=1000):
+            kind = self.raw.type(k)
+            value = {"string": self.raw.get, "set": self.raw.smembers, "list": lambda x: self.raw.lrange(x, 0, -1),
+                     "hash": self.raw.hgetall, "zset": lambda x: self.raw.zrange(x, 0, -1, withscores=True)}[kind](k)
+            out[k] = (kind, value)
+        return out
+
+    def close(self) -> None:
+        for conn in reversed(self._conns):
+            conn.close()
+
+
+@pytest.fixture
+def platform_redis(tmp_path: Path, redis_url: str) -> Iterator[PlatformRedis]:
+    """Embedded Redis in a fresh lab, or db 15 of the server Redis (locked, platform keys cleaned)."""
+    prefix = f"t{uuid.uuid4().hex[:12]}:"
+    with contextlib.ExitStack() as stack:
+        if redis_url == "embedded":
+            url = "embedded"
+        else:
+            url = _with_db(redis_url, PLATFORM_DB)
+            lock = stack.enter_context(open(Path(tempfile.gettempdir()) / "omnilab-test-redis-db15.lock", "a+"))
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, lock.fileno(), fcntl.LOCK_UN)
+        pr = PlatformRedis(url, tmp_path / "lab", prefix)
+        stack.callback(pr.close)
+        if url != "embedded":
+            _clean_platform_keys(pr.raw, prefix)
+            stack.callback(_clean_platform_keys, pr.raw, prefix)
+        yield pr
+
+
+@pytest.fixture
+def sql_engine(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
+    """An engine with omnilab's schema (the platform's tables plus additions) on SQLite or PostgreSQL."""
+    from omnilab.sql.engine import create_engine
+    from omnilab.sql.schema import Base
+
+    engine = create_engine(database_url or f"sqlite:///{tmp_path / 'tasks.db'}")
+    Base.metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

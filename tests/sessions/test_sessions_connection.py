@@ -127,7 +127,7 @@ def killable(request, tmp_path, private_redis, database_url):
 def test_outage_then_recovery_without_reopening(killable):
     kind, lab, server = killable
     sid = lab.sessions.create("u")
-    tid = lab.queue.enqueue({"title": "t"})
+    tid = lab.queue.enqueue({"content": "t", "task_type": "testing"})
     if kind == "server":
         server.kill()
         for call in (lambda: lab.sessions.create("v"), lambda: lab.sessions.get(sid),

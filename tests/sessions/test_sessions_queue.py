@@ -19,10 +19,10 @@ def _row(lab, task_id: str) -> pd.Series:
 
 def test_priority_order_ack_writes_sql(qlab):
     q = qlab.queue
-    low = q.enqueue({"title": "low", "priority": 2, "context": {"n": 1}})
-    high = q.enqueue({"title": "high", "priority": 9})
-    mid1 = q.enqueue({"title": "mid1"})
-    mid2 = q.enqueue({"title": "mid2"})
+    low = q.enqueue({"content": "low", "task_type": "testing", "priority": 2, "context": {"n": 1}})
+    high = q.enqueue({"content": "high", "task_type": "testing", "priority": 9})
+    mid1 = q.enqueue({"content": "mid1", "task_type": "testing"})
+    mid2 = q.enqueue({"content": "mid2", "task_type": "testing"})
     assert _row(qlab, low)["status"] == "pending"
     order = []
     while (lease := q.dequeue("w1", lease=30)) is not None:
@@ -41,7 +41,7 @@ def test_priority_order_ack_writes_sql(qlab):
 
 def test_fail_retries_then_dead_letters(qlab):
     q = TaskQueue(qlab.queue.conn, qlab.engine, max_attempts=3)
-    tid = q.enqueue({"title": "flaky"}, queue="jobs")
+    tid = q.enqueue({"content": "flaky", "task_type": "testing"}, queue="jobs")
     outcomes = []
     for attempt in (1, 2, 3):
         lease = q.dequeue("w", queue="jobs")
@@ -66,7 +66,7 @@ def test_fail_retries_then_dead_letters(qlab):
 
 def test_expired_lease_is_requeued_and_completes_once(qlab):
     q = qlab.queue
-    tid = q.enqueue({"title": "slow"})
+    tid = q.enqueue({"content": "slow", "task_type": "testing"})
     first = q.dequeue("slow-worker", lease=0.3)
     assert q.dequeue("other", timeout=0) is None  # leased
     time.sleep(0.4)
@@ -87,7 +87,7 @@ def test_expired_lease_is_requeued_and_completes_once(qlab):
 
 def test_extend_keeps_the_lease(qlab):
     q = qlab.queue
-    q.enqueue({"title": "long"})
+    q.enqueue({"content": "long", "task_type": "testing"})
     lease = q.dequeue("w", lease=0.3)
     lease.extend(5)
     time.sleep(0.4)
@@ -97,7 +97,7 @@ def test_extend_keeps_the_lease(qlab):
 
 def test_lease_expiry_counts_towards_dead_letter(qlab):
     q = TaskQueue(qlab.queue.conn, qlab.engine, max_attempts=2)
-    tid = q.enqueue({"title": "poison"})
+    tid = q.enqueue({"content": "poison", "task_type": "testing"})
     for _ in range(2):
         assert q.dequeue("w", lease=0.1).task_id == tid
         time.sleep(0.15)
@@ -109,11 +109,11 @@ def test_lease_expiry_counts_towards_dead_letter(qlab):
 
 def test_dependencies_gate_hand_out(qlab):
     q = qlab.queue
-    a = q.enqueue({"title": "build", "priority": 1})
-    b = q.enqueue({"title": "test", "priority": 10, "depends_on": [a]})
-    c = q.enqueue({"title": "deploy", "priority": 10}, depends_on=[a, b])
+    a = q.enqueue({"content": "build", "task_type": "testing", "priority": 1})
+    b = q.enqueue({"content": "test", "task_type": "testing", "priority": 10, "depends_on": [a]})
+    c = q.enqueue({"content": "deploy", "task_type": "testing", "priority": 10}, depends_on=[a, b])
     deps = qlab.table("task_dependencies")
-    assert sorted(zip(deps["task_id"], deps["depends_on_id"])) == sorted([(b, a), (c, a), (c, b)])
+    assert sorted(zip(deps["task_id"], deps["depends_on_task_id"])) == sorted([(b, a), (c, a), (c, b)])
     st = q.stats().loc[0]
     assert (st["pending"], st["waiting"]) == (1, 2)
     la = q.dequeue("w")
@@ -126,7 +126,7 @@ def test_dependencies_gate_hand_out(qlab):
     assert lc.task_id == c
     lc.ack()
     # a dependency that is already completed does not block
-    d = q.enqueue({"title": "again"}, depends_on=[a])
+    d = q.enqueue({"content": "again", "task_type": "testing"}, depends_on=[a])
     assert q.dequeue("w").task_id == d
 
 
@@ -134,36 +134,38 @@ def test_bad_tasks_write_nothing(qlab):
     q = qlab.queue
     before = len(qlab.tasks())
     bad = [
-        {"priority": 5},  # no title
-        {"title": "x", "priority": 11},
-        {"title": "x", "status": "completed"},
-        {"title": "x", "agent_id": "no-such-agent"},
-        {"title": "x", "depends_on": ["no-such-task"]},
-        {"title": "x", "depends_on": "not-a-list"},
-        {"title": "x", "id": "self", "depends_on": ["self"]},
-        {"title": "x", "bogus": 1},
+        {"priority": 5, "task_type": "testing"},  # no content
+        {"content": "x", "task_type": "testing", "priority": 11},
+        {"content": "x", "task_type": "testing", "status": "completed"},
+        {"content": "x", "task_type": "testing", "agent_id": "no-such-agent"},
+        {"content": "x", "task_type": "testing", "depends_on": ["no-such-task"]},
+        {"content": "x", "task_type": "testing", "depends_on": "not-a-list"},
+        {"content": "x", "task_type": "testing", "id": "self", "depends_on": ["self"]},
+        {"content": "x", "task_type": "testing", "bogus": 1},
     ]
     for task in bad:
         with pytest.raises(InvalidInput):
             q.enqueue(task)
     with pytest.raises(InvalidInput):
-        q.enqueue_many([{"title": "ok"}, {"title": "bad", "priority": 0}])
+        q.enqueue_many([{"content": "ok", "task_type": "testing"},
+                        {"content": "bad", "task_type": "testing", "priority": 0}])
     with pytest.raises(InvalidInput):
-        q.enqueue({"title": "x"}, queue="bad name")
-    assert q.enqueue({"title": "first", "id": "dup"}) == "dup"
+        q.enqueue({"content": "x", "task_type": "testing"}, queue="bad name")
+    assert q.enqueue({"content": "first", "task_type": "testing", "id": "dup"}) == "dup"
     with pytest.raises(InvalidInput):
-        q.enqueue({"title": "second", "id": "dup"})
+        q.enqueue({"content": "second", "task_type": "testing", "id": "dup"})
     before += 1
     with pytest.raises(InvalidInput):
         q.dequeue("w", lease=0)
     assert len(qlab.tasks()) == before
     assert q.stats()["pending"].sum() == 1  # only the good "dup" task
-    assert _row(qlab, "dup")["title"] == "first"
+    assert _row(qlab, "dup")["content"] == "first"
 
 
 def test_enqueue_many_and_batches(qlab):
     q = qlab.queue
-    ids = q.enqueue_many([{"title": f"t{i}", "priority": 1 + i % 10} for i in range(50)], queue="batch")
+    ids = q.enqueue_many([{"content": f"t{i}", "task_type": "testing", "priority": 1 + i % 10} for i in range(50)],
+                         queue="batch")
     assert len(set(ids)) == 50 and q.stats().set_index("queue").loc["batch", "pending"] == 50
     got = []
     while leases := q.dequeue_many("w", 16, queue="batch"):
@@ -177,18 +179,18 @@ def test_enqueue_many_and_batches(qlab):
 
 
 def test_recover_queues_sql_tasks_unknown_to_redis(qlab):
-    qlab.insert("tasks", [{"id": "t1", "title": "from insert"}, {"id": "t2", "title": "done",
-                                                                 "status": "completed"}])
+    qlab.insert("tasks", [{"id": "t1", "content": "from insert", "task_type": "testing"},
+                          {"id": "t2", "content": "done", "task_type": "testing", "status": "completed"}])
     q = qlab.queue
     assert q.recover() == 1 and q.recover() == 0
     lease = q.dequeue("w")
-    assert lease.task_id == "t1" and lease.task["title"] == "from insert"
+    assert lease.task_id == "t1" and lease.task["content"] == "from insert"
     lease.ack()
 
 
 def test_worker_killed_after_dequeue_task_completes_once(qlab, child):
     q = qlab.queue
-    tid = q.enqueue({"title": "crashy"})
+    tid = q.enqueue({"content": "crashy", "task_type": "testing"})
     code = (
         "import sys, time, omnilab\n"
         "lab = omnilab.open(sys.argv[1], redis_url=sys.argv[2], redis_prefix=sys.argv[3],\n"
@@ -220,19 +222,19 @@ def test_redis_down_before_enqueue_writes_nothing(tmp_path, private_redis, datab
 
     with omnilab.open(tmp_path / "lab", redis_url=private_redis.url, database_url=database_url) as lab:
         q = lab.queue
-        held = q.enqueue({"title": "held"})
+        held = q.enqueue({"content": "held", "task_type": "testing"})
         lease = q.dequeue("w")
-        q.enqueue({"title": "before"})
+        q.enqueue({"content": "before", "task_type": "testing"})
         private_redis.kill()
         with pytest.raises(StoreUnavailable, match="recorded in SQL"):
             lease.ack({"done": 1})
         assert _row(lab, held)["status"] == "completed"  # the truth was written first
         with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{private_redis.port}"):
-            q.enqueue({"title": "during"})
+            q.enqueue({"content": "during", "task_type": "testing"})
         with pytest.raises(StoreUnavailable):
             q.dequeue("w")
-        assert sorted(lab.tasks()["title"]) == ["before", "held"]  # SQL keeps working; nothing half-written
+        assert sorted(lab.tasks()["content"]) == ["before", "held"]  # SQL keeps working; nothing half-written
         private_redis.start()  # an empty server: the queued task is gone from Redis, SQL still has it
         assert q.recover() == 1
         lease = q.dequeue("w")
-        assert lease.task["title"] == "before" and lease.ack() is True
+        assert lease.task["content"] == "before" and lease.ack() is True

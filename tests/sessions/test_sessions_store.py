@@ -167,3 +167,23 @@ def test_broadcast_and_subscriber_forms(rlab):
     assert [m["data"]["i"] for m in received] == [0, 1, 2]
     with pytest.raises(InvalidInput):
         s.broadcast("", {})
+
+
+def test_connections_in_omnilab_layout(rlab, redis_prefix):
+    s = rlab.sessions
+    sid = s.create("alice")
+    assert s.connections(sid) == []
+    assert s.register_connection(sid, "ws_b") == 1 and s.register_connection(sid, "ws_a") == 1
+    assert s.register_connection(sid, "ws_a") == 0  # already there
+    assert s.connections(sid) == ["ws_a", "ws_b"]
+    raw = RedisConnection(rlab.settings.redis_url, "", lab_dir=rlab.path)
+    try:
+        key = f"{redis_prefix}ws_connections:{sid}"
+        assert raw.run(lambda r: r.smembers(key)) == {"ws_a", "ws_b"}
+        assert 3595 <= raw.run(lambda r: r.ttl(key)) <= 3600
+    finally:
+        raw.close()
+    assert s.unregister_connection(sid, "ws_b") is True and s.unregister_connection(sid, "ws_b") is False
+    assert s.connections(sid) == ["ws_a"]
+    with pytest.raises(InvalidInput):
+        s.register_connection(sid, "")

@@ -28,7 +28,7 @@ CHILD = textwrap.dedent("""
                  for j in range(i, i + 50)]
         lab.ingest(batch, batch_size=25, progress=False)
         if i % 200 == 0:
-            lab.forget([lab.memories(limit=1)["memory_id"].iloc[0]])  # deletes race with kills too
+            lab.forget([lab.memories(limit=1)["id"].iloc[0]])  # deletes race with kills too
         i += 50
         print(i, flush=True)
 """)
@@ -38,9 +38,11 @@ def _check(path, url):
     with omnilab.open(path, database_url=url) as lab:
         store = lab.memory
         with lab.engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT id, embedding_key FROM memory_entries")).all()
+            rows = conn.execute(sa.text("SELECT id, embedding_key FROM memory_vectors")).all()
+            n_mem = conn.execute(sa.text("SELECT count(*) FROM memory_entries")).scalar_one()
             cached = dict(conn.execute(sa.select(embedding_cache.c.text_hash, embedding_cache.c.vector)).all())
         sql_ids = {r[0] for r in rows}
+        assert len(sql_ids) == n_mem  # one key row per memory
         assert set(store.index.where) == sql_ids  # nothing missing, no orphan vectors
         for mid, key in rows:  # each memory's own vector returns it first
             vec = np.frombuffer(cached[key], dtype="<f4")

@@ -60,8 +60,8 @@ def test_evaluation_pools_on_a_small_lab(lab):
     pairs = evaluation.code_search_pairs(["shlex"])
     ids = evaluation.load_pairs(lab, pairs, progress=False)
     pools = evaluation.run_queries(lab.memory, list(pairs["query"]), pool=20)
-    mem = lab.memories("code")
-    rel = [dict(zip(mem["memory_id"], mem["id"]))[m] for m in ids]
+    vids = lab.memory.vector_ids_for(ids)
+    rel = [vids[m] for m in ids]
     ranked = [[i for i, _ in sorted(v.items(), key=lambda x: -x[1])] for v, _ in pools]
     # the vector pool is the store's exact search
     assert ranked[0][:5] == [h.id for h in lab.memory.search_hits(pairs["query"][0], k=5, memory_type="code")]
@@ -94,8 +94,10 @@ def test_frame_dtypes_match_memories(lab):
     lab.remember("dtype check", "code", priority=8, tags=["a"], metadata={"k": 1})
     res = lab.search("dtype check")
     mem = lab.memories()
-    for col in ("priority", "created_at", "memory_id", "tags", "metadata", "id"):
+    for col in ("priority", "created_at", "tags", "metadata"):
         assert res[col].dtype == mem[col].dtype, col
+    assert res["memory_id"].dtype == mem["id"].dtype and res["memory_id"].tolist() == mem["id"].tolist()
+    assert "id" not in res.columns and res["vector_id"].dtype == "Int64"
     assert res["rank"].dtype == np.int64 and res["score"].dtype == np.float64
     empty = lab.search("dtype check", where={"metadata.k": 2})
     assert empty.empty and list(empty.columns) == list(res.columns)

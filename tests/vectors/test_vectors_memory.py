@@ -33,10 +33,10 @@ def test_remember_search_forget(lab):
 def test_update_reembeds_and_moves_type(lab):
     a = lab.remember("alpha beta gamma", "knowledge")
     lab.remember("completely unrelated words about deployment", "task")
-    before = lab.memory.index.vectors([lab.memories()["id"].max()])
+    before = lab.memory.index.vectors(lab.memory.vector_ids_for([a]).values())
     lab.update_memory(a, content="deployment words unrelated completely about")
     assert lab.search("deployment words unrelated completely about", k=1)["memory_id"].iloc[0] == a
-    row = lab.memories(memory_id=a).iloc[0]
+    row = lab.memories(id=a).iloc[0]
     assert row["content"].startswith("deployment")
     lab.update_memory(a, memory_type="insight", priority=10, tags=["x"])
     assert lab.search("deployment words", memory_type="insight")["memory_id"].tolist() == [a]
@@ -48,8 +48,8 @@ def test_update_reembeds_and_moves_type(lab):
     with pytest.raises(InvalidInput):
         lab.update_memory(a, priority=99)
     with pytest.raises(InvalidInput):
-        lab.update_memory(a, id=5)
-    assert lab.memories(memory_id=a).iloc[0]["priority"] == 10  # the failed updates changed nothing
+        lab.update_memory(a, id="other")
+    assert lab.memories(id=a).iloc[0]["priority"] == 10  # the failed updates changed nothing
 
 
 def test_ingest_sources_and_summary(lab, tmp_path):
@@ -57,12 +57,17 @@ def test_ingest_sources_and_summary(lab, tmp_path):
             for i in range(30)]
     s = lab.ingest(pd.DataFrame(rows), progress=False, batch_size=7)
     assert (s["added"], s["duplicates"], s["embedded"], s["cache_hits"]) == (30, 0, 30, 0)
-    # the same content again is a duplicate; the same memory_id too
+    # the same content again is a duplicate; the same id too (``memory_id`` is accepted as its alias)
     s = lab.ingest(rows[:5], progress=False)
     assert (s["added"], s["duplicates"]) == (0, 5)
-    mid = lab.memories().iloc[0]["memory_id"]
-    s = lab.ingest([{"memory_id": mid, "content": "other text", "memory_type": "task"}], progress=False)
-    assert (s["added"], s["duplicates"]) == (0, 1)
+    mid = lab.memories().iloc[0]["id"]
+    s = lab.ingest([{"memory_id": mid, "content": "other text", "memory_type": "task"},
+                    {"id": mid, "content": "yet another text", "memory_type": "task"}], progress=False)
+    assert (s["added"], s["duplicates"]) == (0, 2)
+    s = lab.ingest([{"id": "mem_given_1", "content": "a memory with its own id", "memory_type": "task"}],
+                   progress=False)
+    assert s["memory_ids"] == ["mem_given_1"] and lab.memories(id="mem_given_1")["content"].tolist() == [
+        "a memory with its own id"]
     # jsonl and csv files, memory_type given for the whole file
     jl = tmp_path / "m.jsonl"
     jl.write_text("\n".join(json.dumps({"content": f"jsonl memory {i}", "metadata": {"src": "jl"}}) for i in range(4)))
@@ -88,7 +93,8 @@ def test_ingest_sources_and_summary(lab, tmp_path):
     ({"content": "x", "memory_type": "code", "embedding": [float("nan")] * 384}, "non-finite"),
     ({"content": "x", "memory_type": "code", "embedding": [0.0] * 384}, "zero"),
     ({"content": "x", "memory_type": "code", "agent_id": "ghost"}, "does not exist"),
-    ({"content": "x", "memory_type": "code", "id": 7}, "assigned by omnilab"),
+    ({"content": "x", "memory_type": "code", "vector_id": 7}, "assigned by omnilab"),
+    ({"content": "x", "memory_type": "code", "id": 7}, "expected text"),
     ({"content": "x", "memory_type": "code", "colour": "red"}, "unknown column"),
 ])
 def test_bad_rows_write_nothing(lab, bad, msg):
@@ -115,11 +121,13 @@ def test_precomputed_embeddings_are_indexed_as_given(lab):
     rows = seeded_rows(40, seed=5)
     s = lab.ingest(rows, progress=False)
     assert (s["precomputed"], s["embedded"]) == (40, 0)
-    found, vecs = lab.memory.index.vectors(lab.memories()["id"].tolist())
-    by_id = dict(zip(lab.memories()["id"], lab.memories()["memory_id"]))
+    vids = lab.memory.vector_ids_for(s["memory_ids"])
+    found, vecs = lab.memory.index.vectors([vids[m] for m in s["memory_ids"]])
+    assert len(found) == 40
+    by_vid = {v: m for m, v in vids.items()}
     ids = s["memory_ids"]
     for i, v in zip(found, vecs):
-        np.testing.assert_allclose(v, rows[ids.index(by_id[i])]["embedding"], atol=1e-6)
+        np.testing.assert_allclose(v, rows[ids.index(by_vid[int(i)])]["embedding"], atol=1e-6)
 
 
 def test_relate_and_related(lab):
@@ -138,8 +146,10 @@ def test_relate_and_related(lab):
         lab.relate(a, "missing")
     with pytest.raises(InvalidInput):
         lab.relate(a, a)
-    lab.forget(b)
-    assert lab.related(a)["memory_id"].tolist() == [c]  # cascades
+    lab.forget(b)  # its relationships go with it (the platform's foreign keys have no ON DELETE)
+    assert lab.related(a)["memory_id"].tolist() == [c]
+    with lab.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM memory_relationships").scalar_one() == 1
 
 
 def test_cache_reuse_across_reopen_and_index_rebuild(tmp_path, database_url):
@@ -232,8 +242,12 @@ def test_access_logging_is_opt_in(tmp_path, database_url):
         lab.search("logged", k=1)
         lab.memory.close()  # flushes the batch
         acc = lab.table("memory_access")
-        assert acc["access_type"].tolist() == ["search"] and acc["query"].tolist() == ["logged"]
+        assert acc["access_type"].tolist() == ["read"] and acc["query"].tolist() == ["logged"]
+        assert acc["memory_id"].tolist() == lab.memories()["id"].tolist()
         assert lab.memories()["access_count"].tolist() == [1]
+        mid = lab.memories()["id"].iloc[0]
+        assert lab.forget(mid) == 1  # its access rows go first (no ON DELETE on the platform's keys)
+        assert lab.table("memory_access").empty
 
 
 def test_rows_inserted_in_session_are_indexed_before_the_next_search(lab):

@@ -128,6 +128,13 @@ def _copies(dialect: dict[str, str]) -> list[tuple[str, str, dict[str, str]]]:
     ]
 
 
+# camelCase and snake_case identifiers split into words, the whole text kept too (as in 0002)
+PG_TSV = (
+    "to_tsvector('english', content || ' ' || regexp_replace(regexp_replace(regexp_replace(content, "
+    "'([a-z0-9])([A-Z])', '\\1 \\2', 'g'), '([A-Z])([A-Z][a-z])', '\\1 \\2', 'g'), '[_\\W]+', ' ', 'g'))"
+)
+
+
 ORDER_BY = {"agent_stats": "o.agent_id", "project_stats": "o.project_id"}  # rows that get new serial ids
 
 
@@ -143,7 +150,7 @@ def upgrade() -> None:
     tables = {t.name: t for t in _create_tables()}
     copies = _copies(_POSTGRES if pg else _SQLITE)
     if pg:
-        _check_lengths(bind, tables, copies)
+        _check_fit(bind, tables, copies)
     for name, source, columns in copies:
         _copy(bind, name, source, columns)
     for name in OLD_TABLES:
@@ -165,19 +172,12 @@ def downgrade() -> None:
                        "upgrade instead")
 
 
-# camelCase and snake_case identifiers split into words, the whole text kept too (as in 0002)
-PG_TSV = (
-    "to_tsvector('english', content || ' ' || regexp_replace(regexp_replace(regexp_replace(content, "
-    "'([a-z0-9])([A-Z])', '\\1 \\2', 'g'), '([A-Z])([A-Z][a-z])', '\\1 \\2', 'g'), '[_\\W]+', ' ', 'g'))"
-)
-
-
-def _set_aside(bind: sa.Connection, pg: bool) -> dict[str, tuple[int, bool]]:
+def _set_aside(bind: sa.Connection, pg: bool) -> dict[str, int]:
     """Rename the 0004 tables to ``_old0004_*`` and free their index (and sequence) names.
 
-    Returns, on PostgreSQL, table -> (last_value, is_called) of its old id sequence.
+    Returns, on PostgreSQL, table -> the last id its old sequence handed out (0: none).
     """
-    sequences: dict[str, tuple[int, bool]] = {}
+    sequences: dict[str, int] = {}
     if pg:
         bind.exec_driver_sql("DROP INDEX IF EXISTS ix_memory_entries_content_tsv")
     else:  # the keyword triggers on memory_entries give way to the one on memory_vectors
@@ -194,8 +194,9 @@ def _set_aside(bind: sa.Connection, pg: bool) -> dict[str, tuple[int, bool]]:
             if name in SEQUENCE_OF.values():
                 seq = bind.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": OLD + name}).scalar()
                 if seq:
-                    last, called = bind.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}").one()
-                    sequences[name] = (int(last), bool(called))
+                    last = bind.execute(sa.text("SELECT pg_sequence_last_value(CAST(:s AS regclass))"),
+                                        {"s": seq}).scalar()  # NULL: it never handed out a value
+                    sequences[name] = int(last or 0)
                     bind.exec_driver_sql(f'ALTER SEQUENCE {seq} RENAME TO "{OLD}{name}_id_seq"')
         else:
             q = sa.text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL")
@@ -210,37 +211,42 @@ def _copy(bind: sa.Connection, name: str, source: str, columns: dict[str, str]) 
     bind.exec_driver_sql(f"INSERT INTO {name} ({', '.join(columns)}) "
                          f"SELECT {', '.join(columns.values())} FROM {source}{order}")
     old_name = source.split()[0]
-    before = bind.exec_driver_sql(f"SELECT COUNT(*) FROM {old_name}").scalar()
-    after = bind.exec_driver_sql(f"SELECT COUNT(*) FROM {name}").scalar()
+    count = sa.select(sa.func.count())
+    before = bind.execute(count.select_from(sa.table(old_name))).scalar()
+    after = bind.execute(count.select_from(sa.table(name))).scalar()
     if before != after:
         raise OmnilabError(f"0005: {old_name} has {before} rows but only {after} reached {name} "
                            "(rows referring to missing memories?); nothing was changed")
 
 
-def _check_lengths(bind: sa.Connection, tables: dict[str, sa.Table],
-                   copies: list[tuple[str, str, dict[str, str]]]) -> None:
-    """PostgreSQL enforces the platform's shorter VARCHARs: name every value that would not fit, up front."""
-    too_long = []
+def _check_fit(bind: sa.Connection, tables: dict[str, sa.Table],
+               copies: list[tuple[str, str, dict[str, str]]]) -> None:
+    """PostgreSQL enforces the platform's shorter VARCHARs and 32-bit INTEGERs: name every value that would
+    not fit, up front, instead of failing half-way or truncating."""
+    too_big = []
     for name, source, columns in copies:
         for col, expr in columns.items():
-            length = getattr(tables[name].c[col].type, "length", None)
-            if length is None:
+            kind = tables[name].c[col].type
+            if isinstance(kind, sa.String) and kind.length:
+                measure, limit, what = f"LENGTH(CAST({expr} AS TEXT))", kind.length, f"VARCHAR({kind.length}), longest"
+            elif isinstance(kind, sa.Integer) and not isinstance(kind, sa.BigInteger):
+                measure, limit, what = f"ABS({expr})", 2**31 - 1, "INTEGER, largest"
+            else:
                 continue
-            longest = bind.exec_driver_sql(f"SELECT MAX(LENGTH(CAST({expr} AS TEXT))) FROM {source}").scalar()
-            if longest is not None and longest > length:
-                too_long.append(f"{name}.{col} (VARCHAR({length}), longest value {longest})")
-    if too_long:
-        raise OmnilabError("0005 cannot move these values into the platform's columns without truncating them: "
-                           + ", ".join(too_long) + "; shorten them, then upgrade again (nothing was changed)")
+            top = bind.exec_driver_sql(f"SELECT MAX({measure}) FROM {source}").scalar()
+            if top is not None and top > limit:
+                too_big.append(f"{name}.{col} ({what} value {top})")
+    if too_big:
+        raise OmnilabError("0005 cannot move these values into the platform's columns: " + ", ".join(too_big)
+                           + "; change them, then upgrade again (nothing was changed)")
 
 
-def _continue_sequences(bind: sa.Connection, old: dict[str, tuple[int, bool]]) -> None:
+def _continue_sequences(bind: sa.Connection, old: dict[str, int]) -> None:
     """Set each id sequence past the copied ids and past everything the old sequence handed out."""
     for name in (*SEQUENCE_OF, "agent_stats", "project_stats"):
         seq = bind.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}).scalar()
-        top = bind.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {name}").scalar()
-        last, called = old.get(SEQUENCE_OF.get(name, ""), (0, False))
-        top = max(int(top), last if called else last - 1)
+        top = bind.execute(sa.select(sa.func.max(sa.column("id"))).select_from(sa.table(name))).scalar() or 0
+        top = max(int(top), old.get(SEQUENCE_OF.get(name, ""), 0))
         if top > 0:
             bind.execute(sa.text("SELECT setval(:s, :v, true)"), {"s": seq, "v": top})
 
@@ -363,8 +369,8 @@ def _create_tables() -> list[sa.Table]:
     sa.Column('line_count', sa.Integer(), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=True),
     sa.Column('last_modified_by', sa.String(length=50), nullable=True),
-    sa.ForeignKeyConstraint(['last_modified_by'], ['agents.id'], name=op.f('fk_project_files_last_modified_by_agents')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_project_files_project_id_projects')),
+    sa.ForeignKeyConstraint(['last_modified_by'], ['agents.id'], name=op.f('fk_project_files_last_modified_by_agents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_project_files')),
     sqlite_autoincrement=True
     ))
@@ -410,8 +416,8 @@ def _create_tables() -> list[sa.Table]:
     sa.Column('timestamp', omnilab.sql.types.UTCDateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=True),
     sa.Column('query', sa.Text(), nullable=True),
     sa.Column('score', sa.Float(), nullable=True),
-    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_memory_access_agent_id_agents')),
     sa.ForeignKeyConstraint(['memory_id'], ['memory_entries.id'], name=op.f('fk_memory_access_memory_id_memory_entries')),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_memory_access_agent_id_agents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memory_access')),
     sqlite_autoincrement=True
     ))
@@ -509,8 +515,8 @@ def _create_tables() -> list[sa.Table]:
     sa.Column('depends_on_task_id', sa.String(length=50), nullable=False),
     sa.Column('dependency_type', sa.String(length=20), server_default=sa.text("'sequential'"), nullable=True),
     sa.Column('created_at', omnilab.sql.types.UTCDateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=True),
-    sa.ForeignKeyConstraint(['depends_on_task_id'], ['tasks.id'], name=op.f('fk_task_dependencies_depends_on_task_id_tasks')),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_task_dependencies_task_id_tasks')),
+    sa.ForeignKeyConstraint(['depends_on_task_id'], ['tasks.id'], name=op.f('fk_task_dependencies_depends_on_task_id_tasks')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_dependencies')),
     sqlite_autoincrement=True
     ))

@@ -1,0 +1,273 @@
+"""omnilab's key rows (``memory_vectors``) and how they follow the platform's ``memory_entries``.
+
+``memory_entries.id`` is the platform's string id; ``memory_vectors`` maps it to the integer id that FAISS
+and the SQLite keyword index use (monotonic, never reused), with the row's type, content hash and
+embedding-cache key. omnilab's own writes keep both tables in step in one transaction. Rows written by
+others (``lab.insert``, the sample loader, the platform itself) are picked up by :meth:`KeysMixin._sync_keys`:
+
+* a *fingerprint* of memory_entries (row count, newest ``created_at``, newest ``updated_at``) is kept in
+  ``lab_meta``; rows stamped at or after the recorded one are compared by content hash (new rows get key
+  rows, changed content is re-embedded), and when the row count then differs from the key-row count, a
+  full id comparison drops the key rows of vanished memories;
+* on an attached platform (``follow``), every read first asks the database whether anything was committed
+  at all (SQLite ``PRAGMA data_version`` on a dedicated connection, PostgreSQL's transaction snapshot —
+  both microseconds) and only then computes the fingerprint.
+
+The platform and omnilab's own tables may live in two databases (read-only attach): queries never join
+across them; ids are carried from one to the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from omnilab.errors import InvalidInput
+from omnilab.sql.schema import TABLES
+from omnilab.vectors import hybrid
+from omnilab.vectors.embedders import collapse
+from omnilab.vectors.models import memory_vectors
+
+__all__ = ["KeysMixin", "content_hash", "insert_keys", "MV"]
+
+log = logging.getLogger(__name__)
+
+MEM = TABLES["memory_entries"]
+MV = memory_vectors
+_CHUNK = 500  # ids per IN (...) list
+_RAW = sa.types.NullType()  # results as the driver returns them (timestamps stay text on SQLite)
+
+
+def content_hash(content: str | None) -> str | None:
+    """sha256 of the whitespace-collapsed content (None for content omnilab would refuse)."""
+    try:
+        return hashlib.sha256(collapse(content or "").encode()).hexdigest()
+    except InvalidInput:
+        return None
+
+
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def insert_keys(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert key rows (memory_id, memory_type, content_hash, embedding_key); returns memory id -> vector id."""
+    if not rows:
+        return {}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # a concurrent sync of the same lab may have added some first: theirs stand
+    stmt = insert(MV).on_conflict_do_nothing(index_elements=["memory_id"]).returning(MV.c.memory_id, MV.c.id)
+    out = {m: int(i) for m, i in conn.execute(stmt, rows)}
+    missing = [r["memory_id"] for r in rows if r["memory_id"] not in out]
+    for part in chunks(missing):
+        out.update(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part))).all())
+    return out
+
+
+def _since(col: sa.Column, raw: Any, pg: bool) -> sa.ColumnElement:
+    """``col >= raw`` for a value the fingerprint read raw.
+
+    SQLite holds timestamps as text in more than one format ('YYYY-MM-DD HH:MM:SS' from CURRENT_TIMESTAMP,
+    with '.ffffff' from Python): compared to the second, inclusive, so a row stamped in the same second as
+    the last look is checked again (by content hash; cheap) rather than missed.
+    """
+    if pg:
+        return col >= sa.cast(sa.literal(raw, sa.Text), sa.DateTime(timezone=True))
+
+    def second(x: Any) -> sa.ColumnElement:
+        return sa.func.replace(sa.func.substr(x, 1, 19), "T", " ")
+
+    return second(sa.type_coerce(col, sa.Text)) >= second(sa.literal(str(raw), sa.Text))
+
+
+class KeysMixin:
+    """Key rows of :class:`omnilab.vectors.memory.MemoryStore`: sync with memory_entries, id lookups."""
+
+    engine: sa.Engine
+    own: sa.Engine
+    split: bool
+    follow: bool
+
+    # ---------------------------------------------------------------------------------- lookups
+    def vector_ids_for(self, memory_ids: Iterable[str]) -> dict[str, int]:
+        """memory id -> vector id (the FAISS id) for the memories that have a key row."""
+        ids = list(dict.fromkeys(memory_ids))
+        out: dict[str, int] = {}
+        with self.own.connect() as conn:
+            for part in chunks(ids):
+                out.update(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part))).all())
+        return out
+
+    def memory_ids_for(self, vector_ids: Iterable[int]) -> dict[int, str]:
+        """vector id -> memory id."""
+        ids = [int(i) for i in dict.fromkeys(vector_ids)]
+        out: dict[int, str] = {}
+        with self.own.connect() as conn:
+            for part in chunks(ids):
+                out.update(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(part))).all())
+        return out
+
+    def _key_map(self) -> dict[str, tuple[int, str]]:
+        """memory id -> (vector id, memory type) of every key row, kept in memory (two-database labs only)."""
+        if self._keymap is None:
+            with self.own.connect() as conn:
+                self._keymap = {m: (int(i), t) for i, m, t in conn.execute(
+                    sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type))}
+        return self._keymap
+
+    # ------------------------------------------------------------------------------- freshness
+    def _platform_token(self) -> Any:
+        """Changes whenever anything was committed to the platform's database (a cheap gate)."""
+        if self.engine.dialect.name == "sqlite":
+            if self._watch is None:
+                self._watch = self.engine.raw_connection()
+            return self._watch.cursor().execute("PRAGMA data_version").fetchone()[0]
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT txid_current_snapshot()::text").scalar_one()
+
+    def _fingerprint(self) -> list[Any]:
+        """What changes when memory_entries changes: [rows, newest created_at, newest updated_at, total content
+        length, sum of updated_at seconds] (JSON-ready; one scan of the table)."""
+        pg = self.engine.dialect.name == "postgresql"
+        if pg:
+            cols = [sa.func.count(), sa.cast(sa.func.max(MEM.c.created_at), sa.Text),
+                    sa.cast(sa.func.max(MEM.c.updated_at), sa.Text), sa.func.sum(sa.func.length(MEM.c.content)),
+                    sa.cast(sa.func.sum(sa.extract("epoch", MEM.c.updated_at)), sa.Text)]
+        else:  # timestamps are text there, possibly in several formats: read raw
+            cols = [sa.func.count(), sa.func.max(MEM.c.created_at, type_=_RAW),
+                    sa.func.max(MEM.c.updated_at, type_=_RAW), sa.func.sum(sa.func.length(MEM.c.content)),
+                    sa.func.sum(sa.cast(sa.func.strftime("%s", sa.type_coerce(MEM.c.updated_at, sa.Text)),
+                                        sa.Integer))]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*cols).select_from(MEM)).one()
+        return [int(row[0]), row[1], row[2], int(row[3] or 0), row[4]]
+
+    def _check_platform(self) -> None:
+        """Follow writes made by others (attached labs): reconcile when memory_entries changed."""
+        if not self.follow:
+            self._ensure_fresh()
+            return
+        token = self._platform_token()
+        if token == self._token and not self._stale:
+            return
+        with self._lock:
+            if self._stale or self._fingerprint() != self._meta("memory_fingerprint"):
+                self.reconcile(progress=self._progress)
+            self._token = token
+
+    # ------------------------------------------------------------------------------------ sync
+    def _sync_keys(self) -> dict[str, int]:
+        """Make memory_vectors (and the SQLite keyword rows) agree with memory_entries; returns counts.
+
+        Key rows of vanished memories are deleted (their keyword rows go by trigger), new memories get key
+        rows without an embedding key (embedded by the caller), changed content clears the embedding key.
+        """
+        pg = self.engine.dialect.name == "postgresql"
+        fp = self._fingerprint()  # before reading rows: a row committed in between is seen next time
+        last = self._meta("memory_fingerprint")
+        out = {"new_keys": 0, "changed": 0, "dropped": 0}
+        if fp == last:
+            return out
+        everything = sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content)
+        stmt = everything
+        usable = isinstance(last, list) and len(last) == len(fp) and (last[1] is not None or last[2] is not None)
+        if usable:  # only rows stamped since the last look can be new or changed (for the rest: see below)
+            stmt = stmt.where(sa.or_(*[_since(c, v, pg) for c, v in ((MEM.c.created_at, last[1]),
+                                                                     (MEM.c.updated_at, last[2])) if v is not None]))
+        seen = self._sync_select(stmt, out)
+        with self.own.connect() as conn:
+            n_keys = conn.execute(sa.select(sa.func.count()).select_from(MV)).scalar_one()
+        if n_keys != fp[0]:  # deletions (or rows without timestamps): compare every id
+            out["dropped"], extra = self._sync_ids()
+            out["new_keys"] += extra
+        elif usable and not seen:  # changed without a new timestamp: compare every content hash
+            self._sync_select(everything, out)
+        with self.own.begin() as conn:
+            self._set_meta("memory_fingerprint", fp, conn=conn)
+            if any(out.values()) or self.follow:
+                self._bump(conn)  # memory rows changed behind omnilab's back: cached searches are stale
+        if any(out.values()):
+            self._keymap = None
+        return out
+
+    def _sync_select(self, stmt: sa.Select, out: dict[str, int]) -> int:
+        """Run _sync_rows over the (id, memory_type, content) rows of ``stmt``; returns how many were read."""
+        seen = 0
+        with self.engine.connect() as conn:
+            for part in conn.execution_options(yield_per=2000).execute(stmt).partitions(2000):
+                new, changed = self._sync_rows(part)
+                out["new_keys"] += new
+                out["changed"] += changed
+                seen += len(part)
+        return seen
+
+    def _sync_rows(self, rows: Sequence[Any]) -> tuple[int, int]:
+        """Key rows for memory rows read from memory_entries (id, memory_type, content): (added, changed)."""
+        with self.own.begin() as conn:
+            have = {}
+            for part in chunks([r[0] for r in rows]):
+                have.update({m: (i, t, h) for i, m, t, h in conn.execute(
+                    sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type, MV.c.content_hash)
+                    .where(MV.c.memory_id.in_(part)))})
+            new, fts = [], []
+            changed = 0
+            for mid, mtype, content in rows:
+                h = content_hash(content)
+                cur = have.get(mid)
+                if cur is None:
+                    new.append({"memory_id": mid, "memory_type": mtype, "content_hash": h, "embedding_key": None,
+                                "_content": content})
+                elif cur[2] != h or cur[1] != mtype:
+                    values: dict[str, Any] = {"memory_type": mtype}
+                    if cur[2] != h:
+                        values.update(content_hash=h, embedding_key=None)  # re-embedded by the caller
+                        fts.append((cur[0], content or ""))
+                    conn.execute(sa.update(MV).where(MV.c.id == cur[0]).values(**values))
+                    changed += 1
+            ids = insert_keys(conn, [{k: v for k, v in r.items() if k != "_content"} for r in new])
+            hybrid.fts_write(conn, fts)
+            hybrid.fts_write(conn, [(ids[r["memory_id"]], r["_content"] or "") for r in new], fresh=True)
+        return len(new), changed
+
+    def _sync_ids(self) -> tuple[int, int]:
+        """Full id comparison: drop key rows of vanished memories, add those of unkeyed ones."""
+        with self.engine.connect() as conn:
+            live = set(conn.execute(sa.select(MEM.c.id)).scalars())
+        with self.own.connect() as conn:
+            keys = dict(conn.execute(sa.select(MV.c.memory_id, MV.c.id)).all())
+        gone = [i for m, i in keys.items() if m not in live]
+        with self.own.begin() as conn:
+            for part in chunks(gone):
+                conn.execute(sa.delete(MV).where(MV.c.id.in_(part)))
+        missing = [m for m in live if m not in keys]
+        added = 0
+        for part in chunks(missing, 2000):
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content)
+                                    .where(MEM.c.id.in_(part))).all()
+            added += self._sync_rows(rows)[0]
+        return len(gone), added
+
+    def _contents(self, memory_ids: Sequence[str]) -> dict[str, str]:
+        """memory id -> content, read from memory_entries."""
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for part in chunks(list(memory_ids)):
+                out.update(conn.execute(sa.select(MEM.c.id, MEM.c.content).where(MEM.c.id.in_(part))).all())
+        return out
+
+    # provided by MemoryStore
+    _keymap: dict[str, tuple[int, str]] | None
+    _watch: Any
+    _token: Any
+    _stale: bool
+    _progress: bool
+    _lock: Any

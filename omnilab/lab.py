@@ -266,28 +266,67 @@ class Lab:
                  session_id: str | None = None, project_id: str | None = None, tags: Any = (),
                  metadata: Mapping[str, Any] | None = None, **extra: Any) -> str:
         """Store one memory (SQL first, then its vector); returns its memory id (uuid string)."""
-        return self.memory.remember(content, memory_type, priority=priority, agent_id=agent_id,
-                                    session_id=session_id, project_id=project_id, tags=tags, metadata=metadata,
-                                    **extra)
+        with self._platform_transaction({"op": "remember", "memory_type": str(getattr(memory_type, "value",
+                                                                                     memory_type))}):
+            memory_id = self.memory.remember(content, memory_type, priority=priority, agent_id=agent_id,
+                                             session_id=session_id, project_id=project_id, tags=tags,
+                                             metadata=metadata, **extra)
+            self._mirror_memories([memory_id])
+        return memory_id
 
     def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
                progress: bool = True, dedupe: bool = True) -> dict[str, Any]:
         """Bulk-add memories from a DataFrame, an iterable of dicts or a ``.jsonl``/``.csv`` path.
 
         An optional ``embedding`` column carries precomputed vectors (checked, not re-embedded). Rows whose
-        memory_id exists, or (``dedupe``) whose type and content are already stored, are skipped. Returns
+        id exists, or (``dedupe``) whose type and content are already stored, are skipped. Returns
         added, duplicates, embedded, cache_hits, precomputed, seconds and the new memory_ids.
         """
-        return self.memory.ingest(data, memory_type=memory_type, batch_size=batch_size, progress=progress,
-                                  dedupe=dedupe)
+        with self._platform_transaction({"op": "ingest"}):
+            out = self.memory.ingest(data, memory_type=memory_type, batch_size=batch_size, progress=progress,
+                                     dedupe=dedupe)
+            self._mirror_memories(out.get("memory_ids", []))
+        return out
 
     def forget(self, memory_ids: Any) -> int:
         """Delete memories by memory id (one or many); returns how many existed."""
-        return self.memory.forget(memory_ids)
+        ids = [memory_ids] if isinstance(memory_ids, str) else memory_ids
+        with self._platform_transaction({"op": "forget"}):
+            n = self.memory.forget(ids)
+            if self._platform_redis():
+                self.cache.memories.delete(*[str(i) for i in ids])
+        return n
 
     def update_memory(self, memory_id: str, **changes: Any) -> None:
         """Change a memory's fields; new content is re-embedded."""
-        self.memory.update(memory_id, **changes)
+        with self._platform_transaction({"op": "update", "id": str(memory_id), "fields": sorted(changes)}):
+            self.memory.update(memory_id, **changes)
+            self._mirror_memories([memory_id])
+
+    def _platform_redis(self) -> bool:
+        return self.settings.redis_layout == "platform" and not self.read_only
+
+    def _platform_transaction(self, operation: dict[str, Any]) -> Any:
+        """The platform's transaction log (``transaction:{id}``) around a multi-store write, platform layout only."""
+        import contextlib
+
+        if not self._platform_redis():
+            return contextlib.nullcontext()
+        from omnilab.sessions.txlog import transaction
+
+        return transaction(self._redis(), [operation])
+
+    def _mirror_memories(self, memory_ids: list[str]) -> None:
+        """Keep the platform's per-memory cache (``memory:{id}``, 1 h) in step with SQL (platform layout)."""
+        if not memory_ids or not self._platform_redis():
+            return
+        t = TABLES["memory_entries"]
+        rows = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(memory_ids), 500):
+                chunk = list(memory_ids[start:start + 500])
+                rows += [dict(r) for r in conn.execute(sa.select(t).where(t.c.id.in_(chunk))).mappings()]
+        self.cache.memories.set_many(rows)
 
     def memories(self, memory_type: Any = None, *, where: Mapping[str, Any] | None = None,
                  limit: int | None = None, **filters: Any) -> pd.DataFrame:
@@ -501,7 +540,8 @@ class Lab:
             from omnilab.sessions.connection import RedisConnection
 
             conn = self.__dict__["_redis_conn"] = RedisConnection(
-                self.settings.redis_url, self.settings.redis_prefix, lab_dir=self.path)
+                self.settings.redis_url, self.settings.redis_prefix, lab_dir=self.path,
+                layout=self.settings.redis_layout, read_only=self.read_only)
         return conn
 
     @functools.cached_property
@@ -533,8 +573,24 @@ class Lab:
         return AgentStateCache(self._redis())
 
     def agent_states(self) -> pd.DataFrame:
-        """Cached agent states: agent_id, status, updated_at, seconds_left, state."""
+        """Cached agent states, one row per agent.
+
+        omnilab layout: agent_id, status, updated_at, seconds_left, state. Platform layout (the platform's
+        ``agent_state:*`` and ``agent_status:*`` keys): agent_id, status, agent_status, current_task, progress,
+        estimated_completion, response_time, success_rate, tokens_used, seconds_left, status_seconds_left, state.
+        """
         return self.agent_state.frame()
+
+    def update_task_progress(self, task_id: str, progress: float, status: Any = None, result: Any = None) -> dict:
+        """The platform's task progress update: the task row first (progress 0-100, status, result,
+        started_at/completed_at by status), then the agent's cached state and an agent update on pub/sub.
+
+        Returns what was written (``cached``/``published`` False with ``warnings`` if Redis was unreachable).
+        """
+        from omnilab.sessions.tasks import update_task_progress
+
+        self._writable("update_task_progress")
+        return update_task_progress(self.engine, self.agent_state, task_id, progress, status, result)
 
     def set_agent_status(self, agent_id: str, status: Any) -> bool:
         """Set an agent's status: agents table first (the truth), then the cache, then a broadcast.

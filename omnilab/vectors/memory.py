@@ -35,7 +35,7 @@ from omnilab.sql.validate import check_foreign_keys, validate_rows
 from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.embedders import Embedder, collapse, create_embedder, default_spec
-from omnilab.vectors.index import VectorIndex, key_code
+from omnilab.vectors.index import VectorIndex
 from omnilab.vectors.keys import MV, KeysMixin, chunks, content_hash, insert_keys
 from omnilab.vectors.models import embedding_cache, lab_meta
 from omnilab.vectors.search import RESULT_COLUMNS, SearchMixin
@@ -252,104 +252,6 @@ class MemoryStore(KeysMixin, SearchMixin):
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
-
-    # -------------------------------------------------------------------------------- reconcile
-    def reconcile(self, *, progress: bool = False, embed: bool = True) -> dict[str, int]:
-        """Make the key rows agree with memory_entries and the index with the key rows; returns counts.
-
-        Rows written by other tools (``lab.insert``, the sample loader, the platform) have no vector yet;
-        ``embed`` embeds them now (cache first). On open this is deferred to the first search, so opening
-        a lab never waits for a model.
-        """
-        with self._lock, self.index.lock:
-            return self._reconcile_locked(progress=progress, save=True, embed=embed)
-
-    def _ensure_fresh(self) -> None:
-        if self._stale:
-            self.reconcile(progress=self._progress)
-
-    def _reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True) -> dict[str, int]:
-        started = time.perf_counter()
-        synced = self._sync_keys()
-        with self.own.connect() as conn:
-            rows = conn.execute(sa.select(MV.c.id, MV.c.memory_type, MV.c.embedding_key)).all()
-        indexed = self.index.keys()
-        live = {r[0] for r in rows}
-        stale = [i for i in indexed if i not in live]
-        unkeyed = [r[0] for r in rows if r[2] is None]
-        embedded = self._embed_rows(unkeyed, progress=progress) if unkeyed and embed else {}
-        self._stale = bool(unkeyed) and not embed
-        want: dict[int, tuple[str, str]] = {}
-        for vid, mtype, key in rows:
-            key = key or embedded.get(vid)
-            if key is None:
-                continue
-            have = indexed.get(vid)
-            if have is None or have[0] != mtype or have[1] != key_code(key):
-                want[vid] = (mtype, key)
-        removed = self.index.remove(stale)
-        added = self._add_from_cache(want, progress=progress)
-        missing_fts: list[tuple[int, str]] = []
-        if self.own.dialect.name == "sqlite":
-            with self.own.begin() as conn:
-                missing_fts = hybrid.fts_missing(conn)
-            for part in chunks(missing_fts, 2000):
-                contents = self._contents([m for _, m in part])
-                with self.own.begin() as conn:
-                    hybrid.fts_write(conn, [(v, contents[m]) for v, m in part if m in contents])
-        if save and (self.index.dirty or not (self.directory / "manifest.json").exists()):
-            if not self.index.save(self._own_generation(), force=not (self.directory / "manifest.json").exists()):
-                self.index.load()
-                return self._reconcile_locked(progress=progress, save=save, embed=embed)
-            self._last_save = time.monotonic()
-        out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts),
-               **synced}
-        if any(out.values()):
-            log.info("reconciled the vector index with SQL in %.2fs: %s", time.perf_counter() - started, out)
-        return out
-
-    def _embed_rows(self, ids: list[int], *, progress: bool) -> dict[int, str]:
-        """Embed memories whose key row has no embedding key yet (cache first); returns vector id -> key."""
-        from tqdm.auto import tqdm
-
-        out: dict[int, str] = {}
-        bar = tqdm(total=len(ids), desc="embedding memories", disable=not progress, unit="mem")
-        for chunk in chunks(ids, 256):
-            with self.own.connect() as conn:
-                mids = dict(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(chunk))).all())
-            contents = self._contents(list(mids.values()))
-            pairs = [(vid, contents[m]) for vid, m in mids.items() if m in contents]
-            texts = [c if c and c.strip() else "(empty)" for _, c in pairs]
-            keys, vectors, stats = embed_texts(self.embedder, self.cache, texts)
-            with self.own.begin() as conn:
-                self.cache.put_many(conn, {k: vectors[k] for k in stats.new_keys})
-                for (vid, content), key in zip(pairs, keys):
-                    conn.execute(sa.update(MV).where(MV.c.id == vid).values(
-                        embedding_key=key, content_hash=content_hash(content)))
-            out.update({p[0]: k for p, k in zip(pairs, keys)})
-            bar.update(len(chunk))
-        bar.close()
-        return out
-
-    def _add_from_cache(self, want: Mapping[int, tuple[str, str]], *, progress: bool) -> int:
-        if not want:
-            return 0
-        keys = {k for _, k in want.values()}
-        vectors = self.cache.get_many(keys)
-        lacking = keys - set(vectors)
-        if lacking:  # cache rows removed by hand: embed the content again
-            ids = [vid for vid, (_, k) in want.items() if k in lacking]
-            fresh = self._embed_rows(ids, progress=progress)
-            want = {**want, **{vid: (want[vid][0], key) for vid, key in fresh.items()}}
-            vectors = self.cache.get_many({k for _, k in want.values()})
-        by_type: dict[str, list[int]] = {}
-        for vid, (mtype, _k) in want.items():
-            by_type.setdefault(mtype, []).append(vid)
-        for mtype, ids in by_type.items():
-            ids.sort()
-            mat = np.vstack([vectors[want[i][1]] for i in ids])
-            self.index.add(mtype, np.asarray(ids, dtype=np.int64), mat, [want[i][1] for i in ids])
-        return len(want)
 
     # ----------------------------------------------------------------------------------- writing
     def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,

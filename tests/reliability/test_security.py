@@ -111,6 +111,38 @@ ALLOWED_INTERPOLATIONS: dict[tuple[str, str, str], str] = {
         "FILTER_INDEX_PREFIX + the validated key parts (json_path_expr rejects anything else first)",
     ("omnilab/vectors/memory.py", "add_filter_index", "sql_expr"):
         "json_path_expr(...) compiled: a literal built only from validated key parts",
+    ("omnilab/sql/schema.py", "_text", "default"): "a constant default of the platform's DDL ('idle', 'medium', ...)",
+    ("omnilab/sql/attach.py", "_pragmas", "BUSY_TIMEOUT_MS"): "a module constant int, formatted with :d",
+    ("omnilab/sql/attach.py", "_sqlite_read_only", "BUSY_TIMEOUT_MS"): "a module constant int (the timeout)",
+    ("omnilab/platform_sample.py", "_insert", "table"): "a key of platform_rows(): the platform's table names",
+    ("omnilab/platform_sample.py", "_insert", "', '.join(cols)"): "the column names of platform_rows()",
+    ("omnilab/platform_sample.py", "_insert", "', '.join([mark] * len(cols))"): "one placeholder per column",
+    ("omnilab/sql/adopt.py", "_add", "ddl"): "CreateColumn of an omnilab model column (+ quoted FK target from the models)",
+    ("omnilab/sql/adopt.py", "_add", "later"): "None or the constant 'CURRENT_TIMESTAMP'",
+    ("omnilab/sql/adopt.py", "_add", "prep.quote(col)"): "a column name from OMNILAB_COLUMNS, quoted by the dialect",
+    ("omnilab/sql/adopt.py", "_add", "prep.quote(name)"): "a table name from OMNILAB_COLUMNS, quoted by the dialect",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_check_fit", "measure"):
+        "LENGTH/ABS over a constant column expression of _copies",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_check_fit", "source"):
+        "constant FROM clause of _copies (old table names)",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "', '.join(columns)"):
+        "constant new column names of _copies",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "', '.join(columns.values())"):
+        "constant SQL expressions of _copies",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "name"): "a table name from _copies",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "order"):
+        "'' or ORDER BY a constant of ORDER_BY",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "source"): "constant FROM clause of _copies",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "OLD"):
+        "the module constant '_old0004_'",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "index"):
+        "an index name read from pg_indexes, double-quoted",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "n"): "a local int counter",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "name"): "a table name from OLD_TABLES",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "seq"):
+        "pg_get_serial_sequence() of an OLD_TABLES table (quoted regclass text)",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "upgrade", "PG_TSV"):
+        "a module constant: the generated tsvector expression (same as 0002)",
 }
 
 

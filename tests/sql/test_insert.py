@@ -36,7 +36,7 @@ def one_row_per_table() -> dict[str, dict]:
         "task_dependencies": {"task_id": "t1", "depends_on_task_id": "t1", "dependency_type": "blocks",
                               "created_at": T0},
         "agent_stats": {"agent_id": "a1", "tasks_completed": 2, "tasks_failed": 1, "total_execution_time": 13.5,
-                        "total_tokens_used": 12_000_000_000, "average_response_time": 4.5, "success_rate": 0.667,
+                        "total_tokens_used": 2_000_000_000, "average_response_time": 4.5, "success_rate": 0.667,
                         "date": dt.date(2026, 3, 1)},
         "agent_performance": {"agent_id": "a1", "task_id": "t1", "task_type": "code_generation", "timestamp": T0,
                               "execution_time": 3.25, "success": True, "tokens_used": 900, "error_type": None,

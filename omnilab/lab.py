@@ -433,7 +433,7 @@ class Lab:
         return queries.daily_trend(self.engine, days, now=now)
 
     def performance_breakdown(self, by: str = "task_type", days: int = 30, *, now: Any = None) -> pd.DataFrame:
-        """Run statistics per ``task_type``, ``system`` or ``agent_type``."""
+        """Run statistics per ``task_type``, ``system_name`` or ``agent_type``."""
         from omnilab.sql import queries
 
         return queries.performance_breakdown(self.engine, by, days, now=now)
@@ -443,11 +443,11 @@ class Lab:
         return self.performance_breakdown("task_type", days, now=now)
 
     def performance_by_system(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
-        """Run statistics per agent system, every system present (see :meth:`performance_breakdown`)."""
-        return self.performance_breakdown("system", days, now=now)
+        """Run statistics per agent system (``system_name``), every system present."""
+        return self.performance_breakdown("system_name", days, now=now)
 
     def execution_times(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
-        """The raw execution times of the window (agent_id, system, execution_time, success)."""
+        """The raw execution times of the window (agent_id, system_name, execution_time, success)."""
         from omnilab.sql import queries
 
         return queries.execution_times(self.engine, days, now=now)
@@ -476,6 +476,20 @@ class Lab:
 
         self._writable("refresh_project_stats")
         return queries.refresh_project_stats(self.engine, now=now)
+
+    def refresh_agent_stats(self, days: int = 30, *, now: Any = None) -> pd.DataFrame:
+        """Recompute the platform's per-day agent_stats rows of the last ``days`` UTC dates from
+        agent_performance (one transaction); returns the new rows."""
+        from omnilab.sql import queries
+
+        self._writable("refresh_agent_stats")
+        return queries.refresh_agent_stats(self.engine, days, now=now)
+
+    def agent_stats(self, days: int = 30, *, now: Any = None, agent_id: str | None = None) -> pd.DataFrame:
+        """The platform's daily agent_stats rows of the last ``days`` UTC dates (one per agent and date)."""
+        from omnilab.sql import queries
+
+        return queries.agent_stats(self.engine, days, now=now, agent_id=agent_id)
 
     @property
     def plot(self) -> Any:

@@ -110,6 +110,8 @@ def _install_views(engine: sa.Engine, statements: list[str]) -> None:
     def _prepare(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         try:
+            if pg:  # the platform's TIMESTAMP columns are naive UTC: day boundaries need a UTC session
+                cur.execute("SET TIME ZONE 'UTC'")
             for stmt in statements:
                 cur.execute(stmt)
             if pg:

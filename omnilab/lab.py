@@ -340,7 +340,7 @@ class Lab:
         ``where`` is applied before ranking, so the result is the exact top-k among matching memories;
         ``threshold`` keeps cosine >= t ("tuned": the value saved by ``save_threshold`` for ``memory_type``
         and the lab's embedder). Columns: rank, score, memory_id, memory_type, content, agent_id,
-        priority, tags, metadata, created_at, session_id, project_id, id.
+        priority, tags, metadata, created_at, session_id, project_id, vector_id.
 
         Results are cached in Redis (30 min), keyed on the arguments, the embedder and the memory write
         generation, so any memory write invalidates them. ``cache=None`` (default) uses the cache when

@@ -590,10 +590,10 @@ def daily_agent_stats(perf: pd.DataFrame) -> dict[str, list]:
         "agent_id": stats["agent_id"].tolist(),
         "tasks_completed": stats["completed"].astype(int).tolist(),
         "tasks_failed": (stats["runs"] - stats["completed"]).astype(int).tolist(),
-        "total_execution_time": stats["total_time"].round(3).tolist(),
+        "total_execution_time": stats["total_time"].tolist(),
         "total_tokens_used": stats["tokens"].astype(int).tolist(),
-        "average_response_time": stats["avg_time"].round(3).tolist(),
-        "success_rate": (stats["completed"] / stats["runs"]).round(4).tolist(),
+        "average_response_time": stats["avg_time"].tolist(),
+        "success_rate": (stats["completed"] / stats["runs"]).tolist(),
         "date": [d.date() for d in stats["date"]],
     }
 

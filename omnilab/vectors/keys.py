@@ -163,20 +163,24 @@ class KeysMixin:
         token = self._platform_token()
         if token == self._token and not self._stale:
             return
-        with self._lock:
-            if self._stale or self._fingerprint() != self._meta("memory_fingerprint"):
-                self.reconcile(progress=self._progress)
+        with self._lock, self.index.lock:
+            fp = self._fingerprint()
+            if self._stale:  # first look in this process: everything, keyword rows repaired, saved
+                self._reconcile_locked(progress=self._progress, save=True, fp=fp)
+            elif fp != self._meta("memory_fingerprint"):  # a few rows changed: saved as writes are
+                self._reconcile_locked(progress=self._progress, save=False, fp=fp, repair=False)
+                self._maybe_save()
             self._token = token
 
     # ------------------------------------------------------------------------------------ sync
-    def _sync_keys(self) -> dict[str, int]:
+    def _sync_keys(self, fp: list[Any] | None = None) -> dict[str, int]:
         """Make memory_vectors (and the SQLite keyword rows) agree with memory_entries; returns counts.
 
         Key rows of vanished memories are deleted (their keyword rows go by trigger), new memories get key
         rows without an embedding key (embedded by the caller), changed content clears the embedding key.
         """
         pg = self.engine.dialect.name == "postgresql"
-        fp = self._fingerprint()  # before reading rows: a row committed in between is seen next time
+        fp = fp or self._fingerprint()  # before reading rows: a row committed in between is seen next time
         last = self._meta("memory_fingerprint")
         out = {"new_keys": 0, "changed": 0, "dropped": 0}
         if fp == last:
@@ -284,9 +288,11 @@ class KeysMixin:
         if self._stale:
             self.reconcile(progress=self._progress)
 
-    def _reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True) -> dict[str, int]:
+    def _reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True, fp: list[Any] | None = None,
+                          repair: bool = True) -> dict[str, int]:
+        """``fp``: the fingerprint just taken; ``repair``: also look for missing keyword rows (a full scan)."""
         started = time.perf_counter()
-        synced = self._sync_keys()
+        synced = self._sync_keys(fp)
         with self.own.connect() as conn:
             rows = conn.execute(sa.select(MV.c.id, MV.c.memory_type, MV.c.embedding_key)).all()
         indexed = self.index.keys()
@@ -306,7 +312,7 @@ class KeysMixin:
         removed = self.index.remove(stale)
         added = self._add_from_cache(want, progress=progress)
         missing_fts: list[tuple[int, str]] = []
-        if self.own.dialect.name == "sqlite":
+        if repair and self.own.dialect.name == "sqlite":
             with self.own.begin() as conn:
                 missing_fts = hybrid.fts_missing(conn)
             for part in chunks(missing_fts, 2000):

@@ -124,7 +124,8 @@ class MemoryStore(KeysMixin, SearchMixin):
                                  kind=self.index_kind)
         with self.index.lock:
             try:
-                self.index.load()
+                if self.index.load():
+                    self._last_save = time.monotonic()  # what is on disk is what we hold
             except (ConfigError, OmnilabError) as exc:  # a derived file: rebuild it from SQL
                 log.warning("rebuilding the vector index: %s", exc)
                 self.index.generation = (self.index.disk_generation() if self._manifest_readable()

@@ -134,6 +134,6 @@ def _classify(exc: BaseException) -> OmnilabError:
     text = str(getattr(exc, "orig", exc))
     lowered = text.lower()
     if any(s in lowered for s in ("not authorized", "read-only", "read only", "readonly",
-                                  "multiple commands", "one statement at a time", "query_only")):
+                                  "multiple commands", "one statement at a time", "query_only", "cannot modify")):
         return ReadOnlyViolation(f"lab.sql is read-only: {text.strip()}")
     return InvalidInput(f"query failed: {text.strip()}")

@@ -188,12 +188,12 @@ def write_platform_redis(r: Any, *, now: dt.datetime | None = None) -> dict[str,
                "context": {"current_project": "proj_web", "active_agents": ["agency_coder"],
                            "conversation_history": [], "preferences": {}},
                "temporary_data": {"draft_code": None, "incomplete_tasks": [], "search_results": []}}
-    r.setex("session:sess_a", 3600, json.dumps(session))
+    r.set("session:sess_a", json.dumps(session), ex=3600)
     state = {"agent_id": "agency_coder", "status": "busy", "current_task": "task_0001", "progress": 40,
              "estimated_completion": iso, "performance_metrics": {"response_time": 1.2, "success_rate": 0.9,
                                                                   "tokens_used": 1234}}
-    r.setex("agent_state:agency_coder", 300, json.dumps(state))
-    r.setex("agent_status:agency_coder", 300, "busy")
+    r.set("agent_state:agency_coder", json.dumps(state), ex=300)
+    r.set("agent_status:agency_coder", "busy", ex=300)
     for i in range(3):
         r.lpush("task_queue", json.dumps({"id": f"task_q{i}", "content": f"queued {i}", "task_type": "testing"}))
     r.sadd("processing_tasks", "task_0001", "task_0002")

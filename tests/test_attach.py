@@ -173,3 +173,63 @@ def test_read_only_needs_an_existing_database(tmp_path):
     with pytest.raises(ConfigError, match="no database file"):
         omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{tmp_path / 'missing.db'}", read_only=True)
     assert not (tmp_path / "missing.db").exists()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def platform_redis_url(request, tmp_path):
+    """The platform's Redis keys, written the platform's way, on the lab's embedded Redis or a server db."""
+    from omnilab.platform_sample import write_platform_redis
+    from omnilab.sessions.connection import RedisConnection
+
+    if request.param == "embedded":
+        seed = RedisConnection("embedded", lab_dir=tmp_path / "lab", layout="platform")
+        write_platform_redis(seed.client)
+        yield "embedded"
+        seed.close()
+        return
+    import os
+
+    import redis
+
+    base = os.environ.get("OMNILAB_TEST_REDIS_URL")
+    if not base:
+        pytest.skip("OMNILAB_TEST_REDIS_URL is not set, so the server-Redis tests cannot run")
+    url = base.rsplit("/", 1)[0] + "/14"  # platform keys have no prefix: a database of their own
+    raw = redis.Redis.from_url(url)
+    patterns = ("session:*", "agent_state:*", "agent_status:*", "ws_connections:*", "task_queue", "processing_tasks")
+
+    def clean() -> None:
+        for pattern in patterns:
+            for key in raw.scan_iter(pattern):
+                raw.delete(key)
+
+    clean()
+    write_platform_redis(raw)
+    yield url
+    clean()
+    raw.close()
+
+
+def test_attach_reads_the_platforms_redis_and_leaves_it_untouched(tmp_path, platform_sqlite, platform_redis_url):
+    path, _rows = platform_sqlite
+    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True, embedder="hashing",
+                      redis_url=platform_redis_url, redis_layout="platform") as lab:
+        raw = lab._redis().client
+        ttls = {k: raw.ttl(k) for k in ("session:sess_a", "agent_state:agency_coder", "ws_connections:sess_a")}
+        sessions = lab.sessions.frame()
+        assert sessions["session_id"].tolist() == ["sess_a"] and sessions.loc[0, "user_id"] == "user_1"
+        assert sorted(lab.sessions.connections("sess_a")) == ["conn_1", "conn_2"]
+        states = lab.agent_states()
+        assert states.loc[0, "agent_id"] == "agency_coder" and states.loc[0, "current_task"] == "task_0001"
+        assert states.loc[0, "agent_status"] == "busy" and states.loc[0, "progress"] == 40
+        platform_queue = lab.queue.stats().set_index("queue").loc["task_queue (platform)"]
+        assert (platform_queue["pending"], platform_queue["in_flight"]) == (3, 2)
+        for attempt in (lambda: lab.sessions.register_connection("sess_a", "conn_x"),
+                        lambda: lab.update_task_progress("task_0001", 50)):
+            with pytest.raises(ReadOnlyViolation):
+                attempt()
+        assert lab.search("payroll salary", k=1).attrs["cache"] == "off"  # nothing cached into the platform's Redis
+        assert raw.scard("ws_connections:sess_a") == 2 and raw.llen("task_queue") == 3
+        for key, ttl in ttls.items():  # reading refreshed no expiry
+            assert raw.ttl(key) <= ttl
+        assert not list(raw.scan_iter("memory_search:*"))

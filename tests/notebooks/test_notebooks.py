@@ -18,6 +18,7 @@ NOTEBOOK_NAMES = [
     "02_tune_search_thresholds",
     "03_agent_performance",
     "04_search_ui",
+    "05_attach_platform",
 ]
 NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOK_NAMES]
 

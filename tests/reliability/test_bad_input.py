@@ -29,6 +29,7 @@ from rel_checks import MEM, REDIS_URL, assert_consistent, consistency, snapshot
 import omnilab
 from omnilab import cli
 from omnilab.errors import ConfigError, InvalidInput, NotFound, StoreUnavailable
+from omnilab.vectors.models import memory_vectors
 
 SQLI = "'; DROP TABLE agents; --"
 DIM = 384  # the hashing embedder's dimension
@@ -400,8 +401,9 @@ def test_bad_input(case: Case, backend: str | None, request: pytest.FixtureReque
             assert after["indexed"] > before["indexed"]
         else:
             assert after == before  # nothing half-written
-        with env.lab.engine.connect() as conn:  # the indexed ids are exactly SQL's
-            assert set(conn.execute(sa.select(MEM.c.id)).scalars()) == after["indexed"]
+        with env.lab.engine.connect() as conn:  # the indexed ids are exactly the vector keys of SQL's memories
+            keyed = sa.select(memory_vectors.c.id).join(MEM, MEM.c.id == memory_vectors.c.memory_id)
+            assert set(conn.execute(keyed).scalars()) == after["indexed"]
         request.node.user_properties.append(("outcome", outcome))
     finally:
         env.lab.close()

@@ -336,7 +336,9 @@ class KeysMixin:
 
         out: dict[int, str] = {}
         bar = tqdm(total=len(ids), desc="embedding memories", disable=not progress, unit="mem")
-        for chunk in chunks(ids, 256):
+        set_key = sa.update(MV).where(MV.c.id == sa.bindparam("vid")).values(
+            embedding_key=sa.bindparam("key"), content_hash=sa.bindparam("hash"))
+        for chunk in chunks(ids, 1024):
             with self.own.connect() as conn:
                 mids = dict(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(chunk))).all())
             contents = self._contents(list(mids.values()))
@@ -345,9 +347,9 @@ class KeysMixin:
             keys, vectors, stats = embed_texts(self.embedder, self.cache, texts)
             with self.own.begin() as conn:
                 self.cache.put_many(conn, {k: vectors[k] for k in stats.new_keys})
-                for (vid, content), key in zip(pairs, keys):
-                    conn.execute(sa.update(MV).where(MV.c.id == vid).values(
-                        embedding_key=key, content_hash=content_hash(content)))
+                if pairs:  # one executemany: per-row statements cost more than the embedding itself
+                    conn.execute(set_key, [{"vid": vid, "key": key, "hash": content_hash(content)}
+                                           for (vid, content), key in zip(pairs, keys)])
             out.update({p[0]: k for p, k in zip(pairs, keys)})
             bar.update(len(chunk))
         bar.close()

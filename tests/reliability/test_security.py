@@ -117,7 +117,8 @@ ALLOWED_INTERPOLATIONS: dict[tuple[str, str, str], str] = {
     ("omnilab/platform_sample.py", "_insert", "table"): "a key of platform_rows(): the platform's table names",
     ("omnilab/platform_sample.py", "_insert", "', '.join(cols)"): "the column names of platform_rows()",
     ("omnilab/platform_sample.py", "_insert", "', '.join([mark] * len(cols))"): "one placeholder per column",
-    ("omnilab/sql/adopt.py", "_add", "ddl"): "CreateColumn of an omnilab model column (+ quoted FK target from the models)",
+    ("omnilab/sql/adopt.py", "_add", "ddl"):
+        "CreateColumn of an omnilab model column (+ quoted FK target from the models)",
     ("omnilab/sql/adopt.py", "_add", "later"): "None or the constant 'CURRENT_TIMESTAMP'",
     ("omnilab/sql/adopt.py", "_add", "prep.quote(col)"): "a column name from OMNILAB_COLUMNS, quoted by the dialect",
     ("omnilab/sql/adopt.py", "_add", "prep.quote(name)"): "a table name from OMNILAB_COLUMNS, quoted by the dialect",

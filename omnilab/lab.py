@@ -619,14 +619,17 @@ class Lab:
 
     # ----------------------------------------------------------------------------------- display
     def stores(self) -> pd.DataFrame:
-        """Where each store lives."""
-        return pd.DataFrame(
-            [
-                {"store": "relational", "backend": self.backend, "location": describe_url(self.database_url)},
-                {"store": "vectors", "backend": "faiss", "location": str(self.path / "vectors")},
-                {"store": "sessions", "backend": "redis", "location": _describe_redis(self.settings.redis_url)},
-            ]
-        )
+        """Where each store lives (an attached lab also names the database that holds omnilab's own tables)."""
+        rows = [{"store": "relational" + (" (read-only)" if self.read_only else ""), "backend": self.backend,
+                 "location": describe_url(self.database_url)}]
+        if self.own_engine is not self.engine:
+            rows.append({"store": "omnilab tables", "backend": self.own_engine.dialect.name,
+                         "location": describe_url(self.own_engine.url)})
+        rows += [{"store": "vectors", "backend": "faiss", "location": str(self.path / "vectors")},
+                 {"store": "sessions", "backend": "redis" + (" (platform layout)" if self.settings.redis_layout
+                                                            == "platform" else ""),
+                  "location": _describe_redis(self.settings.redis_url)}]
+        return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
         stores = "".join(

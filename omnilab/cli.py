@@ -21,13 +21,17 @@ def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL (default: SQLite inside the lab)")
     p.add_argument("--redis-url", metavar="URL", help="redis://… or 'embedded' (default)")
     p.add_argument("--embedder", metavar="SPEC", help="e.g. hashing, sentence-transformers, openai")
+    p.add_argument("--read-only", action="store_true",
+                   help="attach to the database without writing to it (the platform's own database)")
+    p.add_argument("--redis-layout", choices=("omnilab", "platform"), help="key names in Redis (default: omnilab)")
 
 
 def _open(args: argparse.Namespace, **extra: Any):  # type: ignore[no-untyped-def]
     import omnilab
 
     return omnilab.open(args.lab, database_url=args.database_url, redis_url=args.redis_url,
-                        embedder=args.embedder, **extra)
+                        embedder=args.embedder, read_only=True if getattr(args, "read_only", False) else None,
+                        redis_layout=getattr(args, "redis_layout", None), **extra)
 
 
 def _lab_exists(path: str | None) -> bool:

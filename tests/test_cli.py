@@ -98,3 +98,22 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path):
     assert out.returncode == 2 and "OMNILAB_DATABASE_URL" in out.stderr and "Traceback" not in out.stderr
     out = run("sample", "--lab", str(tmp_path / "y"), "--days", "0", "-q")
     assert out.returncode == 2 and "days" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_read_only_attach_from_the_command_line(tmp_path, capsys):
+    from omnilab.platform_sample import build_platform_sqlite
+
+    db = tmp_path / "omnidev.db"
+    build_platform_sqlite(db)
+    before = db.read_bytes()
+    url = f"sqlite:///{db}"
+    common = ["--lab", str(tmp_path / "lab"), "--database-url", url, "--embedder", "hashing"]
+    assert main(["info", *common]) == 2  # a platform database: refused, naming read-only and adopt
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "read_only=True" in err and "omnilab db adopt" in err
+    assert main(["info", *common, "--read-only"]) == 0
+    assert "relational (read-only)" in capsys.readouterr().out
+    assert main(["search", "payroll salary run", *common, "--read-only", "-k", "1", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["memory_id"] == "mem_000003"
+    assert db.read_bytes() == before

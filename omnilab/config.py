@@ -45,7 +45,8 @@ class Settings:
     * ``redis_url`` — ``redis://``, ``rediss://``, ``unix://`` or ``"embedded"`` (a private server in the lab).
     * ``redis_prefix`` — every Redis key starts with it, so a shared server is safe.
     * ``embedder`` — spec such as ``"hashing"``, ``"hashing:512"``, ``"sentence-transformers"``,
-      ``"openai:text-embedding-3-small"``; ``None`` lets the lab choose once and record it.
+      ``"openai:text-embedding-3-small"``; ``None`` lets the lab choose once and record it. Keyword
+      arguments may also pass an ``Embedder`` or an embedding object (LangChain ``Embeddings``).
     * ``index`` — ``"flat"`` (exact) or ``"hnsw"``.
     * ``read_only`` — attach to a database (typically the platform's own) without ever writing to it;
       what omnilab owns for it (embedding cache, vector keys, keyword index) lives in the lab directory.
@@ -57,7 +58,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str = "embedded"
     redis_prefix: str = "omnilab:"
-    embedder: str | None = None
+    embedder: str | Any | None = None
     index: str = "flat"
     read_only: bool = False
     redis_layout: str = "omnilab"
@@ -81,8 +82,13 @@ class Settings:
             bool(_PREFIX_RE.match(self.redis_prefix)),
             "must be letters, digits, '_', '.', '-' and end with ':' (e.g. 'omnilab:')",
         )
-        if self.embedder is not None:
+        if isinstance(self.embedder, str):
             self._check("embedder", self.embedder.strip() != "", "must not be empty")
+        elif self.embedder is not None:
+            from omnilab.vectors.embedders import is_embedder_like
+
+            self._check("embedder", is_embedder_like(self.embedder),
+                        "must be a spec string, an Embedder or an object with embed_documents/embed_query")
         self._check("index", self.index in _INDEX_KINDS, f"must be one of {_INDEX_KINDS}")
 
     def __repr__(self) -> str:

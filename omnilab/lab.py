@@ -216,17 +216,21 @@ class Lab:
         t = TABLES["projects"]
         return self._frame(sa.select(t).order_by(t.c.name), t)
 
-    def sql(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def sql(self, query: str, params: Mapping[str, Any] | None = None, *,
+            timeout: float | None = 30.0) -> pd.DataFrame:
         """Run one read-only, parameterized query (``:name`` placeholders) and return a DataFrame.
 
-        Anything that would write — INSERT/UPDATE/DELETE/DDL, PRAGMA, ATTACH, several statements —
-        raises :class:`ReadOnlyViolation` and changes nothing.
+        Anything that would write — INSERT/UPDATE/DELETE/DDL, PRAGMA, ATTACH, several statements — and
+        functions that reach native code, files or the server (``fts3_tokenizer``, ``load_extension``,
+        ``pg_terminate_backend``, ``pg_read_file``, ``set_config``, advisory locks …; the lists are in
+        ``omnilab.sql.readonly``) raise :class:`ReadOnlyViolation` and change nothing. A query still running
+        after ``timeout`` seconds (``None``: no limit) is stopped with ``QueryTimeout`` (an ``InvalidInput``).
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInput("query must be a non-empty SQL string")
         if params is not None and not isinstance(params, Mapping):
             raise InvalidInput("params must be a dict of :name -> value")
-        columns, rows = run_read_only(self.engine, query, dict(params or {}))
+        columns, rows = run_read_only(self.engine, query, dict(params or {}), timeout=timeout)
         return pd.DataFrame.from_records(rows, columns=columns)
 
     def counts(self) -> pd.Series:
@@ -329,18 +333,24 @@ class Lab:
         self.cache.memories.set_many(rows)
 
     def memories(self, memory_type: Any = None, *, where: Mapping[str, Any] | None = None,
-                 limit: int | None = None, **filters: Any) -> pd.DataFrame:
-        """Memories (newest first), by type, ``where`` filter and column equality keywords."""
-        return self.memory.memories(memory_type, where=where, limit=limit, **filters)
+                 limit: int | None = None, include_expired: bool = False, **filters: Any) -> pd.DataFrame:
+        """Memories (newest first), by type, ``where`` filter and column equality keywords.
+
+        Memories past their ``expires_at`` are left out unless ``include_expired``.
+        """
+        return self.memory.memories(memory_type, where=where, limit=limit, include_expired=include_expired,
+                                    **filters)
 
     def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
-               where: Mapping[str, Any] | None = None, cache: bool | None = None) -> pd.DataFrame:
+               where: Mapping[str, Any] | None = None, cache: bool | None = None,
+               include_expired: bool = False) -> pd.DataFrame:
         """Top-k memories by cosine similarity to ``query`` (text or a 1-d vector).
 
         ``where`` is applied before ranking, so the result is the exact top-k among matching memories;
         ``threshold`` keeps cosine >= t ("tuned": the value saved by ``save_threshold`` for ``memory_type``
         and the lab's embedder). Columns: rank, score, memory_id, memory_type, content, agent_id,
-        priority, tags, metadata, created_at, session_id, project_id, vector_id.
+        priority, tags, metadata, created_at, session_id, project_id, vector_id. Memories past their
+        ``expires_at`` are left out (as if filtered first) unless ``include_expired``.
 
         Results are cached in Redis (30 min), keyed on the arguments, the embedder and the memory write
         generation, so any memory write invalidates them. ``cache=None`` (default) uses the cache when
@@ -350,17 +360,25 @@ class Lab:
         threshold = self._resolve_threshold(threshold, memory_type)  # "tuned" -> the saved value (tuning and UI)
         search_cache = self._search_cache(cache)
         if search_cache is None:
-            frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
+            frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+                                       include_expired=include_expired)
             frame.attrs["cache"] = "off"
             return frame
         key = {"memory_type": memory_type, "k": k, "threshold": threshold, "where": where,
-               "embedder": self.memory.embedder.name, "generation": self.memory.sql_generation()}
+               "embedder": self.memory.embedder.name, "generation": self.memory.sql_generation(),
+               "include_expired": include_expired,
+               "lab": self.lab_id}  # platform-layout entries share one unprefixed key space
         hit = search_cache.get(query, **key)
         if hit is not None:
             hit.attrs["cache"] = "hit"
             return hit
-        frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where)
-        search_cache.set(query, frame, **key)
+        frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+                                   include_expired=include_expired)
+        valid_for = frame.attrs.get("valid_for")  # cached no longer than until its first result expires
+        if valid_for is None:
+            search_cache.set(query, frame, **key)
+        elif valid_for > 0:
+            search_cache.set(query, frame, ttl=min(valid_for, search_cache.ttl), **key)
         frame.attrs["cache"] = "miss"
         return frame
 
@@ -375,10 +393,23 @@ class Lab:
 
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
                       where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                      weight: float | None = None) -> pd.DataFrame:
-        """Keyword (BM25) + vector search fused (``fusion``: "blend" or "rrf"; ``weight`` = vector share)."""
+                      weight: float | None = None, include_expired: bool = False) -> pd.DataFrame:
+        """Keyword (BM25) + vector search fused (``fusion``: "blend" or "rrf"; ``weight`` = vector share).
+
+        Memories past their ``expires_at`` are left out (before fusion) unless ``include_expired``.
+        """
         return self.memory.hybrid_search(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
-                                         weight=weight)
+                                         weight=weight, include_expired=include_expired)
+
+    def purge_expired(self) -> int:
+        """Delete the memories past their ``expires_at`` (with their vectors, keys, keyword rows, access log and
+        relationships); returns how many. Expired memories are hidden from searches and ``memories()`` anyway;
+        this frees their space."""
+        with self._platform_transaction({"op": "purge_expired"}):
+            ids = self.memory.purge_expired()
+            if ids and self._platform_redis():
+                self.cache.memories.delete(*ids)
+        return len(ids)
 
     def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
         """Link two memories (memory ids) in memory_relationships."""
@@ -546,6 +577,21 @@ class Lab:
 
     # ------------------------------------------------------------------------- sessions (Redis)
     # Nothing here touches Redis until first use, so SQL-only users never need it.
+    @functools.cached_property
+    def _namespace(self) -> tuple[str, str, str]:
+        """(database id, Redis key prefix, lab identity): see :mod:`omnilab.sessions.identity`."""
+        from omnilab.sessions.identity import database_lab_id, namespace
+
+        database_id = database_lab_id(self.own_engine)  # read-only labs: the lab directory's own database
+        return (database_id, *namespace(database_id, self.settings.redis_prefix))
+
+    @property
+    def lab_id(self) -> str:
+        """This lab's stable identity: the id recorded in its database, plus ``:<redis_prefix>`` when an explicit
+        prefix is set. It names the lab's Redis keys (the default prefix becomes ``omnilab:<id>:``), its queued
+        tasks (``tasks.lab_id``) and its search-cache entries."""
+        return self._namespace[2]
+
     def _redis(self) -> Any:
         conn = self.__dict__.get("_redis_conn")
         if conn is None:
@@ -553,9 +599,10 @@ class Lab:
                 raise OmnilabError("this lab is closed")
             from omnilab.sessions.connection import RedisConnection
 
+            database_id, prefix, lab_id = self._namespace
             conn = self.__dict__["_redis_conn"] = RedisConnection(
-                self.settings.redis_url, self.settings.redis_prefix, lab_dir=self.path,
-                layout=self.settings.redis_layout, read_only=self.read_only)
+                self.settings.redis_url, prefix, lab_dir=self.path, layout=self.settings.redis_layout,
+                read_only=self.read_only, lab_id=lab_id, database_id=database_id)
         return conn
 
     @functools.cached_property
@@ -570,7 +617,7 @@ class Lab:
         """The reliable task queue over the tasks table (:class:`omnilab.sessions.queue.TaskQueue`)."""
         from omnilab.sessions.queue import TaskQueue
 
-        return TaskQueue(self._redis(), self.engine)
+        return TaskQueue(self._redis(), self.engine, lab_id=self.lab_id)
 
     @functools.cached_property
     def cache(self) -> Any:

@@ -361,10 +361,16 @@ class RedisConnection:
     ``layout``: ``"omnilab"`` (keys under ``prefix``) or ``"platform"`` (the platform's own keys and
     channels for sessions, agent state, pub/sub and caches). ``read_only``: every write raises
     :class:`ReadOnlyViolation`; reads never refresh a TTL.
+
+    ``lab_id`` (the lab's identity) and ``database_id`` (its database's id) come from
+    :mod:`omnilab.sessions.identity`. With ``database_id`` the first connection records it under
+    ``<prefix>lab`` (or finds it there); a prefix recorded for another database raises :class:`ConfigError`,
+    so two labs never share keys by accident.
     """
 
     def __init__(self, url: str, prefix: str = "omnilab:", *, lab_dir: str | Path | None = None,
-                 socket_timeout: float = 5.0, layout: str = "omnilab", read_only: bool = False) -> None:
+                 socket_timeout: float = 5.0, layout: str = "omnilab", read_only: bool = False,
+                 lab_id: str | None = None, database_id: str | None = None) -> None:
         if url != "embedded" and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"redis_url must be 'embedded' or redis://, rediss://, unix://; got {url!r}")
         if url == "embedded" and lab_dir is None:
@@ -377,6 +383,9 @@ class RedisConnection:
         self.prefix = prefix
         self.layout = layout
         self.read_only = read_only
+        self.lab_id = lab_id
+        self.database_id = database_id
+        self._owner_checked = database_id is None
         self.display = describe_redis_url(url) if url != "embedded" else f"embedded Redis in {lab_dir}/redis"
         self._lab_dir = Path(lab_dir) if lab_dir is not None else None
         self._socket_timeout = socket_timeout
@@ -401,14 +410,38 @@ class RedisConnection:
 
     @property
     def client(self) -> redis.Redis:
-        """The redis-py client (``decode_responses=True``); connects on first use."""
-        if self._client is None:
+        """The redis-py client (``decode_responses=True``); connects on first use (and checks that the
+        prefix belongs to this lab's database)."""
+        if self._client is None or not self._owner_checked:
             with self._lock:
                 if self._closed:
                     raise StoreUnavailable(f"{self.display}: this lab has been closed")
                 if self._client is None:
                     self._client = self._connect()
+                if not self._owner_checked:
+                    self._check_owner(self._client)
+                    self._owner_checked = True
         return self._client
+
+    def _check_owner(self, client: redis.Redis) -> None:
+        """Record this lab's database id under the prefix, or refuse a prefix another database recorded."""
+        from omnilab.sessions.identity import OWNER_KEY
+
+        key = self.key(OWNER_KEY)
+        if self.read_only or not client.set(key, str(self.database_id), nx=True):
+            owner = client.get(key)
+            if owner is not None and owner != self.database_id:
+                raise ConfigError(
+                    f"redis_prefix {self.prefix!r} on {self.display} belongs to a lab on another database "
+                    f"(lab id {owner}; this lab is {self.database_id}): labs share Redis keys only on the same "
+                    f"database. Use another redis_prefix, or the default, which is unique per lab")
+
+    def check_owner(self) -> None:
+        """Check (again, e.g. after Redis lost its data) that the prefix belongs to this lab's database."""
+        if self.database_id is None:
+            return
+        self._owner_checked = False
+        self.run(lambda r: None, "lab check")
 
     def _connect(self) -> redis.Redis:
         common: dict[str, Any] = {
@@ -509,7 +542,8 @@ class RedisConnection:
 
     def __repr__(self) -> str:
         mode = " read-only" if self.read_only else ""
-        return f"<RedisConnection {self.display} prefix={self.prefix!r} layout={self.layout}{mode}>"
+        lab = f" lab={self.lab_id}" if self.lab_id else ""
+        return f"<RedisConnection {self.display} prefix={self.prefix!r} layout={self.layout}{lab}{mode}>"
 
 
 def _glob_escape(text: str) -> str:

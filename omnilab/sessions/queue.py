@@ -12,7 +12,12 @@ time), ``q:<q>:ages`` (zset: enqueue time of unfinished tasks), ``q:<q>:notify``
 hash ``task:<id>`` per queued task (queue, score, attempts, lease token, payload JSON).
 
 Tasks are rows of the platform's ``tasks`` table (``content`` required; ``task_type`` is NOT NULL, filled by
-omnilab's row validation when left out).
+omnilab's row validation when left out). Each row records its queue (``queue_name``) and the lab that queued it
+(``lab_id``, :mod:`omnilab.sessions.identity`): :meth:`TaskQueue.recover` restores only this lab's tasks, each
+to its own queue, and a dequeue claims the row in SQL with a conditional UPDATE on ``lab_id``, so a lease is
+exclusive across labs even when two labs' Redis namespaces both hold a task id. Rows no lab owns yet
+(``lab_id`` NULL: ``lab.insert``, the platform, rows from before revision 0006) are claimed by the first lab
+that recovers or dequeues them.
 
 With ``redis_layout="platform"`` this queue still keeps its own prefixed keys: it never pushes into the
 platform's ``task_queue`` (whose workers would also take the task) unless asked with :meth:`TaskQueue.push_platform`.
@@ -107,7 +112,7 @@ class TaskQueue:
     """
 
     def __init__(self, conn: RedisConnection, engine: sa.Engine, *, max_attempts: int = 3,
-                 default_lease: float = 60.0) -> None:
+                 default_lease: float = 60.0, lab_id: str | None = None) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidInput(f"max_attempts must be a positive integer, got {max_attempts!r}")
         _lease_ms(default_lease)
@@ -118,12 +123,25 @@ class TaskQueue:
         self._tasks = TABLES["tasks"]
         self._deps = TABLES["task_dependencies"]
         self._scripts: dict[str, Any] = {}
+        #: the lab whose tasks this queue handles (``tasks.lab_id``); None: the tasks no lab owns
+        self.lab_id = lab_id if lab_id is not None else conn.lab_id
 
     # ------------------------------------------------------------------------------ plumbing
+    def _mine(self) -> Any:
+        """SQL condition: the task belongs to this queue's lab."""
+        t = self._tasks
+        return t.c.lab_id == self.lab_id if self.lab_id is not None else t.c.lab_id.is_(None)
+
+    def _claimable(self) -> Any:
+        """SQL condition: this lab owns the task or nobody does yet (a claim then makes it this lab's)."""
+        t = self._tasks
+        return sa.or_(t.c.lab_id == self.lab_id, t.c.lab_id.is_(None)) if self.lab_id is not None \
+            else t.c.lab_id.is_(None)
+
     def _keys(self, queue: str) -> dict[str, str]:
-        if not isinstance(queue, str) or not queue or any(c in queue for c in " :*?[]"):
-            raise InvalidInput(f"queue must be a non-empty name without spaces, ':' or glob characters, "
-                               f"got {queue!r}")
+        if not isinstance(queue, str) or not queue or len(queue) > 100 or any(c in queue for c in " :*?[]"):
+            raise InvalidInput(f"queue must be a non-empty name of at most 100 characters without spaces, ':' or "
+                               f"glob characters, got {queue!r}")
         k = self.conn.key
         return {n: k("q", queue, n) for n in ("ready", "processing", "waiting", "dead", "ages", "notify")}
 
@@ -177,7 +195,11 @@ class TaskQueue:
             for col in ("status", "progress", "started_at", "completed_at", "result"):
                 if row.get(col) not in (None, "pending", 0):
                     raise InvalidInput(f"task {i}: {col} is set by the queue, leave it out")
+            for col in ("queue_name", "lab_id"):
+                if row.get(col) is not None:
+                    raise InvalidInput(f"task {i}: {col} is set by the queue, leave it out")
             row["status"], row["progress"] = "pending", 0
+            row["queue_name"], row["lab_id"] = queue, self.lab_id
             deps.append(list(dict.fromkeys(d)))
         clean = validate_rows("tasks", rows)
         if not clean:
@@ -240,33 +262,69 @@ class TaskQueue:
             raise StoreUnavailable(f"{exc}; the task rows are saved in SQL as pending — "
                                    f"call queue.recover({queue!r}) when Redis is back") from exc
 
-    def recover(self, queue: str = "default", task_ids: Iterable[str] | None = None) -> int:
-        """Queue SQL tasks that are open (pending/assigned/in_progress) but unknown to Redis.
+    def recover(self, queue: str | None = None, task_ids: Iterable[str] | None = None, *,
+                unowned: bool | None = None) -> int:
+        """Queue this lab's open SQL tasks (pending/assigned/in_progress) that Redis does not know, each on its
+        own queue (``tasks.queue_name``); returns how many were queued.
 
-        Repairs a crash between the SQL write and the Redis push, a Redis that lost its data, or
-        tasks inserted with ``lab.insert``. Returns how many were queued.
+        Repairs a crash between the SQL write and the Redis push, or a Redis that lost its data. ``queue``:
+        only that queue's tasks (default: every queue of this lab); ``task_ids``: only those. Another lab's
+        tasks are never touched. ``unowned`` (default: True in the omnilab layout, False in the platform
+        layout, where such rows are the platform's own, queued in its ``task_queue``): also claim open tasks no
+        lab owns (``lab.insert``, rows from before revision 0006) for this lab — one conditional UPDATE, so
+        exactly one lab gets each — and queue them on ``queue`` (``"default"`` if None) unless they name one.
         """
         self.conn.check_writable("recovering tasks")
-        keys = self._keys(queue)
-        t = self._tasks
-        stmt = sa.select(t).where(t.c.status.in_(OPEN))
+        if queue is not None:
+            self._keys(queue)
+        if unowned is None:
+            unowned = not self.conn.platform
+        if unowned not in (True, False):
+            raise InvalidInput(f"unowned must be True, False or None, got {unowned!r}")
+        ids: list[str] | None = None
         if task_ids is not None:
-            stmt = stmt.where(t.c.id.in_(list(task_ids)))
+            ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+            if not all(isinstance(i, str) for i in ids):
+                raise InvalidInput("task_ids must be task id strings")
+        self.conn.check_owner()  # Redis may have lost everything, the prefix's owner record included
+        t = self._tasks
+        not_platform = sa.or_(t.c.queue_name.is_(None), t.c.queue_name != PLATFORM_ROW)
+        if unowned and self.lab_id is not None:
+            claim = (sa.update(t).where(t.c.lab_id.is_(None), t.c.status.in_(OPEN), not_platform)
+                     .values(lab_id=self.lab_id,
+                             queue_name=sa.func.coalesce(t.c.queue_name, queue or "default")))
+            with self._sql(begin=True) as c:
+                if ids is None:
+                    c.execute(claim)
+                for chunk in _chunks(ids or []):
+                    c.execute(claim.where(t.c.id.in_(chunk)))
+        stmt = sa.select(t).where(self._mine(), t.c.status.in_(OPEN), not_platform)
+        if queue is not None:
+            stmt = stmt.where(sa.func.coalesce(t.c.queue_name, "default") == queue)
+        rows: list[dict[str, Any]] = []
         with self._sql() as c:
-            rows = [dict(r._mapping) for r in c.execute(stmt.order_by(t.c.created_at))]
+            for chunk in [None] if ids is None else _chunks(ids):
+                part = stmt if chunk is None else stmt.where(t.c.id.in_(chunk))
+                rows += [dict(r._mapping) for r in c.execute(part.order_by(t.c.created_at, t.c.id))]
         if not rows:
             return 0
         exists = self.conn.run(lambda r: _exists_many(r, [self._task_prefix + x["id"] for x in rows]), "recover")
         todo = [r for r, e in zip(rows, exists) if not e]
         if not todo:
             return 0
-        ids = [r["id"] for r in todo]
+        open_pairs: list[tuple[str, str]] = []
         with self._sql() as c:
-            open_pairs = [(tid, dep) for tid, dep in c.execute(
-                sa.select(self._deps.c.task_id, self._deps.c.depends_on_task_id)
-                .join(t, t.c.id == self._deps.c.depends_on_task_id)
-                .where(self._deps.c.task_id.in_(ids), t.c.status != "completed"))]
-        self._push(queue, keys, todo, open_pairs)
+            for chunk in _chunks([r["id"] for r in todo]):
+                open_pairs += [(tid, dep) for tid, dep in c.execute(
+                    sa.select(self._deps.c.task_id, self._deps.c.depends_on_task_id)
+                    .join(t, t.c.id == self._deps.c.depends_on_task_id)
+                    .where(self._deps.c.task_id.in_(chunk), t.c.status != "completed"))]
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        for r in todo:
+            by_queue.setdefault(r["queue_name"] or queue or "default", []).append(r)
+        for q, q_rows in by_queue.items():
+            q_ids = {r["id"] for r in q_rows}
+            self._push(q, self._keys(q), q_rows, [p for p in open_pairs if p[0] in q_ids])
         if open_pairs:
             self.release_ready(sorted({tid for tid, _ in open_pairs}))
         return len(todo)
@@ -319,17 +377,22 @@ class TaskQueue:
         for tid, attempts, *_ in out:
             by_attempt.setdefault(int(attempts), []).append(tid)
         claimed: set[str] = set()
+        owner = {} if self.lab_id is None else {
+            "lab_id": self.lab_id, "queue_name": sa.func.coalesce(t.c.queue_name, queue)}
         with self._sql(begin=True) as c:  # one statement per attempt number (almost always one)
             for attempts, ids in by_attempt.items():
+                # the claim: only a task of this lab (or of none, which becomes this lab's) that is still open;
+                # concurrent claims by two labs serialize on the row and the second matches nothing
                 claimed.update(c.execute(
-                    sa.update(t).where(t.c.id.in_(ids), t.c.status.in_(OPEN))
-                    .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1)
+                    sa.update(t).where(t.c.id.in_(ids), t.c.status.in_(OPEN), self._claimable())
+                    .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1,
+                            **owner)
                     .returning(t.c.id)).scalars())
         taken = [Lease(tid, queue, worker, int(attempts), token, _utc_ms(int(deadline)), loads(payload) or {}, self)
                  for tid, attempts, token, deadline, payload in out if tid in claimed]
         gone = [row[0] for row in out if row[0] not in claimed]
-        if gone:  # finished, cancelled or deleted in SQL (the truth): drop them from Redis
-            log.info("queue %s: dropped %d task(s) already finished in SQL", queue, len(gone))
+        if gone:  # finished, cancelled, deleted or another lab's in SQL (the truth): drop them from Redis
+            log.info("queue %s: dropped %d task(s) finished in SQL or owned by another lab", queue, len(gone))
             self._finish(keys, gone)
         return taken
 
@@ -349,7 +412,7 @@ class TaskQueue:
         with self._sql(begin=True) as c:
             # the status guard makes completion exactly-once: a second ack matches no row
             completed = set(c.execute(
-                sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED))
+                sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine())
                 .values(status="completed", progress=100, completed_at=now, updated_at=now, error_message=None)
                 .returning(t.c.id)).scalars())
             rows = [{"tid": x.task_id, "res": r} for x, r in zip(leases, results)
@@ -395,7 +458,7 @@ class TaskQueue:
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
         with self._sql(begin=True) as c:
-            c.execute(sa.update(t).where(t.c.id == lease.task_id, t.c.status.notin_(FINISHED)).values(
+            c.execute(sa.update(t).where(t.c.id == lease.task_id, t.c.status.notin_(FINISHED), self._mine()).values(
                 status="pending" if outcome == "retried" else "failed", error_message=error,
                 retry_count=lease.attempt, updated_at=now,
             ))
@@ -420,7 +483,7 @@ class TaskQueue:
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
         with self._sql(begin=True) as c:
-            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED)).values(
+            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine()).values(
                 status="failed", error_message=message, updated_at=now))
         log.warning("dead-lettered %d task(s): %s", len(ids), message)
 
@@ -484,7 +547,7 @@ class TaskQueue:
             return 0
         t = self._tasks
         with self._sql(begin=True) as c:
-            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status == "failed").values(
+            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status == "failed", self._mine()).values(
                 status="pending", updated_at=dt.datetime.now(dt.timezone.utc)))
 
         def _revive(r: redis.Redis) -> None:
@@ -594,7 +657,11 @@ class TaskQueue:
         for col in ("status", "progress", "started_at", "completed_at", "result"):
             if row.get(col) not in (None, "pending", 0):
                 raise InvalidInput(f"{col} is set by the queue, leave it out")
-        row["status"], row["progress"] = "pending", 0
+        for col in ("queue_name", "lab_id"):
+            if row.get(col) is not None:
+                raise InvalidInput(f"{col} is set by the queue, leave it out")
+        # recorded as handed to the platform: recover() leaves it to the platform's workers
+        row["status"], row["progress"], row["queue_name"], row["lab_id"] = "pending", 0, PLATFORM_ROW, self.lab_id
         clean = validate_rows("tasks", [row])
         self.conn.run(lambda r: r.ping(), "push to task_queue")
         with self._sql(begin=True) as c:
@@ -628,6 +695,12 @@ class TaskQueue:
 
     def __repr__(self) -> str:
         return f"<TaskQueue {self.conn.display} max_attempts={self.max_attempts}>"
+
+
+def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``ids`` in slices small enough for one ``IN (...)`` on every backend."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start:start + size])
 
 
 def _exists_many(r: redis.Redis, keys: list[str]) -> list[bool]:

@@ -22,6 +22,10 @@ The rules for missing values, everywhere:
 On PostgreSQL, day boundaries are UTC for ``timestamptz`` columns (omnilab's); a platform's ``TIMESTAMP``
 (naive UTC) columns need the session time zone to be UTC.
 
+Every success rate comes with its 95 % Wilson interval (``success_rate_low``, ``success_rate_high``, in
+the rate's unit) over the runs with a known outcome; NaN where there is none
+(:mod:`omnilab.analysis.statistics`).
+
 Percentiles are linear-interpolated (pandas' and numpy's default, PostgreSQL's ``percentile_cont``).
 PostgreSQL computes them with ``percentile_cont``; SQLite has no such aggregate, so there the rank of
 each row in its group comes from window functions and the two neighbouring values are interpolated in
@@ -40,6 +44,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from omnilab.analysis.statistics import wilson_interval, with_rate_interval
 from omnilab.errors import InvalidInput, NotFound, OmnilabError
 from omnilab.sql.frames import read_frame
 from omnilab.sql.schema import TABLES
@@ -49,7 +54,7 @@ __all__ = [
     "MAX_DAYS", "window", "stats_dates", "agent_workload", "performance_summary", "agent_performance",
     "available_agents", "agent_timeseries", "daily_trend", "performance_breakdown", "execution_times",
     "error_summary", "api_latency", "memory_access_patterns", "refresh_project_stats", "refresh_agent_stats",
-    "agent_stats",
+    "agent_stats", "two_windows", "period_keys", "period_outcomes", "task_type_agents", "model_usage",
 ]
 
 Bind = Union[sa.Engine, sa.Connection]
@@ -308,7 +313,8 @@ def performance_summary(bind: Bind, days: int = 7, *, now: Any = None) -> pd.Dat
     count as 0; avg_execution_time is over the runs that have one.
     Sorted by success_rate (best first, NaN last), then total_tasks, then agent_id.
     Columns: agent_id, name, total_tasks, avg_execution_time, total_tokens, success_rate (the design's),
-    then system_name, successful_tasks, failed_tasks.
+    then success_rate_low, success_rate_high (95 % Wilson interval), system_name, successful_tasks,
+    failed_tasks.
     """
     start, end = window(days, now)
     a, p = _agents, _perf
@@ -327,15 +333,16 @@ def performance_summary(bind: Bind, days: int = 7, *, now: Any = None) -> pd.Dat
         .group_by(a.c.id, a.c.name, a.c.system_name)
         .order_by(rate.desc().nulls_last(), total.desc(), a.c.id)
     )
-    return _frame(bind, stmt, {"total_tasks": "int64", "avg_execution_time": "float64",
-                               "total_tokens": "int64", "success_rate": "float64",
-                               "successful_tasks": "int64", "failed_tasks": "int64"})
+    return with_rate_interval(_frame(bind, stmt, {"total_tasks": "int64", "avg_execution_time": "float64",
+                                                  "total_tokens": "int64", "success_rate": "float64",
+                                                  "successful_tasks": "int64", "failed_tasks": "int64"}))
 
 
 def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = None) -> dict[str, Any]:
     """One agent's runs in the window, aggregated in one query; unknown agent -> :class:`NotFound`.
 
-    Keys: agent_id, name, total_tasks (every run), successful_tasks, failed_tasks, success_rate (%) and
+    Keys: agent_id, name, total_tasks (every run), successful_tasks, failed_tasks, success_rate (%) with its
+    95 % Wilson interval success_rate_low / success_rate_high, and
     error_rate (% failed) — both over the runs with a known (non-NULL) success, so they add up to 100 —
     average_execution_time (s, over runs that have one), total_tokens_used (NULL as 0), window_start,
     window_end. Rates and the average are NaN when there is nothing to average.
@@ -369,6 +376,8 @@ def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = N
     def num(key: str) -> float:
         return float("nan") if row[key] is None else float(row[key])
 
+    wins, fails = int(row["successful_tasks"]), int(row["failed_tasks"])
+    low, high = wilson_interval([wins], [wins + fails])
     return {
         "agent_id": row["id"],
         "name": row["name"],
@@ -376,6 +385,8 @@ def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = N
         "successful_tasks": int(row["successful_tasks"]),
         "failed_tasks": int(row["failed_tasks"]),
         "success_rate": num("success_rate"),
+        "success_rate_low": float(low[0]),
+        "success_rate_high": float(high[0]),
         "error_rate": num("error_rate"),
         "average_execution_time": num("average_execution_time"),
         "total_tokens_used": int(row["total_tokens_used"]),
@@ -422,8 +433,10 @@ def _perf_base(start: dt.datetime, end: dt.datetime, *extra: sa.ColumnElement) -
 
 def agent_timeseries(bind: Bind, days: int = 30, *, agent_id: str | None = None,
                      now: Any = None) -> pd.DataFrame:
-    """Per agent and UTC day: total_tasks, successful_tasks, failed_tasks, success_rate (%), avg/p50/p95
-    execution time (s), total_tokens. Only days on which the agent ran appear. Sorted by agent, day.
+    """Per agent and UTC day: total_tasks, successful_tasks, failed_tasks, success_rate (%) with
+    success_rate_low / _high (95 % Wilson), avg/p50/p95 execution time (s), total_tokens, partial (the
+    window covers only part of that day: its first and last day). Only days on which the agent ran
+    appear. Sorted by agent, day.
     """
     start, end = window(days, now)
     if agent_id is not None:
@@ -440,11 +453,16 @@ def agent_timeseries(bind: Bind, days: int = 30, *, agent_id: str | None = None,
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
     frame["day"] = pd.to_datetime(frame["day"], utc=True).astype(_TS)
-    return frame
+    frame["partial"] = _partial_days(frame["day"], start, end)
+    return with_rate_interval(frame)
 
 
 def daily_trend(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
-    """Platform-wide per UTC day, every day of the window present (0 tasks, NaN rates on quiet days)."""
+    """Platform-wide per UTC day, every day of the window present (0 tasks, NaN rates on quiet days).
+
+    Columns: day, the run statistics of :func:`agent_timeseries` (success rate with its Wilson interval)
+    and partial: True for the first and last day when the window covers only part of them.
+    """
     start, end = window(days, now)
     try:
         with _connect(bind) as conn:
@@ -462,7 +480,16 @@ def daily_trend(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
     frame = frame.set_index("day").reindex(calendar).reset_index()
     for col in ("total_tasks", "successful_tasks", "failed_tasks", "total_tokens"):
         frame[col] = frame[col].fillna(0).astype("int64")
-    return frame
+    frame["partial"] = _partial_days(frame["day"], start, end)
+    return with_rate_interval(frame)
+
+
+def _partial_days(days: pd.Series, start: dt.datetime, end: dt.datetime) -> pd.Series:
+    """Whether the window ``[start, end]`` misses part of each UTC day: only its first and last day can."""
+    first, last = pd.Timestamp(start).floor("D"), pd.Timestamp(end).floor("D")
+    start_cut = pd.Timestamp(start) > first
+    end_cut = pd.Timestamp(end) < last + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return ((days == first) & start_cut) | ((days == last) & end_cut)
 
 
 def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
@@ -470,7 +497,7 @@ def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
     """Run statistics per ``task_type``, agent ``system_name`` or ``agent_type`` over the window.
 
     Columns: <by>, agents (distinct agents that ran), total_tasks, successful_tasks, failed_tasks,
-    success_rate (%), avg/p50/p95 execution time (s), total_tokens. By system_name/agent_type every
+    success_rate (%), success_rate_low / _high (95 % Wilson), avg/p50/p95 execution time (s), total_tokens. By system_name/agent_type every
     group appears (0 tasks when idle); by task_type only types that ran (a NULL task_type is its own
     group). Sorted by success_rate (best first), then total_tasks. ``by="system"`` is accepted for
     ``system_name``.
@@ -495,7 +522,7 @@ def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
             stmt = (sa.select(b.c[by], sa.func.count(sa.distinct(b.c.agent_id)).label("agents"), *aggs)
                     .group_by(b.c[by])
                     .order_by(rate.desc().nulls_last(), total.desc(), b.c[by]))
-            return read_frame(conn, stmt, dtypes={"agents": "int64", **_PERF_DTYPES})
+            return with_rate_interval(read_frame(conn, stmt, dtypes={"agents": "int64", **_PERF_DTYPES}))
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
 
@@ -716,7 +743,8 @@ def _stats_select(start: dt.date, end: dt.date, agent_id: str | None) -> sa.Sele
 def _stats_frame(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
     frame = read_frame(conn, stmt, dtypes={"id": "int64", **_STATS_DTYPES})
     frame["date"] = pd.to_datetime(frame["date"].astype(object), utc=True).astype(_TS)
-    return frame
+    # the interval from the day's counts, in the table's unit (0..1)
+    return with_rate_interval(frame, successes="tasks_completed", failures="tasks_failed", scale=1.0)
 
 
 def refresh_agent_stats(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
@@ -757,7 +785,8 @@ def agent_stats(bind: Bind, days: int = 30, *, now: Any = None, agent_id: str | 
 
     Columns: id, agent_id, name (NaN for an unknown agent), date (midnight UTC, ``datetime64[us, UTC]``
     like the ``day`` of :func:`agent_timeseries`), tasks_completed, tasks_failed (Int64),
-    total_execution_time (s), total_tokens_used (Int64), average_response_time (s), success_rate (0..1).
+    total_execution_time (s), total_tokens_used (Int64), average_response_time (s), success_rate (0..1),
+    success_rate_low / _high (0..1: the 95 % Wilson interval of tasks_completed / (completed + failed)).
     Sorted by agent_id, date. Rows are returned as stored (written by the platform or by
     :func:`refresh_agent_stats`).
     """
@@ -769,3 +798,174 @@ def agent_stats(bind: Bind, days: int = 30, *, now: Any = None, agent_id: str | 
             return _stats_frame(conn, _stats_select(first, last, agent_id))
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
+
+
+# ------------------------------------------------------------------------ comparisons and models
+def two_windows(days: Any, now: Any = None) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """``(previous_start, current_start, end)``: the current window ``[end - days, end]`` (inclusive, as
+    everywhere) and the previous one ``[end - 2 days, end - days)``, so no run is in both."""
+    days = check_days(days)
+    end = _check_now(now)
+    return end - dt.timedelta(days=2 * days), end - dt.timedelta(days=days), end
+
+
+def period_keys(by: str) -> list[str]:
+    """The grouping columns of :func:`period_outcomes` for ``by``."""
+    return ["provider", "model"] if by == "model" else [by]
+
+
+def _period_source(conn: sa.Connection, by: str, periods: tuple[dt.datetime, ...]) -> tuple[sa.Select, list[str]]:
+    """Rows of both windows: key column(s), period ('previous'/'current'), run_id, execution_time, win, fail."""
+    prev, cur, end = periods
+    if by == "model":
+        u = TABLES["api_usage"]
+        keys = [u.c[k] if _has_column(conn, "api_usage", k) else sa.cast(sa.null(), sa.String).label(k)
+                for k in ("provider", "model")]
+        ts, row_id, seconds = u.c.timestamp, u.c.id, u.c.response_time
+        win, fail = u.c.status_code < 400, u.c.status_code >= 400  # NULL status: neither
+        source: Any = u
+    else:
+        p, a = _perf, _agents
+        ts, row_id, seconds = p.c.timestamp, p.c.id, p.c.execution_time
+        win, fail = p.c.success.is_(True), p.c.success.is_(False)
+        if by in ("system_name", "agent_type"):
+            keys, source = [a.c[by]], p.join(a, a.c.id == p.c.agent_id)
+        else:
+            keys, source = [p.c[by]], p
+    period = sa.case((ts >= sa.bindparam(None, cur, type_=_WindowStart()), "current"), else_="previous")
+    base = (sa.select(*keys, period.label("period"), row_id.label("run_id"), seconds.label("execution_time"),
+                      sa.case((win, 1), else_=0).label("win"), sa.case((fail, 1), else_=0).label("fail"))
+            .select_from(source).where(_in_window(ts, prev, end)))
+    return base, [k.name for k in keys]
+
+
+def period_outcomes(bind: Bind, by: str, periods: tuple[dt.datetime, dt.datetime, dt.datetime]
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per group of ``by`` and window of :func:`two_windows`: the counts frame and the raw times frame.
+
+    Counts: the key(s) (for agent_id also name and system_name; every agent, and for system_name /
+    agent_type every group, appears), then per window ``previous`` and ``current``: runs_<w>,
+    successful_<w>, failed_<w>, success_rate_<w> (%), median_time_<w> (s). Times: key(s), period,
+    execution_time (the non-NULL ones), for the rank tests.
+    """
+    try:
+        with _connect(bind) as conn:
+            base, keys = _period_source(conn, by, periods)
+            b = _quantile_source(conn, [*keys, "period"], "execution_time", base)
+            wins, fails = sa.func.coalesce(sa.func.sum(b.c.win), 0), sa.func.coalesce(sa.func.sum(b.c.fail), 0)
+            stmt = (sa.select(*(b.c[k] for k in keys), b.c.period, sa.func.count(b.c.run_id).label("runs"),
+                              wins.label("successful"), fails.label("failed"),
+                              _rate(wins, wins + fails).label("success_rate"),
+                              _quantile(conn, b, "execution_time", 0.5).label("median_time"))
+                    .group_by(*(b.c[k] for k in keys), b.c.period))
+            counts = read_frame(conn, stmt, dtypes={"runs": "int64", "successful": "int64", "failed": "int64",
+                                                    "success_rate": "float64", "median_time": "float64"})
+            raw = base.subquery("t")
+            times = read_frame(conn, sa.select(*(raw.c[k] for k in keys), raw.c.period, raw.c.execution_time)
+                               .where(raw.c.execution_time.is_not(None)), dtypes={"execution_time": "float64"})
+            groups = None
+            if by == "agent_id":
+                groups = read_frame(conn, sa.select(_agents.c.id.label("agent_id"), _agents.c.name,
+                                                    _agents.c.system_name).order_by(_agents.c.id))
+            elif by in ("system_name", "agent_type"):
+                groups = read_frame(conn, sa.select(_agents.c[by]).distinct())
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc
+    measures = ["runs", "successful", "failed", "success_rate", "median_time"]
+    sides = [counts.loc[counts["period"] == w, [*keys, *measures]].rename(columns={m: f"{m}_{w}" for m in measures})
+             for w in ("previous", "current")]
+    frame = sides[0].merge(sides[1], on=keys, how="outer")  # pandas matches NULL keys with each other
+    if groups is not None:
+        frame = groups.merge(frame, on=keys, how="left")
+    for w in ("previous", "current"):
+        for m in ("runs", "successful", "failed"):
+            frame[f"{m}_{w}"] = frame[f"{m}_{w}"].fillna(0).astype("int64")
+        frame[f"success_rate_{w}"] = frame[f"success_rate_{w}"].astype(float)
+        frame[f"median_time_{w}"] = frame[f"median_time_{w}"].astype(float)
+    return frame.reset_index(drop=True), times
+
+
+def task_type_agents(bind: Bind, task_type: str, days: int = 30, *, now: Any = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The agents that ran ``task_type`` in the window and their non-NULL execution times.
+
+    Agents: agent_id, name, system_name, runs, successful_tasks, failed_tasks, success_rate (%),
+    p50_execution_time, p95_execution_time (s), total_tokens; best rate first (NaN last), then runs, id.
+    Times: agent_id, execution_time.
+    """
+    _check_name(task_type, "task_type")
+    start, end = window(days, now)
+    p, a = _perf, _agents
+    try:
+        with _connect(bind) as conn:
+            base = _perf_base(start, end, p.c.agent_id).where(p.c.task_type == task_type)
+            b = _quantile_source(conn, ["agent_id"], "execution_time", base)
+            aggs = _perf_aggregates(conn, b, _P50_P95)
+            agg = sa.select(b.c.agent_id, *aggs).group_by(b.c.agent_id).subquery("g")
+            stmt = (sa.select(agg.c.agent_id, a.c.name, a.c.system_name, agg.c.total_tasks.label("runs"),
+                              agg.c.successful_tasks, agg.c.failed_tasks, agg.c.success_rate,
+                              agg.c.p50_execution_time, agg.c.p95_execution_time, agg.c.total_tokens)
+                    .select_from(agg.outerjoin(a, a.c.id == agg.c.agent_id))
+                    .order_by(agg.c.success_rate.desc().nulls_last(), agg.c.total_tasks.desc(), agg.c.agent_id))
+            agents = read_frame(conn, stmt, dtypes={**_PERF_DTYPES, "runs": "int64"})
+            raw = base.subquery("t")
+            times = read_frame(conn, sa.select(raw.c.agent_id, raw.c.execution_time)
+                               .where(raw.c.execution_time.is_not(None)), dtypes={"execution_time": "float64"})
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc
+    return agents, times
+
+
+def model_usage(bind: Bind, days: int = 30, *, now: Any = None, by_day: bool = True) -> pd.DataFrame:
+    """api_usage in the window per provider and model (and UTC day unless ``by_day=False``).
+
+    Columns: [day,] provider, model (None for calls without one, e.g. internal endpoints), calls,
+    tokens (NULL as 0), cost_usd (NULL as 0), errors (status >= 400), error_rate (% of the calls with a
+    status code) with error_rate_low / _high (95 % Wilson), mean_ms, p50_ms, p95_ms, p99_ms (latency over
+    the calls with a response time; the platform stores seconds), [partial: the window covers only part
+    of the day]. On a platform database without omnilab's provider / model / tokens_used / cost_usd
+    columns those are None / NA. By day: day, provider, model order; otherwise the costliest first.
+    """
+    if not isinstance(by_day, bool):
+        raise InvalidInput(f"by_day must be True or False, got {by_day!r}")
+    start, end = window(days, now)
+    u = TABLES["api_usage"]
+    try:
+        with _connect(bind) as conn:
+            def col(name: str, type_: Any) -> sa.ColumnElement:
+                present = _has_column(conn, "api_usage", name)
+                return (u.c[name] if present else sa.cast(sa.null(), type_)).label(name)
+
+            keys = (["day"] if by_day else []) + ["provider", "model"]
+            base = sa.select(u.c.id, u.c.status_code, (u.c.response_time * 1000.0).label("response_ms"),
+                             col("provider", sa.String), col("model", sa.String), col("tokens_used", sa.Integer),
+                             col("cost_usd", sa.Float), *([_day(conn, u.c.timestamp).label("day")] if by_day else [])
+                             ).where(_in_window(u.c.timestamp, start, end))
+            b = _quantile_source(conn, keys, "response_ms", base)
+            errors = _count_if(b.c.status_code >= 400)
+            known = sa.func.count(b.c.status_code)
+            has_tokens = _has_column(conn, "api_usage", "tokens_used")
+            has_cost = _has_column(conn, "api_usage", "cost_usd")
+            cost = sa.func.coalesce(sa.func.sum(b.c.cost_usd), 0.0) if has_cost else sa.cast(sa.null(), sa.Float)
+            stmt = (sa.select(*(b.c[k] for k in keys), sa.func.count(b.c.id).label("calls"),
+                              (sa.func.coalesce(sa.func.sum(b.c.tokens_used), 0) if has_tokens
+                               else sa.cast(sa.null(), sa.Integer)).label("tokens"),
+                              _as_float(cost).label("cost_usd"), errors.label("errors"),
+                              (known - errors).label("_ok"), _rate(errors, known).label("error_rate"),
+                              _as_float(sa.func.avg(b.c.response_ms)).label("mean_ms"),
+                              *(_quantile(conn, b, "response_ms", q).label(f"p{round(q * 100)}_ms")
+                                for q in (0.5, 0.95, 0.99)))
+                    .group_by(*(b.c[k] for k in keys)))
+            order = ([b.c.day] if by_day else [cost.desc(), sa.func.count(b.c.id).desc()])
+            stmt = stmt.order_by(*order, b.c.provider.asc().nulls_last(), b.c.model.asc().nulls_last())
+            frame = read_frame(conn, stmt, dtypes={
+                "calls": "int64", "tokens": "Int64", "cost_usd": "float64", "errors": "int64", "_ok": "int64",
+                "error_rate": "float64", "mean_ms": "float64", "p50_ms": "float64", "p95_ms": "float64",
+                "p99_ms": "float64"})
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc
+    frame = with_rate_interval(frame, successes="errors", failures="_ok", rate="error_rate").drop(columns="_ok")
+    if by_day:
+        frame["day"] = pd.to_datetime(frame["day"], utc=True).astype(_TS)
+        frame["partial"] = _partial_days(frame["day"], start, end)
+    return frame

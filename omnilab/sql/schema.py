@@ -150,7 +150,8 @@ class AgentPerformance(Base):
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (sa.Index("idx_tasks_status", "status"), sa.Index("idx_tasks_agent_id", "agent_id"),
-                      sa.Index("idx_tasks_created_at", "created_at"), sa.Index("ix_tasks_project_id", "project_id"))
+                      sa.Index("idx_tasks_created_at", "created_at"), sa.Index("ix_tasks_project_id", "project_id"),
+                      sa.Index("ix_tasks_lab_id_status", "lab_id", "status"))
 
     id: Mapped[str] = _id()
     content: Mapped[str] = _text(None, nullable=False)
@@ -176,6 +177,10 @@ class Task(Base):
     retry_count: Mapped[Optional[int]] = _int(0)
     estimated_duration: Mapped[Optional[float]] = mapped_column(sa.Float)  # seconds
     updated_at: Mapped[Optional[dt.datetime]] = _stamp(onupdate=True)
+    # the omnilab queue holding the task and the lab that queued it (omnilab.sessions.identity): recover()
+    # restores only its own lab's tasks, each to its queue, and only the owning lab can lease a task
+    queue_name: Mapped[Optional[str]] = _text(100)
+    lab_id: Mapped[Optional[str]] = _text(200)
 
 
 class TaskDependency(Base):
@@ -387,7 +392,7 @@ PLATFORM_INDEXES = frozenset({
 OMNILAB_COLUMNS: dict[str, tuple[str, ...]] = {
     "agents": ("config", "version", "last_active"),
     "agent_performance": ("task_id", "error_type", "metrics"),
-    "tasks": ("description", "workflow_id", "retry_count", "estimated_duration", "updated_at"),
+    "tasks": ("description", "workflow_id", "retry_count", "estimated_duration", "updated_at", "queue_name", "lab_id"),
     "workflows": ("project_id", "completed_at"),
     "projects": ("repository_url",),
     "project_files": ("line_count", "content_hash", "last_modified_by"),

@@ -29,6 +29,7 @@ from omnilab.errors import ConfigError, InvalidInput, OmnilabError, StoreUnavail
 __all__ = [
     "Embedder", "HashingEmbedder", "SentenceTransformerEmbedder", "OpenAIEmbedder",
     "create_embedder", "default_spec", "text_key", "content_hash", "collapse", "REGISTRY",
+    "LangChainEmbedder", "LlamaIndexEmbedder", "PrecomputedEmbedder", "DetachedEmbedder", "is_embedder_like",
 ]
 
 log = logging.getLogger(__name__)
@@ -376,6 +377,201 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+# ------------------------------------------------------------------------------ outside embedding objects
+# Any object with LangChain's ``embed_documents(texts)`` / ``embed_query(text)`` (or LlamaIndex's
+# ``get_text_embedding_batch`` / ``get_query_embedding``) can embed a lab. Such an object cannot be rebuilt
+# from a spec string, so its spec is ``external:<dim>:<name>``: a lab reopened without the object gets a
+# DetachedEmbedder with the same name and dimension (SQL, vector queries and reconcile from the embedding
+# cache work; embedding new text asks for the object again).
+_MODEL_ATTRS = ("model", "model_name", "model_id", "deployment", "repo_id")
+_DIM_ATTRS = ("dimensions", "dimension", "dim", "size", "embedding_dim", "output_dimensionality")
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_.:/@+\-]+")
+
+
+def is_embedder_like(obj: Any) -> bool:
+    """True for an :class:`Embedder` or an object with LangChain's or LlamaIndex's embedding methods."""
+    return isinstance(obj, Embedder) or _kind_of(obj) is not None
+
+
+def _kind_of(obj: Any) -> str | None:
+    if callable(getattr(obj, "embed_documents", None)) and callable(getattr(obj, "embed_query", None)):
+        return "langchain"
+    if callable(getattr(obj, "get_text_embedding_batch", None)) and callable(getattr(obj, "get_query_embedding",
+                                                                                         None)):
+        return "llamaindex"
+    return None
+
+
+def _declared_dim(obj: Any) -> int | None:
+    for attr in _DIM_ATTRS:
+        value = getattr(obj, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _model_id(obj: Any) -> str | None:
+    for attr in _MODEL_ATTRS:
+        value = getattr(obj, attr, None)
+        if isinstance(value, str) and value.strip():
+            return _NAME_SAFE.sub("_", value.strip())[:120]
+    return None
+
+
+def _as_matrix(values: Any, n: int, dim: int, who: str) -> np.ndarray:
+    """(n, dim) float32 with L2-normalized rows from what an outside embedder returned, or OmnilabError."""
+    try:
+        mat = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise OmnilabError(f"{who} returned something that is not a list of vectors") from exc
+    if mat.ndim != 2 or mat.shape != (n, dim):
+        raise OmnilabError(f"{who} returned shape {mat.shape}, expected {(n, dim)}; a lab's embedder keeps one "
+                           "dimension (pass dim=... if the object's declared size is not its output size)")
+    if not np.isfinite(mat).all():
+        raise OmnilabError(f"{who} returned non-finite values")
+    if n and (np.linalg.norm(mat, axis=1) == 0).any():
+        raise OmnilabError(f"{who} returned a zero vector, which has no direction to compare")
+    return l2_normalize(mat)
+
+
+class _ObjectEmbedder(Embedder):
+    """Common part of the wrappers: the name, the dimension (declared, given, or probed once) and errors."""
+
+    kind = "external"
+
+    def __init__(self, obj: Any, *, name: str | None = None, dim: int | None = None) -> None:
+        self.obj = obj
+        self.name = type(obj).__name__  # for errors raised while probing; the real name follows
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ConfigError(f"dim must be a positive integer, got {dim!r}")
+        self.dim = dim or _declared_dim(obj) or self._probe()
+        if name is None:
+            model = _model_id(obj)
+            name = f"{self.kind}:{type(obj).__name__}" + (f":{model}" if model else "") + f":{self.dim}"
+        elif not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise ConfigError(f"embedder name must be a non-empty string of at most 200 characters, got {name!r}")
+        self.name = name.strip()
+        self.spec = f"external:{self.dim}:{self.name}"
+
+    def _probe(self) -> int:
+        vec = self._call_query("dimension probe")
+        return int(np.asarray(vec).reshape(-1).shape[0])
+
+    def _call_documents(self, texts: list[str]) -> Any:
+        raise NotImplementedError
+
+    def _call_query(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def _guarded(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except OmnilabError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - outside code: any failure becomes an omnilab error
+            raise OmnilabError(f"embedding with {self.name} failed: {type(exc).__name__}: {exc}") from exc
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _as_matrix(self._guarded(lambda: self._call_documents(texts)), len(texts), self.dim, self.name)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """A query vector: the object's query method (asymmetric models embed queries differently)."""
+        pre = self.preprocess(text)
+        return _as_matrix([self._guarded(lambda: self._call_query(pre))], 1, self.dim, self.name)[0]
+
+
+class LangChainEmbedder(_ObjectEmbedder):
+    """A LangChain ``Embeddings`` (any object with ``embed_documents`` / ``embed_query``) as a lab embedder.
+
+    ``name`` defaults to ``langchain:<Class>[:<model>]:<dim>``: stable across processes, and it keys the
+    embedding cache and the lab's embedder check, so give an explicit ``name`` when two configurations of
+    one class without a ``model`` attribute would embed differently. ``dim`` defaults to a declared size
+    attribute (``dimensions``, ``size``, ...) or one probe call. Texts are whitespace-collapsed like every
+    embedder's (the cache key is the hash of that text).
+    """
+
+    kind = "langchain"
+
+    def __init__(self, embeddings: Any, *, name: str | None = None, dim: int | None = None) -> None:
+        if _kind_of(embeddings) != "langchain":
+            raise ConfigError(f"{type(embeddings).__name__} has no embed_documents/embed_query methods")
+        super().__init__(embeddings, name=name, dim=dim)
+
+    @property
+    def embeddings(self) -> Any:
+        """The wrapped LangChain object."""
+        return self.obj
+
+    def _call_documents(self, texts: list[str]) -> Any:
+        return self.obj.embed_documents(texts)
+
+    def _call_query(self, text: str) -> Any:
+        return self.obj.embed_query(text)
+
+
+class LlamaIndexEmbedder(_ObjectEmbedder):
+    """A LlamaIndex embedding model (``get_text_embedding_batch`` / ``get_query_embedding``) as a lab embedder."""
+
+    kind = "llamaindex"
+
+    def __init__(self, embed_model: Any, *, name: str | None = None, dim: int | None = None) -> None:
+        if _kind_of(embed_model) != "llamaindex":
+            raise ConfigError(f"{type(embed_model).__name__} has no get_text_embedding_batch/get_query_embedding")
+        super().__init__(embed_model, name=name, dim=dim)
+
+    def _call_documents(self, texts: list[str]) -> Any:
+        return self.obj.get_text_embedding_batch(texts)
+
+    def _call_query(self, text: str) -> Any:
+        return self.obj.get_query_embedding(text)
+
+
+class DetachedEmbedder(Embedder):
+    """Stands in for an embedder that a spec cannot rebuild (an outside object, precomputed vectors).
+
+    It carries the recorded name and dimension, so a lab opens, its index reconciles from the embedding
+    cache, and vector queries work; embedding text raises a ConfigError saying what to pass.
+    """
+
+    def __init__(self, name: str, dim: int, hint: str) -> None:
+        self.name, self.dim, self.hint = name, int(dim), hint
+        self.spec = f"external:{self.dim}:{name}"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        raise ConfigError(self.hint)
+
+
+class PrecomputedEmbedder(DetachedEmbedder):
+    """A lab whose vectors all come from outside (e.g. LlamaIndex nodes with embeddings): ``precomputed:<dim>``."""
+
+    def __init__(self, dim: int) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
+            raise ConfigError(f"dim must be an integer in 1..65536, got {dim!r}")
+        super().__init__(f"precomputed:{dim}", dim,
+                         f"this lab stores vectors computed outside omnilab (precomputed:{dim}): give embeddings "
+                         "(or query vectors), or reindex it with a text embedder")
+        self.spec = self.name
+
+
+def _external(arg: str | None) -> Embedder:
+    dim, _, name = (arg or "").partition(":")
+    if not dim.isdigit() or not name:
+        raise ValueError("expected external:<dim>:<name>")
+    return DetachedEmbedder(name, int(dim), f"this lab is embedded with an outside object ({name}); pass it again: "
+                                            f"omnilab.open(path, embedder=<that object>)")
+
+
+def _precomputed(arg: str | None) -> Embedder:
+    if not arg or not arg.isdigit():
+        raise ValueError("expected precomputed:<dim>")
+    return PrecomputedEmbedder(int(arg))
+
+
 # ----------------------------------------------------------------------------------------------- registry
 def _hashing(arg: str | None) -> Embedder:
     return HashingEmbedder(int(arg) if arg else 384)
@@ -397,19 +593,31 @@ REGISTRY: dict[str, Callable[[str | None], Embedder]] = {
     "hashing": _hashing, "hashing-v1": _hashing,
     "sentence-transformers": _st, "st": _st,
     "openai": _openai,
+    "external": _external, "precomputed": _precomputed,
 }
 
 
-def create_embedder(spec: str | Embedder) -> Embedder:
-    """An embedder from a spec: ``hashing:512``, ``sentence-transformers``, ``openai:text-embedding-3-small:512``."""
+def create_embedder(spec: Any) -> Embedder:
+    """An embedder from a spec: ``hashing:512``, ``sentence-transformers``, ``openai:text-embedding-3-small:512``.
+
+    Also an :class:`Embedder` (as is) or an embedding object: LangChain ``Embeddings`` (``embed_documents`` /
+    ``embed_query``) or a LlamaIndex embedding model, wrapped with its default name and dimension.
+    """
     if isinstance(spec, Embedder):
         return spec
+    kind = _kind_of(spec) if not isinstance(spec, str) else None
+    if kind == "langchain":
+        return LangChainEmbedder(spec)
+    if kind == "llamaindex":
+        return LlamaIndexEmbedder(spec)
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"embedder spec must be a non-empty string, got {spec!r}")
+        raise ConfigError(f"embedder must be a spec string, an Embedder or an object with embed_documents/"
+                          f"embed_query, got {spec!r}")
     kind, _, arg = spec.strip().partition(":")
     factory = REGISTRY.get(kind.lower())
     if factory is None:
-        raise ConfigError(f"unknown embedder {kind!r}; choose one of hashing, sentence-transformers, openai")
+        raise ConfigError(f"unknown embedder {kind!r}; choose one of hashing, sentence-transformers, openai, "
+                          "or pass an embedding object (embed_documents/embed_query)")
     try:
         return factory(arg or None)
     except ValueError as exc:

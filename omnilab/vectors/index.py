@@ -93,6 +93,24 @@ def _fsync_write(path: Path, data: bytes | memoryview) -> None:
     os.replace(tmp, path)
 
 
+def _fsync_index(path: Path, index: Any) -> None:
+    """Write a FAISS index straight to a file (no in-memory copy: ``serialize_index`` would hold two)."""
+    tmp = path.with_name(path.name + ".tmp")
+    _faiss().write_index(index, str(tmp))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_npy(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -387,7 +405,6 @@ class VectorIndex:
             return False
         if not self.dirty and not force and disk is not None and sql_generation == self.sql_generation:
             return True
-        faiss = _faiss()
         gen = self.generation + 1
         files = {t: dict(v) for t, v in self._files.items() if t in self.types and self.types[t].count}
         written: list[Path] = []
@@ -398,14 +415,14 @@ class VectorIndex:
             if t not in self.dirty and t in files and not force:
                 continue
             info = {"file": f"{t}.{gen:08d}.faiss", "keys": f"{t}.{gen:08d}.keys.npy", "count": ti.count}
-            _fsync_write(self.dir / info["file"], faiss.serialize_index(ti.flat).tobytes())
-            arr = np.array(sorted(ti.keys.items()), dtype=np.int64).reshape(-1, 2)
-            _fsync_write(self.dir / info["keys"], _npy_bytes(arr))
+            # streamed to disk: RSS must not grow by the index size (or twice it) while saving
+            _fsync_index(self.dir / info["file"], ti.flat)
+            _fsync_npy(self.dir / info["keys"], _key_array(ti.keys))
             if ti.hnsw is not None:
                 info["hnsw"] = f"{t}.{gen:08d}.hnsw"
                 info["labels"] = f"{t}.{gen:08d}.labels.npy"
-                _fsync_write(self.dir / info["hnsw"], faiss.serialize_index(ti.hnsw).tobytes())
-                _fsync_write(self.dir / info["labels"], _npy_bytes(ti.labels))
+                _fsync_index(self.dir / info["hnsw"], ti.hnsw)
+                _fsync_npy(self.dir / info["labels"], ti.labels)
             files[t] = info
             written.append(self.dir / info["file"])
         manifest = {
@@ -438,9 +455,9 @@ class VectorIndex:
         self.dirty.update(self._files)
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
+def _key_array(keys: dict[int, int]) -> np.ndarray:
+    """(n, 2) int64 [id, key code] sorted by id, built without a Python tuple per vector."""
+    arr = np.empty((len(keys), 2), dtype=np.int64)
+    arr[:, 0] = np.fromiter(keys.keys(), dtype=np.int64, count=len(keys))
+    arr[:, 1] = np.fromiter(keys.values(), dtype=np.int64, count=len(keys))
+    return arr[np.argsort(arr[:, 0], kind="stable")]

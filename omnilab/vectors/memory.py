@@ -28,7 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from omnilab import enums
-from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation
+from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation, StoreUnavailable
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.sql.validate import check_foreign_keys, validate_rows
@@ -273,7 +273,16 @@ class MemoryStore(KeysMixin, SearchMixin):
 
     def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
                progress: bool = True, dedupe: bool = True) -> dict[str, Any]:
-        """Bulk-add memories; see :meth:`omnilab.Lab.ingest`. Returns a summary dict."""
+        """Bulk-add memories; see :meth:`omnilab.Lab.ingest`. Returns a summary dict.
+
+        Each batch is one transaction, so an ingest that fails part-way keeps the batches written before
+        the failure and nothing of the failing batch. The exception says exactly what was written: its
+        ``memory_ids`` attribute lists the ids committed by this call (``summary`` holds the counts so
+        far). A lost database connection raises :class:`StoreUnavailable`; when the connection dies while
+        a batch commits, the batch's ids are looked up on a fresh connection, so they are reported as
+        written exactly when the commit went through; only if the database cannot be reached to check
+        are they listed in ``unknown_ids`` instead. Rows, vectors and memory are streamed batch by batch.
+        """
         from tqdm.auto import tqdm
 
         self._writable("ingest()")
@@ -282,18 +291,24 @@ class MemoryStore(KeysMixin, SearchMixin):
                                    "precomputed": 0, "seconds": 0.0, "memory_ids": []}
         total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
         bar = tqdm(total=total, desc="ingest", unit="mem", disable=not progress)
-        seen: set[tuple[str, str]] = set()
         with self._lock:
-            if self.follow:
-                self._check_platform()  # dedupe against what the platform holds now
             try:
+                if self.follow:
+                    self._check_platform()  # dedupe against what the platform holds now
                 for offset, batch in _numbered(iter_batches(data, batch_size)):
-                    self._ingest_batch(batch, offset, memory_type, dedupe, seen, summary)
+                    self._ingest_batch(batch, offset, memory_type, dedupe, summary)
                     bar.update(len(batch))
+            except OmnilabError as exc:  # what this call committed before the failure
+                exc.memory_ids = list(summary["memory_ids"])  # type: ignore[attr-defined]
+                exc.summary = summary  # type: ignore[attr-defined]
+                raise
             finally:
                 bar.close()
                 if self.index.dirty:
-                    self.save()
+                    try:
+                        self.save()
+                    except (sa.exc.SQLAlchemyError, OmnilabError) as exc:  # derived: rebuilt on next open
+                        log.warning("could not save the vector index after ingest: %s", exc)
         summary["seconds"] = round(time.perf_counter() - started, 3)
         return summary
 
@@ -330,7 +345,42 @@ class MemoryStore(KeysMixin, SearchMixin):
         return rows, hashes, pre, given
 
     def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
-                      seen: set[tuple[str, str]], summary: dict[str, Any]) -> None:
+                      summary: dict[str, Any]) -> None:
+        try:
+            self._ingest_batch_locked(batch, offset, memory_type, dedupe, summary)
+        except sa.exc.DBAPIError as exc:
+            if not _connection_lost(exc):
+                raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
+            written, unknown = self._committed(getattr(exc, "statement_ids", []))
+            summary["added"] += len(written)
+            summary["memory_ids"].extend(written)
+            self._stale = True  # a batch that did commit reaches the index through the next reconcile
+            err = StoreUnavailable(
+                f"lost the database connection while ingesting (rows from {offset}): "
+                f"{len(summary['memory_ids'])} memories written by this call"
+                + (f", {len(unknown)} not known (the database cannot be reached to check)" if unknown else "")
+                + f": {exc.orig}")
+            err.unknown_ids = unknown  # type: ignore[attr-defined]
+            raise err from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
+
+    def _committed(self, ids: list[str]) -> tuple[list[str], list[str]]:
+        """Which of a batch's new ids exist, asked on a fresh connection: (written, unknown when unreachable)."""
+        if not ids:
+            return [], []
+        try:
+            found: set[str] = set()
+            with self.engine.connect() as conn:
+                for part in chunks(ids):
+                    found.update(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(part))).scalars())
+        except sa.exc.SQLAlchemyError:
+            return [], list(ids)
+        return [i for i in ids if i in found], []
+
+    def _ingest_batch_locked(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
+                             summary: dict[str, Any]) -> None:
+        seen: set[tuple[str, str]] = set()  # earlier batches are committed: `known` below finds them in SQL
         rows, hashes, pre, given = self._prepare(batch, offset, memory_type)
         # duplicates: an id already stored, or (dedupe) the same type+content already stored/seen
         named = [r["id"] for r, g in zip(rows, given) if g]
@@ -400,8 +450,9 @@ class MemoryStore(KeysMixin, SearchMixin):
                 self._bump(oconn)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
+        except sa.exc.DBAPIError as exc:  # the caller finds out whether a lost connection lost the batch
+            exc.statement_ids = [r["id"] for r in rows]  # type: ignore[attr-defined]
+            raise
         self.index.remove(leftover.values())
         self._keymap = None
         by_type: dict[str, list[int]] = {}
@@ -419,14 +470,39 @@ class MemoryStore(KeysMixin, SearchMixin):
         ids = [memory_ids] if isinstance(memory_ids, str) else list(memory_ids)
         if not all(isinstance(m, str) for m in ids):
             raise InvalidInput("forget takes memory ids (strings)")
+        return len(self._delete(ids))
+
+    def purge_expired(self) -> list[str]:
+        """Delete every memory past its ``expires_at`` with its vector, key row, keyword row, access log and
+        relationships; returns their ids. Nothing expires where memory_entries has no ``expires_at`` (an
+        attached platform's compatibility view holds NULL). Each row is re-checked in the deleting
+        transaction, so a memory whose expiry another process just moved into the future stays."""
+        self._writable("purge_expired()")
+        purged: list[str] = []
+        while True:  # in chunks: memory stays bounded however many expired
+            expired = self._expired(utcnow())
+            if expired is None:
+                return purged
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(sa.select(MEM.c.id).where(expired).order_by(MEM.c.id).limit(5000)).scalars())
+            if not ids:
+                return purged
+            purged += self._delete(ids, only=expired)
+
+    def _delete(self, ids: list[str], *, only: sa.ColumnElement | None = None) -> list[str]:
+        """Delete memories by id (``only``: those still matching it); returns the ids deleted."""
         if not ids:
-            return 0
+            return []
         with self._lock:
             found: list[str] = []
             vids: list[int] = []
             with self._write() as (pconn, oconn):
                 for part in chunks(ids):
-                    mine = list(pconn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(part))).scalars())
+                    stmt = sa.select(MEM.c.id).where(MEM.c.id.in_(part))
+                    if only is not None:
+                        stmt = stmt.where(only)
+                    mine = list(pconn.execute(stmt.with_for_update() if self.dialect == "postgresql" else stmt)
+                                .scalars())
                     if not mine:
                         continue
                     found += mine
@@ -443,7 +519,7 @@ class MemoryStore(KeysMixin, SearchMixin):
             if found:
                 self._keymap = None
                 self._maybe_save()
-            return len(found)
+            return found
 
     def update(self, memory_id: str, **changes: Any) -> None:
         """Change fields of one memory; new content (or type) re-embeds/re-indexes it."""
@@ -572,6 +648,11 @@ def _check_vectors(values: list[Any], dim: int, offset: int) -> list[np.ndarray 
         if not bad.any():
             return list(mat / norms[:, None])
     return [None if v is None else check_vector(v, dim, f"memory row {offset + i}") for i, v in enumerate(values)]
+
+
+def _connection_lost(exc: sa.exc.DBAPIError) -> bool:
+    """The database connection broke (server gone, backend terminated), as opposed to a bad statement."""
+    return bool(exc.connection_invalidated) or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
 
 
 def _numbered(batches: Iterable[list[dict[str, Any]]]) -> Iterable[tuple[int, list[dict[str, Any]]]]:

@@ -8,6 +8,7 @@ databases differ, nothing joins across them: ids are looked up in one and carrie
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -41,6 +42,18 @@ RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent
 _ROW_COLUMNS = ["memory_type", "content", "agent_id", "priority", "tags", "metadata", "created_at", "session_id",
                 "project_id"]
 MEMORY_TYPES = enums.values(enums.MemoryType)
+_UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInput(f"include_expired must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def check_k(k: Any) -> int:
@@ -60,8 +73,11 @@ class SearchMixin:
 
     # ----------------------------------------------------------------------------------- reading
     def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
-                 limit: int | None = None, **filters: Any) -> pd.DataFrame:
-        """Memories (memory_entries columns, platform names) newest first; keyword filters are column equality."""
+                 limit: int | None = None, include_expired: bool = False, **filters: Any) -> pd.DataFrame:
+        """Memories (memory_entries columns, platform names) newest first; keyword filters are column equality.
+
+        Memories past their ``expires_at`` are left out unless ``include_expired``.
+        """
         clause = compile_where({**dict(where or {}), **filters} or None, self.dialect, columns=self.columns)
         stmt = sa.select(*[c for c in MEM.columns if c.name in self.columns])
         types = self._types(memory_type)
@@ -69,6 +85,9 @@ class SearchMixin:
             stmt = stmt.where(MEM.c.memory_type.in_(types))
         if clause is not None:
             stmt = stmt.where(clause)
+        live = None if _flag(include_expired) else self._unexpired(utcnow())
+        if live is not None:
+            stmt = stmt.where(live)
         stmt = stmt.order_by(MEM.c.created_at.desc(), MEM.c.id.desc())
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -91,6 +110,26 @@ class SearchMixin:
         if bad:
             raise InvalidInput(f"unknown memory type(s) {bad}; use {', '.join(MEMORY_TYPES)}")
         return out
+
+    # ------------------------------------------------------------------------------------ expiry
+    def _expires_epoch(self) -> sa.ColumnElement:
+        """``expires_at`` as Unix seconds (NULL: never, or not a timestamp SQLite can read)."""
+        if self.engine.dialect.name == "sqlite":  # text, maybe in several formats: julianday reads them all
+            return (sa.func.julianday(sa.type_coerce(MEM.c.expires_at, sa.Text)) - _UNIX_JULIAN) * 86400.0
+        return sa.cast(sa.extract("epoch", MEM.c.expires_at), sa.Float)
+
+    def _unexpired(self, now: dt.datetime) -> sa.ColumnElement | None:
+        """SQL: the memory has not expired at ``now``; None when memory_entries has no expires_at at all."""
+        if "expires_at" not in self.columns:
+            return None
+        epoch = self._expires_epoch()
+        return sa.or_(epoch.is_(None), epoch > now.timestamp())
+
+    def _expired(self, now: dt.datetime) -> sa.ColumnElement | None:
+        """SQL: the memory has expired at ``now`` (``expires_at <= now``)."""
+        if "expires_at" not in self.columns:
+            return None
+        return self._expires_epoch() <= now.timestamp()
 
     def query_vector(self, query: Any) -> np.ndarray:
         """A text or vector query as a normalized (dim,) float32 vector."""
@@ -157,45 +196,104 @@ class SearchMixin:
         return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
 
     def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
-                    where: Mapping[str, Any] | None = None) -> list[Hit]:
+                    where: Mapping[str, Any] | None = None, include_expired: bool = False) -> list[Hit]:
         """Exact top-k (vector id, cosine, type) among memories matching ``where`` (filter before ranking)."""
+        return self._search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+                            include_expired=include_expired, full=False)[0]
+
+    def _search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
+                where: Mapping[str, Any] | None = None, include_expired: bool = False, full: bool = False
+                ) -> tuple[list[Hit], dict[int, tuple]]:
+        """The hits and (``full``) their rows: see :meth:`_live_hits`."""
         k = check_k(k)
         if threshold is not None:
             if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
                 raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
+        include_expired = _flag(include_expired)
         self._check_platform()
         q = self.query_vector(query)
         types = self._types(memory_type)
         cand = self._candidates(where, types)
         self.refresh()
-        with self._lock:
-            hits = self.index.search(q, k, types=types, candidates=cand)
+        hits, rows = self._live_hits(q, k, types, cand, include_expired=include_expired, full=full)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
-        return hits
+        return hits, rows
 
-    def search(self, query: Any, **kw: Any) -> pd.DataFrame:
-        hits = self.search_hits(query, **kw)
-        frame = self._frame([h.id for h in hits], [h.score for h in hits])
+    def _live_hits(self, q: np.ndarray, k: int, types: list[str] | None, cand: dict[str, np.ndarray] | None, *,
+                   include_expired: bool, full: bool) -> tuple[list[Hit], dict[int, tuple]]:
+        """The k best hits whose memories exist and (unless ``include_expired``) have not expired.
+
+        The index may hold vectors whose rows are gone (another process deleted them and has not saved its
+        index yet, or died first) or expired: such hits are skipped and the search is refilled from the
+        index, fetching more (doubling) until k live hits are found or the index is exhausted. The result
+        is therefore exactly the top k of the live memories, as if they had been filtered first.
+        """
+        now = utcnow()
+        rows: dict[int, tuple] = {}
+        checked: set[int] = set()
+        fetch = k
+        while True:
+            with self._lock:
+                hits = self.index.search(q, fetch, types=types, candidates=cand)
+            new = [h.id for h in hits if h.id not in checked]
+            rows.update(self._rows_for(new, include_expired=include_expired, now=now, full=full))
+            checked.update(new)
+            live = [h for h in hits if h.id in rows]
+            if len(live) >= k or len(hits) < fetch:
+                break
+            fetch = max(2 * fetch, k + 2 * (len(hits) - len(live)))
+        if len(checked) > len(rows):
+            log.debug("search skipped %d vectors of deleted or expired memories", len(checked) - len(rows))
+        return live[:k], rows
+
+    def search(self, query: Any, *, include_expired: bool = False, **kw: Any) -> pd.DataFrame:
+        """Exact top-k memories as a frame (see :meth:`omnilab.Lab.search`).
+
+        ``frame.attrs["valid_for"]``: seconds until the first result expires (None: none expires), after
+        which a cached copy of this result is stale.
+        """
+        hits, rows = self._search(query, include_expired=include_expired, full=True, **kw)
+        frame = self._frame([h.id for h in hits], [h.score for h in hits], rows)
         self._log_reads(frame, query)
         return frame
 
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
                       where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                      weight: float | None = None, pool: int | None = None) -> pd.DataFrame:
+                      weight: float | None = None, pool: int | None = None,
+                      include_expired: bool = False) -> pd.DataFrame:
         """Keyword (BM25) and vector search fused; ``score`` is the fused score, plus both parts."""
-        hits = self.hybrid_hits(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
-                                pool=pool)
-        frame = self._frame([h[0] for h in hits], [h[1] for h in hits])
-        frame.insert(2, "vector_score", [h[2] for h in hits])
-        frame.insert(3, "keyword_score", [h[3] for h in hits])
+        fused = self._hybrid_fused(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
+                                   pool=pool, include_expired=include_expired)
+        # Both pools hold live memories only; a memory deleted since then is skipped and the next one taken.
+        k = check_k(k)
+        now = utcnow()
+        rows: dict[int, tuple] = {}
+        taken: list[tuple[int, float, float, float]] = []
+        for start in range(0, len(fused), k):
+            part = fused[start:start + k]
+            rows.update(self._rows_for([h[0] for h in part], include_expired=_flag(include_expired), now=now))
+            taken += [h for h in part if h[0] in rows][:k - len(taken)]
+            if len(taken) >= k:
+                break
+        frame = self._frame([h[0] for h in taken], [h[1] for h in taken], rows)
+        frame.insert(2, "vector_score", np.array([h[2] for h in taken], dtype=np.float64))
+        frame.insert(3, "keyword_score", np.array([h[3] for h in taken], dtype=np.float64))
         self._log_reads(frame, query)
         return frame
 
     def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
                     where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                    weight: float | None = None, pool: int | None = None) -> list[tuple[int, float, float, float]]:
+                    weight: float | None = None, pool: int | None = None,
+                    include_expired: bool = False) -> list[tuple[int, float, float, float]]:
         """Fused (id, score, cosine, keyword score) best first."""
+        return self._hybrid_fused(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
+                                  pool=pool, include_expired=include_expired)[:check_k(k)]
+
+    def _hybrid_fused(self, query: str, *, memory_type: Any, k: int, where: Mapping[str, Any] | None,
+                      fusion: str | None, weight: float | None, pool: int | None,
+                      include_expired: bool) -> list[tuple[int, float, float, float]]:
+        """Every fused candidate (id, score, cosine, keyword score), best first."""
         k = check_k(k)
         fusion = fusion or hybrid.DEFAULT_FUSION
         weight = hybrid.DEFAULT_WEIGHT if weight is None else weight
@@ -204,23 +302,26 @@ class SearchMixin:
         if fusion not in hybrid.FUSIONS:
             raise InvalidInput(f"fusion must be one of {hybrid.FUSIONS}, got {fusion!r}")
         vec, kw = self.hybrid_pools(query, memory_type=memory_type, where=where,
-                                    pool=max(50, 5 * k) if pool is None else pool)
-        fused = hybrid.fuse(vec, kw, method=fusion, weight=float(weight))[:k]
+                                    pool=max(50, 5 * k) if pool is None else pool, include_expired=include_expired)
+        fused = hybrid.fuse(vec, kw, method=fusion, weight=float(weight))
         return [(i, s, vec[i], kw.get(i, 0.0)) for i, s in fused]
 
     def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
-                     pool: int = 50) -> tuple[dict[int, float], dict[int, float]]:
+                     pool: int = 50, include_expired: bool = False) -> tuple[dict[int, float], dict[int, float]]:
         """Both candidate pools with full information: (cosine by id, keyword score by id) over their union.
 
-        The top ``pool`` of each side (``where`` applied before ranking on both); every candidate gets its
-        exact cosine, and its keyword score when it matches the query at all.
+        The top ``pool`` of each side (``where`` and expiry applied before ranking on both; memories whose
+        rows are gone never count); every candidate gets its exact cosine, and its keyword score when it
+        matches the query at all.
         """
         if not isinstance(query, str):
             raise InvalidInput("hybrid_search needs a text query")
         pool = check_k(pool)
+        include_expired = _flag(include_expired)
         q = self.query_vector(query)
         types = self._types(memory_type)
-        vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where)}
+        vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where,
+                                                       include_expired=include_expired)}
         clause = self._compiled(where)
         allowed = None
         if self.split and clause is not None:  # the filter runs in the platform's database
@@ -228,9 +329,9 @@ class SearchMixin:
             allowed = {int(i) for ids in cand.values() for i in ids}
             clause = None
         with self.own.connect() as conn:
-            kw = hybrid.keyword_search(conn, query, limit=pool, where=clause, types=types, allowed=allowed)
+            kw = self._keyword_pool(conn, query, pool, clause, types, allowed, include_expired)
             extra_kw = [i for i in vec if i not in kw]
-            if extra_kw and kw:
+            if extra_kw and kw:  # vec ids are live already
                 kw.update(hybrid.keyword_search(conn, query, limit=len(extra_kw), where=clause, types=types,
                                                 ids=extra_kw, allowed=allowed))
         only_kw = [i for i in kw if i not in vec]
@@ -241,23 +342,53 @@ class SearchMixin:
             kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
         return vec, kw
 
-    def _rows_for(self, ids: list[int]) -> dict[int, tuple]:
-        """vector id -> (memory_id, *_ROW_COLUMNS) of the memories that still exist."""
+    def _keyword_pool(self, conn: sa.Connection, query: str, pool: int, clause: sa.ColumnElement | None,
+                      types: list[str] | None, allowed: Any, include_expired: bool) -> dict[int, float]:
+        """The best ``pool`` keyword matches among live memories, refilled (doubling) past deleted/expired ones."""
+        now = utcnow()
+        live: set[int] = set()
+        checked: set[int] = set()
+        limit = pool
+        while True:
+            kw = hybrid.keyword_search(conn, query, limit=limit, where=clause, types=types, allowed=allowed)
+            new = [i for i in kw if i not in checked]
+            live.update(self._rows_for(new, include_expired=include_expired, now=now, full=False))
+            checked.update(new)
+            out = {i: s for i, s in kw.items() if i in live}
+            if len(out) >= pool or len(kw) < limit:
+                return dict(list(out.items())[:pool])
+            limit = max(2 * limit, pool + 2 * (len(kw) - len(out)))
+
+    def _rows_for(self, ids: list[int], *, include_expired: bool = False, now: dt.datetime | None = None,
+                  full: bool = True) -> dict[int, tuple]:
+        """vector id -> (memory_id, *_ROW_COLUMNS, expires_at as Unix seconds) of the memories that exist and
+        (unless ``include_expired``) have not expired at ``now``; ``full=False``: the ids only (empty tuples)."""
         if not ids:
             return {}
-        cols = [MEM.c[c] for c in _ROW_COLUMNS]
-        if not self.split:
-            stmt = sa.select(MV.c.id, MEM.c.id, *cols).join(MV, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(ids))
+        live = None if include_expired else self._unexpired(now or utcnow())
+        expires = self._expires_epoch() if "expires_at" in self.columns else sa.null()
+        cols = [MEM.c[c] for c in _ROW_COLUMNS] + [expires] if full else []
+        out: dict[int, tuple] = {}
+        for part in _chunks(ids, 500):
+            if not self.split:
+                stmt = sa.select(MV.c.id, MEM.c.id, *cols) if full else sa.select(MV.c.id)
+                stmt = stmt.join(MEM, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(part))
+                if live is not None:
+                    stmt = stmt.where(live)
+                with self.engine.connect() as conn:
+                    out.update({r[0]: tuple(r[1:]) for r in conn.execute(stmt)})
+                continue
+            with self.own.connect() as conn:
+                mids = dict(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.id.in_(part))).all())
+            stmt = sa.select(MEM.c.id, *cols).where(MEM.c.id.in_(mids))
+            if live is not None:
+                stmt = stmt.where(live)
             with self.engine.connect() as conn:
-                return {r[0]: tuple(r[1:]) for r in conn.execute(stmt)}
-        with self.own.connect() as conn:
-            mids = dict(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.id.in_(ids))).all())
-        with self.engine.connect() as conn:
-            return {mids[r[0]]: tuple(r) for r in conn.execute(sa.select(MEM.c.id, *cols).where(MEM.c.id.in_(mids)))}
+                out.update({mids[r[0]]: tuple(r) if full else () for r in conn.execute(stmt)})
+        return out
 
-    def _frame(self, ids: list[int], scores: list[float]) -> pd.DataFrame:
-        """Result rows in rank order, built column-wise (this is on every search's path, keep it lean)."""
-        found = self._rows_for(ids)
+    def _frame(self, ids: list[int], scores: list[float], found: Mapping[int, tuple]) -> pd.DataFrame:
+        """Result rows in rank order from the rows ``_rows_for`` read (lean: this is on every search's path)."""
         keep = [(i, s) for i, s in zip(ids, scores) if i in found]
         recs = [found[i] for i, _ in keep]
         data: dict[str, Any] = {"rank": np.arange(1, len(keep) + 1, dtype=np.int64),
@@ -277,7 +408,10 @@ class SearchMixin:
                     arr[i] = v
                 data[c] = pd.Series(arr, dtype=object, copy=False)  # as lab.memories(): no str inference
         data["vector_id"] = pd.array([i for i, _ in keep], dtype="Int64")
-        return pd.DataFrame(data, copy=False)
+        frame = pd.DataFrame(data, copy=False)
+        ends = [r[-1] for r in recs if r[-1] is not None]
+        frame.attrs["valid_for"] = min(ends) - utcnow().timestamp() if ends else None
+        return frame
 
     # ------------------------------------------------------------------------------ access log
     def _log_reads(self, frame: pd.DataFrame, query: Any) -> None:

@@ -163,6 +163,13 @@ def test_unix_url_reaches_the_same_server(tmp_path):
     with omnilab.open(tmp_path / "a", redis_prefix="shared:") as a:
         sid = a.sessions.create("u")
         sock = a.sessions.conn._server.socket
-        with omnilab.open(tmp_path / "b", redis_url=f"unix://{sock}", redis_prefix="shared:") as b:
+        # the same database and prefix (a team lab) share the keys of the embedded server through its socket
+        with omnilab.open(tmp_path / "b", redis_url=f"unix://{sock}", redis_prefix="shared:",
+                          database_url=a.database_url) as b:
             assert b.sessions.get(sid)["user_id"] == "u"
             assert b.sessions.conn.server_pid == a.sessions.conn.server_pid
+            assert b.lab_id == a.lab_id
+        # another database may not use that prefix on that server
+        with omnilab.open(tmp_path / "c", redis_url=f"unix://{sock}", redis_prefix="shared:") as c:
+            with pytest.raises(ConfigError, match="belongs to a lab on another database"):
+                c.sessions.get(sid)

@@ -59,7 +59,7 @@ def _tables(engine) -> set[str]:
 
 def test_upgrade_creates_every_table_and_matches_the_models(engine):
     migrate.upgrade(engine)
-    assert migrate.current(engine) == migrate.head() == "0005"
+    assert migrate.current(engine) == migrate.head() == "0006"
     assert set(TABLES) | {"memory_vectors", "search_thresholds"} <= _tables(engine)
     assert migrate.check(engine) == []
     insp = sa.inspect(engine)
@@ -88,7 +88,7 @@ def _structure(engine) -> dict:
 
 
 def test_a_fresh_database_and_a_walked_one_are_the_same(tmp_path, database_url):
-    """create_fresh (models + stamp) and 0001 -> 0005 give identical schemas, and both match the models."""
+    """create_fresh (models + stamp) and 0001 -> 0006 give identical schemas, and both match the models."""
     with contextlib.ExitStack() as stack:
         if database_url:
             urls = [database_url, stack.enter_context(_pg_schema(os.environ["OMNILAB_TEST_DATABASE_URL"]))]
@@ -113,10 +113,13 @@ def test_a_fresh_database_and_a_walked_one_are_the_same(tmp_path, database_url):
 
 def test_downgrade_of_0005_is_refused_and_older_revisions_still_downgrade(engine):
     _walk(engine, "head")
+    migrate.downgrade(engine, "0005")  # 0006 (queue ownership columns) goes down
+    assert "queue_name" not in {c["name"] for c in sa.inspect(engine).get_columns("tasks")}
     with pytest.raises(OmnilabError, match="0005 cannot be downgraded"):
         migrate.downgrade(engine, "0004")
     assert migrate.current(engine) == "0005"
-    assert migrate.check(engine) == []  # the refusal changed nothing
+    _walk(engine, "head")  # the refusal changed nothing: 0006 applies again and the models match
+    assert migrate.check(engine) == []
 
 
 def test_old_revisions_round_trip(engine):
@@ -354,10 +357,9 @@ def _populate_0004(engine) -> dict[str, list[dict]]:
 def test_0005_moves_a_populated_0004_lab_without_losing_anything(engine):
     _walk(engine, "0004")
     old = _populate_0004(engine)
-    _walk(engine, "head")
+    _walk(engine, "0005")
 
     assert migrate.current(engine) == "0005"
-    assert migrate.check(engine) == []
     want = expected_rows(old)
     for table, rows in want.items():
         got = _read(engine, table)
@@ -389,6 +391,23 @@ def test_0005_moves_a_populated_0004_lab_without_losing_anything(engine):
         conn.execute(sa.text("INSERT INTO api_usage (endpoint, method) VALUES ('/x', 'GET')"))
         assert conn.execute(sa.text("SELECT MAX(id) FROM api_usage")).scalar() == 10
     assert not any(t.startswith("_old0004_") for t in _tables(engine))
+
+    # 0006 adds tasks.queue_name and tasks.lab_id (empty) and keeps every task and every reference to one
+    before = {t: _read(engine, t) for t in ("tasks", "task_dependencies", "agent_performance", "error_logs")}
+    _walk(engine, "head")
+    assert migrate.current(engine) == "0006" and migrate.check(engine) == []
+    tasks = _read(engine, "tasks")
+    assert [{k: v for k, v in r.items() if k not in ("queue_name", "lab_id")} for r in tasks] == before["tasks"]
+    assert all(r["queue_name"] is None and r["lab_id"] is None for r in tasks) and len(tasks) == 2
+    for table in ("task_dependencies", "agent_performance", "error_logs"):
+        assert _read(engine, table) == before[table], table
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert not conn.exec_driver_sql("SELECT name FROM sqlite_temp_master").all()
+        refs = conn.exec_driver_sql("SELECT d.task_id FROM task_dependencies d JOIN tasks t "
+                                    "ON t.id = d.depends_on_task_id").scalars().all()
+        assert refs == ["t2"]
 
 
 def test_0005_refuses_values_that_do_not_fit_the_platform_columns_on_postgresql(engine):

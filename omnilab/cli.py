@@ -204,10 +204,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search memories by meaning (or --hybrid: meaning + keywords); --where takes a JSON filter."""
+    from omnilab.vectors.filters import check_where
+
     try:
         where = json.loads(args.where) if args.where else None
+    except RecursionError as exc:
+        raise OmnilabError("--where nests too deep") from exc
     except ValueError as exc:
         raise OmnilabError(f"--where is not valid JSON: {exc}") from exc
+    check_where(where)  # depth and size, before anything recursive (the cache key) sees the filter
     with _open(args) as lab:
         if args.hybrid:
             res = lab.hybrid_search(args.query, memory_type=args.type, k=args.k, where=where)

@@ -522,6 +522,25 @@ class Lab:
 
         return queries.agent_stats(self.engine, days, now=now, agent_id=agent_id)
 
+    def compare_windows(self, days: int = 7, *, now: Any = None, by: str = "agent_id") -> pd.DataFrame:
+        """The last ``days`` against the ``days`` before, per agent (or task_type, system_name, agent_type,
+        model): rates with Wilson intervals, Fisher / z-test and Mann-Whitney p-values, BH q-values."""
+        from omnilab.analysis import statistics
+
+        return statistics.compare_windows(self.engine, days, now=now, by=by)
+
+    def model_usage(self, days: int = 30, *, now: Any = None, by_day: bool = True) -> pd.DataFrame:
+        """api_usage per provider/model (and UTC day): calls, tokens, cost, error rate, latency p50/p95/p99."""
+        from omnilab.sql import queries
+
+        return queries.model_usage(self.engine, days, now=now, by_day=by_day)
+
+    def compare_agents(self, task_type: str, days: int = 30, *, now: Any = None) -> Any:
+        """The agents that ran ``task_type``: ``.agents`` (rates with intervals) and ``.pairs`` (tests, q-values)."""
+        from omnilab.analysis import statistics
+
+        return statistics.compare_agents(self.engine, task_type, days, now=now)
+
     @property
     def plot(self) -> Any:
         """Charts of this lab: ``lab.plot.success_by_agent(days=30)`` etc., each a matplotlib Figure."""

@@ -262,8 +262,11 @@ class TuningResult:
 
     def _repr_html_(self) -> str:
         design = self.at(DESIGN_THRESHOLD)
-        ranks = ", ".join(f"{k} {v:.3f}" for k, v in self.ranks.items())
-        return (f"<div><b>threshold tuning</b> — {self.memory_type or 'all types'} / <code>{self.embedder}</code>"
+        from html import escape  # names come from lab data and settings: never markup
+
+        ranks = escape(", ".join(f"{k} {v:.3f}" for k, v in self.ranks.items()))
+        return (f"<div><b>threshold tuning</b> — {escape(str(self.memory_type or 'all types'))} / "
+                f"<code>{escape(str(self.embedder))}</code>"
                 f", {self.n_queries} queries, top-{self.k}<br>recommended threshold <b>{self.threshold:.3f}</b>: "
                 f"F1 {self.f1:.3f} (precision {self.precision:.3f}, recall {self.recall:.3f}); at the design's "
                 f"{DESIGN_THRESHOLD}: F1 {_fmt(design['f1'])}<br>{ranks}</div>")

@@ -351,9 +351,11 @@ class TaskQueue:
         keys = self._keys(queue)
         deadline = time.monotonic() + timeout
         while True:
-            leases = self._pop(queue, keys, worker_id, lease_ms, count)
+            leases, popped = self._pop(queue, keys, worker_id, lease_ms, count)
             if leases:
                 return leases
+            if popped:  # every task popped was finished or another lab's and has been dropped: look again
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
@@ -361,7 +363,9 @@ class TaskQueue:
             wait = min(left, 1.0)
             self.conn.run(lambda r, w=wait: r.blpop([keys["notify"]], timeout=w), "dequeue wait")
 
-    def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int, count: int) -> list[Lease]:
+    def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int,
+             count: int) -> tuple[list[Lease], int]:
+        """(the leases claimed in SQL, how many task ids were popped from Redis)."""
         out, requeued, dead = self._run(
             "dequeue", DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
             [self._task_prefix, lease_ms, worker, uuid.uuid4().hex, self.max_attempts, count], "dequeue")
@@ -370,7 +374,7 @@ class TaskQueue:
         if dead:
             self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
         if not out:
-            return []
+            return [], 0
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
         by_attempt: dict[int, list[str]] = {}
@@ -394,7 +398,7 @@ class TaskQueue:
         if gone:  # finished, cancelled, deleted or another lab's in SQL (the truth): drop them from Redis
             log.info("queue %s: dropped %d task(s) finished in SQL or owned by another lab", queue, len(gone))
             self._finish(keys, gone)
-        return taken
+        return taken, len(out)
 
     # ------------------------------------------------------------------------------- finish
     def ack_many(self, leases: Sequence[Lease], results: Sequence[Any] | None = None) -> list[bool]:

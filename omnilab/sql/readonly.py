@@ -177,6 +177,9 @@ def _sqlite(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
     with _connect(engine) as conn:
         raw = conn.connection.driver_connection
         raw.execute("PRAGMA query_only=ON")
+        # json_each/json_tree declare their table on first use in a connection, which the authorizer would
+        # refuse (it looks like a schema change): construct them once before it is installed
+        raw.execute("SELECT 1 FROM json_each('[]'), json_tree('[]')").fetchall()
         raw.set_authorizer(authorizer)  # also expires statements prepared without it
         if deadline is not None:
             raw.set_progress_handler(progress, _PROGRESS_STEPS)

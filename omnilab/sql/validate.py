@@ -19,7 +19,11 @@ from omnilab.errors import InvalidInput
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import UTCDateTime
 
-__all__ = ["normalize_rows", "validate_rows", "ENUM_COLUMNS", "is_missing"]
+__all__ = ["normalize_rows", "validate_rows", "ENUM_COLUMNS", "is_missing", "check_json", "MAX_JSON_DEPTH"]
+
+#: how deep a JSON value (metadata, tags, config, …) may nest: deeper ones are refused with InvalidInput
+#: (Python's JSON encoder and the databases' JSON functions give up somewhere near 1,000)
+MAX_JSON_DEPTH = 64
 
 #: (table, column) -> allowed values
 ENUM_COLUMNS: dict[tuple[str, str], tuple] = {
@@ -112,6 +116,9 @@ def _convert(table: str, col: sa.Column, value: Any, where: str) -> Any:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
+            except RecursionError as exc:
+                raise InvalidInput(f"{where}, column {name!r}: JSON nests deeper than {MAX_JSON_DEPTH} levels"
+                                   ) from exc
             except ValueError as exc:
                 raise InvalidInput(f"{where}, column {name!r}: a string here must be JSON text") from exc
         shape = JSON_DEFAULTS.get((table, name))
@@ -119,6 +126,7 @@ def _convert(table: str, col: sa.Column, value: Any, where: str) -> Any:
             raise InvalidInput(f"{where}, column {name!r}: expected a list, got {type(value).__name__}")
         if shape is dict and not isinstance(value, dict):
             raise InvalidInput(f"{where}, column {name!r}: expected a dict, got {type(value).__name__}")
+        check_json(value, f"{where}, column {name!r}")
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -163,6 +171,38 @@ def _convert(table: str, col: sa.Column, value: Any, where: str) -> Any:
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
         raise InvalidInput(f"{where}, column {name!r}: {value} is outside {bounds[0]}..{bounds[1]}")
     return value
+
+
+def check_json(value: Any, where: str) -> None:
+    """Raise InvalidInput for a JSON value nested deeper than :data:`MAX_JSON_DEPTH` or holding text
+    PostgreSQL cannot store (a NUL character, lone surrogates). Iterative, so any depth is safe to check."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_json_text(item, where)
+            continue
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput(f"{where}: JSON nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str):
+                    _check_json_text(key, where)
+                stack.append((sub, depth + 1))
+        else:
+            stack.extend((sub, depth + 1) for sub in item)
+
+
+def _check_json_text(text: str, where: str) -> None:
+    if "\x00" in text:  # jsonb refuses \u0000, so it cannot be stored on PostgreSQL
+        raise InvalidInput(f"{where}: JSON text contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(f"{where}: JSON text is not valid Unicode ({exc.reason})") from exc
 
 
 def _default(col: sa.Column) -> Any:

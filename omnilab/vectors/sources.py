@@ -45,6 +45,8 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             try:
                 row = json.loads(line)
+            except RecursionError as exc:
+                raise InvalidInput(f"{path.name} line {lineno}: JSON nests too deep") from exc
             except ValueError as exc:
                 raise InvalidInput(f"{path.name} line {lineno}: not valid JSON ({exc})") from exc
             if not isinstance(row, dict):
@@ -114,7 +116,7 @@ def check_vector(value: Any, dim: int, where: str) -> np.ndarray:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidInput(f"{where}: embedding text is not a JSON list") from exc
     try:
         vec = np.asarray(value, dtype=np.float32)
@@ -170,7 +172,7 @@ def fast_memory_rows(rows: list[dict[str, Any]], memory_types: tuple[str, ...]) 
         tags = [] if tags is None else tags
         meta = row.get("metadata")
         meta = {} if meta is None else meta
-        if type(tags) is not list or not all(type(t) is str for t in tags) or type(meta) is not dict:
+        if type(tags) is not list or not all(type(t) is str and _plain_json(t) for t in tags) or type(meta) is not dict:
             return None
         if not _plain_json(meta):
             return None
@@ -193,14 +195,24 @@ def fast_memory_rows(rows: list[dict[str, Any]], memory_types: tuple[str, ...]) 
 def _plain_json(value: Any, depth: int = 0) -> bool:
     """True for JSON-ready values made of dict/list/str/int/float(finite)/bool/None."""
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str:  # NUL and lone surrogates: the general validation names the row
+        return "\x00" not in value and (value.isascii() or _encodable(value))
+    if t is int or t is bool or value is None:
         return True
     if t is float:
         return math.isfinite(value)
     if depth > 20:
         return False
     if t is dict:
-        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+        return all(type(k) is str and _plain_json(k) and _plain_json(v, depth + 1) for k, v in value.items())
     if t is list:
         return all(_plain_json(v, depth + 1) for v in value)
     return False
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -51,7 +51,8 @@ def unit(rows) -> np.ndarray:
 
 def corpus(n: int, seed: int = 0, rare_every: int | None = None):
     rng = np.random.default_rng(seed)
-    texts = [f"memory {i} about {rng.choice(['cache', 'queue', 'index', 'agent'])} {rng.integers(1e6)}" for i in range(n)]
+    topics = ["cache", "queue", "index", "agent"]
+    texts = [f"memory {i} about {rng.choice(topics)} {rng.integers(1e6)}" for i in range(n)]
     metas = [{"group": int(rng.integers(0, 5)), "team": str(rng.choice(["red", "blue"]))} for _ in range(n)]
     if rare_every:
         for i in range(n):

@@ -74,22 +74,23 @@ os._exit(0)  # dies before the deferred save: its index on disk still holds the 
 
 def test_rows_forgotten_by_another_process_are_skipped_and_refilled(tmp_path, database_url):
     path = tmp_path / "lab"
-    texts = _texts(300)
+    texts = _texts(300) + [f"{QUERY} (copy {j})" for j in range(3)]  # the best matches either way
     with omnilab.open(path, database_url=database_url, embedder="hashing") as lab:
         ids = lab.ingest([{"content": t, "memory_type": "knowledge"} for t in texts], progress=False)["memory_ids"]
-        gone = lab.search(QUERY, k=3, cache=False)["memory_id"].tolist()
+        gone = ids[-3:]
+        assert set(lab.hybrid_search(QUERY, k=3)["memory_id"]) == set(gone)
         vids = lab.memory.vector_ids_for(gone)
         subprocess.run([sys.executable, "-c", FORGET_AND_DIE, str(path), database_url or "", ",".join(gone)],
                        check=True, timeout=120)
         assert set(vids.values()) <= set(lab.memory.index.keys())  # this process's index still has them
-        keep = np.array([m not in gone for m in ids])
-        expected = _reference(lab, texts, ids, QUERY, 5, keep)
-        _check_search(lab.search(QUERY, k=5, cache=False), expected)
-        hybrid = lab.hybrid_search(QUERY, k=5)
+        hybrid = lab.hybrid_search(QUERY, k=5)  # raised ValueError (Length of values ...) before the fix
         assert len(hybrid) == 5 and not set(gone) & set(hybrid["memory_id"])
         np.testing.assert_allclose(hybrid["vector_score"], _cosines(lab, hybrid["content"].tolist(), QUERY),
                                    atol=1e-5)
         assert hybrid["score"].is_monotonic_decreasing
+        keep = np.array([m not in gone for m in ids])
+        expected = _reference(lab, texts, ids, QUERY, 5, keep)
+        _check_search(lab.search(QUERY, k=5, cache=False), expected)  # returned k-3 rows before the fix
         # the search used by threshold tuning and the filtered path skip them too
         assert not set(vids.values()) & {h.id for h in lab.memory.search_hits(QUERY, k=50)}
         flt = lab.search(QUERY, k=5, cache=False, where={"memory_type": "knowledge"})

@@ -6,7 +6,8 @@
 - runs exactly at ``now - days`` (inside), a microsecond before it (outside), exactly at ``now``
   (inside) and after ``now`` (outside);
 - the platform's nullable columns left NULL here and there: run success / execution_time / tokens_used,
-  task status / priority / created_at / updated_at, api_usage response_time / status_code,
+  task status / priority / created_at / updated_at, api_usage response_time / status_code / provider /
+  model / cost_usd,
   error_logs.resolved, project_files line_count (content given instead) and updated_at.
 
 ``populate`` writes through ``lab.insert`` when given a Lab (the validated path, which may fill
@@ -140,6 +141,15 @@ def rows(seed: int = 0, n_runs: int = 600) -> dict[str, list[dict[str, Any]]]:
             "response_time": _maybe(rng, float(np.round(rng.gamma(2.0, 80.0), 3)) / 1000.0),  # seconds
             "agent_id": str(rng.choice(ids)), "tokens_used": int(rng.integers(0, 900)),
         })
+    # omnilab's model columns from a separate stream, so the rows above stay what they were: NULL models
+    # (internal calls), NULL costs, a model that only one provider has and one name shared by two providers
+    mrng = np.random.default_rng(seed + 1000)
+    models = [("openai", "gpt-4o"), ("anthropic", "claude-sonnet"), ("internal", None), (None, None),
+              ("azure", "gpt-4o")]
+    for item in usage:
+        provider, model = models[int(mrng.integers(0, len(models)))]
+        item.update(provider=provider, model=model,
+                    cost_usd=_maybe(mrng, float(np.round(mrng.uniform(0, 0.05), 6)), 0.1))
     usage.append({"timestamp": NOW - dt.timedelta(days=DAYS), "endpoint": "/edge", "method": "GET",
                   "status_code": 200, "response_time": 0.001})
     out["api_usage"] = usage

@@ -28,8 +28,8 @@ from omnilab.sql.schema import TABLES, Base
 
 RTOL = 1e-9
 #: DESIGN.md section 3's columns first, in its order; extras after them
-COLUMNS = ["agent_id", "name", "total_tasks", "avg_execution_time", "total_tokens", "success_rate", "system_name",
-           "successful_tasks", "failed_tasks"]
+COLUMNS = ["agent_id", "name", "total_tasks", "avg_execution_time", "total_tokens", "success_rate",
+           "success_rate_low", "success_rate_high", "system_name", "successful_tasks", "failed_tasks"]
 
 
 def assert_frames(got: pd.DataFrame, ref: pd.DataFrame, dtypes: dict[str, str] | None = None) -> None:
@@ -88,6 +88,38 @@ def outcomes(runs: pd.DataFrame) -> pd.DataFrame:
                        execution_time=runs["execution_time"].astype(float))
 
 
+def wilson_ref(wins: pd.Series, fails: pd.Series, scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson 95 % intervals one by one with scipy's binomtest (the code under test uses statsmodels)."""
+    from scipy import stats
+
+    low, high = [], []
+    for k, f in zip(wins, fails):
+        if pd.isna(k) or pd.isna(f) or k + f == 0:
+            low.append(np.nan)
+            high.append(np.nan)
+            continue
+        ci = stats.binomtest(int(k), int(k + f)).proportion_ci(confidence_level=0.95, method="wilson")
+        low.append(ci.low * scale)
+        high.append(ci.high * scale)
+    return np.array(low, dtype=float), np.array(high, dtype=float)
+
+
+def with_ci(frame: pd.DataFrame, wins: str = "successful_tasks", fails: str = "failed_tasks",
+            rate_col: str = "success_rate", scale: float = 100.0) -> pd.DataFrame:
+    out = frame.copy()
+    low, high = wilson_ref(out[wins], out[fails], scale)
+    at = list(out.columns).index(rate_col) + 1
+    out.insert(at, f"{rate_col}_low", low)
+    out.insert(at + 1, f"{rate_col}_high", high)
+    return out
+
+
+def partial_ref(days: pd.Series, start: dt.datetime, end: dt.datetime) -> pd.Series:
+    """A UTC day is partial when the window does not contain all of it."""
+    whole = (days >= utc(start)) & (days + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) <= utc(end))
+    return ~whole
+
+
 # ---------------------------------------------------------------------------- the design's four
 def ref_workload(agents: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
     active = tasks[tasks["status"].isin(["pending", "assigned", "in_progress"])].groupby("agent_id").size()
@@ -119,6 +151,7 @@ def ref_summary(runs: pd.DataFrame, agents: pd.DataFrame) -> pd.DataFrame:
     ref["success_rate"] = rate(ref["successful_tasks"], ref["successful_tasks"] + ref["failed_tasks"])
     ref = ref.sort_values(["success_rate", "total_tasks", "agent_id"], ascending=[False, False, True],
                           na_position="last")
+    ref["success_rate_low"], ref["success_rate_high"] = wilson_ref(ref["successful_tasks"], ref["failed_tasks"])
     return ref[COLUMNS]
 
 
@@ -132,6 +165,10 @@ def test_performance_summary_matches_pandas(data, days):
     idle = got[got["total_tasks"] == 0]
     assert {"agent_7", "agent_8"} <= set(idle["agent_id"])
     assert idle["success_rate"].isna().all() and idle["avg_execution_time"].isna().all()
+    assert idle["success_rate_low"].isna().all() and idle["success_rate_high"].isna().all()  # zero runs
+    known = got.dropna(subset=["success_rate"])
+    assert ((known["success_rate_low"] <= known["success_rate"])
+            & (known["success_rate"] <= known["success_rate_high"])).all()
     assert (idle["total_tokens"] == 0).all()
     if days == 30:  # the NULL cases are really in the window
         assert runs["success"].isna().any() and runs["tokens_used"].isna().any()
@@ -168,6 +205,9 @@ def test_agent_performance_matches_pandas(data):
         assert got["total_tasks"] == len(mine)
         assert (got["successful_tasks"], got["failed_tasks"]) == (wins, fails)
         assert got["total_tokens_used"] == int(mine["tokens"].sum())
+        low, high = wilson_ref(pd.Series([wins]), pd.Series([fails]))
+        assert got["success_rate_low"] == pytest.approx(low[0], rel=RTOL, nan_ok=True)
+        assert got["success_rate_high"] == pytest.approx(high[0], rel=RTOL, nan_ok=True)
         if len(mine):
             assert got["success_rate"] == pytest.approx(100.0 * wins / (wins + fails), rel=RTOL)
             assert got["error_rate"] == pytest.approx(100.0 * fails / (wins + fails), rel=RTOL)
@@ -223,13 +263,15 @@ def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     }).reset_index()
     out.insert(len(keys) + 3, "success_rate", rate(out["successful_tasks"],
                                                    out["successful_tasks"] + out["failed_tasks"]))
-    return out
+    return with_ci(out)
 
 
 def test_agent_timeseries_matches_pandas(data):
     runs = in_window(table(data, "agent_performance"), 30).copy()
     runs["day"] = runs["timestamp"].dt.floor("D")
     ref = _stats(runs, ["agent_id", "day"]).sort_values(["agent_id", "day"])
+    ref["partial"] = partial_ref(ref["day"], NOW - dt.timedelta(days=30), NOW)
+    assert ref["partial"].any() and not ref["partial"].all()
     got = queries.agent_timeseries(data, 30, now=NOW)
     assert str(got["day"].dtype) == "datetime64[us, UTC]"
     assert_frames(got, ref, {"p95_execution_time": "float64", "total_tasks": "int64"})
@@ -240,9 +282,15 @@ def test_agent_timeseries_matches_pandas(data):
 def test_daily_trend_fills_every_day(data):
     runs = in_window(table(data, "agent_performance"), DAYS).copy()
     runs["day"] = runs["timestamp"].dt.floor("D")
-    ref = _stats(runs, ["day"]).set_index("day")
+    ref = _stats(runs, ["day"])
+    ref["partial"] = partial_ref(ref["day"], NOW - dt.timedelta(days=DAYS), NOW)
+    ref = ref.set_index("day")
     got = queries.daily_trend(data, DAYS, now=NOW)
     assert len(got) == DAYS + 1  # the window touches 8 calendar days
+    # 12:00 to 12:00: the first and the last day are partial, the six between are whole
+    assert got["partial"].tolist() == [True] + [False] * (DAYS - 1) + [True]
+    midnight = queries.daily_trend(data, 2, now=dt.datetime(2026, 3, 15, 23, 59, 59, 999999, tzinfo=dt.timezone.utc))
+    assert midnight["partial"].tolist() == [True, False, False]  # the window starts a microsecond before Mar 14
     assert_frames(got.set_index("day").loc[ref.index].reset_index(), ref.reset_index())
     quiet = queries.daily_trend(data, 3, now=NOW - dt.timedelta(days=200))
     assert len(quiet) == 4 and (quiet["total_tasks"] == 0).all() and quiet["success_rate"].isna().all()
@@ -377,11 +425,12 @@ def ref_agent_stats(runs: pd.DataFrame, days: int, now: dt.datetime) -> pd.DataF
         "average_response_time": g["execution_time"].mean(),
     }).reset_index()
     ref["success_rate"] = rate(ref["tasks_completed"], ref["tasks_completed"] + ref["tasks_failed"], 1.0)
+    ref = with_ci(ref, "tasks_completed", "tasks_failed", scale=1.0)  # the table's unit: 0..1
     return ref.sort_values(["agent_id", "date"]).reset_index(drop=True)
 
 
 STATS = ["agent_id", "date", "tasks_completed", "tasks_failed", "total_execution_time", "total_tokens_used",
-         "average_response_time", "success_rate"]
+         "average_response_time", "success_rate", "success_rate_low", "success_rate_high"]
 
 
 def test_refresh_agent_stats_matches_pandas(data):
@@ -643,7 +692,9 @@ def check_platform(engine: sa.Engine, written: dict[str, list[dict]], *, real: s
 
     in7 = in_window(runs, DAYS, now).assign(day=lambda f: f["timestamp"].dt.floor("D"))
     trend = queries.daily_trend(engine, DAYS, now=now)
-    ref = _stats(in7, ["day"]).set_index("day")
+    ref = _stats(in7, ["day"])
+    ref["partial"] = partial_ref(ref["day"], now - dt.timedelta(days=DAYS), now)
+    ref = ref.set_index("day")
     assert_frames(trend.set_index("day").loc[ref.index].reset_index(), ref.reset_index())
     assert trend["total_tasks"].sum() == len(in7)
 

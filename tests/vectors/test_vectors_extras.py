@@ -112,3 +112,16 @@ def test_default_embedder_is_recorded(tmp_path, monkeypatch):
         assert lab.memory.embedder.name == "hashing-v1:384"
     manifest = json.loads((tmp_path / "lab" / "vectors" / "manifest.json").read_text())
     assert manifest["embedder"] == "hashing-v1:384" and manifest["format"] == 1
+
+
+def test_tuning_result_html_escapes_the_embedder_name():
+    from omnilab.analysis.tuning import TuningResult
+
+    evil = "<script>alert(1)</script>"
+    res = TuningResult(memory_type=None, embedder=evil, k=5, n_queries=3, n_relevant=3, curve=pd.DataFrame(
+        {"threshold": [0.5], "precision": [1.0], "recall": [1.0], "f1": [1.0]}), threshold=0.5, score=1.0, f1=1.0,
+        precision=1.0, recall=1.0, ranks={"<b>mrr</b>": 1.0},
+        hits=pd.DataFrame({"score": [0.9, 0.4], "relevant": [True, False]}))
+    out = res._repr_html_()
+    assert evil not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<b>mrr</b>" not in out and "&lt;b&gt;mrr&lt;/b&gt;" in out

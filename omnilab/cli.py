@@ -246,12 +246,14 @@ def cmd_queue(args: argparse.Namespace) -> int:
     with _open(args) as lab:
         if args.queue_command == "recover":
             n = lab.queue.recover(args.queue)
-            print(f"queued {n:,} open task(s) from SQL into {args.queue!r}")
+            where = f"into {args.queue!r}" if args.queue else "into their own queues"
+            print(f"queued {n:,} open task(s) from SQL {where}")
             return 0
         stats = lab.queue.stats()
         caches = lab.cache.stats()
         sessions = len(lab.sessions.frame())
     if args.json:
+        stats = stats.astype(object).where(stats.notna(), None)  # missing counts as null, not "<NA>"
         print(json.dumps({"queues": stats.to_dict(orient="records"), "caches": caches.to_dict(orient="records"),
                           "sessions": sessions}, indent=2, default=str))
         return 0
@@ -361,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("recover", "queue SQL tasks that are open but unknown to Redis")):
         q = qsub.add_parser(name, help=help_text, description=help_text)
         _lab_options(q)
-        q.add_argument("--queue", default="default", help="queue name (default: default)")
+        q.add_argument("--queue", help="recover only this queue (default: every queue of this lab)")
         q.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_queue)
 

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from omnilab.errors import InvalidInput
 
 __all__ = ["success_by_agent", "execution_time_distribution", "daily_trend", "workload", "token_use",
-           "error_mix", "LabPlots", "CHARTS"]
+           "error_mix", "cost_by_model", "latency_by_model", "model_label", "LabPlots", "CHARTS"]
 
 _PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
             "#CCB974", "#64B5CD"]
@@ -69,7 +69,8 @@ def _known_outcomes(data: pd.DataFrame) -> pd.Series:
 
 def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figure:
     """Horizontal bars of success rate (%) per agent, grouped by system_name (systems ordered by their
-    overall success rate, agents best-first inside each), annotated with the number of runs."""
+    overall success rate, agents best-first inside each), annotated with the number of runs; with
+    ``success_rate_low`` / ``_high`` columns, their 95 % Wilson interval as error bars."""
     _need(summary, ("name", "system_name", "total_tasks", "success_rate"), "success_by_agent")
     data = summary.copy()
     data["system_name"] = data["system_name"].astype(str)
@@ -88,18 +89,30 @@ def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figur
         colors = _system_colors(data["system_name"])
         y = np.arange(len(data))
         ax.barh(y, data["success_rate"].fillna(0), color=[colors[s] for s in data["system_name"]])
+        has_ci = {"success_rate_low", "success_rate_high"} <= set(data.columns)
+        if has_ci and data["success_rate"].notna().any():
+            known = data["success_rate"].notna().to_numpy()
+            rate = data["success_rate"].to_numpy(float)
+            err = np.vstack([rate - data["success_rate_low"].to_numpy(float),
+                             data["success_rate_high"].to_numpy(float) - rate])
+            ax.errorbar(rate[known], y[known], xerr=err[:, known], fmt="none", ecolor="#333333", elinewidth=0.8,
+                        capsize=2, label="95% Wilson interval")
         ax.set_yticks(y, [f"{n} ({s})" for n, s in zip(data["_label"], data["system_name"])], fontsize=8)
-        for yi, rate, n in zip(y, data["success_rate"], data["total_tasks"]):
+        ends = data["success_rate_high"] if has_ci else data["success_rate"]
+        for yi, rate, end, n in zip(y, data["success_rate"], ends, data["total_tasks"]):
             if pd.isna(rate):
                 label = "no runs" if n == 0 else f"{n:,} runs, outcome unknown"
             else:
                 label = f"{rate:.1f}% of {n:,}"
-            ax.text((0 if pd.isna(rate) else rate) + 1, yi, label, va="center", fontsize=7)
+            ax.text((0 if pd.isna(rate) else max(rate, end if pd.notna(end) else rate)) + 1, yi, label,
+                    va="center", fontsize=7)
         ax.set_xlim(0, 115)
         handles = [Patch(color=c, label=s) for s, c in colors.items()]
         ax.legend(handles=handles, title="system_name", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_xlabel("success rate (%)")
     ax.set_title(f"Success rate by agent, grouped by system{_window(days)}")
+    if not data.empty and {"success_rate_low", "success_rate_high"} <= set(data.columns):
+        ax.set_xlabel("success rate (%); error bars: 95% Wilson interval")
     return fig
 
 
@@ -128,7 +141,9 @@ def execution_time_distribution(times: pd.DataFrame, *, days: int | None = None)
 
 
 def daily_trend(trend: pd.DataFrame, *, days: int | None = None) -> Figure:
-    """Runs per day (bars) and success rate (%) per day (line, right axis)."""
+    """Runs per day (bars) and success rate (%) per day (line, right axis, with its 95 % Wilson band when
+    the frame has ``success_rate_low`` / ``_high``); days the window covers only partly (``partial``)
+    are hatched and lighter."""
     _need(trend, ("day", "total_tasks", "success_rate"), "daily_trend")
     fig = _figure(4.0, 10.0)
     ax = fig.add_subplot()
@@ -137,9 +152,16 @@ def daily_trend(trend: pd.DataFrame, *, days: int | None = None) -> Figure:
     else:
         data = trend.sort_values("day")
         x = pd.to_datetime(data["day"]).dt.tz_localize(None)
-        ax.bar(x, data["total_tasks"], color="#4C72B0", alpha=0.6, label="runs")
+        partial = data["partial"].to_numpy(bool) if "partial" in data else np.zeros(len(data), bool)
+        ax.bar(x[~partial], data["total_tasks"][~partial], color="#4C72B0", alpha=0.6, label="runs")
+        if partial.any():
+            ax.bar(x[partial], data["total_tasks"][partial], color="#4C72B0", alpha=0.25, hatch="//",
+                   edgecolor="#4C72B0", label="runs (partial day)")
         ax.set_ylabel("runs per day")
         right = ax.twinx()
+        if {"success_rate_low", "success_rate_high"} <= set(data.columns):
+            right.fill_between(x, data["success_rate_low"], data["success_rate_high"], color="#C44E52", alpha=0.15,
+                               label="95% Wilson interval")
         right.plot(x, data["success_rate"], color="#C44E52", marker="o", markersize=3, label="success rate")
         right.set_ylabel("success rate (%)")
         right.set_ylim(0, 105)
@@ -222,6 +244,70 @@ def error_mix(errors: pd.DataFrame, *, days: int | None = None, top: int = 12) -
     return fig
 
 
+def model_label(provider: Any, model: Any) -> str:
+    """``provider/model`` for a chart or table; a missing part reads "(none)"."""
+    def part(v: Any) -> str:
+        return "(none)" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+
+    return f"{part(provider)}/{part(model)}"
+
+
+def cost_by_model(usage: pd.DataFrame, *, days: int | None = None) -> Figure:
+    """Cost (USD) per UTC day, stacked by provider/model (the frame of ``model_usage(by_day=True)``);
+    partial first/last days are hatched."""
+    _need(usage, ("day", "provider", "model", "cost_usd"), "cost_by_model")
+    fig = _figure(4.0, 10.0)
+    ax = fig.add_subplot()
+    costs = usage.assign(_model=[model_label(p, m) for p, m in zip(usage["provider"], usage["model"])])
+    costs = costs[costs["cost_usd"].notna()]
+    if costs.empty or not (costs["cost_usd"] > 0).any():
+        _empty(ax, "no API cost recorded in the window")
+    else:
+        table = costs.pivot_table(index="day", columns="_model", values="cost_usd", aggfunc="sum", fill_value=0.0)
+        table = table[table.sum().sort_values(ascending=False).index]
+        table = table.loc[:, table.sum() > 0]
+        x = pd.to_datetime(table.index).tz_localize(None)
+        partial = (costs.groupby("day")["partial"].any().reindex(table.index).fillna(False).to_numpy(bool)
+                   if "partial" in costs else np.zeros(len(table), bool))
+        base = np.zeros(len(table))
+        for i, model in enumerate(table.columns):
+            color = _PALETTE[i % len(_PALETTE)]
+            ax.bar(x, table[model], bottom=base, color=color, label=model,
+                   hatch=["//" if p else "" for p in partial], edgecolor="white", linewidth=0.3)
+            base += table[model].to_numpy()
+        if partial.any():
+            ax.bar(x[:1], [0], color="white", hatch="//", edgecolor="grey", label="partial day (hatched)")
+        ax.legend(title="provider/model", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+        fig.autofmt_xdate()
+    ax.set_xlabel("day (UTC)")
+    ax.set_ylabel("cost (USD)")
+    ax.set_title(f"API cost per day by model{_window(days)}")
+    return fig
+
+
+def latency_by_model(usage: pd.DataFrame, *, days: int | None = None) -> Figure:
+    """Latency p50 / p95 / p99 (ms, log scale) per provider/model (``model_usage(by_day=False)``), the
+    slowest p95 at the top; the number of calls in each label."""
+    _need(usage, ("provider", "model", "calls", "p50_ms", "p95_ms", "p99_ms"), "latency_by_model")
+    data = usage[usage["p50_ms"].notna()].sort_values("p95_ms")
+    fig = _figure(0.55 * max(1, len(data)) + 1.5)
+    ax = fig.add_subplot()
+    if data.empty:
+        _empty(ax, "no API calls with a response time in the window")
+    else:
+        y = np.arange(len(data))
+        height = 0.27
+        for i, (col, color) in enumerate((("p50_ms", "#4C72B0"), ("p95_ms", "#DD8452"), ("p99_ms", "#C44E52"))):
+            ax.barh(y + (i - 1) * height, data[col], height=height, color=color, label=col.replace("_ms", ""))
+        ax.set_yticks(y, [f"{model_label(p, m)} (n={n:,})" for p, m, n in
+                          zip(data["provider"], data["model"], data["calls"])], fontsize=8)
+        ax.set_xscale("log")
+        ax.legend(title="quantile", loc="lower right", fontsize=8)
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_title(f"API latency quantiles by model{_window(days)}")
+    return fig
+
+
 #: chart name -> function (the report draws each of these)
 CHARTS = {
     "success_by_agent": success_by_agent,
@@ -230,6 +316,8 @@ CHARTS = {
     "workload": workload,
     "token_use": token_use,
     "error_mix": error_mix,
+    "cost_by_model": cost_by_model,
+    "latency_by_model": latency_by_model,
 }
 
 
@@ -259,3 +347,9 @@ class LabPlots:
 
     def error_mix(self, days: int = 30, *, now: Any = None) -> Figure:
         return error_mix(self._lab.error_summary(days, now=now), days=days)
+
+    def cost_by_model(self, days: int = 30, *, now: Any = None) -> Figure:
+        return cost_by_model(self._lab.model_usage(days, now=now), days=days)
+
+    def latency_by_model(self, days: int = 30, *, now: Any = None) -> Figure:
+        return latency_by_model(self._lab.model_usage(days, now=now, by_day=False), days=days)

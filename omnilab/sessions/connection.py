@@ -13,6 +13,10 @@ every key under the prefix; ``layout="platform"`` makes the stores use the OmniD
 channels (``omnilab/sql/platform/redis-layout.md``, no prefix) — omnilab's own bookkeeping (the reliable queue, cache
 counters) stays under the prefix. ``read_only=True`` refuses every write with :class:`ReadOnlyViolation`,
 in the stores (one clear line) and again in the client itself (a write command never reaches the server).
+
+A lab's connection carries its identity (:mod:`omnilab.sessions.identity`): the default prefix is made unique
+per lab (``omnilab:<lab id>:``), and a prefix already recorded (``<prefix>lab``) for another database is
+refused with :class:`ConfigError` on first use.
 """
 
 from __future__ import annotations

@@ -293,14 +293,12 @@ class _Compiler:
                 raise InvalidInput(f"{key}: $in/$nin on a date/time column takes at most {_DATETIME_IN:,} values; "
                                    f"use $gte/$lte for a range")
             return _grouped(sa.or_, [col.in_(values[i:i + _INLINE_IN]) for i in range(0, len(values), _INLINE_IN)])
-        if self.pg:  # as text[]: a cast to the column's varchar(n)[] would truncate, int4[] overflow
+        if self.pg:  # text[] (a cast to the column's varchar(n)[] would truncate) or bigint[]
             from sqlalchemy.dialects.postgresql import ARRAY
 
-            if isinstance(col.type, sa.String):
-                return col == sa.any_(sa.bindparam(None, values, type_=ARRAY(sa.Text)))
-            texts = [str(int(v)) if isinstance(v, numbers.Integral) else repr(float(v)) for v in values]
-            probes = sa.bindparam(None, texts, type_=ARRAY(sa.Text))
-            return col == sa.any_(sa.cast(probes, ARRAY(sa.Numeric)))
+            element = sa.Text() if isinstance(col.type, sa.String) else sa.BigInteger() \
+                if isinstance(col.type, sa.Integer) else col.type
+            return col == sa.any_(sa.bindparam(None, values, type_=ARRAY(element)))
         return col.in_(_json_list(values))
 
     @staticmethod

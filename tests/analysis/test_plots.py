@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from omnilab.analysis import plots
 from omnilab.errors import InvalidInput
 
-CHARTS = ["success_by_agent", "execution_time_distribution", "daily_trend", "token_use", "error_mix"]
+CHARTS = ["success_by_agent", "execution_time_distribution", "daily_trend", "token_use", "error_mix", "cost_by_model",
+          "latency_by_model"]
 
 
 def _render(fig: Figure) -> bytes:
@@ -89,9 +90,55 @@ def test_token_use_sorted_and_in_thousands(data_lab, now):
 
 def test_charts_handle_empty_frames(lab):
     figs = [lab.plot.success_by_agent(), lab.plot.execution_time_distribution(), lab.plot.daily_trend(7),
-            lab.plot.workload(), lab.plot.token_use(), lab.plot.error_mix()]
+            lab.plot.workload(), lab.plot.token_use(), lab.plot.error_mix(), lab.plot.cost_by_model(),
+            lab.plot.latency_by_model()]
     for fig in figs:
         assert isinstance(fig, Figure) and _render(fig)
+    # an empty lab: a note in the middle, no axis ticks that pretend there is data
+    for fig in figs[-2:]:
+        ax = fig.axes[0]
+        assert any("no API" in t.get_text() for t in ax.texts)
+        assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+
+
+def test_success_chart_draws_wilson_error_bars(data_lab, now):
+    summary = data_lab.performance_summary(30, now=now)
+    ax = plots.success_by_agent(summary, days=30).axes[0]
+    bars = [c for c in ax.containers if c.__class__.__name__ == "ErrorbarContainer"]
+    assert len(bars) == 1
+    segments = bars[0].lines[2][0].get_segments()  # one horizontal segment per agent with a known rate
+    known = summary.dropna(subset=["success_rate"])
+    assert len(segments) == len(known)
+    spans = sorted((round(seg[0][0], 9), round(seg[1][0], 9)) for seg in segments)
+    expected = sorted(zip(known["success_rate_low"].round(9), known["success_rate_high"].round(9)))
+    assert spans == expected
+    assert "Wilson" in ax.get_xlabel()
+
+
+def test_daily_trend_marks_partial_days(data_lab, now):
+    trend = data_lab.daily_trend(7, now=now)
+    assert trend["partial"].sum() == 2
+    ax = plots.daily_trend(trend, days=7).axes[0]
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 2
+    assert "runs (partial day)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_model_charts_match_model_usage(data_lab, now):
+    total = data_lab.model_usage(30, now=now, by_day=False)
+    ax = plots.latency_by_model(total, days=30).axes[0]
+    widths = sorted(round(p.get_width(), 6) for p in ax.patches)
+    expected = sorted(round(v, 6) for c in ("p50_ms", "p95_ms", "p99_ms") for v in total[c].dropna())
+    assert widths == expected and ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert any(label.startswith("(none)/(none)") for label in labels)
+    assert any(label.startswith("azure/gpt-4o") for label in labels) and any(
+        label.startswith("openai/gpt-4o") for label in labels)  # same model name, two providers: two rows
+    daily = data_lab.model_usage(30, now=now)
+    cost_ax = plots.cost_by_model(daily, days=30).axes[0]
+    heights = sum(p.get_height() for p in cost_ax.patches)
+    assert heights == pytest.approx(daily["cost_usd"].sum())
+    assert cost_ax.get_ylabel() == "cost (USD)"
 
 
 def test_bad_frames_raise_invalid_input():

@@ -351,6 +351,49 @@ def ref_latency(usage: pd.DataFrame) -> pd.DataFrame:
     }).reset_index().sort_values(["requests", "endpoint", "method"], ascending=[False, True, True])
 
 
+def ref_model_usage(usage: pd.DataFrame, start: dt.datetime, end: dt.datetime, by_day: bool) -> pd.DataFrame:
+    usage = usage.assign(ms=usage["response_time"].astype(float) * 1000.0, status=usage["status_code"].astype(float),
+                         tokens=usage["tokens_used"].astype("Float64").fillna(0),
+                         cost=usage["cost_usd"].astype(float).fillna(0.0), day=usage["timestamp"].dt.floor("D"))
+    keys = (["day"] if by_day else []) + ["provider", "model"]
+    g = usage.groupby(keys, dropna=False)
+    ref = pd.DataFrame({
+        "calls": g.size(), "tokens": g["tokens"].sum().astype("int64"), "cost_usd": g["cost"].sum(),
+        "errors": g["status"].apply(lambda s: int((s >= 400).sum())),
+        "known": g["status"].apply(lambda s: int(s.notna().sum())),
+        "mean_ms": g["ms"].mean(), "p50_ms": g["ms"].quantile(0.5), "p95_ms": g["ms"].quantile(0.95),
+        "p99_ms": g["ms"].quantile(0.99)}).reset_index()
+    ref.insert(len(keys) + 4, "error_rate", rate(ref["errors"], ref["known"]))
+    ref.insert(len(keys) + 5, "error_rate_low", wilson_ref(ref["errors"], ref["known"] - ref["errors"])[0])
+    ref.insert(len(keys) + 6, "error_rate_high", wilson_ref(ref["errors"], ref["known"] - ref["errors"])[1])
+    ref = ref.drop(columns="known")
+    if by_day:
+        ref["partial"] = partial_ref(ref["day"], start, end)
+    return ref
+
+
+@pytest.mark.parametrize("by_day", [True, False])
+def test_model_usage_matches_pandas(data, by_day):
+    usage = in_window(table(data, "api_usage"), 30)
+    assert usage["model"].isna().any() and usage["cost_usd"].isna().any() and usage["status_code"].isna().any()
+    got = queries.model_usage(data, 30, now=NOW, by_day=by_day)
+    ref = ref_model_usage(usage, NOW - dt.timedelta(days=30), NOW, by_day)
+    keys = (["day"] if by_day else []) + ["provider", "model"]
+    if by_day:  # by day, then provider and model, missing ones last
+        assert got["day"].is_monotonic_increasing and got["partial"].iloc[0] and got["partial"].iloc[-1]
+    else:  # the costliest first
+        assert got["cost_usd"].is_monotonic_decreasing
+    # order inside ties differs by backend for NULL keys: compare as sorted
+    assert_frames(got.sort_values(keys, na_position="last"), ref.sort_values(keys, na_position="last"),
+                  {"calls": "int64", "tokens": "Int64", "error_rate_low": "float64", "p99_ms": "float64"})
+    total = queries.model_usage(data, 30, now=NOW, by_day=False)
+    assert total["calls"].sum() == len(usage) == got["calls"].sum()
+    assert total["cost_usd"].sum() == pytest.approx(usage["cost_usd"].fillna(0).sum(), rel=RTOL)
+    assert queries.model_usage(data, 30, now=NOW - dt.timedelta(days=400)).empty
+    with pytest.raises(InvalidInput):
+        queries.model_usage(data, 30, by_day="yes")
+
+
 def test_api_latency_matches_pandas(data):
     usage = in_window(table(data, "api_usage"), 30)
     assert usage["response_time"].isna().any() and usage["status_code"].isna().any()
@@ -580,6 +623,8 @@ def test_sqlite_and_postgresql_agree(tmp_path, pg_schema_url):
             lambda e: queries.api_latency(e, 30, now=NOW),
             lambda e: queries.memory_access_patterns(e, 30, now=NOW),
             lambda e: queries.execution_times(e, 30, now=NOW),
+            lambda e: queries.model_usage(e, 30, now=NOW),
+            lambda e: queries.model_usage(e, 30, now=NOW, by_day=False),
             lambda e: queries.refresh_project_stats(e, now=NOW).drop(columns=["avg_task_duration"]),
             lambda e: queries.refresh_agent_stats(e, 30, now=NOW).drop(columns=["id"]),
         ]
@@ -701,6 +746,13 @@ def check_platform(engine: sa.Engine, written: dict[str, list[dict]], *, real: s
     usage = platform_frame(written["api_usage"], "timestamp")
     usage["response_time"] = usage["response_time"].astype(float).astype(real).astype(float)
     assert_frames(queries.api_latency(engine, 30, now=now), ref_latency(in_window(usage, 30, now)))
+    # no provider / model / tokens / cost columns on the platform: one unknown model, tokens and cost NA
+    models = queries.model_usage(engine, 30, now=now, by_day=False)
+    assert len(models) == 1 and models["provider"].isna().all() and models["model"].isna().all()
+    assert models["tokens"].isna().all() and models["cost_usd"].isna().all()
+    assert models["calls"].iloc[0] == len(in_window(usage, 30, now))
+    status = in_window(usage, 30, now)["status_code"].astype(float)
+    assert models["error_rate"].iloc[0] == pytest.approx(100 * (status >= 400).sum() / status.notna().sum())
     errors = queries.error_summary(engine, 30, now=now)  # no `resolved` column on the platform: all open
     assert errors["errors"].sum() == len(written["error_logs"]) and (errors["unresolved"] == errors["errors"]).all()
     assert queries.memory_access_patterns(engine, 30, now=now).empty

@@ -18,26 +18,18 @@ import pytest
 import sqlalchemy as sa
 
 from omnilab.errors import InvalidInput, ReadOnlyViolation
-from omnilab.sql.engine import create_engine
-from omnilab.sql.tuning_models import search_thresholds
+from omnilab.sql import attach
 from omnilab.vectors.embedders import HashingEmbedder
 from omnilab.vectors.memory import MemoryStore
-from omnilab.vectors.models import METADATA, keyword_ddl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from platform_data import MEMORIES, build_platform_postgres, build_platform_sqlite  # noqa: E402
 
 
 def own_engine(lab: Path) -> sa.Engine:
-    """omnilab's own SQLite beside the lab, as Lab creates it for a read-only attach."""
+    """omnilab's own SQLite in the lab directory, exactly as Lab creates it for a read-only attach."""
     lab.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{lab / 'omnilab-own.db'}")
-    with engine.begin() as conn:
-        METADATA.create_all(conn)
-        search_thresholds.create(conn, checkfirst=True)
-        for stmt in keyword_ddl("sqlite"):
-            conn.exec_driver_sql(stmt)
-    return engine
+    return attach.own_engine(lab)
 
 
 def read_only_sqlite(path: Path) -> sa.Engine:

@@ -285,6 +285,10 @@ class Lab:
         An optional ``embedding`` column carries precomputed vectors (checked, not re-embedded). Rows whose
         id exists, or (``dedupe``) whose type and content are already stored, are skipped. Returns
         added, duplicates, embedded, cache_hits, precomputed, seconds and the new memory_ids.
+
+        Each batch is one transaction. When an ingest fails part-way, the batches before the failure stay
+        written and the exception's ``memory_ids`` lists exactly their ids; a lost database connection
+        raises ``StoreUnavailable`` (ids whose commit could not be checked are in its ``unknown_ids``).
         """
         with self._platform_transaction({"op": "ingest"}):
             out = self.memory.ingest(data, memory_type=memory_type, batch_size=batch_size, progress=progress,

@@ -536,7 +536,13 @@ def execution_times(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFr
     stmt = (sa.select(p.c.agent_id, a.c.system_name, p.c.execution_time, p.c.success)
             .select_from(p.join(a, a.c.id == p.c.agent_id))
             .where(_in_window(p.c.timestamp, start, end)).order_by(p.c.id))
-    return _frame(bind, stmt, {"execution_time": "float64", "success": "boolean"})
+    try:
+        with _connect(bind) as conn:
+            frame = _read_columns(conn, stmt, floats=["execution_time"])  # many rows: built column-wise
+    except sa.exc.SQLAlchemyError as exc:
+        raise OmnilabError(f"analytics query failed: {exc}") from exc
+    frame["success"] = frame["success"].astype("boolean")
+    return frame
 
 
 def error_summary(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
@@ -883,8 +889,10 @@ def period_outcomes(bind: Bind, by: str, periods: tuple[dt.datetime, dt.datetime
                 groups = read_frame(conn, sa.select(_agents.c[by]).distinct())
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
+    for k in keys:  # all-NULL or empty key columns come back as float: make the merges below match
+        counts[k], times[k] = counts[k].astype(object), times[k].astype(object)
     medians = (times.groupby([*keys, "period"], dropna=False)["execution_time"].median()
-               .rename("median_time").reset_index())
+               .rename("median_time").reset_index().astype({k: object for k in keys}))
     counts = counts.merge(medians, on=[*keys, "period"], how="left")
     measures = ["runs", "successful", "failed", "success_rate", "median_time"]
     sides = [counts.loc[counts["period"] == w, [*keys, *measures]].rename(columns={m: f"{m}_{w}" for m in measures})

@@ -346,10 +346,11 @@ class MemoryStore(KeysMixin, SearchMixin):
 
     def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
                       summary: dict[str, Any]) -> None:
+        dbapi = self.engine.dialect.dbapi
         try:
             self._ingest_batch_locked(batch, offset, memory_type, dedupe, summary)
-        except sa.exc.DBAPIError as exc:
-            if not _connection_lost(exc):
+        except (sa.exc.DBAPIError, dbapi.Error) as exc:  # driver errors: the bulk insert calls the driver itself
+            if not _connection_lost(exc, dbapi):
                 raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
             written, unknown = self._committed(getattr(exc, "statement_ids", []))
             summary["added"] += len(written)
@@ -359,7 +360,7 @@ class MemoryStore(KeysMixin, SearchMixin):
                 f"lost the database connection while ingesting (rows from {offset}): "
                 f"{len(summary['memory_ids'])} memories written by this call"
                 + (f", {len(unknown)} not known (the database cannot be reached to check)" if unknown else "")
-                + f": {exc.orig}")
+                + f": {getattr(exc, 'orig', exc)}")
             err.unknown_ids = unknown  # type: ignore[attr-defined]
             raise err from exc
         except sa.exc.SQLAlchemyError as exc:
@@ -450,8 +451,8 @@ class MemoryStore(KeysMixin, SearchMixin):
                 self._bump(oconn)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
-        except sa.exc.DBAPIError as exc:  # the caller finds out whether a lost connection lost the batch
-            exc.statement_ids = [r["id"] for r in rows]  # type: ignore[attr-defined]
+        except (sa.exc.DBAPIError, self.engine.dialect.dbapi.Error) as exc:  # the caller checks what was lost
+            exc.statement_ids = [r["id"] for r in rows]  # type: ignore[union-attr]
             raise
         self.index.remove(leftover.values())
         self._keymap = None
@@ -650,9 +651,11 @@ def _check_vectors(values: list[Any], dim: int, offset: int) -> list[np.ndarray 
     return [None if v is None else check_vector(v, dim, f"memory row {offset + i}") for i, v in enumerate(values)]
 
 
-def _connection_lost(exc: sa.exc.DBAPIError) -> bool:
+def _connection_lost(exc: Exception, dbapi: Any) -> bool:
     """The database connection broke (server gone, backend terminated), as opposed to a bad statement."""
-    return bool(exc.connection_invalidated) or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    if isinstance(exc, sa.exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    return isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
 
 
 def _numbered(batches: Iterable[list[dict[str, Any]]]) -> Iterable[tuple[int, list[dict[str, Any]]]]:

@@ -118,12 +118,13 @@ class SearchMixin:
             return (sa.func.julianday(sa.type_coerce(MEM.c.expires_at, sa.Text)) - _UNIX_JULIAN) * 86400.0
         return sa.cast(sa.extract("epoch", MEM.c.expires_at), sa.Float)
 
-    def _unexpired(self, now: dt.datetime) -> sa.ColumnElement | None:
-        """SQL: the memory has not expired at ``now``; None when memory_entries has no expires_at at all."""
+    def _unexpired(self, now: dt.datetime | sa.BindParameter) -> sa.ColumnElement | None:
+        """SQL: the memory has not expired at ``now`` (a time, or a bind parameter of Unix seconds); None when
+        memory_entries has no expires_at at all."""
         if "expires_at" not in self.columns:
             return None
         epoch = self._expires_epoch()
-        return sa.or_(epoch.is_(None), epoch > now.timestamp())
+        return sa.or_(epoch.is_(None), epoch > (now.timestamp() if isinstance(now, dt.datetime) else now))
 
     def _expired(self, now: dt.datetime) -> sa.ColumnElement | None:
         """SQL: the memory has expired at ``now`` (``expires_at <= now``)."""
@@ -365,27 +366,43 @@ class SearchMixin:
         (unless ``include_expired``) have not expired at ``now``; ``full=False``: the ids only (empty tuples)."""
         if not ids:
             return {}
-        live = None if include_expired else self._unexpired(now or utcnow())
-        expires = self._expires_epoch() if "expires_at" in self.columns else sa.null()
-        cols = [MEM.c[c] for c in _ROW_COLUMNS] + [expires] if full else []
+        stmt = self._row_statement(full, not include_expired)
+        params = {} if include_expired else {"now_ts": (now or utcnow()).timestamp()}
         out: dict[int, tuple] = {}
         for part in _chunks(ids, 500):
             if not self.split:
-                stmt = sa.select(MV.c.id, MEM.c.id, *cols) if full else sa.select(MV.c.id)
-                stmt = stmt.join(MEM, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(part))
-                if live is not None:
-                    stmt = stmt.where(live)
                 with self.engine.connect() as conn:
-                    out.update({r[0]: tuple(r[1:]) for r in conn.execute(stmt)})
+                    out.update({r[0]: tuple(r[1:]) for r in conn.execute(stmt, {**params, "ids": part})})
                 continue
             with self.own.connect() as conn:
                 mids = dict(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.id.in_(part))).all())
-            stmt = sa.select(MEM.c.id, *cols).where(MEM.c.id.in_(mids))
-            if live is not None:
-                stmt = stmt.where(live)
             with self.engine.connect() as conn:
-                out.update({mids[r[0]]: tuple(r) if full else () for r in conn.execute(stmt)})
+                out.update({mids[r[0]]: tuple(r) if full else () for r in conn.execute(
+                    stmt, {**params, "ids": list(mids)})})
         return out
+
+    def _row_statement(self, full: bool, live: bool) -> sa.Select:
+        """The row lookup of :meth:`_rows_for`, built once (building it costs more than running it).
+
+        Parameters: ``ids`` (vector ids; memory ids when the databases are split) and ``now_ts``.
+        """
+        cache = self.__dict__.setdefault("_row_statements", {})
+        stmt = cache.get((full, live))
+        if stmt is not None:
+            return stmt
+        expires = self._expires_epoch() if "expires_at" in self.columns else sa.null()
+        cols = [MEM.c[c] for c in _ROW_COLUMNS] + [expires] if full else []
+        ids = sa.bindparam("ids", expanding=True)
+        if not self.split:
+            stmt = sa.select(MV.c.id, MEM.c.id, *cols) if full else sa.select(MV.c.id)
+            stmt = stmt.join(MEM, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(ids))
+        else:
+            stmt = sa.select(MEM.c.id, *cols).where(MEM.c.id.in_(ids))
+        clause = self._unexpired(sa.bindparam("now_ts", type_=sa.Float)) if live else None
+        if clause is not None:
+            stmt = stmt.where(clause)
+        cache[(full, live)] = stmt
+        return stmt
 
     def _frame(self, ids: list[int], scores: list[float], found: Mapping[int, tuple]) -> pd.DataFrame:
         """Result rows in rank order from the rows ``_rows_for`` read (lean: this is on every search's path)."""

@@ -24,10 +24,16 @@ class _Collect(HTMLParser):
         self.text: list[str] = []
         self.stack: list[str] = []
         self.cells: list[str] = []
+        self.headers: list[str] = []
+        self.h2: list[str] = []
+        self.td_classes: dict[str, set[str]] = {}
+        self._td_class = ""
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self.stack.append(tag)
+        if tag == "td":
+            self._td_class = attrs.get("class", "")
         if tag == "img":
             self.images.append(attrs.get("src", ""))
         for key in ("src", "href"):
@@ -43,6 +49,11 @@ class _Collect(HTMLParser):
         self.text.append(data)
         if self.stack and self.stack[-1] == "td":
             self.cells.append(data.strip())
+            self.td_classes.setdefault(data.strip(), set()).add(self._td_class)
+        if self.stack and self.stack[-1] == "th":
+            self.headers.append(data.strip())
+        if self.stack and self.stack[-1] == "h2":
+            self.h2.append(data.strip())
 
 
 def parse(path) -> _Collect:
@@ -54,7 +65,7 @@ def parse(path) -> _Collect:
 
 def check_report(lab, path, days: int) -> _Collect:
     doc = parse(path)
-    assert len(doc.images) == 6
+    assert len(doc.images) == 8
     for src in doc.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -64,6 +75,10 @@ def check_report(lab, path, days: int) -> _Collect:
     assert str(lab.path) in text
     for agent_id, name in lab.agents()[["id", "name"]].itertuples(index=False):
         assert agent_id in doc.cells, f"agent {agent_id} missing from the report"
+        assert doc.td_classes[agent_id] == {"text"}  # text left-aligned
+    assert doc.h2[0] == "What changed"  # the first section
+    assert "total_tasks" not in doc.headers and "Runs" in doc.headers  # readable headers
+    assert "sortable" in path.read_text(encoding="utf-8") and "<script>" in path.read_text(encoding="utf-8")
     return doc
 
 
@@ -151,3 +166,55 @@ def test_report_on_an_attached_platform_database(tmp_path):
     assert _card(html_text, "runs in the window") == f"{len(runs):,}"
     assert _card(html_text, "success rate") == f"{100 * sum(r['success'] for r in runs) / len(runs):.1f}%"
     assert {"The Agency", "OBELISK", "MeistroCraft"} <= set(doc.cells)
+    assert "Name" in doc.headers  # the platform's names differ from its ids: both columns stay
+
+
+def test_report_on_the_sample_is_polished(sample_lab_path, tmp_path):
+    """Thousands separators, numbers right-aligned, no name column repeating the agent id."""
+    with omnilab.open(sample_lab_path, embedder="hashing") as lab:
+        path = lab.report(tmp_path / "polish.html", days=30)
+        summary = lab.performance_summary(30)
+    doc = parse(path)
+    assert (summary["agent_id"] == summary["name"]).all()  # the sample's ids are its names ...
+    assert "Name" not in doc.headers and "Agent" in doc.headers  # ... so one identifier column, not two
+    tokens = f"{int(summary['total_tokens'].max()):,}"
+    assert "," in tokens and tokens in doc.cells and doc.td_classes[tokens] == {"num"}
+
+
+@pytest.fixture
+def regression_lab(lab):
+    """One agent drops from 90 % to 60 % of 200 runs in the last week; another stays at 85 %."""
+    lab.insert("agents", [{"id": a, "name": a, "agent_type": "coder", "system_name": "S"} for a in ("falling",
+                                                                                                 "steady")])
+    rows = []
+    for agent, before, after in (("falling", 180, 120), ("steady", 170, 170)):
+        for week, wins in ((2, before), (1, after)):
+            start = NOW - dt.timedelta(days=7 * week)
+            rows += [{"agent_id": agent, "success": i < wins, "execution_time": 1.0 + i % 7,
+                      "timestamp": start + dt.timedelta(minutes=30 * i + 1)} for i in range(200)]
+    lab.insert("agent_performance", rows)
+    return lab
+
+
+NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def test_what_changed_lists_the_regression_with_q_values(regression_lab, tmp_path):
+    path = regression_lab.report(tmp_path / "changed.html", days=30, now=NOW)
+    html_text = path.read_text(encoding="utf-8")
+    section = html_text[html_text.index('<section id="what-changed">'):html_text.index("</section>")]
+    changes = regression_lab.compare_windows(7, now=NOW).set_index("agent_id")
+    q = changes.loc["falling", "q_value"]
+    assert "Regression: falling" in section and "90.0%" in section and "60.0%" in section
+    assert (f"q = {q:.4f}" if q >= 1e-4 else "q = &lt; 0.0001") in section
+    assert "steady" not in section.split("<details>")[0]  # unchanged: not listed among the changes
+    assert changes.loc["steady", "verdict"] == "no significant change"
+    assert html_text.index("What changed") < html_text.index("Charts")
+
+
+def test_report_on_an_empty_lab(lab, tmp_path):
+    path = lab.report(tmp_path / "empty.html", days=7)
+    doc = parse(path)
+    assert len(doc.images) == 8 and doc.h2[0] == "What changed"
+    text = " ".join(doc.text)
+    assert "Not enough data" in text and "No agents in this lab." in text and "No API calls in this window." in text

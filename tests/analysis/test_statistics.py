@@ -132,7 +132,8 @@ def test_seeded_regression_is_flagged(regression_lab):
     got = regression_lab.compare_windows(7, now=NOW).set_index("agent_id")
     falling, steady, perfect = got.loc["falling"], got.loc["steady"], got.loc["perfect"]
     assert falling["significant"] and falling["verdict"] == "regression"
-    assert falling["success_rate_previous"] == pytest.approx(90) and falling["success_rate_current"] == pytest.approx(60)
+    assert falling["success_rate_previous"] == pytest.approx(90)
+    assert falling["success_rate_current"] == pytest.approx(60)
     assert falling["rate_change"] == pytest.approx(-30)
     assert falling["p_value"] == pytest.approx(proportions_ztest([180, 120], [200, 200])[1], rel=1e-9)
     assert not steady["significant"] and steady["verdict"] == "no significant change"

@@ -15,6 +15,7 @@ The baseline is the omnilab package of a git revision (default ``HEAD``, i.e. be
 extracted with ``git archive`` into a temporary directory and run the same way. Prints a table and JSON.
 
     python tests/benchmarks/bench_memory.py                   # 400k rows, this checkout vs HEAD
+    python tests/benchmarks/bench_memory.py --baseline 73e92c7  # vs the revision before issue 17's streaming
     python tests/benchmarks/bench_memory.py --rows 100000 --baseline HEAD~3
     python tests/benchmarks/bench_memory.py --no-baseline
 """

@@ -233,7 +233,7 @@ def test_attached_platform_without_expiry_column_expires_nothing(tmp_path):
 
 # ------------------------------------------------------------------------- lost connection (item 6)
 @pytest.mark.postgres
-@pytest.mark.parametrize("moment", ["statement", "commit"])
+@pytest.mark.parametrize("moment", ["statement", "copy", "commit"])
 def test_ingest_interrupted_by_a_killed_backend_reports_what_was_written(tmp_path, pg_url, pg_schema_url, moment):
     """pg_terminate_backend from another connection while the third batch is being written."""
     texts = [f"row {i} " + t for i, t in enumerate(_texts(5000))]
@@ -252,17 +252,23 @@ def test_ingest_interrupted_by_a_killed_backend_reports_what_was_written(tmp_pat
             if seen["batches"] == 3 and moment == "statement":
                 kill(conn)
 
+    def after_statement(conn, cursor, statement, params, context, executemany):
+        if statement.startswith("INSERT INTO embedding_cache") and moment == "copy" and seen["batches"] == 2:
+            kill(conn)  # the memory rows' COPY, which talks to the driver directly, meets a dead connection
+
     def on_commit(conn):
         if seen["batches"] == 3 and moment == "commit" and not seen.get("done"):
             seen["done"] = True
             kill(conn)
 
     sa.event.listen(lab.engine, "before_cursor_execute", on_statement)
+    sa.event.listen(lab.engine, "after_cursor_execute", after_statement)
     sa.event.listen(lab.engine, "commit", on_commit)
     try:
         with pytest.raises(StoreUnavailable) as err:
             lab.ingest([{"content": t, "memory_type": "code"} for t in texts], batch_size=1000, progress=False)
         sa.event.remove(lab.engine, "before_cursor_execute", on_statement)
+        sa.event.remove(lab.engine, "after_cursor_execute", after_statement)
         sa.event.remove(lab.engine, "commit", on_commit)
         with lab.engine.connect() as conn:
             stored = set(conn.execute(sa.text("SELECT id FROM memory_entries")).scalars())

@@ -82,9 +82,27 @@ def _structure(engine) -> dict:
         }
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
-            out["sqlite_master"] = sorted(conn.exec_driver_sql(
-                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT IN ('sqlite_sequence')").all())
+            out["sqlite_master"] = sorted(
+                (kind, name, table, _definitions(sql) if kind == "table" else sql)
+                for kind, name, table, sql in conn.exec_driver_sql(
+                    "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT IN ('sqlite_sequence')"))
     return out
+
+
+def _definitions(sql: str | None) -> tuple[str, ...] | None:
+    """A CREATE TABLE's column and constraint definitions, sorted: ``ALTER TABLE ADD COLUMN`` (0006) appends
+    its column after the constraints, which changes the text but not the table."""
+    if sql is None:
+        return None
+    body = sql[sql.index("(") + 1:sql.rindex(")")]
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(body[start:i].strip())
+            start = i + 1
+    parts.append(body[start:].strip())
+    return (sql[:sql.index("(")].strip(), *sorted(parts))
 
 
 def test_a_fresh_database_and_a_walked_one_are_the_same(tmp_path, database_url):

@@ -92,8 +92,28 @@ def create_fresh(engine: sa.Engine) -> None:
         raise OmnilabError(f"creating the lab database failed: {exc}") from exc
 
 
+#: revisions whose downgrade would lose the data's shape; a downgrade across one is refused before it starts
+IRREVERSIBLE = ("0005",)
+
+
 def downgrade(engine: sa.Engine, revision: str) -> None:
-    """Downgrade the database to ``revision`` (``"base"`` drops every omnilab table)."""
+    """Downgrade the database to ``revision`` (``"base"`` drops every omnilab table).
+
+    A downgrade that would cross an irreversible revision (0005, the move to the platform's schema) is
+    refused before any step runs, so the database is never left half-way.
+    """
+    script = ScriptDirectory.from_config(alembic_config())
+    start = current(engine)
+    if start is not None:
+        try:
+            steps = [r.revision for r in script.iterate_revisions(start, revision)]
+        except Exception as exc:  # alembic's own errors for unknown or ambiguous revisions
+            raise OmnilabError(f"cannot downgrade to {revision!r}: {exc}") from exc
+        crossed = [r for r in steps if r in IRREVERSIBLE and r != revision]
+        if crossed:
+            raise OmnilabError(f"{crossed[0]} cannot be downgraded: the platform schema holds the older data in "
+                               "another shape (string memory ids, per-day agent_stats, metrics JSON); restore a "
+                               "backup made before the upgrade instead")
     _run(engine, command.downgrade, revision)
 
 

@@ -75,6 +75,9 @@ class Embedder:
     name: str = "embedder"
     dim: int = 0
     spec: str = ""
+    #: True when queries are embedded differently from documents (``embed_one``): then a query never
+    #: takes a document's cached vector
+    query_differs: bool = False
 
     def preprocess(self, text: str) -> str:
         return collapse(text)
@@ -438,6 +441,7 @@ class _ObjectEmbedder(Embedder):
     """Common part of the wrappers: the name, the dimension (declared, given, or probed once) and errors."""
 
     kind = "external"
+    query_differs = True
 
     def __init__(self, obj: Any, *, name: str | None = None, dim: int | None = None) -> None:
         self.obj = obj

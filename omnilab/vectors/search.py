@@ -140,9 +140,12 @@ class SearchMixin:
             if vec is None:
                 from omnilab.vectors.embedders import text_key
 
-                vec = self.cache.get_many([text_key(text)]).get(text_key(text))
-                if vec is None:
-                    vec = self.embedder.embed([text])[0]
+                if self.embedder.query_differs:
+                    vec = self.embedder.embed_one(text)
+                else:
+                    vec = self.cache.get_many([text_key(text)]).get(text_key(text))
+                    if vec is None:
+                        vec = self.embedder.embed([text])[0]
                 self._query_cache[text] = vec
                 if len(self._query_cache) > 1024:
                     self._query_cache.popitem(last=False)

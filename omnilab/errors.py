@@ -9,6 +9,7 @@ __all__ = [
     "NotFound",
     "StoreUnavailable",
     "ReadOnlyViolation",
+    "QueryTimeout",
 ]
 
 
@@ -34,3 +35,7 @@ class StoreUnavailable(OmnilabError):
 
 class ReadOnlyViolation(InvalidInput):
     """A statement handed to a read-only helper (``lab.sql``) would write."""
+
+
+class QueryTimeout(InvalidInput):
+    """A ``lab.sql`` statement ran longer than its ``timeout`` and was stopped (nothing was changed)."""

@@ -361,6 +361,10 @@ class Lab:
         Redis is a server URL or this lab already talks to its embedded Redis; ``True`` always (starting the
         embedded server if needed); ``False`` never. ``frame.attrs["cache"]`` says "hit", "miss" or "off".
         """
+        from omnilab.vectors.filters import check_where
+
+        if where:  # limits first: the cache key below serializes the filter
+            check_where(where)
         threshold = self._resolve_threshold(threshold, memory_type)  # "tuned" -> the saved value (tuning and UI)
         search_cache = self._search_cache(cache)
         if search_cache is None:

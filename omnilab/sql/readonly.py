@@ -43,7 +43,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from omnilab.errors import InvalidInput, OmnilabError, ReadOnlyViolation, StoreUnavailable
+from omnilab.errors import InvalidInput, OmnilabError, QueryTimeout, ReadOnlyViolation, StoreUnavailable
 
 __all__ = ["run_read_only", "QueryTimeout", "DEFAULT_TIMEOUT", "pg_denied_names", "SQLITE_DENIED_FUNCTIONS",
            "SQLITE_DENIED_TABLES", "PG_DENIED_FUNCTIONS", "PG_DENIED_PREFIXES"]
@@ -52,9 +52,6 @@ __all__ = ["run_read_only", "QueryTimeout", "DEFAULT_TIMEOUT", "pg_denied_names"
 DEFAULT_TIMEOUT = 30.0
 _PG_MAX_TIMEOUT_MS = 2**31 - 1  # statement_timeout is an int4 of milliseconds
 
-
-class QueryTimeout(InvalidInput):
-    """A ``lab.sql`` statement ran longer than its ``timeout`` and was stopped (nothing was changed)."""
 
 
 # ------------------------------------------------------------------------------------------ deny-lists

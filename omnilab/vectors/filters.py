@@ -9,11 +9,12 @@ PostgreSQL JSONB. ``$ne``/``$nin`` also match rows where the key is missing (Mon
 Limits, each an ``InvalidInput`` with a clear message rather than a database or recursion error:
 ``$and``/``$or`` nest at most :data:`MAX_WHERE_DEPTH` deep (and no value nests deeper than
 :data:`MAX_WHERE_NESTING` containers), a filter holds at most :data:`MAX_WHERE_TERMS` conditions and an
-``$in``/``$nin`` list at most :data:`MAX_IN_VALUES` values; integers must fit in 64 bits and text must not
-contain NUL characters (no stored value can). Long ``$in`` lists travel as *one* parameter (a JSON list read
-with ``json_each`` on SQLite, an array on PostgreSQL), so they stay an exact SQL pre-filter of any length up
-to the limit, and long ``$and``/``$or`` lists are parenthesized as a balanced tree (SQLite refuses expression
-trees deeper than 1,000).
+``$in``/``$nin`` list at most :data:`MAX_IN_VALUES` values; integers must fit in 64 bits (an integer column:
+its own range, 32 bits for INTEGER as on PostgreSQL) and text must not contain NUL characters (no stored
+value can). A fraction compared with an integer column is exact (``priority > 5.5`` is ``priority >= 6``).
+Long ``$in`` lists travel as *one* parameter (a JSON list read with ``json_each`` on SQLite, an array on
+PostgreSQL), so they stay an exact SQL pre-filter of any length up to the limit, and long ``$and``/``$or``
+lists are parenthesized as a balanced tree (SQLite refuses expression trees deeper than 1,000).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from omnilab.sql.frames import read_frame, table_dtypes
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.vectors import hybrid
-from omnilab.vectors.filters import compile_where
+from omnilab.vectors.filters import check_where, compile_where
 from omnilab.vectors.index import Hit
 from omnilab.vectors.models import memory_vectors
 from omnilab.vectors.sources import check_vector
@@ -161,6 +161,7 @@ class SearchMixin:
         """compile_where, memoized: building the SQLAlchemy expression costs more than running it."""
         if not where:
             return compile_where(where, self.dialect)
+        check_where(where)  # depth and size limits first: json.dumps below would recurse without bound
         try:
             key = json.dumps(where, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError):  # datetimes and the like: compile every time

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from omnilab.errors import InvalidInput
+from omnilab.sql.intervals import check_counts, wilson_interval, with_rate_interval
 
 __all__ = ["ALPHA", "wilson_interval", "with_rate_interval", "proportion_test", "mann_whitney", "bh_qvalues",
            "compare_windows", "compare_agents", "AgentComparison", "COMPARE_BY"]
@@ -40,59 +41,6 @@ COMPARE_BY = ("agent_id", "task_type", "system_name", "agent_type", "model")
 
 
 # ---------------------------------------------------------------------------------------- primitives
-def _counts(values: Any, what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} must be numbers, got {values!r}") from exc
-    if arr.ndim > 1:
-        raise InvalidInput(f"{what} must be a number or a 1-d sequence")
-    known = arr[~np.isnan(arr)]  # NaN (an unknown count) gives no interval, it is not an error
-    if np.any(known < 0) or np.any(known != np.floor(known)):
-        raise InvalidInput(f"{what} must be whole numbers >= 0")
-    return arr
-
-
-def wilson_interval(successes: Any, trials: Any, *, confidence: float = 0.95,
-                    scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
-    """The Wilson score interval of ``successes / trials`` times ``scale``: arrays ``(low, high)``.
-
-    NaN where ``trials`` is 0 or a count is NaN (no outcome, no interval). ``successes`` and ``trials``
-    are counts (numbers or 1-d sequences of equal length); ``successes > trials`` raises
-    :class:`InvalidInput`.
-    """
-    from statsmodels.stats.proportion import proportion_confint
-
-    k, n = _counts(successes, "successes"), _counts(trials, "trials")
-    if k.shape != n.shape:
-        raise InvalidInput(f"successes and trials differ in length ({k.size} vs {n.size})")
-    both = ~np.isnan(k) & ~np.isnan(n)
-    if np.any(k[both] > n[both]):
-        raise InvalidInput("successes cannot exceed trials")
-    if not 0 < confidence < 1:
-        raise InvalidInput(f"confidence must be between 0 and 1, got {confidence!r}")
-    has = both & (n > 0)
-    low, high = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
-    if np.any(has):
-        lo, hi = proportion_confint(k[has], n[has], alpha=1 - confidence, method="wilson")
-        low[has], high[has] = np.clip(lo, 0, 1) * scale, np.clip(hi, 0, 1) * scale
-    return low, high
-
-
-def with_rate_interval(frame: pd.DataFrame, *, successes: str = "successful_tasks", failures: str = "failed_tasks",
-                       rate: str = "success_rate", scale: float = 100.0) -> pd.DataFrame:
-    """``frame`` with ``<rate>_low`` and ``<rate>_high`` inserted right after ``rate``: the Wilson interval of
-    ``successes / (successes + failures)`` (the runs with a known outcome), in the unit of ``rate``."""
-    wins = frame[successes].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    fails = frame[failures].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    low, high = wilson_interval(wins, wins + fails, scale=scale)
-    out = frame.copy()
-    at = list(out.columns).index(rate) + 1
-    out.insert(at, f"{rate}_low", low)
-    out.insert(at + 1, f"{rate}_high", high)
-    return out
-
-
 def proportion_test(s1: int, n1: int, s2: int, n2: int) -> tuple[float, str]:
     """Two-sided test of ``s1/n1 == s2/n2``: ``(p_value, "z" | "fisher")``; ``(nan, "")`` if a side has no trials.
 
@@ -101,7 +49,7 @@ def proportion_test(s1: int, n1: int, s2: int, n2: int) -> tuple[float, str]:
     """
     from scipy import stats
 
-    s1, n1, s2, n2 = (int(v) for v in _counts([s1, n1, s2, n2], "counts"))
+    s1, n1, s2, n2 = (int(v) for v in check_counts([s1, n1, s2, n2], "counts"))
     if s1 > n1 or s2 > n2:
         raise InvalidInput("successes cannot exceed trials")
     if n1 == 0 or n2 == 0:

@@ -24,7 +24,7 @@ On PostgreSQL, day boundaries are UTC for ``timestamptz`` columns (omnilab's); a
 
 Every success rate comes with its 95 % Wilson interval (``success_rate_low``, ``success_rate_high``, in
 the rate's unit) over the runs with a known outcome; NaN where there is none
-(:mod:`omnilab.analysis.statistics`).
+(:mod:`omnilab.sql.intervals`).
 
 Percentiles are linear-interpolated (pandas' and numpy's default, PostgreSQL's ``percentile_cont``).
 PostgreSQL computes them with ``percentile_cont``; SQLite has no such aggregate, so there the rank of
@@ -45,9 +45,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from omnilab.analysis.statistics import wilson_interval, with_rate_interval
 from omnilab.errors import InvalidInput, NotFound, OmnilabError
 from omnilab.sql.frames import read_frame
+from omnilab.sql.intervals import wilson_interval, with_rate_interval
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import UTCDateTime, utcnow
 

@@ -333,18 +333,9 @@ def _normal(name: str) -> str:
 def _pg_identifiers(sql: str) -> list[str]:
     out: list[str] = []
     i, n = 0, len(sql)
-    while i < n:
+    while (i := _skip_space_and_comments(sql, i)) < n:
         c = sql[i]
-        if c in _PG_SPACE:
-            i += 1
-        elif sql.startswith("--", i):
-            j = min((k for k in (sql.find("\n", i), sql.find("\r", i)) if k >= 0), default=n)
-            i = j + 1
-        elif sql.startswith("/*", i):
-            i = _skip_block_comment(sql, i)
-            if i < 0:
-                raise _LexError("unterminated /* comment")
-        elif c == "'":
+        if c == "'":
             i = _skip_string(sql, i + 1, backslash=False)
         elif c in "eE" and sql.startswith("'", i + 1):
             i = _skip_string(sql, i + 2, backslash=True)

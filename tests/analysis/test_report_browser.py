@@ -3,16 +3,14 @@ seeded regression and its q-value, a screenshot of it is a real PNG, and clickin
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
+from test_report import NOW, regression_lab  # noqa: F401 - the report tests' seeded regression (a fixture)
 
-import omnilab
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc)
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
@@ -20,19 +18,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def report_path(tmp_path) -> Path:
+def report_path(regression_lab, tmp_path) -> Path:  # noqa: F811 - the imported fixture, requested by name
     """A report over a lab where one agent fell from 90 % to 60 % last week and another held 85 %."""
-    with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
-        lab.insert("agents", [{"id": a, "name": a, "agent_type": "coder", "system_name": "S"}
-                              for a in ("falling", "steady")])
-        rows = []
-        for agent, before, after in (("falling", 180, 120), ("steady", 170, 170)):
-            for week, wins in ((2, before), (1, after)):
-                start = NOW - dt.timedelta(days=7 * week)
-                rows += [{"agent_id": agent, "success": i < wins, "execution_time": 1.0 + i % 7,
-                          "timestamp": start + dt.timedelta(minutes=30 * i + 1)} for i in range(200)]
-        lab.insert("agent_performance", rows)
-        return lab.report(tmp_path / "report.html", days=30, now=NOW)
+    return regression_lab.report(tmp_path / "report.html", days=30, now=NOW)
 
 
 def test_what_changed_renders_in_the_browser(report_path, tmp_path):

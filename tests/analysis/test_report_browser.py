@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from test_report import NOW, regression_lab  # noqa: F401 - the report tests' seeded regression (a fixture)
 
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 

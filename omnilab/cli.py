@@ -1,10 +1,14 @@
-"""The ``omnilab`` command. User mistakes end as one clear line on stderr and a non-zero exit."""
+"""The ``omnilab`` command. User mistakes end as one clear line on stderr and a non-zero exit.
+
+Heavy modules are imported inside the command that needs them, so ``omnilab --help`` and a search start fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +18,8 @@ from omnilab.errors import OmnilabError
 
 __all__ = ["main", "build_parser"]
 
+#: commands that may create the lab they are given; every other command refuses a lab that is not there
+_CREATES_LAB = {("demo", None), ("sample", None), ("db", "upgrade"), ("db", "adopt")}
 
 
 def _lab_options(p: argparse.ArgumentParser) -> None:
@@ -34,10 +40,32 @@ def _open(args: argparse.Namespace, **extra: Any):  # type: ignore[no-untyped-de
                         redis_layout=getattr(args, "redis_layout", None), **extra)
 
 
-def _lab_exists(path: str | None) -> bool:
-    from omnilab.config import Settings
+def _require_lab(args: argparse.Namespace) -> None:
+    """Refuse a lab directory that holds no lab: a mistyped ``--lab`` would otherwise create an empty one.
 
-    return (Settings.from_env(data_dir=path).data_dir / "omnilab.db").exists()
+    With a database URL (option or ``OMNILAB_DATABASE_URL``) the lab lives in that database, and the first
+    read-only attach to a platform's database creates the directory for omnilab's own files.
+    """
+    from omnilab.config import Settings
+    from omnilab.errors import ConfigError
+
+    settings = Settings.from_env(data_dir=args.lab, database_url=args.database_url)
+    if settings.database_url is not None:
+        return
+    path = settings.data_dir
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"lab path {path} exists and is not a directory")
+    if not (path / "omnilab.db").is_file():
+        raise ConfigError(f"no lab at {path}: create one first (omnilab demo --lab {path}, or omnilab sample)")
+
+
+def _quiet_model_loading() -> None:
+    """No weight-loading progress bars or model-hub chatter: a command loads its model on every call.
+
+    Set before huggingface_hub / transformers are imported (they read these once); the user's own settings win.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -266,10 +294,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     """Serve the memory search UI (Voila) on 127.0.0.1; Ctrl-C stops it."""
     from omnilab.analysis import app
-    from omnilab.errors import ConfigError
 
-    if args.database_url is None and not _lab_exists(args.lab):
-        raise ConfigError(f"no lab at {args.lab or 'the default path'}: create one first (omnilab demo --lab PATH)")
     with _open(args) as lab:  # validate the lab and embed any unindexed memories before the UI starts
         rec = lab.memory.reconcile()
         env = {"OMNILAB_DATA_DIR": str(lab.path), "OMNILAB_EMBEDDER": lab.memory.embedder.spec}
@@ -380,7 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _quiet_model_loading()
     try:
+        if (args.command, getattr(args, "db_command", None)) not in _CREATES_LAB:
+            _require_lab(args)
         return args.handler(args)
     except OmnilabError as exc:
         print(f"omnilab: error: {exc}", file=sys.stderr)

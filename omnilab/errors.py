@@ -10,6 +10,7 @@ __all__ = [
     "StoreUnavailable",
     "ReadOnlyViolation",
     "QueryTimeout",
+    "LeaseLost",
 ]
 
 
@@ -39,3 +40,7 @@ class ReadOnlyViolation(InvalidInput):
 
 class QueryTimeout(InvalidInput):
     """A ``lab.sql`` statement ran longer than its ``timeout`` and was stopped (nothing was changed)."""
+
+
+class LeaseLost(OmnilabError):
+    """A task's lease expired and the task was handed to another worker (or finished)."""

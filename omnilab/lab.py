@@ -10,7 +10,7 @@ import html
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -24,25 +24,66 @@ from omnilab.sql.readonly import run_read_only
 from omnilab.sql.schema import TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
+if TYPE_CHECKING:
+    from omnilab.sessions.connection import RedisConnection
+    from omnilab.vectors.search import ResultCacheSlot
+
 __all__ = ["Lab", "open", "adopt"]
 
 log = logging.getLogger(__name__)
 
-_SETTING_NAMES = {"database_url", "redis_url", "redis_prefix", "embedder", "index", "read_only", "redis_layout"}
-
-
-def open(path: str | Path | None = None, **options: Any) -> Lab:  # noqa: A001 - mirrors io.open
+def open(  # noqa: A001 - mirrors io.open
+    path: str | Path | None = None,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    redis_prefix: str | None = None,
+    embedder: str | Any | None = None,
+    index: str | None = None,
+    read_only: bool | None = None,
+    redis_layout: str | None = None,
+    reindex: bool = False,
+    progress: bool = False,
+    log_access: bool = False,
+    **unknown: Any,
+) -> Lab:
     """Create or open the lab at ``path`` (default: ``OMNILAB_DATA_DIR`` or ``data/lab``).
 
-    Keyword arguments override the ``OMNILAB_*`` environment: ``database_url``, ``redis_url``,
-    ``redis_prefix``, ``embedder``, ``index``, ``read_only``, ``redis_layout``; any other keyword goes to
-    :class:`Lab`. The database is migrated to the newest schema — or, with ``read_only=True``, attached
-    as it is and never written (the platform's own database: what omnilab keeps for it lives in ``path``).
-    Use it as a context manager to close it.
+    The database is migrated to the newest schema — or, with ``read_only=True``, attached as it is and never
+    written (the platform's own database: what omnilab keeps for it lives in ``path``). Use it as a context
+    manager to close it.
+
+    * ``database_url``, ``redis_url``, ``redis_prefix``, ``embedder``, ``index``, ``read_only``,
+      ``redis_layout`` — the :class:`~omnilab.config.Settings` fields; ``None`` takes the ``OMNILAB_*``
+      environment variable or the default. ``embedder`` may also be an ``Embedder`` or an embedding object
+      of LangChain / LlamaIndex.
+    * ``reindex`` — re-embed every memory with ``embedder`` when it differs from the one the lab recorded.
+    * ``progress`` — progress bars while the vector index catches up with SQL on open.
+    * ``log_access`` — record every search hit in ``memory_access``.
+
+    An unknown keyword raises :class:`~omnilab.errors.ConfigError` naming the closest valid one.
     """
-    settings_kw = {k: options.pop(k) for k in list(options) if k in _SETTING_NAMES}
-    settings = Settings.from_env(data_dir=path, **settings_kw)
-    return Lab(settings, **options)
+    if unknown:
+        raise ConfigError(_unknown_options_message(unknown))
+    settings = Settings.from_env(data_dir=path, database_url=database_url, redis_url=redis_url,
+                                 redis_prefix=redis_prefix, embedder=embedder, index=index, read_only=read_only,
+                                 redis_layout=redis_layout)
+    return Lab(settings, reindex=reindex, progress=progress, log_access=log_access)
+
+
+def _unknown_options_message(unknown: Mapping[str, Any]) -> str:
+    """``unknown option 'embeder' (did you mean 'embedder'?)`` for each mistyped keyword of :func:`open`."""
+    import difflib
+    import inspect
+
+    valid = [name for name, p in inspect.signature(open).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    parts = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"unknown option{'s' if len(parts) > 1 else ''} for omnilab.open: {', '.join(parts)}; "
+            f"valid options: {', '.join(valid)}")
 
 
 def adopt(url: str, *, yes: bool = False, backup: bool = True) -> dict[str, Any]:
@@ -60,11 +101,12 @@ def adopt(url: str, *, yes: bool = False, backup: bool = True) -> dict[str, Any]
 class Lab:
     """A research lab: the three stores behind pandas-returning helpers. Create it with :func:`open`."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(self, settings: Settings, *, reindex: bool = False, progress: bool = False,
+                 log_access: bool = False) -> None:
         self.settings = settings
         self.path = settings.data_dir.resolve()
-        self._options = options
         self._closed = False
+        self._redis_conn: RedisConnection | None = None  # started on first use of sessions, queue or caches
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"lab path {self.path} exists and is not a directory")
         try:
@@ -84,7 +126,7 @@ class Lab:
                 self.own_engine = attach.own_engine(self.path)
             else:
                 migrate.upgrade(self.engine)
-            self._open_memory()
+            self._open_memory(reindex=reindex, progress=progress, log_access=log_access)
         except OSError as exc:  # e.g. a read-only vectors/ directory: a clear error, not a traceback
             self._dispose_engines()
             raise ConfigError(f"cannot use the lab directory {self.path}: {exc}") from exc
@@ -99,13 +141,11 @@ class Lab:
         if self._closed:
             return
         self._closed = True
-        memory = self.__dict__.get("memory")
-        if memory is not None:
-            try:
-                memory.close()
-            except OmnilabError as exc:  # the index is derived: reconciled from SQL on the next open
-                log.warning("could not save the vector index on close: %s", exc)
-        redis_conn = self.__dict__.pop("_redis_conn", None)  # only if sessions were used
+        try:
+            self.memory.close()
+        except OmnilabError as exc:  # the index is derived: reconciled from SQL on the next open
+            log.warning("could not save the vector index on close: %s", exc)
+        redis_conn, self._redis_conn = self._redis_conn, None  # only if sessions were used
         if redis_conn is not None:
             redis_conn.close()
         self._dispose_engines()
@@ -243,12 +283,17 @@ class Lab:
         return pd.Series(data, name="rows", dtype="int64").sort_index()
 
     def load_sample(self, size: str = "small", *, seed: int = 0, days: int | None = None,
-                    progress: bool = False) -> dict[str, int]:
-        """Load the OmniDev sample dataset (deterministic for a seed); returns rows added per table."""
+                    progress: bool = False, replace: bool = False) -> dict[str, int]:
+        """Load the OmniDev sample dataset (deterministic for a seed); returns rows added per table.
+
+        Idempotent: a lab that holds this sample already (same size, seed and days) is left as it is and
+        ``{}`` comes back. A lab with other operations data raises ``InvalidInput``; ``replace=True`` deletes
+        the rows of the sample's tables first, in the same transaction as the load.
+        """
         from omnilab import sample
 
         self._writable("load_sample")
-        return sample.load(self, size=size, seed=seed, days=days, progress=progress)
+        return sample.load(self, size=size, seed=seed, days=days, progress=progress, replace=replace)
 
     def _frame(self, stmt: Any, table: sa.Table) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -256,14 +301,13 @@ class Lab:
 
     # ------------------------------------------------------------------------- memory (vectors)
     # Logic lives in omnilab.vectors (MemoryStore); SQL is the truth, the FAISS index follows it.
-    def _open_memory(self) -> None:
+    def _open_memory(self, *, reindex: bool, progress: bool, log_access: bool) -> None:
         from omnilab.vectors.memory import MemoryStore
 
         self.memory = MemoryStore(
             self.engine, self.path / "vectors", own_engine=self.own_engine, read_only=self.read_only,
             embedder=self.settings.embedder, index=self.settings.index,
-            reindex=bool(self._options.get("reindex", False)), progress=bool(self._options.get("progress", False)),
-            log_access=bool(self._options.get("log_access", False)))
+            reindex=reindex, progress=progress, log_access=log_access, result_cache=self._search_cache)
         self.vectors = self.memory  # alias
 
     def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
@@ -361,43 +405,19 @@ class Lab:
         Redis is a server URL or this lab already talks to its embedded Redis; ``True`` always (starting the
         embedded server if needed); ``False`` never. ``frame.attrs["cache"]`` says "hit", "miss" or "off".
         """
-        from omnilab.vectors.filters import check_where
+        return self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where, cache=cache,
+                                  include_expired=include_expired)
 
-        if where:  # limits first: the cache key below serializes the filter
-            check_where(where)
-        threshold = self._resolve_threshold(threshold, memory_type)  # "tuned" -> the saved value (tuning and UI)
-        search_cache = self._search_cache(cache)
-        if search_cache is None:
-            frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                                       include_expired=include_expired)
-            frame.attrs["cache"] = "off"
-            return frame
-        key = {"memory_type": memory_type, "k": k, "threshold": threshold, "where": where,
-               "embedder": self.memory.embedder.name, "generation": self.memory.sql_generation(),
-               "include_expired": include_expired,
-               "lab": self.lab_id}  # platform-layout entries share one unprefixed key space
-        hit = search_cache.get(query, **key)
-        if hit is not None:
-            hit.attrs["cache"] = "hit"
-            return hit
-        frame = self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                                   include_expired=include_expired)
-        valid_for = frame.attrs.get("valid_for")  # cached no longer than until its first result expires
-        if valid_for is None:
-            search_cache.set(query, frame, **key)
-        elif valid_for > 0:
-            search_cache.set(query, frame, ttl=min(valid_for, search_cache.ttl), **key)
-        frame.attrs["cache"] = "miss"
-        return frame
-
-    def _search_cache(self, cache: bool | None) -> Any:
+    def _search_cache(self, cache: bool | None) -> ResultCacheSlot | None:
+        """The search-result cache for ``lab.search(cache=...)`` (the memory store asks on every search):
+        the Redis search cache, scoped by the lab id, or None."""
         if cache is None:
-            cache = self.settings.redis_url != "embedded" or "_redis_conn" in self.__dict__
-        if cache not in (True, False):
-            raise InvalidInput(f"cache must be True, False or None, got {cache!r}")
-        if self.read_only:  # attached read-only: Redis is only read, so there is nothing to cache into
+            cache = self.settings.redis_url != "embedded" or self._redis_conn is not None
+        if self.read_only or not cache:  # attached read-only: Redis is only read, so there is nothing to cache into
             return None
-        return self.cache.search if cache else None
+        from omnilab.vectors.search import ResultCacheSlot
+
+        return ResultCacheSlot(self.cache.search, self.lab_id)
 
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
                       where: Mapping[str, Any] | None = None, fusion: str | None = None,
@@ -584,16 +604,9 @@ class Lab:
 
     def thresholds(self) -> pd.DataFrame:
         """Every saved threshold: memory_type, embedder, threshold, f1, precision, recall, k, n_queries, …"""
-        from omnilab.analysis import tuning
+        from omnilab.vectors.thresholds import saved_thresholds
 
-        return tuning.saved_thresholds(self)
-
-    def _resolve_threshold(self, threshold: Any, memory_type: Any) -> float | None:
-        if not isinstance(threshold, str):
-            return threshold
-        from omnilab.analysis import tuning
-
-        return tuning.resolve_threshold(self, threshold, memory_type)
+        return saved_thresholds(self.memory.own)
 
     def search_ui(self, **options: Any) -> Any:
         """The interactive search widget (``omnilab.analysis.widgets.SearchUI``) for this lab."""
@@ -619,15 +632,15 @@ class Lab:
         tasks (``tasks.lab_id``) and its search-cache entries."""
         return self._namespace[2]
 
-    def _redis(self) -> Any:
-        conn = self.__dict__.get("_redis_conn")
+    def _redis(self) -> RedisConnection:
+        conn = self._redis_conn
         if conn is None:
             if self._closed:
                 raise OmnilabError("this lab is closed")
             from omnilab.sessions.connection import RedisConnection
 
             database_id, prefix, lab_id = self._namespace
-            conn = self.__dict__["_redis_conn"] = RedisConnection(
+            conn = self._redis_conn = RedisConnection(
                 self.settings.redis_url, prefix, lab_dir=self.path, layout=self.settings.redis_layout,
                 read_only=self.read_only, lab_id=lab_id, database_id=database_id)
         return conn
@@ -707,12 +720,12 @@ class Lab:
 
     def _repr_html_(self) -> str:
         stores = "".join(
-            f"<tr><td>{html.escape(r.store)}</td><td>{html.escape(r.backend)}</td>"
-            f"<td><code>{html.escape(r.location)}</code></td></tr>"
+            f"<tr><td>{html.escape(str(r.store))}</td><td>{html.escape(str(r.backend))}</td>"
+            f"<td><code>{html.escape(str(r.location))}</code></td></tr>"
             for r in self.stores().itertuples()
         )
         counts = "".join(
-            f"<tr><td>{html.escape(name)}</td><td style='text-align:right'>{n:,}</td></tr>"
+            f"<tr><td>{html.escape(str(name))}</td><td style='text-align:right'>{n:,}</td></tr>"
             for name, n in self.counts().items()
         )
         return (

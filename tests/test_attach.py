@@ -178,7 +178,7 @@ def test_read_only_needs_an_existing_database(tmp_path):
 @pytest.fixture(params=["embedded", "server"])
 def platform_redis_url(request, tmp_path):
     """The platform's Redis keys, written the platform's way, on the lab's embedded Redis or a server db."""
-    from omnilab.platform_sample import write_platform_redis
+    from omnilab.sample.platform import write_platform_redis
     from omnilab.sessions.connection import RedisConnection
 
     if request.param == "embedded":

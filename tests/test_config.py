@@ -63,3 +63,27 @@ def test_unknown_setting_is_refused():
         Settings.from_env({}, colour="blue")
     with pytest.raises(ConfigError, match="unknown setting"):
         Settings().replace(colour="blue")
+
+
+def test_open_refuses_a_mistyped_option_and_names_the_closest(tmp_path):
+    import omnilab
+
+    with pytest.raises(ConfigError, match=r"'embeder' \(did you mean 'embedder'\?\)"):
+        omnilab.open(tmp_path / "lab", embeder="hashing")
+    with pytest.raises(ConfigError, match=r"'databse_url' \(did you mean 'database_url'\?\), 'zzz'"):
+        omnilab.open(tmp_path / "lab", databse_url="postgresql://x/y", zzz=1)
+    assert not (tmp_path / "lab").exists()  # refused before anything is created
+
+
+def test_open_options_are_keyword_only_and_typed(tmp_path):
+    import inspect
+
+    import omnilab
+    from omnilab.config import ENV_VARS
+
+    params = inspect.signature(omnilab.open).parameters
+    settings_fields = set(ENV_VARS) - {"data_dir"}
+    assert settings_fields <= {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert all(params[n].annotation != "Any" for n in settings_fields - {"embedder"})
+    with omnilab.open(tmp_path / "lab", embedder="hashing", log_access=True) as lab:
+        assert lab.memory.embedder.name.startswith("hashing")

@@ -3,11 +3,14 @@ matplotlib ``Figure``; ``lab.plot.<name>(days=…)`` runs the query and draws it
 
 Figures are built with the object API (``matplotlib.figure.Figure``), not pyplot: nothing is shown,
 nothing leaks into pyplot's global figure list, whatever backend is active, and ``savefig`` renders
-them with Agg, headless, in scripts, reports and CI. In Jupyter a returned Figure displays inline.
+them with Agg, headless, in scripts, reports and CI. In Jupyter a returned figure displays as a PNG
+without ``%matplotlib inline``: it is a :class:`NotebookFigure`, whose ``_repr_png_`` IPython calls when
+no inline backend registered a formatter for figures (with one, that formatter draws it, once).
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -17,8 +20,9 @@ from matplotlib.patches import Patch
 
 from omnilab.errors import InvalidInput
 
-__all__ = ["success_by_agent", "execution_time_distribution", "daily_trend", "workload", "token_use",
-           "error_mix", "cost_by_model", "latency_by_model", "model_label", "LabPlots", "CHARTS"]
+__all__ = ["NotebookFigure", "figure_png", "success_by_agent", "execution_time_distribution", "daily_trend",
+           "workload", "token_use", "error_mix", "cost_by_model", "latency_by_model", "model_label", "LabPlots",
+           "CHARTS"]
 
 _PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
             "#CCB974", "#64B5CD"]
@@ -33,8 +37,24 @@ def _need(frame: Any, columns: tuple[str, ...], what: str) -> pd.DataFrame:
     return frame
 
 
-def _figure(height: float, width: float = 9.0) -> Figure:
-    return Figure(figsize=(width, max(2.5, height)), layout="constrained")
+def figure_png(fig: Figure, *, dpi: float | None = None, tight: bool = False) -> bytes:
+    """``fig`` as PNG bytes, rendered with Agg whatever backend is active (nothing is shown)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi if dpi is not None else "figure", bbox_inches="tight" if tight else None)
+    return buf.getvalue()
+
+
+class NotebookFigure(Figure):
+    """A matplotlib ``Figure`` that shows itself as a PNG in Jupyter without ``%matplotlib inline``.
+
+    Built with the object API it never enters pyplot, so no inline backend flushes it a second time."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self, tight=True)
+
+
+def _figure(height: float, width: float = 9.0) -> NotebookFigure:
+    return NotebookFigure(figsize=(width, max(2.5, height)), layout="constrained")
 
 
 def _system_colors(systems: Any) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import io
 import logging
 import math
 import os
@@ -88,9 +87,7 @@ document.querySelectorAll("table.sortable th").forEach(function (th, _, all) {
 
 def figure_to_data_uri(fig: Any, dpi: int = 100) -> str:
     """A matplotlib Figure as a ``data:image/png;base64,…`` URI (rendered with Agg, nothing shown)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(plots.figure_png(fig, dpi=dpi)).decode("ascii")
 
 
 def _missing(value: Any) -> bool:

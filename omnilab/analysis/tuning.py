@@ -19,20 +19,19 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from omnilab import enums
 from omnilab.errors import InvalidInput
-from omnilab.sql.tuning_models import search_thresholds
-from omnilab.sql.types import utcnow
+from omnilab.vectors import thresholds
 
 __all__ = [
-    "DESIGN_THRESHOLD", "TuningResult", "normalize_labels", "stdlib_labels", "score_labels", "threshold_curve",
-    "best_threshold", "metrics_at", "rank_metrics", "tune", "held_out_comparison", "save_threshold",
+    "DESIGN_THRESHOLD", "TuningResult", "StdlibLabels", "normalize_labels", "stdlib_labels", "score_labels",
+    "threshold_curve", "best_threshold", "metrics_at", "rank_metrics", "tune", "held_out_comparison", "save_threshold",
     "get_threshold", "saved_thresholds", "resolve_threshold", "plot_curves",
 ]
 
@@ -48,8 +47,10 @@ def normalize_labels(labels: Any) -> pd.DataFrame:
     """Labels as a DataFrame: ``query`` (str), ``relevant`` (tuple of memory ids) and any extra columns.
 
     Accepts a DataFrame with ``query`` and ``relevant`` columns (a memory id or an iterable of them per
-    row) or a mapping ``{query: memory id | iterable of memory ids}``.
+    row), a mapping ``{query: memory id | iterable of memory ids}`` or :class:`StdlibLabels`.
     """
+    if isinstance(labels, StdlibLabels):
+        labels = labels.labels
     if isinstance(labels, Mapping):
         frame = pd.DataFrame({"query": list(labels.keys()), "relevant": list(labels.values())})
     elif isinstance(labels, pd.DataFrame):
@@ -75,49 +76,146 @@ def normalize_labels(labels: Any) -> pd.DataFrame:
     return frame
 
 
+@dataclass
+class StdlibLabels:
+    """Labelled standard-library queries and the lab whose memory ids they name.
+
+    ``labels``: query, relevant, module, function_name, memory_type, split. ``lab``: where to score them —
+    a scratch lab (``scratch`` is its directory) for ``code`` labels unless they were built with
+    ``add_to_lab=True``, the lab itself for ``knowledge`` labels. ``tune(...)`` and
+    ``held_out_comparison(...)`` run on that lab. Thresholds are kept per (memory type, embedder) and the
+    scratch lab uses the lab's embedder, so a result tuned there can be saved into the lab:
+    ``lab.save_threshold(labels.tune(split="train"))``. ``close()`` (or ``with``) closes a scratch lab.
+    """
+
+    labels: pd.DataFrame
+    lab: Any
+    scratch: Path | None = None
+
+    def tune(self, **options: Any) -> TuningResult:
+        """:func:`tune` on the lab the labels belong to."""
+        return tune(self.lab, self.labels, **options)
+
+    def held_out_comparison(self, **options: Any) -> tuple[pd.DataFrame, TuningResult, TuningResult]:
+        """:func:`held_out_comparison` on the lab the labels belong to."""
+        return held_out_comparison(self.lab, self.labels, **options)
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.lab.close()
+
+    def __enter__(self) -> StdlibLabels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = f"scratch lab {self.scratch}" if self.scratch is not None else "the lab itself"
+        return f"StdlibLabels({len(self.labels)} queries on {where})"
+
+
+def _belonging(lab: Any, labels: Any) -> Any:
+    """``labels`` unwrapped from :class:`StdlibLabels` when they name memories of ``lab``; InvalidInput
+    (saying where they belong) when they name another lab's."""
+    if not isinstance(labels, StdlibLabels):
+        return labels
+    if labels.lab is not lab:
+        raise InvalidInput(f"these labels name memories of the scratch lab at {labels.scratch}, not of this lab: "
+                           "tune on that lab with labels.tune(...) (or tuning.tune(labels.lab, labels.labels)); "
+                           "the result can then be saved here with lab.save_threshold(result)")
+    return labels.labels
+
+
 def stdlib_labels(lab: Any, memory_type: str = "code", *, max_queries: int | None = None, seed: int = 0,
-                  per_module: int = 5, progress: bool = False) -> pd.DataFrame:
-    """Labelled queries from the standard library (see :mod:`omnilab.vectors.evaluation`), with a split.
+                  per_module: int = 5, progress: bool = False, add_to_lab: bool = False) -> StdlibLabels:
+    """Labelled queries from the standard library (see :mod:`omnilab.analysis.evaluation`), with a split.
 
     ``code``: query = a function docstring's first sentence; relevant = the function's code without its
-    docstring (added to the lab as a ``code`` memory with ``metadata.pair``) plus the sample's own memory of
-    that function, if loaded. ``knowledge``: the same queries (at most ``per_module`` per module) against
-    the sample's module docstrings; relevant = the docstring of the function's module. Columns: query,
-    relevant, module, function_name, memory_type, split ("train"/"test", by module).
+    docstring, stored as a ``code`` memory with ``metadata.pair``. Those memories go into a scratch lab at
+    ``<lab directory>/scratch/stdlib-code`` (SQLite, the lab's embedder; kept between calls so embeddings
+    are not computed twice, and holding exactly the chosen queries' code), never into ``lab`` itself —
+    unless ``add_to_lab=True``, which adds them to ``lab`` and also counts the sample's own memory of each
+    function as relevant. ``knowledge``: the same queries (at most ``per_module`` per module) against the
+    sample's module docstrings in ``lab`` (nothing is added); relevant = the docstring of the function's
+    module. Label columns: query, relevant, module, function_name, memory_type, split ("train"/"test", by
+    module). Returns a :class:`StdlibLabels`: ``.labels``, ``.lab`` (where they are scored), ``.tune()``.
     """
-    from omnilab.vectors import evaluation
+    from omnilab.analysis import evaluation
 
     pairs = evaluation.code_search_pairs()
     pairs["split"] = evaluation.split_by_module(pairs)
     if memory_type == "code":
-        if max_queries is not None and max_queries < len(pairs):
-            keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_queries, replace=False))
-            pairs = pairs.iloc[keep].reset_index(drop=True)
-        pair_ids = evaluation.load_pairs(lab, pairs, progress=progress)
-        mem = lab.memories("code")
-        same: dict[tuple[str, str], list[str]] = {}
-        for mid, meta in zip(mem["id"], mem["metadata"]):
-            meta = meta if isinstance(meta, dict) else {}
-            if "pair" not in meta and meta.get("module") and meta.get("function_name"):
-                same.setdefault((meta["module"], meta["function_name"]), []).append(mid)
-        relevant = [(pid, *same.get((m, f), [])) for pid, m, f in
-                    zip(pair_ids, pairs["module"], pairs["function_name"])]
-    elif memory_type == "knowledge":
-        mem = lab.memories("knowledge")
-        doc_of = {}
-        for mid, meta in zip(mem["id"], mem["metadata"]):
-            if isinstance(meta, dict) and meta.get("module") and "function_name" not in meta:
-                doc_of.setdefault(meta["module"], mid)
-        if not doc_of:
-            raise InvalidInput("knowledge labels need the sample's module docstrings: run lab.load_sample() first")
-        pairs = pairs[pairs["module"].isin(doc_of)]
-        pairs = pairs.groupby("module", sort=False).head(per_module).reset_index(drop=True)
-        if max_queries is not None and max_queries < len(pairs):
-            keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_queries, replace=False))
-            pairs = pairs.iloc[keep].reset_index(drop=True)
-        relevant = [(doc_of[m],) for m in pairs["module"]]
-    else:
-        raise InvalidInput(f"stdlib labels exist for the code and knowledge memory types, not {memory_type!r}")
+        pairs = _pick(pairs, max_queries, seed)
+        if add_to_lab:
+            return StdlibLabels(_code_labels(lab, pairs, progress), lab)
+        scratch = _open_scratch(lab, "stdlib-code")
+        try:
+            _keep_only(scratch, set(pairs["code"]))
+            return StdlibLabels(_code_labels(scratch, pairs, progress), scratch, scratch.path)
+        except BaseException:
+            scratch.close()
+            raise
+    if memory_type == "knowledge":
+        return StdlibLabels(_knowledge_labels(lab, pairs, max_queries=max_queries, seed=seed,
+                                              per_module=per_module), lab)
+    raise InvalidInput(f"stdlib labels exist for the code and knowledge memory types, not {memory_type!r}")
+
+
+def _pick(pairs: pd.DataFrame, max_queries: int | None, seed: int) -> pd.DataFrame:
+    """At most ``max_queries`` rows, drawn with ``seed``, in their original order."""
+    if max_queries is None or max_queries >= len(pairs):
+        return pairs
+    keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_queries, replace=False))
+    return pairs.iloc[keep].reset_index(drop=True)
+
+
+def _open_scratch(lab: Any, name: str) -> Any:
+    """A lab of the same kind at ``<lab directory>/scratch/<name>``: its own SQLite file, the lab's embedder."""
+    path = Path(lab.path) / "scratch" / name
+    settings = lab.settings.replace(data_dir=path, database_url=None, read_only=False, embedder=lab.memory.embedder)
+    log.info("building the labelled stdlib corpus in the scratch lab %s (the lab at %s is not changed)",
+             path, lab.path)
+    return type(lab)(settings)  # the lab's own class: this layer does not import omnilab.lab
+
+
+def _keep_only(scratch: Any, codes: set[str]) -> None:
+    """Forget the scratch lab's code memories that are not among ``codes`` (a rerun with other queries)."""
+    mem = scratch.memories("code")
+    stale = [mid for mid, content in zip(mem["id"], mem["content"]) if content not in codes]
+    if stale:
+        scratch.forget(stale)
+
+
+def _code_labels(target: Any, pairs: pd.DataFrame, progress: bool) -> pd.DataFrame:
+    from omnilab.analysis import evaluation
+
+    pair_ids = evaluation.load_pairs(target, pairs, progress=progress)
+    same: dict[tuple[str, str], list[str]] = {}  # the sample's own memory of a function, if loaded
+    mem = target.memories("code")
+    for mid, meta in zip(mem["id"], mem["metadata"]):
+        meta = meta if isinstance(meta, dict) else {}
+        if "pair" not in meta and meta.get("module") and meta.get("function_name"):
+            same.setdefault((meta["module"], meta["function_name"]), []).append(mid)
+    relevant = [(pid, *same.get((m, f), [])) for pid, m, f in zip(pair_ids, pairs["module"], pairs["function_name"])]
+    return _frame(pairs, relevant, "code")
+
+
+def _knowledge_labels(lab: Any, pairs: pd.DataFrame, *, max_queries: int | None, seed: int,
+                      per_module: int) -> pd.DataFrame:
+    mem = lab.memories("knowledge")
+    doc_of: dict[str, str] = {}
+    for mid, meta in zip(mem["id"], mem["metadata"]):
+        if isinstance(meta, dict) and meta.get("module") and "function_name" not in meta:
+            doc_of.setdefault(meta["module"], mid)
+    if not doc_of:
+        raise InvalidInput("knowledge labels need the sample's module docstrings: run lab.load_sample() first")
+    pairs = pairs[pairs["module"].isin(doc_of)]
+    pairs = _pick(pairs.groupby("module", sort=False).head(per_module).reset_index(drop=True), max_queries, seed)
+    return _frame(pairs, [(doc_of[m],) for m in pairs["module"]], "knowledge")
+
+
+def _frame(pairs: pd.DataFrame, relevant: list[tuple[str, ...]], memory_type: str) -> pd.DataFrame:
     return pd.DataFrame({"query": pairs["query"], "relevant": pd.Series(relevant, dtype=object),
                          "module": pairs["module"], "function_name": pairs["function_name"],
                          "memory_type": memory_type, "split": pairs["split"]})
@@ -130,9 +228,9 @@ def score_labels(lab: Any, labels: Any, *, memory_type: str | None, k: int = 10,
 
     hits: one row per returned memory with query_index, rank, memory_id, score, relevant (bool).
     """
-    from omnilab.vectors import evaluation
+    from omnilab.analysis import evaluation
 
-    labels = normalize_labels(labels)
+    labels = normalize_labels(_belonging(lab, labels))
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     store = lab.memory
@@ -300,7 +398,7 @@ def tune(lab: Any, labels: Any, *, memory_type: Any = None, k: int = 10, split: 
          where: Mapping[str, Any] | None = None) -> TuningResult:
     """Score the labels (optionally one ``split``) and recommend the F1-optimal threshold."""
     mtype = _check_type(memory_type)
-    labels = _subset(normalize_labels(labels), split)
+    labels = _subset(normalize_labels(_belonging(lab, labels)), split)
     if mtype is None and "memory_type" in labels.columns and labels["memory_type"].nunique() == 1:
         mtype = _check_type(labels["memory_type"].iloc[0])
     hits, n_rel = score_labels(lab, labels, memory_type=mtype, k=k, where=where)
@@ -334,97 +432,52 @@ def held_out_comparison(lab: Any, labels: Any, *, memory_type: Any = None, k: in
 
 
 # ----------------------------------------------------------------------------------- persistence
-def _own(lab: Any) -> sa.Engine:
-    """The database holding omnilab's own tables (search_thresholds): the lab's, or its own SQLite when the
-    platform is attached read-only."""
-    return getattr(lab.memory, "own", lab.engine)
-
-
+# Kept in omnilab's own search_thresholds table by omnilab.vectors.thresholds (the search path resolves
+# threshold="tuned" there); these take a lab and a TuningResult.
 def _embedder_name(lab: Any, embedder: str | None) -> str:
-    if embedder is None:
-        return str(lab.memory.embedder.name)
-    if not isinstance(embedder, str) or not embedder.strip() or len(embedder) > 128:
-        raise InvalidInput(f"embedder must be an embedder name such as 'hashing-v1:384', got {embedder!r}")
-    return embedder
+    """``embedder``, by default the lab's."""
+    return str(lab.memory.embedder.name) if embedder is None else embedder
 
 
 def save_threshold(lab: Any, result: TuningResult | float, *, memory_type: Any = None,
                    embedder: str | None = None) -> dict[str, Any]:
-    """Store a tuned threshold for (memory type, embedder); replaces an earlier one. Returns the row."""
+    """Store a tuned threshold for (memory type, embedder); replaces an earlier one. Returns the row.
+
+    A ``TuningResult`` brings its type, embedder and scores; a number needs ``memory_type`` (embedder: the lab's).
+    """
     if isinstance(result, TuningResult):
-        mtype = _check_type(memory_type if memory_type is not None else result.memory_type)
-        name = _embedder_name(lab, embedder if embedder is not None else result.embedder)
-        value = result.threshold
-        extra = {"f1": result.f1, "precision": result.precision, "recall": result.recall, "k": result.k,
-                 "n_queries": result.n_queries, "details": {"score": result.score, "ranks": result.ranks}}
-    else:
-        mtype = _check_type(memory_type)
-        name = _embedder_name(lab, embedder)
-        value = result
-        extra = {"f1": None, "precision": None, "recall": None, "k": None, "n_queries": None, "details": None}
-    if mtype is None:
-        raise InvalidInput("save_threshold needs a memory_type (thresholds are per type and embedder)")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= float(value) <= 1.0:
-        raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {value!r}")
-    row = {"memory_type": mtype, "embedder": name, "threshold": float(value), **extra, "updated_at": utcnow()}
-    if _own(lab).dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(search_thresholds).values(**row)
-    stmt = stmt.on_conflict_do_update(index_elements=["memory_type", "embedder"],
-                                      set_={c: stmt.excluded[c] for c in row if c not in ("memory_type", "embedder")})
-    with _own(lab).begin() as conn:
-        conn.execute(stmt)
-    log.info("saved threshold %.4f for %s / %s", value, mtype, name)
-    return row
+        return thresholds.save_threshold(
+            lab.memory.own, result.threshold, memory_type=result.memory_type if memory_type is None else memory_type,
+            embedder=result.embedder if embedder is None else embedder, f1=result.f1, precision=result.precision,
+            recall=result.recall, k=result.k, n_queries=result.n_queries,
+            details={"score": result.score, "ranks": result.ranks})
+    return thresholds.save_threshold(lab.memory.own, result, memory_type=memory_type,
+                                     embedder=_embedder_name(lab, embedder))
 
 
 def get_threshold(lab: Any, memory_type: Any, embedder: str | None = None) -> float | None:
     """The saved threshold for (memory type, embedder: default the lab's), or None."""
-    mtype = _check_type(memory_type)
-    name = _embedder_name(lab, embedder)
-    t = search_thresholds
-    with _own(lab).connect() as conn:
-        value = conn.execute(sa.select(t.c.threshold).where(t.c.memory_type == mtype, t.c.embedder == name)
-                             ).scalar_one_or_none()
-    return None if value is None else float(value)
+    return thresholds.get_threshold(lab.memory.own, memory_type, _embedder_name(lab, embedder))
 
 
 def saved_thresholds(lab: Any) -> pd.DataFrame:
     """Every saved threshold (all embedders), by memory type."""
-    from omnilab.sql.frames import read_frame
-
-    t = search_thresholds
-    with _own(lab).connect() as conn:
-        return read_frame(conn, sa.select(t).order_by(t.c.memory_type, t.c.embedder),
-                          dtypes={"updated_at": "datetime64[us, UTC]"})
+    return thresholds.saved_thresholds(lab.memory.own)
 
 
 def resolve_threshold(lab: Any, threshold: Any, memory_type: Any) -> float | None:
     """``threshold`` as ``lab.search`` takes it: a number, None, or "tuned" (the saved value for the type)."""
-    if not isinstance(threshold, str):
-        return threshold
-    if threshold != "tuned":
-        raise InvalidInput(f"threshold must be a number, None or 'tuned', got {threshold!r}")
-    mtype = getattr(memory_type, "value", memory_type)
-    if not isinstance(mtype, str):
-        raise InvalidInput("threshold='tuned' needs one memory_type (thresholds are tuned per type)")
-    value = get_threshold(lab, mtype)
-    if value is None:
-        raise InvalidInput(
-            f"no tuned threshold saved for memory type {mtype!r} and embedder {lab.memory.embedder.name!r}; "
-            "run lab.tune_threshold(labels, memory_type=...) and lab.save_threshold(result) first")
-    return value
+    return thresholds.resolve_threshold(lab.memory.own, threshold, memory_type, embedder=lab.memory.embedder.name)
 
 
 # ------------------------------------------------------------------------------------------- plots
 def plot_curves(results: TuningResult | Sequence[TuningResult], *, design: float = DESIGN_THRESHOLD) -> Any:
-    """Precision-recall and F1-vs-threshold side by side, one line per result; a matplotlib Figure."""
-    from matplotlib.figure import Figure
+    """Precision-recall and F1-vs-threshold side by side, one line per result; a matplotlib Figure (shown as
+    a PNG in Jupyter without ``%matplotlib inline``)."""
+    from omnilab.analysis.plots import NotebookFigure
 
     results = [results] if isinstance(results, TuningResult) else list(results)
-    fig = Figure(figsize=(11, 4), layout="constrained")
+    fig = NotebookFigure(figsize=(11, 4), layout="constrained")
     ax_pr, ax_f1 = fig.subplots(1, 2)
     for res in results:
         label = f"{res.memory_type or 'all'} / {res.embedder}"

@@ -101,8 +101,8 @@ class OmnilabVectorStore(VectorStore):
         return emb.embeddings if isinstance(emb, LangChainEmbedder) else LabEmbeddings(emb)
 
     # ------------------------------------------------------------------------------------ writing
-    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str | None] | None
-                  = None, **kwargs: Any) -> list[str]:
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Add texts (or overwrite the memories whose ids exist: content, metadata and columns given).
 
         Missing ids are generated (uuid4). ``kwargs`` may set ``agent_id``, ``session_id``, ``project_id``,
@@ -122,7 +122,8 @@ class OmnilabVectorStore(VectorStore):
                                f"columns: {', '.join(_COLUMN_KWARGS)}")
         if n == 0:
             return []
-        out_ids = [i if i is not None else str(uuid.uuid4()) for i in (ids or [None] * n)]
+        # LangChain callers pass None for an id to generate
+        out_ids = [str(uuid.uuid4()) if i is None else i for i in (ids or [None] * n)]  # type: ignore[list-item]
         check_ids(out_ids)
         rows: dict[str, dict[str, Any]] = {}  # a repeated id: the last text wins, as with any upsert
         for i, (mid, text) in enumerate(zip(out_ids, texts)):
@@ -239,10 +240,10 @@ class OmnilabVectorStore(VectorStore):
         hits, vids = self._search(query, max(fetch_k, k), filter)
         if not hits:
             return []
-        vecs = vectors_of(self.lab, [d.id for d, _ in hits], vids)
+        vecs = vectors_of(self.lab, [str(d.id) for d, _ in hits], vids)
         keep = [(d, vecs[d.id]) for d, _ in hits if d.id in vecs]
         q = self.lab.memory.query_vector(query)  # checked and normalized like the stored vectors
-        chosen = maximal_marginal_relevance(q, [v for _, v in keep], lambda_mult=lambda_mult, k=k)
+        chosen = maximal_marginal_relevance(q, [v.tolist() for _, v in keep], lambda_mult=lambda_mult, k=k)
         return [keep[i][0] for i in chosen]
 
     def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,

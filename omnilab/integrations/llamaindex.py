@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 from omnilab.errors import InvalidInput
 from omnilab.integrations._common import check_ids, ids_where, memory_type_value, rows_by_id, split_existing, vectors_of
+from omnilab.sql.own_tables import memory_vectors
 from omnilab.vectors.embedders import DetachedEmbedder, PrecomputedEmbedder, create_embedder
-from omnilab.vectors.models import memory_vectors
 
 try:
     from llama_index.core.bridge.pydantic import PrivateAttr
@@ -67,7 +67,7 @@ def filters_to_where(filters: MetadataFilters | None, lab: Any = None, memory_ty
         raise InvalidInput(f"filters must be MetadataFilters, got {type(filters).__name__}")
     cond = filters.condition or FilterCondition.AND
     if cond == FilterCondition.NOT:
-        leaves = []
+        leaves: list[MetadataFilter | MetadataFilters] = []
         for f in filters.filters:
             if not isinstance(f, MetadataFilter) or f.operator not in _NEGATED:
                 raise InvalidInput("a NOT condition is supported over ==, !=, in and nin filters only")

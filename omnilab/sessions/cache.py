@@ -30,9 +30,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import redis
 
+from omnilab._checks import is_number
 from omnilab.errors import InvalidInput, StoreUnavailable
-from omnilab.sessions.connection import RedisConnection, _glob_escape, dumps, loads
+from omnilab.sessions.connection import RedisConnection, dumps, expiry, glob_escape, loads, reply_opt
 
 __all__ = ["SearchCache", "ResponseCache", "MemoryCache", "Caches", "frame_to_json", "frame_from_json",
            "canonical_key"]
@@ -149,6 +151,11 @@ def frame_from_json(text: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------- caches
+def _check_ttl(ttl: object) -> None:
+    if not is_number(ttl) or not ttl > 0:
+        raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl!r}")
+
+
 # one round trip: read the entry and count the hit or miss
 _GET_COUNTED = """
 local v = redis.call('GET', KEYS[1])
@@ -163,8 +170,7 @@ class _Counted:
     platform_prefix = ""  # the platform's key prefix of this cache (platform layout)
 
     def __init__(self, conn: RedisConnection, ttl: float) -> None:
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl!r}")
+        _check_ttl(ttl)
         self.conn = conn
         self.ttl = ttl
         self._warned = False
@@ -180,8 +186,8 @@ class _Counted:
     def _pattern(self) -> str:
         """Glob of this cache's entries."""
         if self.conn.platform:
-            return _glob_escape(self.platform_prefix) + "*"
-        return _glob_escape(self.conn.key("cache", self.kind, "")) + "*"
+            return glob_escape(self.platform_prefix) + "*"
+        return glob_escape(self.conn.key("cache", self.kind, "")) + "*"
 
     @property
     def _stats_key(self) -> str:
@@ -201,7 +207,7 @@ class _Counted:
 
     def _get_raw(self, key: str) -> str | None:
         if self.conn.read_only:
-            raw = self.conn.run(lambda r: r.get(key), f"{self.kind} cache get")
+            raw = self.conn.run(lambda r: reply_opt(r.get(key)), f"{self.kind} cache get")
             with self._lock:
                 self._local["hits" if raw is not None else "misses"] += 1
             return raw
@@ -211,12 +217,9 @@ class _Counted:
         self.conn.check_writable(f"writing the {self.kind} cache")
         px = max(1, int((self.ttl if ttl is None else ttl) * 1000))
 
-        def _set(r: Any) -> None:
+        def _set(r: redis.Redis) -> None:
             pipe = r.pipeline(transaction=False)
-            if px % 1000 == 0:
-                pipe.set(key, text, ex=px // 1000)
-            else:
-                pipe.set(key, text, px=px)
+            pipe.set(key, text, **expiry(px))
             pipe.hincrby(self._stats_key, "sets", 1)
             pipe.execute()
 
@@ -376,8 +379,7 @@ class MemoryCache:
     """
 
     def __init__(self, conn: RedisConnection, *, ttl: float = MEMORY_TTL) -> None:
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl!r}")
+        _check_ttl(ttl)
         self.conn = conn
         self.ttl = ttl
 
@@ -396,17 +398,17 @@ class MemoryCache:
         returns how many were written (0 if Redis is unavailable)."""
         self.conn.check_writable("writing the memory cache")
         entries = list(entries)
-        keys = [self.key(i) for i in (list(ids) if ids is not None else [e.get(id_field) for e in entries])]
+        given: list[Any] = list(ids) if ids is not None else [e.get(id_field) for e in entries]  # checked by key()
+        keys = [self.key(i) for i in given]
         if len(keys) != len(entries):
             raise InvalidInput("give one id per memory entry")
         texts = [dumps(dict(e)) for e in entries]
-        ms = max(1, int(self.ttl * 1000))
-        expiry = {"ex": ms // 1000} if ms % 1000 == 0 else {"px": ms}
+        ttl = expiry(max(1, int(self.ttl * 1000)))
 
-        def _set(r: Any) -> int:
+        def _set(r: redis.Redis) -> int:
             pipe = r.pipeline(transaction=False)
             for k, text in zip(keys, texts):
-                pipe.set(k, text, **expiry)
+                pipe.set(k, text, **ttl)
             pipe.execute()
             return len(keys)
 

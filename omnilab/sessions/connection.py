@@ -34,19 +34,20 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
+from omnilab._text import redact_url
 from omnilab.errors import ConfigError, OmnilabError, ReadOnlyViolation, StoreUnavailable
 
-__all__ = ["RedisConnection", "EmbeddedServer", "describe_redis_url", "dumps", "loads", "LAYOUTS"]
+__all__ = ["RedisConnection", "EmbeddedServer", "describe_redis_url", "dumps", "loads", "LAYOUTS", "glob_escape",
+           "reply_str", "reply_opt", "reply_strs", "Expiry", "expiry"]
 
 #: key layouts: omnilab's own prefixed keys, or the platform's unprefixed keys and channels
 LAYOUTS = ("omnilab", "platform")
@@ -93,16 +94,45 @@ def loads(text: str | bytes | None) -> Any:
 
 # ------------------------------------------------------------------------------------------------- URLs
 def describe_redis_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe for messages and logs)."""
-    if url == "embedded" or "@" not in url:
-        return url
-    parts = urlsplit(url)
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" if parts.password is not None else f"{user}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The URL with any password replaced by ``***`` (safe for messages and logs); ``"embedded"`` as is."""
+    return redact_url(url)
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob characters of a Redis ``MATCH``/``KEYS`` pattern escaped (matched literally)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class Expiry(TypedDict, total=False):
+    """The TTL arguments of a ``SET``: ``ex`` (seconds) or ``px`` (milliseconds)."""
+
+    ex: int
+    px: int
+
+
+def expiry(ttl_ms: int) -> Expiry:
+    """``SET`` arguments for a TTL: whole seconds as EX (what SETEX does), fractions as PX."""
+    return {"ex": ttl_ms // 1000} if ttl_ms % 1000 == 0 else {"px": ttl_ms}
+
+
+# ------------------------------------------------------------------------------------------------ replies
+# redis-py types every reply as ``bytes | str`` (it cannot see ``decode_responses``); our clients always decode,
+# so a reply is text. These narrow it for the type checker, and fail loudly should a client ever not decode.
+def reply_str(value: object) -> str:
+    """A decoded Redis reply as ``str``."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a decoded Redis reply (str), got {type(value).__name__}")
+    return value
+
+
+def reply_opt(value: object) -> str | None:
+    """A decoded Redis reply that may be nil (``None``)."""
+    return None if value is None else reply_str(value)
+
+
+def reply_strs(values: Iterable[object]) -> list[str]:
+    """Decoded Redis replies (members of a set or sorted set, keys) as a list of ``str``."""
+    return [reply_str(v) for v in values]
 
 
 # ------------------------------------------------------------------------------------ read-only client
@@ -433,7 +463,7 @@ class RedisConnection:
 
         key = self.key(OWNER_KEY)
         if self.read_only or not client.set(key, str(self.database_id), nx=True):
-            owner = client.get(key)
+            owner = reply_opt(client.get(key))
             if owner is not None and owner != self.database_id:
                 raise ConfigError(
                     f"redis_prefix {self.prefix!r} on {self.display} belongs to a lab on another database "
@@ -510,7 +540,7 @@ class RedisConnection:
 
     def delete_prefix(self, sub: str = "") -> int:
         """Delete every key under ``prefix + sub`` (SCAN, never KEYS); returns how many."""
-        return self.delete_matching(_glob_escape(self.prefix + sub) + "*")
+        return self.delete_matching(glob_escape(self.prefix + sub) + "*")
 
     def delete_matching(self, pattern: str) -> int:
         """Delete every key matching a glob ``pattern`` (SCAN, never KEYS); returns how many."""
@@ -549,6 +579,3 @@ class RedisConnection:
         lab = f" lab={self.lab_id}" if self.lab_id else ""
         return f"<RedisConnection {self.display} prefix={self.prefix!r} layout={self.layout}{lab}{mode}>"
 
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -21,6 +21,7 @@ import uuid
 import sqlalchemy as sa
 
 from omnilab.errors import ConfigError, StoreUnavailable
+from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.types import utcnow
 
 __all__ = ["DEFAULT_PREFIX", "OWNER_KEY", "database_lab_id", "namespace"]
@@ -36,7 +37,7 @@ _MAX_ID = 200  # tasks.lab_id is VARCHAR(200)
 def database_lab_id(engine: sa.Engine) -> str:
     """The id recorded in ``lab_meta`` of ``engine``'s database, created on first use (race-free: the first
     writer wins and everyone reads its value back)."""
-    from omnilab.vectors.models import lab_meta
+    from omnilab.sql.own_tables import lab_meta
 
     select = sa.select(lab_meta.c.value).where(lab_meta.c.key == _META_KEY)
     try:
@@ -44,12 +45,8 @@ def database_lab_id(engine: sa.Engine) -> str:
             found = conn.execute(select).scalar_one_or_none()
         if found:
             return str(found)
-        if engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         with engine.begin() as conn:
-            conn.execute(insert(lab_meta).values(key=_META_KEY, value=uuid.uuid4().hex, counter=0,
+            conn.execute(insert_on_conflict(conn, lab_meta).values(key=_META_KEY, value=uuid.uuid4().hex, counter=0,
                                                  updated_at=utcnow()).on_conflict_do_nothing())
             return str(conn.execute(select).scalar_one())
     except sa.exc.OperationalError as exc:

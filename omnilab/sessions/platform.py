@@ -1,7 +1,7 @@
 """Sessions and agent state in the platform's own Redis keys (``data/platform/redis-layout.md``).
 
-Used when the connection has ``layout="platform"`` (``SessionStore(conn)`` returns a
-:class:`PlatformSessionStore`, ``AgentStateCache(conn)`` a :class:`PlatformAgentStateCache`):
+Used when the connection has ``layout="platform"`` (:func:`omnilab.sessions.layout.session_store` returns a
+:class:`PlatformSessionStore`, :func:`~omnilab.sessions.layout.agent_state_cache` a :class:`PlatformAgentStateCache`):
 
 - ``session:<id>``: JSON ``{session_id, user_id, created_at, last_activity, context{...}, temporary_data{...}}``,
   written with an expiry of 3600 s; times are ISO 8601 UTC with ``Z``.
@@ -26,7 +26,7 @@ import pandas as pd
 import redis
 
 from omnilab.errors import InvalidInput, NotFound, OmnilabError
-from omnilab.sessions.connection import dumps, loads
+from omnilab.sessions.connection import dumps, expiry, loads, reply_opt
 from omnilab.sessions.store import (
     AgentStateCache,
     SessionStore,
@@ -66,11 +66,6 @@ def _seconds_left(pttl: Any) -> float:
     return pttl / 1000 if isinstance(pttl, int) and pttl >= 0 else float("nan")
 
 
-def _expiry(ttl_ms: int) -> dict[str, int]:
-    """SET arguments for a TTL: whole seconds as EX (what SETEX does), fractions as PX."""
-    return {"ex": ttl_ms // 1000} if ttl_ms % 1000 == 0 else {"px": ttl_ms}
-
-
 def _scan(r: redis.Redis, prefix: str) -> list[str]:
     return sorted({k for k in r.scan_iter(match=prefix + "*", count=1000)})
 
@@ -78,6 +73,12 @@ def _scan(r: redis.Redis, prefix: str) -> list[str]:
 def _utc_column(values: list[Any]) -> pd.Series:
     out = pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601")
     return out.astype("datetime64[us, UTC]")
+
+
+def _dict_field(doc: dict[str, Any], field: str) -> dict[str, Any]:
+    """``doc[field]`` when it is a JSON object, else ``{}`` (a foreign value in the platform's keys)."""
+    value = doc.get(field)
+    return value if isinstance(value, dict) else {}
 
 
 def _json_object(key: str, raw: Any) -> dict[str, Any] | None:
@@ -98,6 +99,8 @@ def _json_object(key: str, raw: Any) -> dict[str, Any] | None:
 
 class PlatformSessionStore(SessionStore):
     """The platform's ``session:<id>`` JSON sessions (TTL 3600 s) and ``ws_connections:<id>`` sets."""
+
+    platform_layout = True
 
     def _key(self, session_id: str) -> str:
         return SESSION_PREFIX + session_id
@@ -120,7 +123,7 @@ class PlatformSessionStore(SessionStore):
         doc = {"session_id": sid, "user_id": user_id, "created_at": now, "last_activity": now,
                "context": {**_fresh(CONTEXT_FIELDS), **ctx}, "temporary_data": {**_fresh(TEMPORARY_FIELDS), **tmp}}
         text = dumps(doc)
-        ok = self.conn.run(lambda r: r.set(self._key(sid), text, nx=True, **_expiry(ttl_ms)), "session create")
+        ok = self.conn.run(lambda r: r.set(self._key(sid), text, nx=True, **expiry(ttl_ms)), "session create")
         if not ok:
             raise InvalidInput(f"session {sid!r} already exists")
         return sid
@@ -160,7 +163,7 @@ class PlatformSessionStore(SessionStore):
             doc["last_activity"] = iso_z()
             out.update(doc)
             pipe.multi()
-            pipe.set(key, dumps(doc), **_expiry(ttl_ms))
+            pipe.set(key, dumps(doc), **expiry(ttl_ms))
 
         self.conn.run(lambda r: r.transaction(_tx, key), what)
         return out or None
@@ -181,8 +184,8 @@ class PlatformSessionStore(SessionStore):
         def change(doc: dict[str, Any]) -> None:
             for field, given, value in (("context", context, ctx), ("temporary_data", data, tmp)):
                 if given is not None:
-                    old = doc.get(field) if isinstance(doc.get(field), dict) else {}
-                    doc[field] = dict(value) if replace else {**old, **value}
+                    old = doc.get(field)
+                    doc[field] = dict(value) if replace else {**(old if isinstance(old, dict) else {}), **value}
 
         if self._rewrite(session_id, change, self._ttl_ms(None), "session update") is None:
             raise NotFound(f"session {session_id!r} does not exist (expired or ended)")
@@ -215,7 +218,7 @@ class PlatformSessionStore(SessionStore):
             doc = _json_object(key, raw)
             if doc is None:
                 continue
-            ctx = doc.get("context") if isinstance(doc.get("context"), dict) else {}
+            ctx = _dict_field(doc, "context")
             rows.append({
                 "session_id": key[len(SESSION_PREFIX):], "user_id": doc.get("user_id"),
                 "created_at": doc.get("created_at"), "last_activity": doc.get("last_activity"),
@@ -237,6 +240,8 @@ class PlatformSessionStore(SessionStore):
 class PlatformAgentStateCache(AgentStateCache):
     """The platform's ``agent_state:<id>`` JSON and ``agent_status:<id>`` text, both with a 300 s TTL."""
 
+    platform_layout = True
+
     def _key(self, agent_id: str) -> str:
         return STATE_PREFIX + agent_id
 
@@ -256,13 +261,14 @@ class PlatformAgentStateCache(AgentStateCache):
             raise InvalidInput(f"performance_metrics must be a dict of {', '.join(METRIC_FIELDS)}")
         if state.get("agent_id", agent_id) != agent_id:
             raise InvalidInput(f"state agent_id {state['agent_id']!r} differs from {agent_id!r}")
-        expiry = _expiry(_check_ttl(self.ttl if ttl is None else ttl))
+        ttl_args = expiry(_check_ttl(self.ttl if ttl is None else ttl))
         key, status_key = self._key(agent_id), STATUS_PREFIX + agent_id
         out: dict[str, Any] = {}
 
         def _set(pipe: redis.client.Pipeline) -> None:
             old = _json_object(key, pipe.get(key)) if merge else None
-            doc = {**{f: None for f in STATE_FIELDS}, "performance_metrics": dict.fromkeys(METRIC_FIELDS)}
+            doc: dict[str, Any] = {**{f: None for f in STATE_FIELDS},
+                                   "performance_metrics": dict.fromkeys(METRIC_FIELDS)}
             for layer in (old or {}, state):
                 for f, v in layer.items():
                     if f == "performance_metrics" and isinstance(v, dict):
@@ -273,9 +279,9 @@ class PlatformAgentStateCache(AgentStateCache):
             out.clear()
             out.update(doc)
             pipe.multi()
-            pipe.set(key, dumps(doc), **expiry)
+            pipe.set(key, dumps(doc), **ttl_args)
             if doc["status"] is not None:
-                pipe.set(status_key, str(doc["status"]), **expiry)
+                pipe.set(status_key, str(doc["status"]), **ttl_args)
 
         self.conn.run(lambda r: r.transaction(_set, key), "agent state set")
         return out
@@ -289,7 +295,7 @@ class PlatformAgentStateCache(AgentStateCache):
     def status(self, agent_id: str) -> str | None:
         """``agent_status:<id>`` (the plain status the platform keeps beside the state), or ``None``."""
         key = STATUS_PREFIX + _check_id("agent_id", agent_id)
-        return self.conn.run(lambda r: r.get(key), "agent status get")
+        return self.conn.run(lambda r: reply_opt(r.get(key)), "agent status get")
 
     def delete(self, agent_id: str) -> bool:
         """Delete ``agent_state:<id>`` and ``agent_status:<id>``; True if either existed."""
@@ -322,7 +328,7 @@ class PlatformAgentStateCache(AgentStateCache):
             if state is None and status is None:
                 continue
             st = state or {}
-            metrics = st.get("performance_metrics") if isinstance(st.get("performance_metrics"), dict) else {}
+            metrics = _dict_field(st, "performance_metrics")
             rows.append({
                 "agent_id": aid, "status": st.get("status"), "agent_status": status,
                 "current_task": st.get("current_task"), "progress": st.get("progress"),

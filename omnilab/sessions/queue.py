@@ -34,20 +34,21 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
 import redis
 import sqlalchemy as sa
 
-from omnilab.errors import InvalidInput, OmnilabError, StoreUnavailable
-from omnilab.sessions.connection import RedisConnection, dumps, loads
+from omnilab._checks import is_int, is_number
+from omnilab.errors import InvalidInput, LeaseLost, StoreUnavailable
+from omnilab.sessions.connection import RedisConnection, dumps, loads, reply_opt, reply_strs
 from omnilab.sessions.scripts import DEQUEUE, ENQUEUE, EXTEND, FAIL, FINISH, RELEASE
 from omnilab.sql.schema import OMNILAB_COLUMNS, TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
-__all__ = ["TaskQueue", "Lease", "LeaseLost"]
+__all__ = ["TaskQueue", "Lease"]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,6 @@ PLATFORM_QUEUE = "task_queue"
 PLATFORM_PROCESSING = "processing_tasks"
 PLATFORM_ROW = f"{PLATFORM_QUEUE} (platform)"
 DEFAULT_PRIORITY = 5
-
-
-class LeaseLost(OmnilabError):
-    """The lease expired and the task was handed to another worker (or finished)."""
 
 
 @dataclasses.dataclass
@@ -88,15 +85,15 @@ class Lease:
 
     def fail(self, error: str, *, retry: bool = True) -> str:
         """Record a failure: ``"retried"`` while attempts remain, else ``"dead"`` (dead-lettered)."""
-        return self._owner._fail(self, error, retry=retry)
+        return self._owner.fail_lease(self, error, retry=retry)
 
     def extend(self, seconds: float) -> None:
         """Push the lease deadline to ``seconds`` from now (a heartbeat for long tasks)."""
-        self._owner._extend(self, seconds)
+        self._owner.extend_lease(self, seconds)
 
 
 def _lease_ms(lease: Any) -> int:
-    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+    if not is_number(lease) or not lease > 0:
         raise InvalidInput(f"lease must be a positive number of seconds, got {lease!r}")
     return max(1, int(lease * 1000))
 
@@ -113,7 +110,7 @@ class TaskQueue:
 
     def __init__(self, conn: RedisConnection, engine: sa.Engine, *, max_attempts: int = 3,
                  default_lease: float = 60.0, lab_id: str | None = None) -> None:
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        if not is_int(max_attempts) or max_attempts < 1:
             raise InvalidInput(f"max_attempts must be a positive integer, got {max_attempts!r}")
         _lease_ms(default_lease)
         self.conn = conn
@@ -281,44 +278,18 @@ class TaskQueue:
             unowned = not self.conn.platform
         if unowned not in (True, False):
             raise InvalidInput(f"unowned must be True, False or None, got {unowned!r}")
-        ids: list[str] | None = None
-        if task_ids is not None:
-            ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
-            if not all(isinstance(i, str) for i in ids):
-                raise InvalidInput("task_ids must be task id strings")
+        ids = _task_id_list(task_ids)
         self.conn.check_owner()  # Redis may have lost everything, the prefix's owner record included
-        t = self._tasks
-        not_platform = sa.or_(t.c.queue_name.is_(None), t.c.queue_name != PLATFORM_ROW)
         if unowned and self.lab_id is not None:
-            claim = (sa.update(t).where(t.c.lab_id.is_(None), t.c.status.in_(OPEN), not_platform)
-                     .values(lab_id=self.lab_id,
-                             queue_name=sa.func.coalesce(t.c.queue_name, queue or "default")))
-            with self._sql(begin=True) as c:
-                if ids is None:
-                    c.execute(claim)
-                for chunk in _chunks(ids or []):
-                    c.execute(claim.where(t.c.id.in_(chunk)))
-        stmt = sa.select(t).where(self._mine(), t.c.status.in_(OPEN), not_platform)
-        if queue is not None:
-            stmt = stmt.where(sa.func.coalesce(t.c.queue_name, "default") == queue)
-        rows: list[dict[str, Any]] = []
-        with self._sql() as c:
-            for chunk in [None] if ids is None else _chunks(ids):
-                part = stmt if chunk is None else stmt.where(t.c.id.in_(chunk))
-                rows += [dict(r._mapping) for r in c.execute(part.order_by(t.c.created_at, t.c.id))]
+            self._claim_unowned(queue, ids)
+        rows = self._open_rows(queue, ids)
         if not rows:
             return 0
         exists = self.conn.run(lambda r: _exists_many(r, [self._task_prefix + x["id"] for x in rows]), "recover")
         todo = [r for r, e in zip(rows, exists) if not e]
         if not todo:
             return 0
-        open_pairs: list[tuple[str, str]] = []
-        with self._sql() as c:
-            for chunk in _chunks([r["id"] for r in todo]):
-                open_pairs += [(tid, dep) for tid, dep in c.execute(
-                    sa.select(self._deps.c.task_id, self._deps.c.depends_on_task_id)
-                    .join(t, t.c.id == self._deps.c.depends_on_task_id)
-                    .where(self._deps.c.task_id.in_(chunk), t.c.status != "completed"))]
+        open_pairs = self._open_dependencies([r["id"] for r in todo])
         by_queue: dict[str, list[dict[str, Any]]] = {}
         for r in todo:
             by_queue.setdefault(r["queue_name"] or queue or "default", []).append(r)
@@ -328,6 +299,47 @@ class TaskQueue:
         if open_pairs:
             self.release_ready(sorted({tid for tid, _ in open_pairs}))
         return len(todo)
+
+    def _not_platform(self) -> sa.ColumnElement[bool]:
+        """SQL condition: the task was not handed to the platform's own ``task_queue``."""
+        t = self._tasks
+        return sa.or_(t.c.queue_name.is_(None), t.c.queue_name != PLATFORM_ROW)
+
+    def _claim_unowned(self, queue: str | None, ids: list[str] | None) -> None:
+        """Make the open tasks no lab owns (all, or those of ``ids``) this lab's, on ``queue`` unless they name one."""
+        t = self._tasks
+        claim = (sa.update(t).where(t.c.lab_id.is_(None), t.c.status.in_(OPEN), self._not_platform())
+                 .values(lab_id=self.lab_id, queue_name=sa.func.coalesce(t.c.queue_name, queue or "default")))
+        with self._sql(begin=True) as c:
+            if ids is None:
+                c.execute(claim)
+            for chunk in _chunks(ids or []):
+                c.execute(claim.where(t.c.id.in_(chunk)))
+
+    def _open_rows(self, queue: str | None, ids: list[str] | None) -> list[dict[str, Any]]:
+        """This lab's open task rows (of ``queue`` and ``ids`` when given), oldest first."""
+        t = self._tasks
+        stmt = sa.select(t).where(self._mine(), t.c.status.in_(OPEN), self._not_platform())
+        if queue is not None:
+            stmt = stmt.where(sa.func.coalesce(t.c.queue_name, "default") == queue)
+        rows: list[dict[str, Any]] = []
+        with self._sql() as c:
+            for chunk in [None] if ids is None else _chunks(ids):
+                part = stmt if chunk is None else stmt.where(t.c.id.in_(chunk))
+                rows += [dict(r._mapping) for r in c.execute(part.order_by(t.c.created_at, t.c.id))]
+        return rows
+
+    def _open_dependencies(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(task, dependency) pairs of ``ids`` whose dependency is not completed yet."""
+        t, td = self._tasks, self._deps
+        open_pairs: list[tuple[str, str]] = []
+        with self._sql() as c:
+            for chunk in _chunks(ids):
+                open_pairs += [(tid, dep) for tid, dep in c.execute(
+                    sa.select(td.c.task_id, td.c.depends_on_task_id)
+                    .join(t, t.c.id == td.c.depends_on_task_id)
+                    .where(td.c.task_id.in_(chunk), t.c.status != "completed"))]
+        return open_pairs
 
     # ------------------------------------------------------------------------------- dequeue
     def dequeue(self, worker_id: str, *, queue: str = "default", timeout: float = 0.0,
@@ -343,9 +355,9 @@ class TaskQueue:
         self.conn.check_writable("dequeueing tasks")
         if not isinstance(worker_id, str) or not worker_id:
             raise InvalidInput(f"worker_id must be a non-empty string, got {worker_id!r}")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        if not is_int(count) or count < 1:
             raise InvalidInput(f"count must be a positive integer, got {count!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        if not is_number(timeout) or timeout < 0:
             raise InvalidInput(f"timeout must be >= 0 seconds, got {timeout!r}")
         lease_ms = _lease_ms(self.default_lease if lease is None else lease)
         keys = self._keys(queue)
@@ -361,7 +373,7 @@ class TaskQueue:
                 return []
             # wake on enqueue; wake at least every second so expired leases are noticed
             wait = min(left, 1.0)
-            self.conn.run(lambda r, w=wait: r.blpop([keys["notify"]], timeout=w), "dequeue wait")
+            self.conn.run(_block_pop(keys["notify"], wait), "dequeue wait")
 
     def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int,
              count: int) -> tuple[list[Lease], int]:
@@ -450,7 +462,9 @@ class TaskQueue:
         return self._run("finish", FINISH, [keys["ready"], keys["processing"], keys["ages"]],
                          [self._task_prefix, self.conn.key("deps", ""), *ids], "ack")
 
-    def _fail(self, lease: Lease, error: str, *, retry: bool) -> str:
+    def fail_lease(self, lease: Lease, error: str, *, retry: bool = True) -> str:
+        """Record a failure of a leased task (:meth:`Lease.fail`): ``"retried"`` while attempts remain (and
+        ``retry``), else ``"dead"``. Raises :class:`~omnilab.errors.LeaseLost` if the lease has expired."""
         self.conn.check_writable("failing a task")
         if not isinstance(error, str) or not error:
             raise InvalidInput("error must be a non-empty message")
@@ -474,7 +488,9 @@ class TaskQueue:
             raise LeaseLost(f"task {lease.task_id}: the lease expired while failing it")
         return outcome
 
-    def _extend(self, lease: Lease, seconds: float) -> None:
+    def extend_lease(self, lease: Lease, seconds: float) -> None:
+        """Push the lease's deadline to ``seconds`` from now (:meth:`Lease.extend`). Raises
+        :class:`~omnilab.errors.LeaseLost` if the lease has expired."""
         self.conn.check_writable("extending a lease")
         ms = _lease_ms(seconds)
         deadline = self._run("extend", EXTEND, [self._keys(lease.queue)["processing"]],
@@ -506,12 +522,24 @@ class TaskQueue:
         ready = [i for i in ids if i not in blocked]
         if not ready:
             return 0
-        return int(self.conn.run(lambda r: r.eval(RELEASE, 0, self.conn.prefix, *ready), "release"))
+        # each task hash names its queue; the script checks it again, atomically, before moving the task
+        names = self.conn.run(lambda r: _hash_field_many(r, [self._task_prefix + i for i in ready], "queue"),
+                              "release")
+        by_queue: dict[str, list[str]] = {}
+        for tid, q in zip(ready, names):
+            if q is not None:  # no hash: the task is finished or not queued
+                by_queue.setdefault(q, []).append(tid)
+        n = 0
+        for q, q_ids in by_queue.items():
+            keys = self._keys(q)
+            n += int(self._run("release", RELEASE, [keys["waiting"], keys["ready"], keys["notify"]],
+                               [self._task_prefix, q, *q_ids], "release"))
+        return n
 
     # ---------------------------------------------------------------------------- maintenance
     def queues(self) -> list[str]:
         """Names of the queues that have been used."""
-        return sorted(self.conn.run(lambda r: r.smembers(self.conn.key("queues")), "queues"))
+        return sorted(self.conn.run(lambda r: reply_strs(r.smembers(self.conn.key("queues"))), "queues"))
 
     def requeue_expired(self, queue: str | None = None) -> int:
         """Re-queue (or dead-letter) tasks whose lease expired and release waiting tasks whose
@@ -526,7 +554,7 @@ class TaskQueue:
             if dead:
                 self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
             n += len(requeued) + len(dead)
-            waiting = self.conn.run(lambda r, k=keys["waiting"]: sorted(r.smembers(k)), "waiting")
+            waiting = self.conn.run(_sorted_members(keys["waiting"]), "waiting")
             self.release_ready(waiting)
         return n
 
@@ -545,7 +573,7 @@ class TaskQueue:
         """Give dead-lettered tasks a fresh set of attempts; returns how many were re-queued."""
         self.conn.check_writable("retrying dead-lettered tasks")
         keys = self._keys(queue)
-        dead = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
+        dead = self.conn.run(lambda r: reply_strs(r.zrange(keys["dead"], 0, -1)), "dead letters")
         ids = [i for i in dead if task_ids is None or i in set(task_ids)]
         if not ids:
             return 0
@@ -580,7 +608,7 @@ class TaskQueue:
         length as ``pending`` and its ``processing_tasks`` size as ``in_flight`` (the counts become nullable
         ``Int64``: the platform has no waiting, expired or dead tasks to count, so those are ``<NA>``)."""
         def _stats(r: redis.Redis) -> list[dict[str, Any]]:
-            names = sorted(r.smembers(self.conn.key("queues")))
+            names = sorted(reply_strs(r.smembers(self.conn.key("queues"))))
             now_ms = time.time() * 1000
             pipe = r.pipeline(transaction=False)
             for q in names:
@@ -686,7 +714,7 @@ class TaskQueue:
         keys = self._keys(queue)
 
         def _purge(r: redis.Redis) -> int:
-            ids = set(r.zrange(keys["ages"], 0, -1)) | set(r.zrange(keys["dead"], 0, -1))
+            ids = set(reply_strs(r.zrange(keys["ages"], 0, -1))) | set(reply_strs(r.zrange(keys["dead"], 0, -1)))
             pipe = r.pipeline()
             for i in ids:
                 pipe.delete(self._task_prefix + i)
@@ -701,10 +729,38 @@ class TaskQueue:
         return f"<TaskQueue {self.conn.display} max_attempts={self.max_attempts}>"
 
 
+def _task_id_list(task_ids: Iterable[str] | None) -> list[str] | None:
+    """``task_ids`` (one id or many) as a list of strings; None stays None (all tasks)."""
+    if task_ids is None:
+        return None
+    ids: list[Any] = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+    if not all(isinstance(i, str) for i in ids):
+        raise InvalidInput("task_ids must be task id strings")
+    return ids
+
+
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """``ids`` in slices small enough for one ``IN (...)`` on every backend."""
     for start in range(0, len(ids), size):
         yield list(ids[start:start + size])
+
+
+def _block_pop(key: str, seconds: float) -> Callable[[redis.Redis], object]:
+    """A call that waits up to ``seconds`` for an element of list ``key`` (and takes it)."""
+    return lambda r: r.blpop([key], timeout=seconds)
+
+
+def _sorted_members(key: str) -> Callable[[redis.Redis], list[str]]:
+    """A call that reads set ``key``, sorted."""
+    return lambda r: sorted(reply_strs(r.smembers(key)))
+
+
+def _hash_field_many(r: redis.Redis, keys: list[str], field: str) -> list[str | None]:
+    """``HGET key field`` for each key, in one round trip (None where the hash or field is missing)."""
+    pipe = r.pipeline(transaction=False)
+    for k in keys:
+        pipe.hget(k, field)
+    return [reply_opt(x) for x in pipe.execute()]
 
 
 def _exists_many(r: redis.Redis, keys: list[str]) -> list[bool]:

@@ -116,16 +116,16 @@ redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[2])
 return deadline
 """
 
-# ARGV: key prefix, ids... Move tasks whose dependencies are now complete from waiting to ready.
+# KEYS: waiting, ready, notify of one queue. ARGV: task prefix, queue name, ids... Move those tasks of that queue
+# whose dependencies are now complete from waiting to ready.
 RELEASE = """
 local n = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local id = ARGV[i]
-  local tk = ARGV[1] .. 'task:' .. id
-  local q = redis.call('HGET', tk, 'queue')
-  if q and redis.call('SREM', ARGV[1] .. 'q:' .. q .. ':waiting', id) == 1 then
-    redis.call('ZADD', ARGV[1] .. 'q:' .. q .. ':ready', redis.call('HGET', tk, 'score'), id)
-    redis.call('LPUSH', ARGV[1] .. 'q:' .. q .. ':notify', '1')
+  local tk = ARGV[1] .. id
+  if redis.call('HGET', tk, 'queue') == ARGV[2] and redis.call('SREM', KEYS[1], id) == 1 then
+    redis.call('ZADD', KEYS[2], redis.call('HGET', tk, 'score'), id)
+    redis.call('LPUSH', KEYS[3], '1')
     n = n + 1
   end
 end

@@ -5,28 +5,31 @@ that expires on its own; a sorted set ``<prefix>sessions`` (id -> expiry in ms) 
 list live sessions without scanning keys. Agent state works the same way with a 5-minute TTL.
 A session's WebSocket connections are a set ``<prefix>ws_connections:<id>``.
 
-On a connection with ``layout="platform"`` both classes hand over to :mod:`omnilab.sessions.platform`
-(``SessionStore(conn)`` is then a ``PlatformSessionStore``), which speaks the platform's own keys.
+A connection with ``layout="platform"`` takes the subclasses in :mod:`omnilab.sessions.platform`, which speak
+the platform's own keys; :func:`omnilab.sessions.layout.session_store` and ``agent_state_cache`` pick the class
+that matches a connection's layout (these classes refuse a platform-layout connection).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import redis
 import sqlalchemy as sa
+from pandas.api.typing import NaTType
+from redis.typing import EncodableT, FieldT
 
+from omnilab._checks import is_number
 from omnilab.enums import AgentStatus
 from omnilab.errors import InvalidInput, NotFound, StoreUnavailable
 from omnilab.sessions import pubsub
-from omnilab.sessions.connection import RedisConnection, dumps, loads
+from omnilab.sessions.connection import RedisConnection, dumps, loads, reply_str, reply_strs
 
 __all__ = ["SessionStore", "AgentStateCache", "set_agent_status"]
 
@@ -61,7 +64,7 @@ def _ms() -> int:
 
 def _check_ttl(ttl: Any) -> int:
     """A TTL in seconds (fractions allowed) as milliseconds."""
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
+    if not is_number(ttl, finite=True) or ttl <= 0:
         raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl!r}")
     return max(1, int(round(ttl * 1000)))
 
@@ -81,21 +84,27 @@ def _check_dict(name: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _utc(text: str | None) -> pd.Timestamp:
+def _utc(text: str | None) -> pd.Timestamp | NaTType:
     return pd.Timestamp(text) if text else pd.NaT
+
+
+def _check_layout(store: SessionStore | AgentStateCache, conn: RedisConnection) -> None:
+    """Refuse a platform-layout connection in an omnilab-layout store (it would write keys the platform never
+    reads)."""
+    if conn.platform and not store.platform_layout:
+        raise InvalidInput(f"{conn.display} uses the platform's key layout: open this store with "
+                           f"omnilab.sessions.layout.{store.factory}(conn)")
 
 
 class SessionStore:
     """User sessions in Redis with a sliding expiry (default one hour)."""
 
-    def __new__(cls, conn: RedisConnection, *args: Any, **kwargs: Any) -> SessionStore:
-        if cls is SessionStore and getattr(conn, "platform", False):
-            from omnilab.sessions.platform import PlatformSessionStore
-
-            cls = PlatformSessionStore
-        return super().__new__(cls)
+    #: True in the class that speaks the platform's keys (:class:`~omnilab.sessions.platform.PlatformSessionStore`)
+    platform_layout: ClassVar[bool] = False
+    factory: ClassVar[str] = "session_store"
 
     def __init__(self, conn: RedisConnection, *, default_ttl: float = SESSION_TTL) -> None:
+        _check_layout(self, conn)
         self.conn = conn
         self.default_ttl = default_ttl
         _check_ttl(default_ttl)
@@ -116,7 +125,7 @@ class SessionStore:
         ttl_ms = _check_ttl(self.default_ttl if ttl is None else ttl)
         sid = str(uuid.uuid4()) if session_id is None else _check_id("session_id", session_id)
         now = _now().isoformat()
-        fields = {"user_id": user_id, "context": dumps(ctx), "data": dumps(tmp),
+        fields: dict[FieldT, EncodableT] = {"user_id": user_id, "context": dumps(ctx), "data": dumps(tmp),
                   "created_at": now, "last_seen": now, "ttl_ms": ttl_ms}
         key = self._key(sid)
 
@@ -196,7 +205,7 @@ class SessionStore:
             current = pipe.hmget(key, ["context", "data", "ttl_ms"])
             if current[2] is None:
                 raise NotFound(f"session {session_id!r} does not exist (expired or ended)")
-            new = {}
+            new: dict[FieldT, EncodableT] = {}
             for name, given, old in (("context", context, current[0]), ("data", data, current[1])):
                 if given is None:
                     continue
@@ -238,7 +247,7 @@ class SessionStore:
     def connections(self, session_id: str) -> list[str]:
         """The connection ids registered for the session (sorted)."""
         key = self._connections_key(_check_id("session_id", session_id))
-        return sorted(self.conn.run(lambda r: r.smembers(key), "session connections"))
+        return sorted(self.conn.run(lambda r: reply_strs(r.smembers(key)), "session connections"))
 
     def register_connection(self, session_id: str, connection_id: str, *, ttl: float = SESSION_TTL) -> int:
         """Add a connection id to the session's set (SADD + EXPIRE ``ttl``); returns 1 if it was new."""
@@ -266,10 +275,10 @@ class SessionStore:
         """Live sessions: session_id, user_id, created_at, last_seen, ttl, seconds_left, context, data."""
         def _live(r: redis.Redis) -> list[tuple[str, dict[str, str], int]]:
             if self.conn.read_only:  # only read: skip index entries past their expiry
-                ids = r.zrangebyscore(self._index, _ms(), "+inf")
+                ids = reply_strs(r.zrangebyscore(self._index, _ms(), "+inf"))
             else:
                 r.zremrangebyscore(self._index, "-inf", _ms())  # forget sessions past their expiry
-                ids = r.zrange(self._index, 0, -1)
+                ids = reply_strs(r.zrange(self._index, 0, -1))
             pipe = r.pipeline(transaction=False)
             for sid in ids:
                 pipe.hgetall(self._key(sid))
@@ -317,14 +326,12 @@ class SessionStore:
 class AgentStateCache:
     """Agent state (a JSON dict with at least ``status``) cached for a short TTL (default 5 minutes)."""
 
-    def __new__(cls, conn: RedisConnection, *args: Any, **kwargs: Any) -> AgentStateCache:
-        if cls is AgentStateCache and getattr(conn, "platform", False):
-            from omnilab.sessions.platform import PlatformAgentStateCache
-
-            cls = PlatformAgentStateCache
-        return super().__new__(cls)
+    #: True in the class that speaks the platform's keys (:class:`~omnilab.sessions.platform.PlatformAgentStateCache`)
+    platform_layout: ClassVar[bool] = False
+    factory: ClassVar[str] = "agent_state_cache"
 
     def __init__(self, conn: RedisConnection, *, ttl: float = AGENT_STATE_TTL) -> None:
+        _check_layout(self, conn)
         self.conn = conn
         self.ttl = ttl
         _check_ttl(ttl)
@@ -378,10 +385,10 @@ class AgentStateCache:
         """Cached agents: agent_id, status, updated_at, seconds_left, state (the whole dict)."""
         def _live(r: redis.Redis) -> list[tuple[str, str | None, int]]:
             if self.conn.read_only:
-                ids = r.zrangebyscore(self._index, _ms(), "+inf")
+                ids = reply_strs(r.zrangebyscore(self._index, _ms(), "+inf"))
             else:
                 r.zremrangebyscore(self._index, "-inf", _ms())
-                ids = r.zrange(self._index, 0, -1)
+                ids = reply_strs(r.zrange(self._index, 0, -1))
             pipe = r.pipeline(transaction=False)
             for aid in ids:
                 pipe.get(self._key(aid))

@@ -44,8 +44,9 @@ def transaction(conn: RedisConnection, operations: Sequence[Any], *, strict: boo
         raise InvalidInput(f"operations must be a list, got {type(operations).__name__}")
     ops = list(operations)
     dumps(ops)  # JSON-able, checked before anything runs
-    tx_id: str | None = str(uuid.uuid4())
-    key = _key(conn, tx_id)
+    new_id = str(uuid.uuid4())
+    key = _key(conn, new_id)
+    tx_id: str | None = new_id
     try:
         _write(conn, key, "started", ops)
     except (StoreUnavailable, OmnilabError) as exc:

@@ -28,11 +28,10 @@ __all__ = ["adopt", "backup_sqlite"]
 
 def _models() -> tuple[dict[str, sa.Table], list[sa.Table]]:
     """(the platform's fifteen tables, omnilab's own tables), as the models define them."""
+    from omnilab.sql.own_tables import METADATA
     from omnilab.sql.schema import TABLES
-    from omnilab.sql.tuning_models import search_thresholds
-    from omnilab.vectors.models import METADATA
 
-    return TABLES, [*METADATA.sorted_tables, search_thresholds]
+    return TABLES, list(METADATA.sorted_tables)
 
 
 def backup_sqlite(path: Path, now: dt.datetime | None = None) -> Path:
@@ -103,8 +102,8 @@ def _column_ddl(conn: sa.Connection, column: sa.Column) -> tuple[str, str | None
 
 def _add(conn: sa.Connection) -> dict[str, list[str]]:
     """Every addition, in order: columns, tables, indexes, keyword objects; what was added, by kind."""
+    from omnilab.sql.own_tables import keyword_ddl
     from omnilab.sql.schema import OMNILAB_COLUMNS
-    from omnilab.vectors.models import keyword_ddl
 
     platform, own = _models()
     insp = sa.inspect(conn)

@@ -61,13 +61,11 @@ def open_read_only(url: str) -> sa.Engine:
 
 def own_engine(lab_dir: Path) -> sa.Engine:
     """The lab directory's own SQLite database with omnilab's tables (created on first use)."""
-    from omnilab.sql.tuning_models import search_thresholds
-    from omnilab.vectors.models import METADATA, keyword_ddl
+    from omnilab.sql.own_tables import METADATA, keyword_ddl
 
     engine = create_engine(f"sqlite:///{(lab_dir / OWN_DB).resolve()}")
     with engine.begin() as conn:
         METADATA.create_all(conn)
-        search_thresholds.create(conn, checkfirst=True)
         for stmt in keyword_ddl("sqlite"):
             conn.exec_driver_sql(stmt)
     return engine

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from omnilab._text import redact_url
 from omnilab.errors import ConfigError, StoreUnavailable
 
-__all__ = ["create_engine", "BUSY_TIMEOUT_MS", "describe_url"]
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["create_engine", "BUSY_TIMEOUT_MS", "describe_url", "insert_on_conflict"]
 
 log = logging.getLogger(__name__)
 
@@ -69,4 +74,16 @@ def create_engine(url: str, *, echo: bool = False) -> sa.Engine:
 
 def describe_url(url: str | sa.URL) -> str:
     """The URL with any password hidden (for messages, logs and reports)."""
-    return make_url(str(url)).render_as_string(hide_password=True)
+    return redact_url(url if isinstance(url, str) else url.render_as_string(hide_password=False))
+
+
+def insert_on_conflict(bind: sa.Connection | sa.Engine, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` into ``table`` in the dialect of ``bind``'s backend, so it takes ``on_conflict_do_nothing`` /
+    ``on_conflict_do_update`` (PostgreSQL's, or SQLite's for any other backend)."""
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)

@@ -13,6 +13,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from omnilab.errors import ConfigError, OmnilabError
+from omnilab.sql.own_tables import METADATA as OWN_METADATA
+from omnilab.sql.own_tables import include_name, include_object, keyword_ddl
+from omnilab.sql.schema import Base
 
 __all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check", "describe_diff", "create_fresh",
            "PLATFORM_MARKERS"]
@@ -69,22 +72,15 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
 
 
 def _all_tables() -> list[sa.Table]:
-    from omnilab.sql.schema import Base
-    from omnilab.vectors.models import METADATA as VECTOR_METADATA
-
-    return [*Base.metadata.sorted_tables, *VECTOR_METADATA.sorted_tables]
+    return [*Base.metadata.sorted_tables, *OWN_METADATA.sorted_tables]
 
 
 def create_fresh(engine: sa.Engine) -> None:
     """Create every table, index and keyword-search object of the newest schema and stamp it at head."""
-    from omnilab.sql.schema import Base
-    from omnilab.vectors.models import METADATA as VECTOR_METADATA
-    from omnilab.vectors.models import keyword_ddl
-
     try:
         with engine.begin() as conn:
             Base.metadata.create_all(conn)
-            VECTOR_METADATA.create_all(conn)
+            OWN_METADATA.create_all(conn)
             for stmt in keyword_ddl(conn.dialect.name):
                 conn.exec_driver_sql(stmt)
             MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(alembic_config()), "head")
@@ -135,16 +131,12 @@ def check(engine: sa.Engine) -> list:
     """Differences between the models and the database (empty when they agree), like ``alembic check``."""
     from alembic.autogenerate import compare_metadata
 
-    from omnilab.sql.schema import Base
-    from omnilab.vectors.models import METADATA as VECTOR_METADATA
-    from omnilab.vectors.models import include_name, include_object
-
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object,
                                                      "include_name": include_name})
         with warnings.catch_warnings():  # filter indexes are expressions, which SQLite reflection skips
             warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
-            return list(compare_metadata(ctx, [Base.metadata, VECTOR_METADATA]))
+            return list(compare_metadata(ctx, [Base.metadata, OWN_METADATA]))
 
 
 def describe_diff(diff: object) -> str:

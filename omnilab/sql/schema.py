@@ -4,8 +4,8 @@ Every platform table and column keeps its name, meaning, nullability, default an
 can open the platform's real database. Defaults are given twice: ``default`` (Python side, for omnilab's
 own inserts) and ``server_default`` (as the platform's DDL has them, so the platform can keep writing to a
 database omnilab created). omnilab's own columns are *additions* — nullable or defaulted — marked
-``# omnilab`` below; omnilab's own tables (embedding cache, vector keys, thresholds, ...) live elsewhere
-under names that cannot clash with the platform's.
+``# omnilab`` below; omnilab's own tables (embedding cache, vector keys, thresholds, ...) live in
+``omnilab.sql.own_tables`` under names that cannot clash with the platform's.
 
 Indexes: the platform's eight (same names, ``idx_*``) plus the ones omnilab's queries need (``ix_*``).
 """
@@ -402,7 +402,3 @@ OMNILAB_COLUMNS: dict[str, tuple[str, ...]] = {
     "api_usage": ("provider", "model", "tokens_used", "cost_usd", "request_id"),
     "error_logs": ("task_id", "context", "resolved", "resolved_at"),
 }
-
-# Lab-internal tables on the same MetaData (so Alembic compares them), registered only after TABLES
-# and JSON_COLUMNS are built: those stay the platform's fifteen tables.
-from omnilab.sql import tuning_models as _tuning_models  # noqa: E402,F401

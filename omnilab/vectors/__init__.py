@@ -5,4 +5,4 @@ Importing this package is cheap; FAISS, torch and the OpenAI client are imported
 
 from __future__ import annotations
 
-__all__ = ["embedders", "cache", "index", "filters", "hybrid", "keys", "memory", "models"]
+__all__ = ["embedders", "cache", "index", "filters", "hybrid", "keys", "memory"]

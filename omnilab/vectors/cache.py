@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import sqlalchemy as sa
 
+from omnilab.sql.own_tables import embedding_cache
 from omnilab.sql.types import utcnow
 from omnilab.vectors.embedders import Embedder, text_key
-from omnilab.vectors.models import embedding_cache
 
 __all__ = ["EmbeddingCache", "EmbedStats", "to_bytes", "from_bytes"]
 

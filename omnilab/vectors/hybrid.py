@@ -22,9 +22,9 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 import numpy as np
 import sqlalchemy as sa
 
+from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors.embedders import split_identifiers
-from omnilab.vectors.models import memory_vectors
 
 __all__ = ["fts_body", "fts_write", "fts_missing", "query_terms", "keyword_search", "fuse",
            "DEFAULT_FUSION", "DEFAULT_WEIGHT", "FUSIONS", "RRF_K"]

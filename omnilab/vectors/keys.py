@@ -28,16 +28,17 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from omnilab.errors import InvalidInput
+from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors import hybrid
 from omnilab.vectors.cache import embed_texts
 from omnilab.vectors.embedders import collapse
 from omnilab.vectors.index import key_code
-from omnilab.vectors.models import memory_vectors
 
-__all__ = ["KeysMixin", "content_hash", "insert_keys", "MV"]
+__all__ = ["KeysMixin", "content_hash", "stored_content_hash", "insert_keys", "chunks", "MV"]
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,17 @@ _CHUNK = 500  # ids per IN (...) list
 _RAW = sa.types.NullType()  # results as the driver returns them (timestamps stay text on SQLite)
 
 
-def content_hash(content: str | None) -> str | None:
-    """sha256 of the whitespace-collapsed content (None for content omnilab would refuse)."""
+def content_hash(content: str) -> str:
+    """sha256 of the whitespace-collapsed content: how duplicates and changed content are recognized.
+
+    ``InvalidInput`` for content omnilab refuses (not text, empty, lone surrogates)."""
+    return hashlib.sha256(collapse(content).encode()).hexdigest()
+
+
+def stored_content_hash(content: str | None) -> str | None:
+    """:func:`content_hash` of content already stored, where anything may be (None where omnilab would refuse it)."""
     try:
-        return hashlib.sha256(collapse(content or "").encode()).hexdigest()
+        return content_hash(content or "")
     except InvalidInput:
         return None
 
@@ -64,12 +72,9 @@ def insert_keys(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, in
     """Insert key rows (memory_id, memory_type, content_hash, embedding_key); returns memory id -> vector id."""
     if not rows:
         return {}
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    ins = postgresql.insert(MV) if conn.dialect.name == "postgresql" else sqlite.insert(MV)
     # a concurrent sync of the same lab may have added some first: theirs stand
-    stmt = insert(MV).on_conflict_do_nothing(index_elements=["memory_id"]).returning(MV.c.memory_id, MV.c.id)
+    stmt = ins.on_conflict_do_nothing(index_elements=["memory_id"]).returning(MV.c.memory_id, MV.c.id)
     out = {m: int(i) for m, i in conn.execute(stmt, rows)}
     missing = [r["memory_id"] for r in rows if r["memory_id"] not in out]
     for part in chunks(missing):
@@ -229,7 +234,7 @@ class KeysMixin:
             new, fts = [], []
             changed = 0
             for mid, mtype, content in rows:
-                h = content_hash(content)
+                h = stored_content_hash(content)
                 cur = have.get(mid)
                 if cur is None:
                     new.append({"memory_id": mid, "memory_type": mtype, "content_hash": h, "embedding_key": None,
@@ -348,7 +353,7 @@ class KeysMixin:
             with self.own.begin() as conn:
                 self.cache.put_many(conn, {k: vectors[k] for k in stats.new_keys})
                 if pairs:  # one executemany: per-row statements cost more than the embedding itself
-                    conn.execute(set_key, [{"vid": vid, "key": key, "hash": content_hash(content)}
+                    conn.execute(set_key, [{"vid": vid, "key": key, "hash": stored_content_hash(content)}
                                            for (vid, content), key in zip(pairs, keys)])
             out.update({p[0]: k for p, k in zip(pairs, keys)})
             bar.update(len(chunk))

@@ -15,31 +15,33 @@ stale ones are dropped. A crash at any point loses no committed memory and leave
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from omnilab import enums
 from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation, StoreUnavailable
+from omnilab.sql.bulk import bulk_insert
+from omnilab.sql.own_tables import embedding_cache, lab_meta
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.sql.validate import check_foreign_keys, validate_rows
-from omnilab.vectors import hybrid
+from omnilab.vectors import hybrid, relations
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
-from omnilab.vectors.embedders import Embedder, collapse, create_embedder, default_spec
-from omnilab.vectors.index import VectorIndex
-from omnilab.vectors.keys import MV, KeysMixin, chunks, content_hash, insert_keys
-from omnilab.vectors.models import embedding_cache, lab_meta
-from omnilab.vectors.search import RESULT_COLUMNS, SearchMixin
-from omnilab.vectors.sources import check_vector, fast_memory_rows, iter_batches
+from omnilab.vectors.embedders import Embedder, create_embedder, default_spec
+from omnilab.vectors.index import Hit, VectorIndex
+from omnilab.vectors.ingest import Batch, BatchVectors, dedupe_batch, embed_batch, numbered, validate_batch
+from omnilab.vectors.keys import MV, KeysMixin, chunks, insert_keys, stored_content_hash
+from omnilab.vectors.search import RESULT_COLUMNS, Fused, MemorySearch, ResultCacheProvider, expired_clause
+from omnilab.vectors.sources import iter_batches
 
 __all__ = ["MemoryStore", "RESULT_COLUMNS"]
 
@@ -53,23 +55,19 @@ _SAVE_SMALL = 20_000  # below this many vectors in the changed types, every writ
 _SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
 
 
-def _precomputed_key(vec: np.ndarray) -> str:
-    # A vector handed in by the user is cached under a key of its own bytes, never under a text's key,
-    # so it cannot stand in for what the embedder would compute for some text.
-    return hashlib.sha256(b"omnilab-precomputed\0" + np.ascontiguousarray(vec, "<f4").tobytes()).hexdigest()
-
-
-class MemoryStore(KeysMixin, SearchMixin):
+class MemoryStore(KeysMixin):
     """Vector memory over one lab's databases and ``<lab>/vectors`` directory. Thread-safe.
 
     ``follow`` (default: on when read-only or when the two engines differ) makes every read check whether
-    the platform changed memory_entries and catch up first.
+    the platform changed memory_entries and catch up first. Reads are done by :class:`MemorySearch`
+    (``self.searcher``), which this store builds; ``result_cache`` provides the cache of ``search(cache=...)``
+    (see :data:`omnilab.vectors.search.ResultCacheProvider`; without one, results are never cached).
     """
 
     def __init__(self, engine: sa.Engine, directory: str | Path, *, own_engine: sa.Engine | None = None,
                  read_only: bool = False, embedder: str | Embedder | None = None, index: str = "flat",
                  reindex: bool = False, progress: bool = False, log_access: bool = False,
-                 follow: bool | None = None) -> None:
+                 follow: bool | None = None, result_cache: ResultCacheProvider | None = None) -> None:
         self.engine = engine
         self.own = own_engine if own_engine is not None else engine
         self.split = self.own is not engine
@@ -86,9 +84,6 @@ class MemoryStore(KeysMixin, SearchMixin):
         self.directory = Path(directory)
         self._lock = threading.RLock()
         self.log_access = log_access
-        self._access: list[dict[str, Any]] = []
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._where_cache: OrderedDict[str, sa.ColumnElement] = OrderedDict()
         self._keymap: dict[str, tuple[int, str]] | None = None
         self._watch: Any = None  # dedicated SQLite connection for PRAGMA data_version
         self._token: Any = None
@@ -111,6 +106,11 @@ class MemoryStore(KeysMixin, SearchMixin):
             recorded["spec"])
         self.index_kind = index
         self._open_index()
+        self.searcher = MemorySearch(
+            engine=engine, own=self.own, columns=self.columns, embedder=self.embedder, cache=self.cache,
+            index=self.index, lock=self._lock, catch_up=self._check_platform, refresh=self.refresh,
+            key_map=self._key_map, generation=self.sql_generation, read_only=self.read_only, log_access=log_access,
+            result_cache=result_cache)
         if wanted is not None and wanted.name != recorded["name"]:
             self.reindex(wanted, progress=progress)
         elif self.follow:
@@ -164,12 +164,11 @@ class MemoryStore(KeysMixin, SearchMixin):
         with self.own.connect() as c:
             return c.execute(stmt).scalar_one_or_none()
 
-    def _upsert(self, conn: sa.Connection) -> Any:
+    def _upsert(self, conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT into lab_meta that takes ON CONFLICT clauses (both dialects spell them alike)."""
         if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(lab_meta)
+            return postgresql.insert(lab_meta)
+        return sqlite.insert(lab_meta)
 
     def _set_meta(self, key: str, value: Any, *, only_if_new: bool = False, conn: sa.Connection | None = None) -> None:
         def run(c: sa.Connection) -> None:
@@ -247,7 +246,7 @@ class MemoryStore(KeysMixin, SearchMixin):
 
     def close(self) -> None:
         with self._lock:
-            self._flush_access()
+            self.searcher.flush_access()
             if self.index.dirty:
                 self.save()
             if self._watch is not None:
@@ -295,7 +294,7 @@ class MemoryStore(KeysMixin, SearchMixin):
             try:
                 if self.follow:
                     self._check_platform()  # dedupe against what the platform holds now
-                for offset, batch in _numbered(iter_batches(data, batch_size)):
+                for offset, batch in numbered(iter_batches(data, batch_size)):
                     self._ingest_batch(batch, offset, memory_type, dedupe, summary)
                     bar.update(len(batch))
             except OmnilabError as exc:  # what this call committed before the failure
@@ -312,59 +311,50 @@ class MemoryStore(KeysMixin, SearchMixin):
         summary["seconds"] = round(time.perf_counter() - started, 3)
         return summary
 
-    def _prepare(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None
-                 ) -> tuple[list[dict[str, Any]], list[str], list[np.ndarray | None], list[bool]]:
-        """Validated rows, their content hashes, precomputed vectors and whether the caller named the id."""
-        pre: list[np.ndarray | None] = []
-        hashes: list[str] = []
-        given: list[bool] = []
-        for i, row in enumerate(batch):
-            where = f"memory row {offset + i}"
-            if memory_type is not None and row.get("memory_type") is None:
-                row["memory_type"] = getattr(memory_type, "value", memory_type)
-            if "memory_id" in row:  # the name search results use for the platform's id
-                alias = row.pop("memory_id")
-                if row.get("id") is not None and alias is not None and alias != row["id"]:
-                    raise InvalidInput(f"{where}: id and memory_id differ")
-                row["id"] = row.get("id") if row.get("id") is not None else alias
-            for internal in ("vector_id", "content_hash", "embedding_key"):
-                if row.get(internal) is not None:
-                    raise InvalidInput(f"{where}: {internal!r} is assigned by omnilab")
-                row.pop(internal, None)
-            given.append(row.get("id") is not None)
-            pre.append(row.pop("embedding", None))
-            try:
-                hashes.append(hashlib.sha256(collapse(row.get("content")).encode()).hexdigest())
-            except InvalidInput as exc:
-                raise InvalidInput(f"{where}: content {exc}") from exc
-        pre = _check_vectors(pre, self.embedder.dim, offset)
-        try:
-            rows = fast_memory_rows(batch, MEMORY_TYPES) or validate_rows("memory_entries", batch)
-        except InvalidInput as exc:
-            raise InvalidInput(str(exc).replace("memory_entries row ", f"memory row {offset}+")) from exc
-        return rows, hashes, pre, given
-
     def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
                       summary: dict[str, Any]) -> None:
-        dbapi = self.engine.dialect.dbapi
+        """One batch: validate -> dedupe -> embed -> write (one transaction) -> index; counts go to ``summary``."""
+        pending: list[str] = []  # the ids being committed: looked up again if the connection dies meanwhile
         try:
-            self._ingest_batch_locked(batch, offset, memory_type, dedupe, summary)
-        except (sa.exc.DBAPIError, dbapi.Error) as exc:  # driver errors: the bulk insert calls the driver itself
-            if not _connection_lost(exc, dbapi):
-                raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
-            written, unknown = self._committed(getattr(exc, "statement_ids", []))
-            summary["added"] += len(written)
-            summary["memory_ids"].extend(written)
-            self._stale = True  # a batch that did commit reaches the index through the next reconcile
-            err = StoreUnavailable(
-                f"lost the database connection while ingesting (rows from {offset}): "
-                f"{len(summary['memory_ids'])} memories written by this call"
-                + (f", {len(unknown)} not known (the database cannot be reached to check)" if unknown else "")
-                + f": {getattr(exc, 'orig', exc)}")
-            err.unknown_ids = unknown  # type: ignore[attr-defined]
-            raise err from exc
+            valid = validate_batch(batch, offset, memory_type, self.embedder.dim)
+            fresh, duplicates, leftover = dedupe_batch(self.engine, self.own, valid, dedupe=dedupe)
+            summary["duplicates"] += duplicates
+            if not fresh.rows:
+                return
+            vectors = embed_batch(self.embedder, self.cache, fresh)
+            for name in ("embedded", "cache_hits", "precomputed"):
+                summary[name] += getattr(vectors, name)
+            pending = [r["id"] for r in fresh.rows]
+            vids = self._write_batch(fresh, vectors, leftover)
+        except self._driver_errors as exc:  # driver errors: the bulk insert calls the driver itself
+            raise self._write_failed(exc, offset, pending, summary) from exc
         except sa.exc.SQLAlchemyError as exc:
             raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
+        self._index_batch(fresh, vectors, vids, leftover)
+        summary["added"] += len(pending)
+        summary["memory_ids"].extend(pending)
+
+    @property
+    def _driver_errors(self) -> tuple[type[Exception], ...]:
+        """SQLAlchemy's wrapped driver errors and the driver's own (the bulk insert calls the driver directly)."""
+        dbapi = self.engine.dialect.dbapi
+        return (sa.exc.DBAPIError,) if dbapi is None else (sa.exc.DBAPIError, dbapi.Error)
+
+    def _write_failed(self, exc: Exception, offset: int, pending: list[str], summary: dict[str, Any]) -> OmnilabError:
+        """The error to raise for a driver error while ingesting the batch at ``offset``."""
+        if not _connection_lost(exc, self.engine.dialect.dbapi):
+            return OmnilabError(f"writing memories failed, batch not written: {exc}")
+        written, unknown = self._committed(pending)
+        summary["added"] += len(written)
+        summary["memory_ids"].extend(written)
+        self._stale = True  # a batch that did commit reaches the index through the next reconcile
+        err = StoreUnavailable(
+            f"lost the database connection while ingesting (rows from {offset}): "
+            f"{len(summary['memory_ids'])} memories written by this call"
+            + (f", {len(unknown)} not known (the database cannot be reached to check)" if unknown else "")
+            + f": {getattr(exc, 'orig', exc)}")
+        err.unknown_ids = unknown  # type: ignore[attr-defined]  # documented extra attribute of this error
+        return err
 
     def _committed(self, ids: list[str]) -> tuple[list[str], list[str]]:
         """Which of a batch's new ids exist, asked on a fresh connection: (written, unknown when unreachable)."""
@@ -379,64 +369,14 @@ class MemoryStore(KeysMixin, SearchMixin):
             return [], list(ids)
         return [i for i in ids if i in found], []
 
-    def _ingest_batch_locked(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
-                             summary: dict[str, Any]) -> None:
-        seen: set[tuple[str, str]] = set()  # earlier batches are committed: `known` below finds them in SQL
-        rows, hashes, pre, given = self._prepare(batch, offset, memory_type)
-        # duplicates: an id already stored, or (dedupe) the same type+content already stored/seen
-        named = [r["id"] for r, g in zip(rows, given) if g]
-        existing: set[str] = set()
-        with self.engine.connect() as conn:
-            for part in chunks(named):
-                existing.update(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(part))).scalars())
-        known: set[tuple[str, str]] = set()
-        leftover: dict[str, int] = {}  # key rows of named ids whose memory is gone (deleted by others)
-        with self.own.connect() as conn:
-            if dedupe:
-                for part in chunks(sorted(set(hashes))):
-                    known.update(conn.execute(sa.select(MV.c.memory_type, MV.c.content_hash).where(
-                        MV.c.content_hash.in_(part))).all())
-            for part in chunks([m for m in named if m not in existing]):
-                leftover.update(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part)))
-                                .all())
-        keep: list[int] = []
-        for i, r in enumerate(rows):
-            sig = (r["memory_type"], hashes[i])
-            if r["id"] in existing or (dedupe and (sig in known or sig in seen)):
-                summary["duplicates"] += 1
-                continue
-            existing.add(r["id"])
-            seen.add(sig)
-            keep.append(i)
-        if not keep:
-            return
-        rows, hashes, pre = [rows[i] for i in keep], [hashes[i] for i in keep], [pre[i] for i in keep]
-        # vectors: precomputed ones as given, the rest from the cache or the embedder
-        todo = [i for i, v in enumerate(pre) if v is None]
-        keys: list[str] = [""] * len(rows)
-        new_cache: dict[str, np.ndarray] = {}
-        vectors: dict[str, np.ndarray] = {}
-        if todo:
-            tkeys, tvecs, stats = embed_texts(self.embedder, self.cache, [rows[i]["content"] for i in todo])
-            for i, k in zip(todo, tkeys):
-                keys[i] = k
-            vectors.update(tvecs)
-            new_cache.update({k: tvecs[k] for k in stats.new_keys})
-            summary["embedded"] += stats.embedded
-            summary["cache_hits"] += stats.cache_hits
-        for i, v in enumerate(pre):
-            if v is not None:
-                k = _precomputed_key(v)
-                keys[i] = k
-                vectors[k] = v
-                new_cache[k] = v
-                summary["precomputed"] += 1
+    def _write_batch(self, batch: Batch, vectors: BatchVectors, leftover: Mapping[str, int]) -> list[int]:
+        """Memory rows, new cache entries, key rows (replacing ``leftover`` ones), keyword rows and the write
+        generation in one transaction (two when the databases differ); returns the rows' vector ids."""
+        rows = batch.rows
         try:
             with self._write() as (pconn, oconn):
                 check_foreign_keys(pconn, "memory_entries", rows)
-                self.cache.put_many(oconn, new_cache)  # do-nothing on keys already cached
-                from omnilab.sql.bulk import bulk_insert
-
+                self.cache.put_many(oconn, vectors.new)  # do-nothing on keys already cached
                 cols = {c: [r[c] for r in rows] for c in rows[0]}
                 # all-NULL columns need no conversion at all (they default to NULL)
                 cols = {c: v for c, v in cols.items() if not all(x is None for x in v) or not MEM.c[c].nullable}
@@ -445,25 +385,25 @@ class MemoryStore(KeysMixin, SearchMixin):
                     oconn.execute(sa.delete(MV).where(MV.c.id.in_(part)))  # keyword rows go by trigger
                 id_of = insert_keys(oconn, [{"memory_id": r["id"], "memory_type": r["memory_type"],
                                              "content_hash": h, "embedding_key": k}
-                                            for r, h, k in zip(rows, hashes, keys)])
+                                            for r, h, k in zip(rows, batch.hashes, vectors.keys)])
                 vids = [id_of[r["id"]] for r in rows]
                 hybrid.fts_write(oconn, [(v, r["content"]) for v, r in zip(vids, rows)], fresh=True)
                 self._bump(oconn)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
-        except (sa.exc.DBAPIError, self.engine.dialect.dbapi.Error) as exc:  # the caller checks what was lost
-            exc.statement_ids = [r["id"] for r in rows]  # type: ignore[union-attr]
-            raise
+        return vids
+
+    def _index_batch(self, batch: Batch, vectors: BatchVectors, vids: list[int], leftover: Mapping[str, int]) -> None:
+        """The written batch's vectors into the index (replacing those of ``leftover`` key rows)."""
         self.index.remove(leftover.values())
         self._keymap = None
         by_type: dict[str, list[int]] = {}
-        for j, r in enumerate(rows):
+        for j, r in enumerate(batch.rows):
             by_type.setdefault(r["memory_type"], []).append(j)
+        keys = vectors.keys
         for mtype, js in by_type.items():
             self.index.add(mtype, np.asarray([vids[j] for j in js], dtype=np.int64),
-                           np.vstack([vectors[keys[j]] for j in js]), [keys[j] for j in js])
-        summary["added"] += len(rows)
-        summary["memory_ids"].extend(r["id"] for r in rows)
+                           np.vstack([vectors.vectors[keys[j]] for j in js]), [keys[j] for j in js])
 
     def forget(self, memory_ids: str | Iterable[str]) -> int:
         """Delete memories by memory id (with their access log and relationships); returns how many existed."""
@@ -481,7 +421,7 @@ class MemoryStore(KeysMixin, SearchMixin):
         self._writable("purge_expired()")
         purged: list[str] = []
         while True:  # in chunks: memory stays bounded however many expired
-            expired = self._expired(utcnow())
+            expired = expired_clause(self.dialect, self.columns, utcnow())
             if expired is None:
                 return purged
             with self.engine.connect() as conn:
@@ -549,7 +489,7 @@ class MemoryStore(KeysMixin, SearchMixin):
             if "content" in changes or key is None:
                 keys, vecs, _ = embed_texts(self.embedder, self.cache, [clean["content"]])
                 key, vec = keys[0], vecs[keys[0]]
-                keyrow.update(content_hash=content_hash(clean["content"]), embedding_key=key)
+                keyrow.update(content_hash=stored_content_hash(clean["content"]), embedding_key=key)
             values["updated_at"] = utcnow()
             with self._write() as (pconn, oconn):
                 check_foreign_keys(pconn, "memory_entries", [clean])
@@ -609,17 +549,74 @@ class MemoryStore(KeysMixin, SearchMixin):
                 self.index.generation = old_gen
                 self._add_from_cache(plan, progress=False)
                 self.index.save(self._own_generation(), force=True)
-            self._query_cache.clear()
+            self.searcher.use(self.embedder, self.cache, self.index)
             return {"memories": len(plan), "embedded": embedded, "cache_hits": hits}
 
+    # ------------------------------------------------------------------------------------ reading
+    # Done by self.searcher (MemorySearch); these are the store's public face for it.
+    def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
+                 limit: int | None = None, include_expired: bool = False, **filters: Any) -> pd.DataFrame:
+        """Memories newest first (see :meth:`MemorySearch.memories`)."""
+        return self.searcher.memories(memory_type, where=where, limit=limit, include_expired=include_expired,
+                                      **filters)
+
+    def query_vector(self, query: Any) -> np.ndarray:
+        """A text or vector query as a normalized (dim,) float32 vector."""
+        return self.searcher.query_vector(query)
+
+    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
+               where: Mapping[str, Any] | None = None, cache: bool | None = False,
+               include_expired: bool = False) -> pd.DataFrame:
+        """Exact top-k memories as a frame (see :meth:`MemorySearch.search`; results are cached only when asked)."""
+        return self.searcher.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+                                    cache=cache, include_expired=include_expired)
+
+    def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
+                    where: Mapping[str, Any] | None = None, include_expired: bool = False) -> list[Hit]:
+        """Exact top-k (vector id, cosine, type) among memories matching ``where``."""
+        return self.searcher.search_hits(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+                                         include_expired=include_expired)
+
+    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
+                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                      weight: float | None = None, pool: int | None = None,
+                      include_expired: bool = False) -> pd.DataFrame:
+        """Keyword (BM25) and vector search fused (see :meth:`MemorySearch.hybrid_search`)."""
+        return self.searcher.hybrid_search(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
+                                           weight=weight, pool=pool, include_expired=include_expired)
+
+    def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
+                    where: Mapping[str, Any] | None = None, fusion: str | None = None,
+                    weight: float | None = None, pool: int | None = None,
+                    include_expired: bool = False) -> list[Fused]:
+        """Fused (id, score, cosine, keyword score) best first."""
+        return self.searcher.hybrid_hits(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
+                                         weight=weight, pool=pool, include_expired=include_expired)
+
+    def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
+                     pool: int = 50, include_expired: bool = False) -> tuple[dict[int, float], dict[int, float]]:
+        """Both candidate pools of a hybrid search: (cosine by id, keyword score by id)."""
+        return self.searcher.hybrid_pools(query, memory_type=memory_type, where=where, pool=pool,
+                                          include_expired=include_expired)
+
+    def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
+        """Link two memories (directed, unique per type); an existing link gets the new strength."""
+        self._writable("relate()")
+        relations.relate(self.engine, source, target, relationship_type, strength)
+
+    def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
+        """Memories linked to ``memory_id`` either way: direction, relationship_type, strength and the memory."""
+        return relations.related(self.engine, memory_id, relationship_type)
+
+    # ------------------------------------------------------------------------------------- admin
     def add_filter_index(self, key: str) -> str:
         """Index ``metadata.<key>`` so equality filters on it are index lookups; returns the index name.
 
         Worth it for selective filters on large labs (the filter then costs well under a millisecond).
         Idempotent. Alembic's schema comparison ignores these indexes.
         """
+        from omnilab.sql.own_tables import FILTER_INDEX_PREFIX
         from omnilab.vectors.filters import json_path_expr
-        from omnilab.vectors.models import FILTER_INDEX_PREFIX
 
         self._writable("add_filter_index()")
         if not isinstance(key, str) or not key.startswith("metadata.") or len(key) > 60:
@@ -640,26 +637,9 @@ class MemoryStore(KeysMixin, SearchMixin):
                 "cached_embeddings": int(cached), "read_only": self.read_only}
 
 
-def _check_vectors(values: list[Any], dim: int, offset: int) -> list[np.ndarray | None]:
-    """Precomputed embeddings checked (dimension, finite, non-zero) and normalized; None where absent."""
-    if values and all(isinstance(v, np.ndarray) and v.shape == (dim,) for v in values):
-        mat = np.vstack(values).astype(np.float32, copy=False)  # the common case, checked at once
-        norms = np.linalg.norm(mat, axis=1)
-        bad = ~np.isfinite(mat).all(axis=1) | (norms == 0)
-        if not bad.any():
-            return list(mat / norms[:, None])
-    return [None if v is None else check_vector(v, dim, f"memory row {offset + i}") for i, v in enumerate(values)]
-
-
 def _connection_lost(exc: Exception, dbapi: Any) -> bool:
     """The database connection broke (server gone, backend terminated), as opposed to a bad statement."""
     if isinstance(exc, sa.exc.DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
-    return isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
+    return dbapi is not None and isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
 
-
-def _numbered(batches: Iterable[list[dict[str, Any]]]) -> Iterable[tuple[int, list[dict[str, Any]]]]:
-    offset = 0
-    for b in batches:
-        yield offset, b
-        offset += len(b)

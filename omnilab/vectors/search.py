@@ -1,9 +1,14 @@
-"""Reading side of the memory store: listing, exact (pre-filtered) search, hybrid search, access log, links.
+"""Reading side of the memory store: listing, exact (pre-filtered) search, hybrid search, result cache, access log.
 
-A mixin of :class:`omnilab.vectors.memory.MemoryStore` (split out to keep modules small); it relies on the
-store's ``engine`` (platform tables), ``own`` (key rows, keyword index), ``embedder``, ``cache``, ``index``
-and locks. Hits carry vector ids; frames carry the platform's string ids (``memory_id``). When the two
-databases differ, nothing joins across them: ids are looked up in one and carried to the other.
+:class:`MemorySearch` is a collaborator of :class:`omnilab.vectors.memory.MemoryStore`, which builds it and
+delegates its reading methods to it; everything it uses comes in through its constructor. Hits carry
+vector ids; frames carry the platform's string ids (``memory_id``). When the two databases differ, nothing
+joins across them: ids are looked up in one and carried to the other.
+
+Results of :meth:`MemorySearch.search` may be cached outside the process (the lab injects its Redis search
+cache: this layer does not import sessions). An entry is keyed by the arguments, the embedder, the memory
+write generation and the lab, so any memory write makes it unreachable, and it lives no longer than until
+the first of its memories expires.
 """
 
 from __future__ import annotations
@@ -11,31 +16,37 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from omnilab import enums
-from omnilab.errors import InvalidInput, NotFound
+from omnilab._checks import is_int, is_integral, is_number
+from omnilab.errors import InvalidInput
 from omnilab.sql.frames import read_frame, table_dtypes
+from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.vectors import hybrid
+from omnilab.vectors.cache import EmbeddingCache
+from omnilab.vectors.embedders import Embedder, text_key
 from omnilab.vectors.filters import check_where, compile_where
-from omnilab.vectors.index import Hit
-from omnilab.vectors.models import memory_vectors
+from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.sources import check_vector
+from omnilab.vectors.thresholds import resolve_threshold
 
-__all__ = ["SearchMixin", "RESULT_COLUMNS", "check_k"]
+__all__ = ["MemorySearch", "ResultCache", "ResultCacheSlot", "ResultCacheProvider", "RESULT_COLUMNS", "check_k",
+           "expired_clause"]
 
 log = logging.getLogger(__name__)
 
 MEM = TABLES["memory_entries"]
 MV = memory_vectors
-REL = TABLES["memory_relationships"]
 ACCESS = TABLES["memory_access"]
 RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority", "tags",
                   "metadata", "created_at", "session_id", "project_id", "vector_id"]
@@ -43,8 +54,40 @@ _ROW_COLUMNS = ["memory_type", "content", "agent_id", "priority", "tags", "metad
                 "project_id"]
 MEMORY_TYPES = enums.values(enums.MemoryType)
 _UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
+_QUERY_CACHE = 1024  # query texts whose vectors are kept in memory
+_WHERE_CACHE = 512  # compiled filters kept in memory
+_ACCESS_BATCH = 200  # access-log rows written at once
+
+#: (vector id, fused score, cosine, keyword score)
+Fused = tuple[int, float, float, float]
 
 
+# ------------------------------------------------------------------------------------ result cache
+class ResultCache(Protocol):
+    """Where search results are cached: ``omnilab.sessions.cache.SearchCache`` (Redis) is one."""
+
+    ttl: float
+
+    def get(self, query: Any, **params: Any) -> pd.DataFrame | None:
+        """The cached frame for a search, or None."""
+
+    def set(self, query: Any, frame: pd.DataFrame, *, ttl: float | None = None, **params: Any) -> bool:
+        """Cache a result frame (``ttl``: seconds, default the cache's own)."""
+
+
+class ResultCacheSlot(NamedTuple):
+    """A result cache to use for one search and the scope that keeps labs sharing it apart (the lab id)."""
+
+    cache: ResultCache
+    scope: str
+
+
+#: ``cache`` argument of a search (None: the lab decides; True; False) -> the cache to use, or None for none.
+#: A callable because the lab starts its Redis lazily: a search must not start it unless asked to.
+ResultCacheProvider = Callable[[bool | None], ResultCacheSlot | None]
+
+
+# ------------------------------------------------------------------------------------ arguments
 def _flag(value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidInput(f"include_expired must be True or False, got {value!r}")
@@ -57,19 +100,98 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_integral(k) or k < 1:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     return int(k)
 
 
-class SearchMixin:
-    """Read helpers of MemoryStore."""
+def _check_threshold(threshold: Any) -> None:
+    if threshold is not None and (not is_number(threshold) or not -1 <= threshold <= 1):
+        raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
 
-    engine: sa.Engine
-    own: sa.Engine
-    split: bool
-    dialect: str
-    columns: frozenset[str]  # memory_entries columns the platform's database has
+
+def _types(memory_type: Any) -> list[str] | None:
+    """``memory_type`` (None, one type or several) as a list of type names; None means every type."""
+    if memory_type is None:
+        return None
+    items = [memory_type] if isinstance(memory_type, (str, enums.MemoryType)) else list(memory_type)
+    out = [getattr(t, "value", t) for t in items]
+    bad = [t for t in out if t not in MEMORY_TYPES]
+    if bad:
+        raise InvalidInput(f"unknown memory type(s) {bad}; use {', '.join(MEMORY_TYPES)}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------- expiry
+def _expires_epoch(dialect: str) -> sa.ColumnElement[float]:
+    """``expires_at`` as Unix seconds (NULL: never, or not a timestamp SQLite can read)."""
+    if dialect == "sqlite":  # text, maybe in several formats: julianday reads them all
+        return (sa.func.julianday(sa.type_coerce(MEM.c.expires_at, sa.Text)) - _UNIX_JULIAN) * 86400.0
+    return sa.cast(sa.extract("epoch", MEM.c.expires_at), sa.Float)
+
+
+def _unexpired(dialect: str, columns: frozenset[str], now: dt.datetime | sa.BindParameter[float]
+               ) -> sa.ColumnElement[bool] | None:
+    """SQL: the memory has not expired at ``now`` (a time, or a bind parameter of Unix seconds); None when
+    memory_entries has no expires_at at all."""
+    if "expires_at" not in columns:
+        return None
+    epoch = _expires_epoch(dialect)
+    return sa.or_(epoch.is_(None), epoch > (now.timestamp() if isinstance(now, dt.datetime) else now))
+
+
+def expired_clause(dialect: str, columns: frozenset[str], now: dt.datetime) -> sa.ColumnElement[bool] | None:
+    """SQL: the memory has expired at ``now`` (``expires_at <= now``); None when memory_entries has no
+    expires_at (nothing ever expires)."""
+    if "expires_at" not in columns:
+        return None
+    return _expires_epoch(dialect) <= now.timestamp()
+
+
+# ---------------------------------------------------------------------------------------- search
+class MemorySearch:
+    """Reads of a memory store. Thread-safe as the store is: index access holds ``lock``.
+
+    ``engine``: the platform's tables (memory_entries, access log); ``own``: omnilab's (key rows, keyword
+    index, thresholds); ``columns``: the memory_entries columns the platform's database has. ``embedder``,
+    ``cache`` (embedding cache) and ``index`` are the store's vector side (swapped together by :meth:`use`).
+    Hooks into the store: ``catch_up`` follows writes made by others (reconciles when memory_entries
+    changed), ``refresh`` reloads an index another process saved, ``key_map`` maps memory ids to
+    (vector id, type) on two-database labs, ``generation`` is the memory write generation (result cache
+    keys). ``log_access`` records every result in memory_access (never when ``read_only``);
+    ``result_cache`` provides the cache of :meth:`search` (None: results are never cached).
+    """
+
+    def __init__(self, *, engine: sa.Engine, own: sa.Engine, columns: frozenset[str], embedder: Embedder,
+                 cache: EmbeddingCache, index: VectorIndex, lock: threading.RLock, catch_up: Callable[[], None],
+                 refresh: Callable[[], None], key_map: Callable[[], Mapping[str, tuple[int, str]]],
+                 generation: Callable[[], int], read_only: bool = False, log_access: bool = False,
+                 result_cache: ResultCacheProvider | None = None) -> None:
+        self.engine = engine
+        self.own = own
+        self.split = own is not engine
+        self.dialect = engine.dialect.name
+        self.columns = columns
+        self.embedder = embedder
+        self.cache = cache
+        self.index = index
+        self.read_only = read_only
+        self.log_access = log_access
+        self._lock = lock
+        self._catch_up = catch_up
+        self._refresh = refresh
+        self._key_map = key_map
+        self._generation = generation
+        self._result_cache = result_cache
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._where_cache: OrderedDict[str, sa.ColumnElement[bool]] = OrderedDict()
+        self._row_statements: dict[tuple[bool, bool], sa.Select] = {}
+        self._access: list[dict[str, Any]] = []
+
+    def use(self, embedder: Embedder, cache: EmbeddingCache, index: VectorIndex) -> None:
+        """Search with another embedder, embedding cache and index (after a re-index)."""
+        self.embedder, self.cache, self.index = embedder, cache, index
+        self._query_cache.clear()
 
     # ----------------------------------------------------------------------------------- reading
     def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
@@ -80,17 +202,17 @@ class SearchMixin:
         """
         clause = compile_where({**dict(where or {}), **filters} or None, self.dialect, columns=self.columns)
         stmt = sa.select(*[c for c in MEM.columns if c.name in self.columns])
-        types = self._types(memory_type)
+        types = _types(memory_type)
         if types is not None:
             stmt = stmt.where(MEM.c.memory_type.in_(types))
         if clause is not None:
             stmt = stmt.where(clause)
-        live = None if _flag(include_expired) else self._unexpired(utcnow())
+        live = None if _flag(include_expired) else _unexpired(self.dialect, self.columns, utcnow())
         if live is not None:
             stmt = stmt.where(live)
         stmt = stmt.order_by(MEM.c.created_at.desc(), MEM.c.id.desc())
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            if not is_int(limit) or limit < 0:
                 raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
             stmt = stmt.limit(limit)
         with self.engine.connect() as conn:
@@ -100,54 +222,15 @@ class SearchMixin:
                                    index=frame.index)
         return frame
 
-    @staticmethod
-    def _types(memory_type: Any) -> list[str] | None:
-        if memory_type is None:
-            return None
-        items = [memory_type] if isinstance(memory_type, (str, enums.MemoryType)) else list(memory_type)
-        out = [getattr(t, "value", t) for t in items]
-        bad = [t for t in out if t not in MEMORY_TYPES]
-        if bad:
-            raise InvalidInput(f"unknown memory type(s) {bad}; use {', '.join(MEMORY_TYPES)}")
-        return out
-
-    # ------------------------------------------------------------------------------------ expiry
-    def _expires_epoch(self) -> sa.ColumnElement:
-        """``expires_at`` as Unix seconds (NULL: never, or not a timestamp SQLite can read)."""
-        if self.engine.dialect.name == "sqlite":  # text, maybe in several formats: julianday reads them all
-            return (sa.func.julianday(sa.type_coerce(MEM.c.expires_at, sa.Text)) - _UNIX_JULIAN) * 86400.0
-        return sa.cast(sa.extract("epoch", MEM.c.expires_at), sa.Float)
-
-    def _unexpired(self, now: dt.datetime | sa.BindParameter) -> sa.ColumnElement | None:
-        """SQL: the memory has not expired at ``now`` (a time, or a bind parameter of Unix seconds); None when
-        memory_entries has no expires_at at all."""
-        if "expires_at" not in self.columns:
-            return None
-        epoch = self._expires_epoch()
-        return sa.or_(epoch.is_(None), epoch > (now.timestamp() if isinstance(now, dt.datetime) else now))
-
-    def _expired(self, now: dt.datetime) -> sa.ColumnElement | None:
-        """SQL: the memory has expired at ``now`` (``expires_at <= now``)."""
-        if "expires_at" not in self.columns:
-            return None
-        return self._expires_epoch() <= now.timestamp()
-
     def query_vector(self, query: Any) -> np.ndarray:
         """A text or vector query as a normalized (dim,) float32 vector."""
         if isinstance(query, str):
             text = self.embedder.preprocess(query)
             vec = self._query_cache.get(text)
             if vec is None:
-                from omnilab.vectors.embedders import text_key
-
-                if self.embedder.query_differs:
-                    vec = self.embedder.embed_one(text)
-                else:
-                    vec = self.cache.get_many([text_key(text)]).get(text_key(text))
-                    if vec is None:
-                        vec = self.embedder.embed([text])[0]
+                vec = self._embed_query(text)
                 self._query_cache[text] = vec
-                if len(self._query_cache) > 1024:
+                if len(self._query_cache) > _QUERY_CACHE:
                     self._query_cache.popitem(last=False)
             return vec
         if isinstance(query, (np.ndarray, list, tuple)):
@@ -157,7 +240,15 @@ class SearchMixin:
             return check_vector(arr, self.embedder.dim, "query")
         raise InvalidInput(f"query must be text or a 1-d vector, not {type(query).__name__}")
 
-    def _compiled(self, where: Mapping[str, Any] | None) -> sa.ColumnElement | None:
+    def _embed_query(self, text: str) -> np.ndarray:
+        """The vector of a preprocessed query text: the embedding cache's when queries embed like documents."""
+        if self.embedder.query_differs:
+            return self.embedder.embed_one(text)
+        key = text_key(text)
+        vec = self.cache.get_many([key]).get(key)
+        return self.embedder.embed([text])[0] if vec is None else vec
+
+    def _compiled(self, where: Mapping[str, Any] | None) -> sa.ColumnElement[bool] | None:
         """compile_where, memoized: building the SQLAlchemy expression costs more than running it."""
         if not where:
             return compile_where(where, self.dialect)
@@ -169,14 +260,15 @@ class SearchMixin:
         clause = self._where_cache.get(key)
         if clause is None:
             clause = compile_where(where, self.dialect, columns=self.columns)
-            self._where_cache[key] = clause
-            if len(self._where_cache) > 512:
-                self._where_cache.popitem(last=False)
+            if clause is not None:
+                self._where_cache[key] = clause
+                if len(self._where_cache) > _WHERE_CACHE:
+                    self._where_cache.popitem(last=False)
         return clause
 
-    def _candidates(self, where: Mapping[str, Any] | None, types: list[str] | None) -> dict[str, np.ndarray] | None:
-        """memory type -> vector ids of the memories matching ``where`` (None: no filter)."""
-        clause = self._compiled(where)
+    def _candidates(self, clause: sa.ColumnElement[bool] | None, types: list[str] | None
+                    ) -> dict[str, np.ndarray] | None:
+        """memory type -> vector ids of the memories matching the compiled filter (None: no filter)."""
         if clause is None:
             return None
         out: dict[str, list[int]] = {}
@@ -189,44 +281,51 @@ class SearchMixin:
                 for t, i in conn.execute(stmt):
                     out.setdefault(t, []).append(i)
         else:  # matching string ids from the platform, mapped to vector ids here
-            stmt = sa.select(MEM.c.id).where(clause)
+            ids = sa.select(MEM.c.id).where(clause)
             if types is not None:
-                stmt = stmt.where(MEM.c.memory_type.in_(types))
+                ids = ids.where(MEM.c.memory_type.in_(types))
             keymap = self._key_map()
             with self.engine.connect() as conn:
-                for (mid,) in conn.execute(stmt):
+                for mid in conn.execute(ids).scalars():
                     hit = keymap.get(mid)
                     if hit is not None:
                         out.setdefault(hit[1], []).append(hit[0])
         return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
 
+    def _scope(self, query: Any, memory_type: Any, where: Mapping[str, Any] | None
+               ) -> tuple[np.ndarray, list[str] | None, sa.ColumnElement[bool] | None, dict[str, np.ndarray] | None]:
+        """What a search computes once: (query vector, types, compiled filter, candidate ids by type), with the
+        index brought up to date (writes by others followed, a newer saved index loaded)."""
+        self._catch_up()
+        q = self.query_vector(query)
+        types = _types(memory_type)
+        clause = self._compiled(where)
+        cand = self._candidates(clause, types)
+        self._refresh()
+        return q, types, clause, cand
+
+    # ------------------------------------------------------------------------------ exact search
     def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
                     where: Mapping[str, Any] | None = None, include_expired: bool = False) -> list[Hit]:
         """Exact top-k (vector id, cosine, type) among memories matching ``where`` (filter before ranking)."""
-        return self._search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+        return self._ranked(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
                             include_expired=include_expired, full=False)[0]
 
-    def _search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
-                where: Mapping[str, Any] | None = None, include_expired: bool = False, full: bool = False
-                ) -> tuple[list[Hit], dict[int, tuple]]:
+    def _ranked(self, query: Any, *, memory_type: Any, k: int, threshold: float | None,
+                where: Mapping[str, Any] | None, include_expired: bool, full: bool
+                ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
         """The hits and (``full``) their rows: see :meth:`_live_hits`."""
         k = check_k(k)
-        if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
-                raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
+        _check_threshold(threshold)
         include_expired = _flag(include_expired)
-        self._check_platform()
-        q = self.query_vector(query)
-        types = self._types(memory_type)
-        cand = self._candidates(where, types)
-        self.refresh()
+        q, types, _, cand = self._scope(query, memory_type, where)
         hits, rows = self._live_hits(q, k, types, cand, include_expired=include_expired, full=full)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         return hits, rows
 
     def _live_hits(self, q: np.ndarray, k: int, types: list[str] | None, cand: dict[str, np.ndarray] | None, *,
-                   include_expired: bool, full: bool) -> tuple[list[Hit], dict[int, tuple]]:
+                   include_expired: bool, full: bool) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
         """The k best hits whose memories exist and (unless ``include_expired``) have not expired.
 
         The index may hold vectors whose rows are gone (another process deleted them and has not saved its
@@ -235,7 +334,7 @@ class SearchMixin:
         is therefore exactly the top k of the live memories, as if they had been filtered first.
         """
         now = utcnow()
-        rows: dict[int, tuple] = {}
+        rows: dict[int, tuple[Any, ...]] = {}
         checked: set[int] = set()
         fetch = k
         while True:
@@ -252,17 +351,51 @@ class SearchMixin:
             log.debug("search skipped %d vectors of deleted or expired memories", len(checked) - len(rows))
         return live[:k], rows
 
-    def search(self, query: Any, *, include_expired: bool = False, **kw: Any) -> pd.DataFrame:
+    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
+               where: Mapping[str, Any] | None = None, cache: bool | None = False,
+               include_expired: bool = False) -> pd.DataFrame:
         """Exact top-k memories as a frame (see :meth:`omnilab.Lab.search`).
 
-        ``frame.attrs["valid_for"]``: seconds until the first result expires (None: none expires), after
-        which a cached copy of this result is stale.
+        ``threshold="tuned"``: the threshold saved for ``memory_type`` and this embedder. ``cache``: None lets
+        the result-cache provider decide, True/False always/never (with no provider: never); the store's
+        default is False. ``frame.attrs["cache"]`` is "hit", "miss" or "off"; ``frame.attrs["valid_for"]``:
+        seconds until the first result expires (None: none expires), after which a cached copy is stale.
         """
-        hits, rows = self._search(query, include_expired=include_expired, full=True, **kw)
+        if where:  # limits first: the cache key below serializes the filter
+            check_where(where)
+        value = resolve_threshold(self.own, threshold, memory_type, embedder=self.embedder.name)
+        if cache is not None and cache not in (True, False):
+            raise InvalidInput(f"cache must be True, False or None, got {cache!r}")
+        slot = None if self._result_cache is None else self._result_cache(cache)
+        if slot is None:
+            frame = self._search_frame(query, memory_type, k, value, where, include_expired)
+            frame.attrs["cache"] = "off"
+            return frame
+        key = {"memory_type": memory_type, "k": k, "threshold": value, "where": where,
+               "embedder": self.embedder.name, "generation": self._generation(), "include_expired": include_expired,
+               "lab": slot.scope}  # platform-layout entries share one unprefixed key space
+        hit = slot.cache.get(query, **key)
+        if hit is not None:
+            hit.attrs["cache"] = "hit"
+            return hit
+        frame = self._search_frame(query, memory_type, k, value, where, include_expired)
+        valid_for = frame.attrs.get("valid_for")  # cached no longer than until its first result expires
+        if valid_for is None:
+            slot.cache.set(query, frame, **key)
+        elif valid_for > 0:
+            slot.cache.set(query, frame, ttl=min(valid_for, slot.cache.ttl), **key)
+        frame.attrs["cache"] = "miss"
+        return frame
+
+    def _search_frame(self, query: Any, memory_type: Any, k: int, threshold: float | None,
+                      where: Mapping[str, Any] | None, include_expired: bool) -> pd.DataFrame:
+        hits, rows = self._ranked(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
+                                  include_expired=include_expired, full=True)
         frame = self._frame([h.id for h in hits], [h.score for h in hits], rows)
         self._log_reads(frame, query)
         return frame
 
+    # ----------------------------------------------------------------------------- hybrid search
     def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
                       where: Mapping[str, Any] | None = None, fusion: str | None = None,
                       weight: float | None = None, pool: int | None = None,
@@ -273,8 +406,8 @@ class SearchMixin:
         # Both pools hold live memories only; a memory deleted since then is skipped and the next one taken.
         k = check_k(k)
         now = utcnow()
-        rows: dict[int, tuple] = {}
-        taken: list[tuple[int, float, float, float]] = []
+        rows: dict[int, tuple[Any, ...]] = {}
+        taken: list[Fused] = []
         for start in range(0, len(fused), k):
             part = fused[start:start + k]
             rows.update(self._rows_for([h[0] for h in part], include_expired=_flag(include_expired), now=now))
@@ -290,19 +423,19 @@ class SearchMixin:
     def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
                     where: Mapping[str, Any] | None = None, fusion: str | None = None,
                     weight: float | None = None, pool: int | None = None,
-                    include_expired: bool = False) -> list[tuple[int, float, float, float]]:
+                    include_expired: bool = False) -> list[Fused]:
         """Fused (id, score, cosine, keyword score) best first."""
         return self._hybrid_fused(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
                                   pool=pool, include_expired=include_expired)[:check_k(k)]
 
     def _hybrid_fused(self, query: str, *, memory_type: Any, k: int, where: Mapping[str, Any] | None,
                       fusion: str | None, weight: float | None, pool: int | None,
-                      include_expired: bool) -> list[tuple[int, float, float, float]]:
+                      include_expired: bool) -> list[Fused]:
         """Every fused candidate (id, score, cosine, keyword score), best first."""
         k = check_k(k)
         fusion = fusion or hybrid.DEFAULT_FUSION
         weight = hybrid.DEFAULT_WEIGHT if weight is None else weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        if not is_number(weight) or not 0 <= weight <= 1:
             raise InvalidInput(f"weight must be in [0, 1], got {weight!r}")
         if fusion not in hybrid.FUSIONS:
             raise InvalidInput(f"fusion must be one of {hybrid.FUSIONS}, got {fusion!r}")
@@ -317,21 +450,18 @@ class SearchMixin:
 
         The top ``pool`` of each side (``where`` and expiry applied before ranking on both; memories whose
         rows are gone never count); every candidate gets its exact cosine, and its keyword score when it
-        matches the query at all.
+        matches the query at all. Freshness, the query vector, the types and the filter are computed once.
         """
         if not isinstance(query, str):
             raise InvalidInput("hybrid_search needs a text query")
         pool = check_k(pool)
         include_expired = _flag(include_expired)
-        q = self.query_vector(query)
-        types = self._types(memory_type)
-        vec = {h.id: h.score for h in self.search_hits(q, memory_type=types, k=pool, where=where,
-                                                       include_expired=include_expired)}
-        clause = self._compiled(where)
+        q, types, clause, cand = self._scope(query, memory_type, where)
+        hits, _ = self._live_hits(q, pool, types, cand, include_expired=include_expired, full=False)
+        vec = {h.id: h.score for h in hits}
         allowed = None
         if self.split and clause is not None:  # the filter runs in the platform's database
-            cand = self._candidates(where, types) or {}
-            allowed = {int(i) for ids in cand.values() for i in ids}
+            allowed = {int(i) for ids in (cand or {}).values() for i in ids}
             clause = None
         with self.own.connect() as conn:
             kw = self._keyword_pool(conn, query, pool, clause, types, allowed, include_expired)
@@ -347,8 +477,8 @@ class SearchMixin:
             kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
         return vec, kw
 
-    def _keyword_pool(self, conn: sa.Connection, query: str, pool: int, clause: sa.ColumnElement | None,
-                      types: list[str] | None, allowed: Any, include_expired: bool) -> dict[int, float]:
+    def _keyword_pool(self, conn: sa.Connection, query: str, pool: int, clause: sa.ColumnElement[bool] | None,
+                      types: list[str] | None, allowed: set[int] | None, include_expired: bool) -> dict[int, float]:
         """The best ``pool`` keyword matches among live memories, refilled (doubling) past deleted/expired ones."""
         now = utcnow()
         live: set[int] = set()
@@ -364,15 +494,16 @@ class SearchMixin:
                 return dict(list(out.items())[:pool])
             limit = max(2 * limit, pool + 2 * (len(kw) - len(out)))
 
+    # ------------------------------------------------------------------------------------- rows
     def _rows_for(self, ids: list[int], *, include_expired: bool = False, now: dt.datetime | None = None,
-                  full: bool = True) -> dict[int, tuple]:
+                  full: bool = True) -> dict[int, tuple[Any, ...]]:
         """vector id -> (memory_id, *_ROW_COLUMNS, expires_at as Unix seconds) of the memories that exist and
         (unless ``include_expired``) have not expired at ``now``; ``full=False``: the ids only (empty tuples)."""
         if not ids:
             return {}
         stmt = self._row_statement(full, not include_expired)
         params = {} if include_expired else {"now_ts": (now or utcnow()).timestamp()}
-        out: dict[int, tuple] = {}
+        out: dict[int, tuple[Any, ...]] = {}
         for part in _chunks(ids, 500):
             if not self.split:
                 with self.engine.connect() as conn:
@@ -390,25 +521,24 @@ class SearchMixin:
 
         Parameters: ``ids`` (vector ids; memory ids when the databases are split) and ``now_ts``.
         """
-        cache = self.__dict__.setdefault("_row_statements", {})
-        stmt = cache.get((full, live))
+        stmt = self._row_statements.get((full, live))
         if stmt is not None:
             return stmt
-        expires = self._expires_epoch() if "expires_at" in self.columns else sa.null()
-        cols = [MEM.c[c] for c in _ROW_COLUMNS] + [expires] if full else []
+        expires = _expires_epoch(self.dialect) if "expires_at" in self.columns else sa.null()
+        cols = [*(MEM.c[c] for c in _ROW_COLUMNS), expires] if full else []
         ids = sa.bindparam("ids", expanding=True)
         if not self.split:
             stmt = sa.select(MV.c.id, MEM.c.id, *cols) if full else sa.select(MV.c.id)
             stmt = stmt.join(MEM, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(ids))
         else:
             stmt = sa.select(MEM.c.id, *cols).where(MEM.c.id.in_(ids))
-        clause = self._unexpired(sa.bindparam("now_ts", type_=sa.Float)) if live else None
+        clause = _unexpired(self.dialect, self.columns, sa.bindparam("now_ts", type_=sa.Float)) if live else None
         if clause is not None:
             stmt = stmt.where(clause)
-        cache[(full, live)] = stmt
+        self._row_statements[(full, live)] = stmt
         return stmt
 
-    def _frame(self, ids: list[int], scores: list[float], found: Mapping[int, tuple]) -> pd.DataFrame:
+    def _frame(self, ids: list[int], scores: list[float], found: Mapping[int, tuple[Any, ...]]) -> pd.DataFrame:
         """Result rows in rank order from the rows ``_rows_for`` read (lean: this is on every search's path)."""
         keep = [(i, s) for i, s in zip(ids, scores) if i in found]
         recs = [found[i] for i, _ in keep]
@@ -442,10 +572,11 @@ class SearchMixin:
         qtext = query if isinstance(query, str) else None
         self._access.extend({"memory_id": m, "access_type": "read", "query": qtext, "score": float(s),
                              "timestamp": now} for m, s in zip(frame["memory_id"], frame["score"]))
-        if len(self._access) >= 200:
-            self._flush_access()
+        if len(self._access) >= _ACCESS_BATCH:
+            self.flush_access()
 
-    def _flush_access(self) -> None:
+    def flush_access(self) -> None:
+        """Write the buffered access-log rows (memory_access, access counts) of memories that still exist."""
         rows, self._access = self._access, []
         if not rows or self.read_only:
             return
@@ -463,46 +594,3 @@ class SearchMixin:
                             last_accessed=rows[-1]["timestamp"]))
         except sa.exc.SQLAlchemyError as exc:  # access logging must never break a search
             log.warning("could not write memory_access rows: %s", exc)
-
-    # ----------------------------------------------------------------------------- relationships
-    def _existing(self, conn: sa.Connection, memory_ids: list[str]) -> None:
-        found = set(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_(memory_ids))).scalars())
-        missing = [m for m in memory_ids if m not in found]
-        if missing:
-            raise NotFound(f"no memory with id {missing[0]!r}")
-
-    def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
-        """Link two memories (directed, unique per type); an existing link gets the new strength."""
-        self._writable("relate()")
-        if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 50:
-            raise InvalidInput("relationship_type must be a non-empty string of at most 50 characters")
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength):
-            raise InvalidInput(f"strength must be a finite number, got {strength!r}")
-        if source == target:
-            raise InvalidInput("a memory cannot be related to itself")
-        with self.engine.begin() as conn:
-            self._existing(conn, [source, target])
-            match = sa.and_(REL.c.source_memory_id == source, REL.c.target_memory_id == target,
-                            REL.c.relationship_type == relationship_type)
-            if conn.execute(sa.update(REL).where(match).values(strength=float(strength))).rowcount == 0:
-                conn.execute(sa.insert(REL).values(source_memory_id=source, target_memory_id=target,
-                                                   relationship_type=relationship_type, strength=float(strength),
-                                                   created_at=utcnow()))
-
-    def related(self, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
-        """Memories linked to ``memory_id`` either way: direction, relationship_type, strength and the memory."""
-        with self.engine.connect() as conn:
-            self._existing(conn, [memory_id])
-            frames = []
-            for direction, mine, other in (("out", REL.c.source_memory_id, REL.c.target_memory_id),
-                                           ("in", REL.c.target_memory_id, REL.c.source_memory_id)):
-                stmt = (sa.select(sa.literal(direction).label("direction"), REL.c.relationship_type,
-                                  REL.c.strength, MEM.c.id.label("memory_id"), MEM.c.memory_type, MEM.c.content,
-                                  MEM.c.agent_id, MEM.c.created_at)
-                        .join(MEM, MEM.c.id == other).where(mine == memory_id))
-                if relationship_type is not None:
-                    stmt = stmt.where(REL.c.relationship_type == relationship_type)
-                frames.append(read_frame(conn, stmt, dtypes={"created_at": "datetime64[us, UTC]"}))
-        out = pd.concat(frames, ignore_index=True)
-        return out.sort_values(["strength", "memory_id"], ascending=[False, True], kind="stable").reset_index(
-            drop=True)

@@ -13,7 +13,7 @@ import pytest
 import omnilab
 from omnilab.cli import main
 from omnilab.errors import InvalidInput
-from omnilab.platform_sample import build_platform_sqlite
+from omnilab.sample.platform import build_platform_sqlite
 
 
 class _Collect(HTMLParser):

@@ -232,8 +232,12 @@ def stdlib_lab(tmp_path_factory):
 
 
 def test_stdlib_labels_and_held_out_comparison(stdlib_lab):
+    """add_to_lab=True: the labelled code goes into the lab itself and the sample's own memory of each
+    function counts as relevant too (the behaviour before scratch labs)."""
     lab = stdlib_lab
-    labels = tuning.stdlib_labels(lab, "code", max_queries=240, seed=1)
+    corpus = tuning.stdlib_labels(lab, "code", max_queries=240, seed=1, add_to_lab=True)
+    labels = corpus.labels
+    assert corpus.lab is lab and corpus.scratch is None
     assert len(labels) == 240 and set(labels["split"]) == {"train", "test"}
     mem = lab.memories("code").set_index("id")
     n_with_sample = 0
@@ -245,7 +249,7 @@ def test_stdlib_labels_and_held_out_comparison(stdlib_lab):
     assert n_with_sample > 0
     # modules never straddle the split
     assert labels.groupby("module")["split"].nunique().max() == 1
-    table, train, test = tuning.held_out_comparison(lab, labels, memory_type="code")
+    table, train, test = tuning.held_out_comparison(lab, corpus, memory_type="code")
     by = table.set_index("choice")
     assert by.loc["tuned", "threshold"] == pytest.approx(train.threshold)
     # recompute the held-out F1 of the tuned and the design threshold from the test hits by hand
@@ -257,6 +261,39 @@ def test_stdlib_labels_and_held_out_comparison(stdlib_lab):
     # the test set's own optimum bounds every choice from above
     assert by.loc["best_possible", "f1"] >= by[["f1"]].drop("best_possible")["f1"].max() - 1e-12
     knowledge = tuning.stdlib_labels(lab, "knowledge", per_module=2)
-    assert all(len(r) == 1 for r in knowledge["relevant"])
+    assert knowledge.lab is lab and all(len(r) == 1 for r in knowledge.labels["relevant"])
+    before = lab.counts()
     res = lab.tune_threshold(knowledge, memory_type="knowledge")
-    assert 0 < res.f1 <= 1 and res.n_queries == len(knowledge)
+    assert 0 < res.f1 <= 1 and res.n_queries == len(knowledge.labels)
+    assert lab.counts().equals(before)
+
+
+def test_stdlib_code_labels_live_in_a_scratch_lab(lab):
+    """By default the labelled code goes into <lab>/scratch/stdlib-code (SQLite, the lab's embedder), never
+    into the lab: its rows and vectors stay as they were, on SQLite and PostgreSQL alike."""
+    lab.remember("the user's own memory about parsing dates", "code")
+    counts, vectors = lab.counts(), lab.memory.stats()["vectors"]
+    with tuning.stdlib_labels(lab, "code", max_queries=60, seed=2) as corpus:
+        scratch = corpus.lab
+        assert corpus.scratch == lab.path / "scratch" / "stdlib-code" and scratch.path == corpus.scratch
+        assert scratch.database_url.startswith("sqlite:///") and str(corpus.scratch) in scratch.database_url
+        assert scratch.memory.embedder.name == lab.memory.embedder.name
+        assert lab.counts().equals(counts) and lab.memory.stats()["vectors"] == vectors
+        labels = corpus.labels
+        assert len(labels) == 60 and all(len(r) == 1 for r in labels["relevant"])
+        code = scratch.memories("code").set_index("id")
+        assert len(code) == 60 and set(code.index) == {r[0] for r in labels["relevant"]}
+        with pytest.raises(InvalidInput, match="scratch lab .*labels.tune"):
+            lab.tune_threshold(corpus, memory_type="code")
+        train = corpus.tune(split="train")
+        assert train.embedder == lab.memory.embedder.name and 0 < train.f1 <= 1
+        lab.save_threshold(train)  # thresholds are per (memory type, embedder): valid for the lab
+        assert tuning.get_threshold(lab, "code") == pytest.approx(train.threshold)
+        table, _, _ = corpus.held_out_comparison()
+        assert set(table["choice"]) == {"none", "design", "tuned", "best_possible"}
+    # a rerun with other queries reuses the scratch lab and holds exactly the new queries' code
+    with tuning.stdlib_labels(lab, "code", max_queries=25, seed=3) as again:
+        assert len(again.lab.memories("code")) == 25
+        assert set(again.lab.memories("code")["id"]) == {r[0] for r in again.labels["relevant"]}
+    assert lab.counts().equals(counts)
+    assert lab.memory.stats()["vectors"] == vectors

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import omnilab
-from omnilab.vectors.evaluation import first_sentence
+from omnilab.analysis.evaluation import first_sentence
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
@@ -54,9 +54,9 @@ def ui_lab(tmp_path):
         lab.memory.reconcile()
         code = lab.memories("code")
         for mid, meta in zip(code["id"], code["metadata"]):
-            from omnilab import sample
+            from omnilab.sample.stdlib import stdlib_functions
 
-            doc = next((f["docstring"] for f in sample.stdlib_functions()
+            doc = next((f["docstring"] for f in stdlib_functions()
                         if f["module"] == meta["module"] and f["function_name"] == meta["function_name"]), None)
             if not doc or len(first_sentence(doc).split()) < 6:
                 continue

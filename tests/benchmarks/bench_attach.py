@@ -1,6 +1,6 @@
 """Benchmark: read-only attach to a platform database vs a lab that owns the same data.
 
-Builds a platform SQLite database the way the platform writes it (``omnilab.platform_sample``, string ids,
+Builds a platform SQLite database the way the platform writes it (``omnilab.sample.platform``, string ids,
 text timestamps, JSON as TEXT) with ``--memories`` memory rows and ``--runs`` agent_performance rows, then
 times, for the attached lab (``read_only=True``) and for a normal lab holding the same rows:
 
@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 import omnilab
-from omnilab.platform_sample import build_platform_sqlite
+from omnilab.sample.platform import build_platform_sqlite
 
 QUERIES = ["payroll salary run", "retry with exponential backoff", "topic 4242 filler note", "deployment rollback"]
 

@@ -1,7 +1,7 @@
 """The design's fixed 0.7 threshold vs a tuned one, per embedder, on held-out standard-library modules.
 
 For each embedder: a fresh lab holding the labelled code (docstring first sentence -> the function's code
-without its docstring, ``omnilab.vectors.evaluation``); the F1-optimal threshold is chosen on the train
+without its docstring, ``omnilab.analysis.evaluation``); the F1-optimal threshold is chosen on the train
 modules and judged on the test modules, against the baseline 0.7 (the design) and against no threshold.
 Uncertainty: the test modules are resampled with replacement (bootstrap, seeded); we report the median
 and the 5th-95th percentiles of F1(tuned) - F1(0.7) and of the ratio F1(tuned) / F1(0.7).
@@ -61,7 +61,8 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 def run(spec: str, max_queries: int | None, k: int) -> tuple[pd.DataFrame, dict]:
     started = time.perf_counter()
     with omnilab.open(tempfile.mkdtemp(prefix="omnilab-bench-thr-"), embedder=spec) as lab:
-        labels = tuning.stdlib_labels(lab, "code", max_queries=max_queries)
+        # the lab is made for the benchmark: the labelled code goes into it, not into a scratch lab
+        labels = tuning.stdlib_labels(lab, "code", max_queries=max_queries, add_to_lab=True).labels
         prepared = time.perf_counter() - started
         table, train, test = tuning.held_out_comparison(lab, labels, memory_type="code", k=k)
         test_labels = labels[labels["split"] == "test"].reset_index(drop=True)

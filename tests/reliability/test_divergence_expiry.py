@@ -26,7 +26,7 @@ from rel_checks import REDIS_URL
 import omnilab
 from omnilab import ReadOnlyViolation
 from omnilab.errors import InvalidInput, StoreUnavailable
-from omnilab.platform_sample import build_platform_sqlite
+from omnilab.sample.platform import build_platform_sqlite
 
 WORDS = ["deploy", "rollback", "payments", "service", "cache", "invoice", "retry", "queue", "latency", "schema",
          "migration", "token", "budget", "alert", "index", "replica"]

@@ -27,7 +27,7 @@ from rel_checks import snapshot
 import omnilab
 from omnilab import cli
 from omnilab.errors import InvalidInput, ReadOnlyViolation, StoreUnavailable
-from omnilab.platform_sample import build_platform_postgres, build_platform_sqlite
+from omnilab.sample.platform import build_platform_postgres, build_platform_sqlite
 from omnilab.sql import readonly
 from omnilab.sql.readonly import QueryTimeout
 from omnilab.vectors import filters

@@ -114,9 +114,9 @@ ALLOWED_INTERPOLATIONS: dict[tuple[str, str, str], str] = {
     ("omnilab/sql/schema.py", "_text", "default"): "a constant default of the platform's DDL ('idle', 'medium', ...)",
     ("omnilab/sql/attach.py", "_pragmas", "BUSY_TIMEOUT_MS"): "a module constant int, formatted with :d",
     ("omnilab/sql/attach.py", "_sqlite_read_only", "BUSY_TIMEOUT_MS"): "a module constant int (the timeout)",
-    ("omnilab/platform_sample.py", "_insert", "table"): "a key of platform_rows(): the platform's table names",
-    ("omnilab/platform_sample.py", "_insert", "', '.join(cols)"): "the column names of platform_rows()",
-    ("omnilab/platform_sample.py", "_insert", "', '.join([mark] * len(cols))"): "one placeholder per column",
+    ("omnilab/sample/platform.py", "_insert", "table"): "a key of platform_rows(): the platform's table names",
+    ("omnilab/sample/platform.py", "_insert", "', '.join(cols)"): "the column names of platform_rows()",
+    ("omnilab/sample/platform.py", "_insert", "', '.join([mark] * len(cols))"): "one placeholder per column",
     ("omnilab/sql/adopt.py", "_add", "ddl"):
         "CreateColumn of an omnilab model column (+ quoted FK target from the models)",
     ("omnilab/sql/adopt.py", "_add", "later"): "None or the constant 'CURRENT_TIMESTAMP'",

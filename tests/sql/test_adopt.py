@@ -226,9 +226,9 @@ def test_adopt_refuses_what_it_must_not_touch(platform, tmp_path, monkeypatch):
         assert "alembic_version" not in platform.tables()
         assert [c[0] for c in platform.columns("tasks")] == cols["tasks"]
     # a failure half-way rolls everything back (the SQLite backup stays)
-    import omnilab.vectors.models as vector_models
+    import omnilab.sql.own_tables as own_tables
 
-    monkeypatch.setattr(vector_models, "keyword_ddl", lambda dialect: ["CREATE TABLE agents (x INTEGER)"])
+    monkeypatch.setattr(own_tables, "keyword_ddl", lambda dialect: ["CREATE TABLE agents (x INTEGER)"])
     with pytest.raises(OmnilabError, match="is unchanged"):
         _adopt(platform)
     monkeypatch.undo()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from omnilab.platform_sample import REDIS_LAYOUT, SCHEMA_SQL
+from omnilab.sample.platform import REDIS_LAYOUT, SCHEMA_SQL
 from omnilab.sql.schema import JSON_COLUMNS, OMNILAB_COLUMNS, PLATFORM_INDEXES, TABLES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from analytics_data import DAYS, NOW, US, populate
 
 from omnilab.errors import InvalidInput, NotFound, OmnilabError
-from omnilab.platform_sample import build_platform_postgres, build_platform_sqlite
+from omnilab.sample.platform import build_platform_postgres, build_platform_sqlite
 from omnilab.sql import queries
 from omnilab.sql.engine import create_engine
 from omnilab.sql.frames import read_frame, table_dtypes

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import omnilab
-from omnilab.vectors.models import embedding_cache
+from omnilab.sql.own_tables import embedding_cache
 
 CHILD = textwrap.dedent("""
     import sys, omnilab

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 import omnilab
+from omnilab.analysis import evaluation
 from omnilab.cli import main
 from omnilab.errors import InvalidInput
 from omnilab.sql import migrate
-from omnilab.vectors import evaluation
 
 
 def test_filter_index_is_used_and_invisible_to_alembic(lab):
@@ -75,6 +75,8 @@ def test_cli_ingest_and_search(tmp_path, capsys):
         ("fn parse_header(line: &str) -> Vec<&str> { line.split(':').collect() }", "rust"),
         ("Deploy the service after the tests pass", "en")]))
     lab = str(tmp_path / "lab")
+    assert main(["ingest", str(src), "--lab", lab, "--type", "code", "-q"]) == 2  # no lab there: nothing created
+    omnilab.open(lab, embedder="hashing").close()
     assert main(["ingest", str(src), "--lab", lab, "--embedder", "hashing", "--type", "code", "-q"]) == 0
     assert "added 3 memories" in capsys.readouterr().out
     assert main(["ingest", str(src), "--lab", lab, "--type", "code", "-q", "--json"]) == 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
+from omnilab.sql.own_tables import METADATA as OWN_METADATA
+from omnilab.sql.own_tables import include_name, include_object
 from omnilab.sql.schema import Base
-from omnilab.vectors.models import METADATA as VECTOR_METADATA
-from omnilab.vectors.models import include_name, include_object
 
 config = context.config
-target_metadata = [Base.metadata, VECTOR_METADATA]
+target_metadata = [Base.metadata, OWN_METADATA]
 
 
 def _url() -> str:

@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-26
 
 Keyword search objects are backend-specific and invisible to the models (Alembic's comparison skips
-them, see ``omnilab.vectors.models.FTS_NAMES``): an FTS5 table with a delete/update trigger on SQLite,
+them, see ``omnilab.sql.own_tables.FTS_NAMES``): an FTS5 table with a delete/update trigger on SQLite,
 a generated ``tsvector`` column with a GIN index on PostgreSQL.
 """
 from typing import Sequence, Union

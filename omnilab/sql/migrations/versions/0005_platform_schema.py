@@ -143,7 +143,7 @@ def upgrade() -> None:
     pg = bind.dialect.name == "postgresql"
     if not pg:
         raw = bind.connection.dbapi_connection
-        if not raw.in_transaction:  # make the DDL part of one transaction with the copies
+        if raw is not None and not raw.in_transaction:  # make the DDL part of one transaction with the copies
             bind.exec_driver_sql("BEGIN")
         bind.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # checked at commit
     old_sequences = _set_aside(bind, pg)

@@ -1,7 +1,9 @@
-"""Tables of the vector memory that are not platform tables: the embedding cache and the lab's own settings.
+"""omnilab's own tables — the embedding cache, the vector keys, the lab's settings, the tuned search
+thresholds — and the keyword-search objects the models cannot express.
 
-They live on their own ``MetaData`` so ``omnilab.sql.schema.TABLES`` stays the fifteen platform tables
-(``lab.insert``/``lab.counts`` work on those); Alembic compares both metadata objects.
+They live on their own ``METADATA``, apart from the platform's fifteen tables (``omnilab.sql.schema``), so
+``TABLES`` (what ``lab.insert``/``lab.counts`` work on) stays the platform's; Alembic compares both metadata
+objects, and a lab attached read-only keeps these tables in its own SQLite file.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import sqlalchemy as sa
 from omnilab.sql.schema import NAMING
 from omnilab.sql.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
-__all__ = ["METADATA", "embedding_cache", "lab_meta", "memory_vectors", "FTS_NAMES", "FILTER_INDEX_PREFIX",
-           "keyword_ddl", "PG_TSV"]
+__all__ = ["METADATA", "embedding_cache", "lab_meta", "memory_vectors", "search_thresholds", "FTS_NAMES",
+           "FILTER_INDEX_PREFIX", "PG_TSV", "keyword_ddl", "include_object", "include_name"]
 
 METADATA = sa.MetaData(naming_convention=NAMING)
 
@@ -27,7 +29,8 @@ embedding_cache = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
 )
 
-#: small key/value facts about a lab: the embedder it was created with, the memory write generation
+#: small key/value facts about a lab: the embedder it was created with, the memory write generation, the
+#: sample loaded into it
 lab_meta = sa.Table(
     "lab_meta",
     METADATA,
@@ -53,6 +56,22 @@ memory_vectors = sa.Table(
     sqlite_autoincrement=True,  # ids are never reused: a FAISS id always means one memory
 )
 
+#: (memory_type, embedder name) -> the cosine threshold chosen by ``lab.tune_threshold`` and how it scored
+search_thresholds = sa.Table(
+    "search_thresholds",
+    METADATA,
+    sa.Column("memory_type", sa.String(32), primary_key=True),
+    sa.Column("embedder", sa.String(128), primary_key=True),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("f1", sa.Float, nullable=True),
+    sa.Column("precision", sa.Float, nullable=True),
+    sa.Column("recall", sa.Float, nullable=True),
+    sa.Column("k", sa.Integer, nullable=True),
+    sa.Column("n_queries", sa.Integer, nullable=True),
+    sa.Column("details", JSONType, nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
+)
+
 #: database objects for keyword search that the models cannot express (FTS5 table and its shadow
 #: tables and triggers on SQLite, a generated tsvector column and its GIN index on PostgreSQL);
 #: Alembic's comparison skips them.
@@ -60,7 +79,6 @@ FTS_NAMES = frozenset({
     "memory_fts", "memory_fts_data", "memory_fts_idx", "memory_fts_content", "memory_fts_docsize",
     "memory_fts_config", "content_tsv", "ix_memory_entries_content_tsv",
 })
-
 
 #: prefix of the expression indexes users add for metadata filters (MemoryStore.add_filter_index)
 FILTER_INDEX_PREFIX = "ix_memory_entries_meta_"
@@ -75,7 +93,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     return not _ours(name)
 
 
-def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
     """Alembic hook: do not even reflect the FTS5 shadow tables or the filter indexes."""
     return not _ours(name)
 

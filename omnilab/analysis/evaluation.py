@@ -5,14 +5,12 @@ function's code without the docstring. Source files are parsed with ``ast`` (nev
 split deterministically into train and test (by a hash of the module name), so fusion settings chosen
 on train are reported on modules never seen while choosing.
 
-Run ``python -m omnilab.vectors.evaluation --lab PATH [--embedder SPEC]`` for the table.
+``python tests/benchmarks/bench_code_search.py --lab PATH [--embedder SPEC]`` prints the table.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -21,7 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["code_search_pairs", "split_by_module", "load_pairs", "run_queries", "mrr", "evaluate"]
+from omnilab.sample.stdlib import stdlib_functions
+from omnilab.vectors.cache import embed_texts
+from omnilab.vectors.hybrid import fuse
+
+__all__ = ["first_sentence", "code_search_pairs", "split_by_module", "load_pairs", "warm_queries", "run_queries",
+           "mrr", "evaluate"]
 
 _SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)", re.S)
 
@@ -39,9 +42,7 @@ def code_search_pairs(modules: Sequence[str] | None = None, *, min_words: int = 
 
     Queries that occur more than once (e.g. "Return a copy.") are dropped: they have no single answer.
     """
-    from omnilab import sample
-
-    funcs = sample.stdlib_functions(tuple(modules)) if modules else sample.stdlib_functions()
+    funcs = stdlib_functions(tuple(modules)) if modules else stdlib_functions()
     frame = pd.DataFrame([{"module": f["module"], "function_name": f["function_name"],
                            "query": first_sentence(f["docstring"]), "code": f["code"]} for f in funcs])
     frame = frame[frame["query"].str.split().str.len() >= min_words]
@@ -71,8 +72,6 @@ def load_pairs(lab: Any, pairs: pd.DataFrame, *, progress: bool = True) -> list[
 
 def warm_queries(store: Any, queries: Sequence[str]) -> None:
     """Embed the queries once into the persistent cache, so reruns of the evaluation are fast."""
-    from omnilab.vectors.cache import embed_texts
-
     keys, vecs, stats = embed_texts(store.embedder, store.cache, list(queries))
     if stats.new_keys:
         with store.engine.begin() as conn:
@@ -96,8 +95,6 @@ def mrr(ranked: Sequence[Sequence[int]], relevant: Sequence[int], k: int = 10) -
 
 
 def _ranked(pools: list[tuple[dict, dict]], how: str, weight: float = 0.5) -> list[list[int]]:
-    from omnilab.vectors.hybrid import fuse
-
     out = []
     for vec, kw in pools:
         if how == "vector":
@@ -110,7 +107,10 @@ def _ranked(pools: list[tuple[dict, dict]], how: str, weight: float = 0.5) -> li
 
 
 def evaluate(lab: Any, *, k: int = 10, pool: int = 50, progress: bool = True) -> dict[str, Any]:
-    """Choose the fusion (method, weight) on train, report vector/keyword/fusions on test (MRR@k)."""
+    """Choose the fusion (method, weight) on train, report vector/keyword/fusions on test (MRR@k).
+
+    The code side of every pair is added to ``lab`` as a ``code`` memory (use a lab made for it).
+    """
     pairs = code_search_pairs()
     split = split_by_module(pairs)
     memory_ids = load_pairs(lab, pairs, progress=progress)
@@ -145,22 +145,3 @@ def evaluate(lab: Any, *, k: int = 10, pool: int = 50, progress: bool = True) ->
         "query_seconds": round(seconds, 2), "table": table,
     }
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import omnilab
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lab", required=True, help="lab directory to use (memories are added to it)")
-    p.add_argument("--embedder", default="sentence-transformers")
-    p.add_argument("-k", type=int, default=10)
-    args = p.parse_args(argv)
-    with omnilab.open(args.lab, embedder=args.embedder) as lab:
-        res = evaluate(lab, k=args.k)
-    table = res.pop("table")
-    print(table.pivot_table(index=["method", "weight"], columns="split", values="mrr").round(4).to_string())
-    print(json.dumps(res, indent=1))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""MRR@k of vector, keyword and hybrid search on labelled standard-library code (``omnilab.analysis.evaluation``).
+
+The fusion (method, weight) is chosen on the train modules and reported on the test modules. The labelled
+code is added to the lab given with ``--lab`` as ``code`` memories: use a lab made for the benchmark.
+
+    python tests/benchmarks/bench_code_search.py --lab PATH [--embedder sentence-transformers] [-k 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+import omnilab
+from omnilab.analysis.evaluation import evaluate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--lab", required=True, help="lab directory to use (memories are added to it)")
+    p.add_argument("--embedder", default="sentence-transformers")
+    p.add_argument("-k", type=int, default=10)
+    args = p.parse_args(argv)
+    with omnilab.open(args.lab, embedder=args.embedder) as lab:
+        res = evaluate(lab, k=args.k)
+    table = res.pop("table")
+    print(table.pivot_table(index=["method", "weight"], columns="split", values="mrr").round(4).to_string())
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,7 +29,7 @@ from omnilab._checks import is_number
 from omnilab.enums import AgentStatus
 from omnilab.errors import InvalidInput, NotFound, StoreUnavailable
 from omnilab.sessions import pubsub
-from omnilab.sessions.connection import RedisConnection, dumps, loads, reply_str, reply_strs
+from omnilab.sessions.connection import RedisConnection, dumps, loads, reply_strs
 
 __all__ = ["SessionStore", "AgentStateCache", "set_agent_status"]
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from omnilab._text import redact_url
 from omnilab.errors import ConfigError, StoreUnavailable
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Foreign keys are off by default in SQLite and are a per-connection setting.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")

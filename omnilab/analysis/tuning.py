@@ -311,7 +311,8 @@ def metrics_at(hits: pd.DataFrame, n_relevant: int, threshold: float | None) -> 
             "f1": 2.0 * tp / (retrieved + n_relevant) if retrieved + n_relevant else math.nan}
 
 
-def rank_metrics(hits: pd.DataFrame, n_relevant: Sequence[int], ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+def rank_metrics(hits: pd.DataFrame, n_relevant: Sequence[int] | np.ndarray,
+                 ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
     """precision@k, recall@k (queries with a relevant id) and MRR (first relevant rank within the pool)."""
     n_rel = np.asarray(n_relevant, dtype=np.int64)
     nq = len(n_rel)

@@ -334,10 +334,10 @@ def _runs(w: World, t: Tasks, out: dict[str, Columns]) -> Runs:
         "agent_id": w.agent_ids[perf_agent].tolist(),
         "task_type": perf_task_type,
         "execution_time": exec_time, "tokens_used": tokens, "success": success,
-        "error_message": np.where(success, None, ERROR_MESSAGES[err_idx]).tolist(),
+        "error_message": maybe(ERROR_MESSAGES[err_idx], ~success),
         "timestamp": perf_ts,
-        "task_id": np.where(perf_task >= 0, task_ids[perf_task], None).tolist(),
-        "error_type": np.where(success, None, np.array(ERROR_TYPES, dtype=object)[err_idx]).tolist(),
+        "task_id": maybe(task_ids[perf_task], perf_task >= 0),
+        "error_type": maybe(np.array(ERROR_TYPES, dtype=object)[err_idx], ~success),
     }  # metrics stays NULL, as in the platform's rows
     frame = pd.DataFrame({"agent_id": w.agent_ids[perf_agent], "success": success, "execution_time": exec_time,
                           "tokens_used": tokens, "timestamp": perf_ts})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -38,7 +40,7 @@ def alembic_config(engine: sa.Engine | None = None, *, connection: sa.Connection
     return cfg
 
 
-def _run(engine: sa.Engine, fn, *args) -> None:  # type: ignore[no-untyped-def]
+def _run(engine: sa.Engine, fn: Callable[..., None], *args: str) -> None:
     with engine.connect() as conn:
         try:
             fn(alembic_config(engine, connection=conn), *args)
@@ -127,7 +129,7 @@ def head() -> str:
     return rev
 
 
-def check(engine: sa.Engine) -> list:
+def check(engine: sa.Engine) -> list[Any]:
     """Differences between the models and the database (empty when they agree), like ``alembic check``."""
     from alembic.autogenerate import compare_metadata
 
@@ -136,7 +138,8 @@ def check(engine: sa.Engine) -> list:
                                                      "include_name": include_name})
         with warnings.catch_warnings():  # filter indexes are expressions, which SQLite reflection skips
             warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
-            return list(compare_metadata(ctx, [Base.metadata, OWN_METADATA]))
+            # alembic compares a sequence of MetaData (as for target_metadata); its stub names only one
+            return list(compare_metadata(ctx, [Base.metadata, OWN_METADATA]))  # type: ignore[arg-type]
 
 
 def describe_diff(diff: object) -> str:

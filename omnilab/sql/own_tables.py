@@ -93,7 +93,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     return not _ours(name)
 
 
-def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic hook: do not even reflect the FTS5 shadow tables or the filter indexes."""
     return not _ours(name)
 

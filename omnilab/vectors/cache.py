@@ -55,21 +55,21 @@ class EmbeddingCache:
     def get_many(self, keys: Iterable[str], conn: sa.Connection | None = None) -> dict[str, np.ndarray]:
         """key -> vector for the keys that are cached."""
         wanted = sorted(set(keys))
-        out: dict[str, np.ndarray] = {}
         if not wanted:
-            return out
+            return {}
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._read(own, wanted)
+        return self._read(conn, wanted)
+
+    def _read(self, conn: sa.Connection, wanted: list[str]) -> dict[str, np.ndarray]:
         t = embedding_cache
-        own = conn is None
-        c = self.engine.connect() if own else conn
-        try:
-            for i in range(0, len(wanted), _CHUNK):
-                stmt = sa.select(t.c.text_hash, t.c.vector).where(
-                    t.c.embedder == self.embedder_name, t.c.text_hash.in_(wanted[i:i + _CHUNK]))
-                for key, blob in c.execute(stmt):
-                    out[key] = from_bytes(blob, self.dim)
-        finally:
-            if own:
-                c.close()
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            stmt = sa.select(t.c.text_hash, t.c.vector).where(
+                t.c.embedder == self.embedder_name, t.c.text_hash.in_(wanted[i:i + _CHUNK]))
+            for key, blob in conn.execute(stmt):
+                out[key] = from_bytes(blob, self.dim)
         return out
 
     def put_many(self, conn: sa.Connection, items: dict[str, np.ndarray]) -> None:

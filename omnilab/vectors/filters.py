@@ -322,7 +322,7 @@ class _Compiler:
                 raise InvalidInput(f"{key}: cannot compare with {value!r}")
             _check_number(value, key)
             low, high = _int_range(ctype)
-            if not low <= value <= high:  # PostgreSQL refuses to bind it to the column's type
+            if value < low or not value <= high:  # PostgreSQL refuses to bind it to the column's type
                 raise InvalidInput(f"{key}: {value} is outside the column's integer range ({low}..{high})")
         elif isinstance(ctype, sa.String):
             if not isinstance(value, str):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -98,9 +99,9 @@ def keyword_search(conn: sa.Connection, query: str, *, limit: int, where: sa.Col
     if not terms or limit <= 0:
         return {}
     if conn.dialect.name == "postgresql":  # the generated tsvector column of memory_entries
-        tsv = sa.literal_column("memory_entries.content_tsv")
+        tsv: sa.ColumnElement[Any] = sa.literal_column("memory_entries.content_tsv")
         tsq = sa.func.to_tsquery(sa.literal_column("'english'::regconfig"), sa.bindparam("q", " | ".join(terms)))
-        score = sa.func.ts_rank(tsv, tsq, 1)
+        score: sa.ColumnElement[float] = sa.func.ts_rank(tsv, tsq, 1)
         stmt = (sa.select(MV.c.id, score.label("s")).select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id))
                 .where(tsv.op("@@")(tsq)))
     else:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -44,6 +44,16 @@ def _faiss() -> Any:
     except ImportError as exc:  # pragma: no cover - faiss-cpu is a hard dependency
         raise ConfigError("vector search needs `pip install faiss-cpu`") from exc
     return faiss
+
+
+class _TypeFiles(TypedDict, total=False):
+    """The files of one memory type's index, as the manifest lists them."""
+
+    file: str  # the flat FAISS index
+    keys: str  # .npy of [id, key code]
+    count: int
+    hnsw: str  # the HNSW graph (kind="hnsw")
+    labels: str  # .npy of HNSW position -> id
 
 
 @dataclass
@@ -141,7 +151,7 @@ class VectorIndex:
         self.generation = 0  # saves so far (from the manifest)
         self.sql_generation = 0  # the SQL write generation this index reflects
         self.dirty: set[str] = set()
-        self._files: dict[str, dict[str, str]] = {}
+        self._files: dict[str, _TypeFiles] = {}
         self._stat: tuple | None = None
         self.dir.mkdir(parents=True, exist_ok=True)
         from filelock import FileLock
@@ -209,7 +219,8 @@ class VectorIndex:
                 pos = ti.positions.pop(i, None)
                 if pos is not None and ti.labels is not None:
                     ti.labels[pos] = -1
-            if ti.hnsw is not None and (ti.labels < 0).sum() > max(1000, 0.25 * ti.labels.size):
+            if ti.hnsw is not None and ti.labels is not None and \
+                    np.count_nonzero(ti.labels < 0) > max(1000, 0.25 * ti.labels.size):
                 self._rebuild_hnsw(ti)
             self.dirty.add(t)
         return sum(len(v) for v in by_type.values())
@@ -269,17 +280,18 @@ class VectorIndex:
 
     def _search_all(self, ti: _TypeIndex, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         kk = min(k, ti.count)
-        if ti.hnsw is None or ti.count < 5000:
+        labels = ti.labels
+        if ti.hnsw is None or labels is None or ti.count < 5000:
             d, i = ti.flat.search(q, kk)
             return d[0], i[0]
         faiss = _faiss()
-        dead = np.flatnonzero(ti.labels < 0).astype(np.int64)
+        dead = np.flatnonzero(labels < 0).astype(np.int64)
         params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, 2 * kk))
         if dead.size:
             keep_sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(dead))
             params.sel = keep_sel
         d, pos = ti.hnsw.search(q, kk, params=params)
-        ids = np.where(pos[0] >= 0, ti.labels[np.maximum(pos[0], 0)], -1)
+        ids = np.where(pos[0] >= 0, labels[np.maximum(pos[0], 0)], -1)
         return d[0], ids
 
     def _search_subset(self, ti: _TypeIndex, q: np.ndarray, k: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -372,7 +384,7 @@ class VectorIndex:
                     self._rebuild_hnsw(ti)
             types[t] = ti
         self.types = types
-        self._files = {t: dict(v) for t, v in files.items()}
+        self._files = {t: _TypeFiles(**v) for t, v in files.items()}
         self.where = {i: t for t, ti in types.items() for i in ti.keys}
         self.generation = int(m["generation"])
         self.sql_generation = int(m.get("sql_generation", 0))
@@ -406,25 +418,23 @@ class VectorIndex:
         if not self.dirty and not force and disk is not None and sql_generation == self.sql_generation:
             return True
         gen = self.generation + 1
-        files = {t: dict(v) for t, v in self._files.items() if t in self.types and self.types[t].count}
-        written: list[Path] = []
+        files = {t: v.copy() for t, v in self._files.items() if t in self.types and self.types[t].count}
         for t, ti in self.types.items():
             if ti.count == 0:
                 files.pop(t, None)
                 continue
             if t not in self.dirty and t in files and not force:
                 continue
-            info = {"file": f"{t}.{gen:08d}.faiss", "keys": f"{t}.{gen:08d}.keys.npy", "count": ti.count}
+            info = _TypeFiles(file=f"{t}.{gen:08d}.faiss", keys=f"{t}.{gen:08d}.keys.npy", count=ti.count)
             # streamed to disk: RSS must not grow by the index size (or twice it) while saving
             _fsync_index(self.dir / info["file"], ti.flat)
             _fsync_npy(self.dir / info["keys"], _key_array(ti.keys))
-            if ti.hnsw is not None:
+            if ti.hnsw is not None and ti.labels is not None:
                 info["hnsw"] = f"{t}.{gen:08d}.hnsw"
                 info["labels"] = f"{t}.{gen:08d}.labels.npy"
                 _fsync_index(self.dir / info["hnsw"], ti.hnsw)
                 _fsync_npy(self.dir / info["labels"], ti.labels)
             files[t] = info
-            written.append(self.dir / info["file"])
         manifest = {
             "format": FORMAT_VERSION, "embedder": self.embedder, "dim": self.dim, "index": self.kind,
             "generation": gen, "sql_generation": int(sql_generation),
@@ -439,8 +449,8 @@ class VectorIndex:
         self._cleanup(files)
         return True
 
-    def _cleanup(self, files: dict[str, dict[str, str]]) -> None:
-        keep = {MANIFEST, ".lock"} | {name for info in files.values() for k, name in info.items() if k != "count"}
+    def _cleanup(self, files: dict[str, _TypeFiles]) -> None:
+        keep = {MANIFEST, ".lock"} | {str(name) for info in files.values() for k, name in info.items() if k != "count"}
         for p in self.dir.iterdir():
             if p.name not in keep and (p.suffix in (".faiss", ".npy", ".hnsw", ".tmp")):
                 try:

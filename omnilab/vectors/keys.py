@@ -48,14 +48,14 @@ _CHUNK = 500  # ids per IN (...) list
 _RAW = sa.types.NullType()  # results as the driver returns them (timestamps stay text on SQLite)
 
 
-def content_hash(content: str) -> str:
+def content_hash(content: Any) -> str:
     """sha256 of the whitespace-collapsed content: how duplicates and changed content are recognized.
 
     ``InvalidInput`` for content omnilab refuses (not text, empty, lone surrogates)."""
     return hashlib.sha256(collapse(content).encode()).hexdigest()
 
 
-def stored_content_hash(content: str | None) -> str | None:
+def stored_content_hash(content: Any) -> str | None:
     """:func:`content_hash` of content already stored, where anything may be (None where omnilab would refuse it)."""
     try:
         return content_hash(content or "")
@@ -147,6 +147,7 @@ class KeysMixin:
         """What changes when memory_entries changes: [rows, newest created_at, newest updated_at, total content
         length, sum of updated_at seconds] (JSON-ready; one scan of the table)."""
         pg = self.engine.dialect.name == "postgresql"
+        cols: list[sa.ColumnElement[Any]]
         if pg:
             cols = [sa.func.count(), sa.cast(sa.func.max(MEM.c.created_at), sa.Text),
                     sa.cast(sa.func.max(MEM.c.updated_at), sa.Text), sa.func.sum(sa.func.length(MEM.c.content)),

@@ -526,7 +526,7 @@ class MemorySearch:
             return stmt
         expires = _expires_epoch(self.dialect) if "expires_at" in self.columns else sa.null()
         cols = [*(MEM.c[c] for c in _ROW_COLUMNS), expires] if full else []
-        ids = sa.bindparam("ids", expanding=True)
+        ids: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
         if not self.split:
             stmt = sa.select(MV.c.id, MEM.c.id, *cols) if full else sa.select(MV.c.id)
             stmt = stmt.join(MEM, MV.c.memory_id == MEM.c.id).where(MV.c.id.in_(ids))

@@ -1,5 +1,6 @@
 """omnilab — a research toolkit for the memory and operations data of multi-agent AI platforms."""
 
+from omnilab._version import __version__
 from omnilab.config import Settings
 from omnilab.enums import (
     AgentStatus,
@@ -18,8 +19,6 @@ from omnilab.errors import (
     StoreUnavailable,
 )
 from omnilab.lab import Lab, adopt, open
-
-__version__ = "0.1.0"
 
 __all__ = [
     "open",

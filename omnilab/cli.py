@@ -168,8 +168,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Load the OmniDev sample dataset into a lab."""
     start = time.perf_counter()
     with _open(args) as lab:
-        added = lab.load_sample(args.size, seed=args.seed, days=args.days, progress=not args.quiet)
+        added = lab.load_sample(args.size, seed=args.seed, days=args.days, progress=not args.quiet,
+                                replace=args.replace)
     seconds = time.perf_counter() - start
+    if not added:
+        print(f"the lab already holds the {args.size} sample (seed {args.seed}); nothing loaded (--replace reloads it)")
+        return 0
     total = sum(added.values())
     for table, n in added.items():
         print(f"{table:>22}: {n:,}")
@@ -348,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--days", type=int, default=None, help="days of history (default: by size)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--replace", action="store_true",
+                   help="delete the rows of the sample's tables (other data included) and load the sample anew")
     p.set_defaults(handler=cmd_sample)
 
     p = sub.add_parser("info", help=cmd_info.__doc__, description=cmd_info.__doc__)

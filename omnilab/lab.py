@@ -25,7 +25,10 @@ from omnilab.sql.schema import TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
 if TYPE_CHECKING:
+    from omnilab.sessions.cache import Caches
     from omnilab.sessions.connection import RedisConnection
+    from omnilab.sessions.queue import TaskQueue
+    from omnilab.sessions.store import AgentStateCache, SessionStore
     from omnilab.vectors.search import ResultCacheSlot
 
 __all__ = ["Lab", "open", "adopt"]
@@ -646,32 +649,34 @@ class Lab:
         return conn
 
     @functools.cached_property
-    def sessions(self) -> Any:
-        """User sessions with sliding expiry (:class:`omnilab.sessions.store.SessionStore`)."""
-        from omnilab.sessions.store import SessionStore
+    def sessions(self) -> SessionStore:
+        """User sessions with sliding expiry (:class:`omnilab.sessions.store.SessionStore`, or
+        :class:`~omnilab.sessions.platform.PlatformSessionStore` with ``redis_layout="platform"``)."""
+        from omnilab.sessions.layout import session_store
 
-        return SessionStore(self._redis())
+        return session_store(self._redis())
 
     @functools.cached_property
-    def queue(self) -> Any:
+    def queue(self) -> TaskQueue:
         """The reliable task queue over the tasks table (:class:`omnilab.sessions.queue.TaskQueue`)."""
         from omnilab.sessions.queue import TaskQueue
 
         return TaskQueue(self._redis(), self.engine, lab_id=self.lab_id)
 
     @functools.cached_property
-    def cache(self) -> Any:
+    def cache(self) -> Caches:
         """Search and response caches: ``.search``, ``.responses``, ``.stats()``."""
         from omnilab.sessions.cache import Caches
 
         return Caches(self._redis())
 
     @functools.cached_property
-    def agent_state(self) -> Any:
-        """The agent-state cache (:class:`omnilab.sessions.store.AgentStateCache`, TTL 5 min)."""
-        from omnilab.sessions.store import AgentStateCache
+    def agent_state(self) -> AgentStateCache:
+        """The agent-state cache (:class:`omnilab.sessions.store.AgentStateCache`, or
+        :class:`~omnilab.sessions.platform.PlatformAgentStateCache` with ``redis_layout="platform"``; TTL 5 min)."""
+        from omnilab.sessions.layout import agent_state_cache
 
-        return AgentStateCache(self._redis())
+        return agent_state_cache(self._redis())
 
     def agent_states(self) -> pd.DataFrame:
         """Cached agent states, one row per agent.

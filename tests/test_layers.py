@@ -6,7 +6,8 @@ Layers, lowest first (a module may import from its own layer and any lower one):
 ====  ==========================  ===============================================================================
 rank  layer                       modules
 ====  ==========================  ===============================================================================
-0     base                        omnilab.errors, omnilab.enums, omnilab._checks, omnilab._text
+0     base                        omnilab.errors, omnilab.enums, omnilab._checks, omnilab._text,
+                                  omnilab._version
 1     config                      omnilab.config
 2     sql                         omnilab.sql.* (every table, omnilab's own included; migrations)
 3     stores                      omnilab.vectors.*, omnilab.sessions.* (these two never import each other)
@@ -36,7 +37,7 @@ ROOT = Path(omnilab.__file__).resolve().parent
 
 #: (rank, layer name, module prefixes); a module belongs to the entry with the longest matching prefix
 LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (0, "base", ("omnilab.errors", "omnilab.enums", "omnilab._checks", "omnilab._text")),
+    (0, "base", ("omnilab.errors", "omnilab.enums", "omnilab._checks", "omnilab._text", "omnilab._version")),
     (1, "config", ("omnilab.config",)),
     (2, "sql", ("omnilab.sql",)),
     (3, "vectors", ("omnilab.vectors",)),

@@ -369,3 +369,21 @@ def test_a_lab_loaded_before_the_marker_is_recognised_by_its_ids(lab):
         conn.execute(sa.delete(lab_meta).where(lab_meta.c.key == "sample"))
     with pytest.raises(InvalidInput, match="other data"):
         lab.load_sample("small", seed=2, days=3)
+
+
+def test_cli_sample_is_idempotent_and_replaces(tmp_path, database_url, capsys):
+    from omnilab.cli import main
+
+    opts = ["--lab", str(tmp_path / "lab"), "--embedder", "hashing", "-q", "--days", "3"]
+    opts += ["--database-url", database_url] if database_url else []
+    assert main(["sample", *opts]) == 0
+    assert "rows/s" in capsys.readouterr().out
+    assert main(["sample", *opts]) == 0  # the lab already holds it: nothing loaded, no error
+    assert "already holds the small sample" in capsys.readouterr().out
+    assert main(["sample", *opts, "--seed", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--replace" in err and err.strip().count("\n") == 0
+    assert main(["sample", *opts, "--seed", "5", "--replace"]) == 0
+    assert "rows/s" in capsys.readouterr().out
+    with omnilab.open(tmp_path / "lab", embedder="hashing", database_url=database_url) as lab:
+        assert sample.loaded_sample(lab.engine)["seed"] == 5 and lab.counts()["agents"] == 29

@@ -285,7 +285,7 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None, change_days: int
     model_table = models.assign(model=[plots.model_label(p, m) for p, m in zip(models["provider"], models["model"])])
     change_table = changes.drop(columns=[c for c in changes.columns if c.startswith(("successful_", "failed_"))
                                          or c in ("significant", "time_significant", "median_time_change")])
-    from omnilab import __version__
+    from omnilab._version import __version__
 
     template = string.Template(
         resources.files("omnilab.analysis").joinpath("templates", "report.html").read_text(encoding="utf-8"))

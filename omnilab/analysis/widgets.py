@@ -1,38 +1,47 @@
 """Jupyter widgets over a lab: ``SearchUI`` (search memories) and ``ThresholdTuner`` (pick a threshold).
 
 Each is a ``VBox`` with one ``update`` callback and an ``Output``; the logic lives in the plain functions
-above them (``build_where``, ``run_search``, ``results_html``, ``tuned_marker_html``), which tests call
-directly. Tests drive the widgets by setting ``.value`` and calling ``.click()``.
+above them (``build_where``, ``search_once``, ``results_html``, ``status_html``, ``tuned_marker_html``), which
+tests call directly. Tests drive the widgets by setting ``.value`` and calling ``.click()``.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as W
 import pandas as pd
 
 from omnilab import enums
-from omnilab.analysis import tuning
+from omnilab.analysis import plots, tuning
 from omnilab.errors import InvalidInput, OmnilabError
 
-__all__ = ["SearchUI", "ThresholdTuner", "build_where", "run_search", "results_html", "query_terms",
-           "highlight", "tuned_marker_html"]
+__all__ = ["SearchUI", "ThresholdTuner", "SearchOutcome", "build_where", "search_once", "run_search",
+           "results_html", "status_html", "query_terms", "highlight", "tuned_marker_html", "format_score"]
 
 log = logging.getLogger(__name__)
 
 ALL = "(all)"
 ANY = "(any)"
 _STOP = frozenset("a an and are as at be by for from in is it of on or the to with".split())
+_WORD = "A-Za-z0-9"  # a word is letters and digits: "_" and punctuation separate words (parse_date: parse, date)
+_ids = itertools.count(1)
 
 
 # ----------------------------------------------------------------------------------------- logic
+def format_score(x: float | None) -> str:
+    """A score, precision or F1 with three decimals; "—" when there is none (None or NaN)."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
 def build_where(agent: str | None = None, tags: str | Sequence[str] | None = None) -> dict[str, Any] | None:
     """A ``where`` filter: the agent (exact) and every tag (comma-separated string or list) contained."""
     parts: list[dict[str, Any]] = []
@@ -45,12 +54,30 @@ def build_where(agent: str | None = None, tags: str | Sequence[str] | None = Non
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-def run_search(lab: Any, query: str, *, memory_type: str | None = None, k: int = 10, threshold: float | None = None,
-               mode: str = "semantic", where: dict[str, Any] | None = None) -> tuple[pd.DataFrame, float]:
-    """One search as the UI runs it; returns (results, seconds).
+@dataclass
+class SearchOutcome:
+    """One search as the UI ran it: the rows shown, and what the threshold hid from the top k.
 
-    ``semantic``: ``lab.search`` with the threshold (cosine >= t). ``hybrid``: ``lab.hybrid_search``; the
-    fused score is not a cosine, so the threshold is not applied there.
+    ``cut``: how many of the top-k hits scored below ``threshold`` (``best_cut``: the best of them);
+    ``column``: the score the threshold applied to (``score``: cosine; ``vector_score`` in hybrid mode).
+    """
+
+    frame: pd.DataFrame
+    seconds: float
+    threshold: float | None = None
+    cut: int = 0
+    best_cut: float | None = None
+    column: str = "score"
+
+
+def search_once(lab: Any, query: str, *, memory_type: str | None = None, k: int = 10,
+                threshold: float | None = None, mode: str = "semantic",
+                where: dict[str, Any] | None = None) -> SearchOutcome:
+    """Search the top ``k`` and keep the hits with cosine >= ``threshold``, counting the ones it hides.
+
+    ``semantic``: ``lab.search`` (the same rows as ``lab.search(..., threshold=t)``). ``hybrid``:
+    ``lab.hybrid_search``, ranked by the fused score; the threshold applies to each hit's cosine
+    (``vector_score``), since the fused score is not a cosine.
     """
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("type a query first")
@@ -59,23 +86,38 @@ def run_search(lab: Any, query: str, *, memory_type: str | None = None, k: int =
     mtype = None if memory_type in (None, ALL) else memory_type
     started = time.perf_counter()
     if mode == "hybrid":
-        frame = lab.hybrid_search(query, memory_type=mtype, k=k, where=where)
+        frame, column = lab.hybrid_search(query, memory_type=mtype, k=k, where=where), "vector_score"
     else:
-        frame = lab.search(query, memory_type=mtype, k=k, threshold=threshold, where=where)
-    return frame, time.perf_counter() - started
+        frame, column = lab.search(query, memory_type=mtype, k=k, where=where), "score"
+    seconds = time.perf_counter() - started
+    if threshold is None or frame.empty:
+        return SearchOutcome(frame, seconds, threshold, column=column)
+    keep = frame[column] >= threshold
+    hidden = frame.loc[~keep, column]
+    return SearchOutcome(frame[keep].reset_index(drop=True), seconds, threshold, cut=len(hidden),
+                         best_cut=float(hidden.max()) if len(hidden) else None, column=column)
+
+
+def run_search(lab: Any, query: str, *, memory_type: str | None = None, k: int = 10, threshold: float | None = None,
+               mode: str = "semantic", where: dict[str, Any] | None = None) -> tuple[pd.DataFrame, float]:
+    """One search as the UI runs it; returns (results, seconds). See :func:`search_once`."""
+    outcome = search_once(lab, query, memory_type=memory_type, k=k, threshold=threshold, mode=mode, where=where)
+    return outcome.frame, outcome.seconds
 
 
 def query_terms(query: str) -> list[str]:
     """Words of the query worth highlighting (lower-cased, 3+ characters or digits, no stop words)."""
-    words = re.findall(r"[A-Za-z0-9_]+", query.lower())
+    words = re.findall(rf"[{_WORD}]+", query.lower())
     return list(dict.fromkeys(w for w in words if (len(w) >= 3 or w.isdigit()) and w not in _STOP))
 
 
 def highlight(text: str, terms: Sequence[str], *, width: int = 320) -> str:
-    """HTML-escaped snippet of ``text`` around the first term, every term wrapped in ``<mark>``."""
+    """HTML-escaped snippet of ``text`` around the first term, every whole-word term wrapped in ``<mark>``.
+
+    Whole words only: "date" marks "date" and "parse_date", not "datetime" or "update"."""
     flat = " ".join(str(text).split())
     alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})", re.I) if terms else None  # word starts only
+    pattern = re.compile(rf"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])", re.I) if terms else None
     start = 0
     if pattern is not None:
         m = pattern.search(flat)
@@ -100,12 +142,30 @@ def _label(meta: Any) -> str:
     return ""
 
 
-def results_html(frame: pd.DataFrame, query: str, *, seconds: float | None = None) -> str:
-    """Results as an HTML table (class ``omnilab-results``): rank, score, type, agent, where, highlighted text."""
-    took = f" in {seconds * 1000:.1f} ms" if seconds is not None else ""
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _agent_cell(agent_id: Any, agents: Mapping[str, str]) -> str:
+    """The agent's name (its id on hover); a dash when the memory records no agent (agent_id is NULL)."""
+    if _missing(agent_id) or str(agent_id) == "":
+        return "<td class='omnilab-agent' title='no agent recorded for this memory'>—</td>"
+    ident = str(agent_id)
+    name = agents.get(ident, ident)
+    return f"<td class='omnilab-agent' title='{html.escape(ident, quote=True)}'>{html.escape(name)}</td>"
+
+
+def results_html(frame: pd.DataFrame, query: str, *, seconds: float | None = None,
+                 agents: Mapping[str, str] | None = None, summary: bool = True) -> str:
+    """Results as an HTML table (class ``omnilab-results``): rank, score, type, agent, where, highlighted text.
+
+    ``agents``: agent id -> name, to show names; ``summary``: a line with the count (and ``seconds``) first.
+    """
+    took = f" in {seconds * 1000:.1f} ms" if seconds is not None and summary else ""
     if frame.empty:
         return f"<p class='omnilab-empty'>no matching memories{took}</p>"
     terms = query_terms(query)
+    names = agents or {}
     extra = "vector_score" in frame.columns
     head = "<th>#</th><th>score</th>" + ("<th>cosine</th><th>keyword</th>" if extra else "") + \
         "<th>type</th><th>agent</th><th>source</th><th>memory</th>"
@@ -115,54 +175,91 @@ def results_html(frame: pd.DataFrame, query: str, *, seconds: float | None = Non
                                               if extra else "")
         rows.append(
             f"<tr data-memory-id='{html.escape(str(r.memory_id))}'><td>{r.rank}</td>{scores}"
-            f"<td>{html.escape(str(r.memory_type))}</td><td>{html.escape(str(r.agent_id or ''))}</td>"
+            f"<td>{html.escape(str(r.memory_type))}</td>{_agent_cell(r.agent_id, names)}"
             f"<td><code>{html.escape(_label(r.metadata))}</code></td>"
             f"<td style='text-align:left'>{highlight(str(r.content), terms)}</td></tr>")
-    return (f"<p class='omnilab-summary'>{len(frame)} result(s){took}</p>"
-            f"<table class='omnilab-results'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    line = f"<p class='omnilab-summary'>{len(frame)} result(s){took}</p>" if summary else ""
+    return f"{line}<table class='omnilab-results'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def tuned_marker_html(tuned: float | None, lo: float = 0.0, hi: float = 1.0, *, embedder: str = "") -> str:
-    """A small scale with a mark at the tuned threshold (or a note that none is saved)."""
+def status_html(outcome: SearchOutcome, *, k: int, tuned: float | None = None, tuned_for: str = "") -> str:
+    """One line over the results: how many, how fast, and what the threshold hid from the top ``k`` (and
+    whether it is the tuned one, so an empty page never looks like "nothing matches")."""
+    n = len(outcome.frame)
+    parts = [f"<small class='omnilab-latency'>{n} result{'' if n == 1 else 's'} in "
+             f"{outcome.seconds * 1000:.1f} ms</small>"]
+    if outcome.cut:
+        t = outcome.threshold
+        which = "the tuned threshold" if tuned is not None and t is not None and math.isclose(t, tuned, abs_tol=5e-4) \
+            else "the threshold"
+        whose = f" for {html.escape(tuned_for)}" if which == "the tuned threshold" and tuned_for else ""
+        on = "cosine" if outcome.column == "score" else "cosine (the vector part of each hybrid hit)"
+        parts.append(
+            f"<div class='omnilab-cut' style='color:#8a4b00'>{which} {format_score(t)}{whose} hid {outcome.cut} of "
+            f"the top {k} (their {on} is below it; the best hidden one scores {format_score(outcome.best_cut)}): "
+            f"lower the threshold to see them</div>")
+    return "".join(parts)
+
+
+def tuned_marker_html(tuned: float | None, lo: float = 0.0, hi: float = 1.0, *, embedder: str = "",
+                      slider_class: str = "") -> str:
+    """The tuned threshold as text, and as a red tick drawn on the track of the slider with CSS class
+    ``slider_class`` (ipywidgets 8 / noUiSlider markup: Voila, JupyterLab, Notebook 7) at its value."""
     if tuned is None:
         return f"<span class='omnilab-tuned'>no tuned threshold saved for this type / {html.escape(embedder)}</span>"
     pct = 100.0 * min(max((tuned - lo) / (hi - lo), 0.0), 1.0)
-    return (f"<div class='omnilab-tuned' title='tuned threshold' style='width:300px'>"
-            f"<div style='position:relative;height:8px;background:#eee;border-radius:4px'>"
-            f"<div style='position:absolute;left:{pct:.1f}%;top:-3px;width:3px;height:14px;background:#d62728'>"
-            f"</div></div><small>tuned: <b>{tuned:.3f}</b> ({html.escape(embedder)})</small></div>")
+    style = ""
+    if slider_class:
+        # the handle's centre sits at value% of .noUi-base, so a tick at the same percentage marks the value
+        style = (f"<style>.{slider_class} .noUi-base::after {{content:'';position:absolute;"
+                 f"left:calc({pct:.2f}% - 1.5px);top:-5px;width:3px;height:calc(100% + 10px);background:#d62728;"
+                 f"z-index:5;pointer-events:none}}</style>")
+    return (f"{style}<span class='omnilab-tuned' data-tuned='{tuned:.6f}' data-pct='{pct:.2f}' "
+            f"title='the red tick on the slider'><span style='color:#d62728'>▮</span> tuned "
+            f"<b>{tuned:.3f}</b> ({html.escape(embedder)})</span>")
 
 
 # ---------------------------------------------------------------------------------------- widgets
 class SearchUI(W.VBox):
-    """Search a lab's memories: query, type, threshold (tuned value marked), k, agent/tag filters, mode."""
+    """Search a lab's memories: query, type (every type by default), threshold (tuned value marked on the
+    slider), k, agent/tag filters, mode; a status line says how many results came in how long and how many
+    the threshold hid."""
 
-    def __init__(self, lab: Any, *, memory_type: str | None = "code", k: int = 10) -> None:
+    def __init__(self, lab: Any, *, memory_type: str | None = None, k: int = 10) -> None:
         self.lab = lab
         present = lab.memory.stats()["per_type"]
         types = [t for t in enums.values(enums.MemoryType) if t in present] or enums.values(enums.MemoryType)
+        self.agent_names = _agent_names(lab)
         agents = lab.sql("SELECT DISTINCT agent_id FROM memory_entries WHERE agent_id IS NOT NULL "
                          "ORDER BY agent_id")["agent_id"].tolist()
         self.query = W.Text(placeholder="what are you looking for?", description="query",
                             layout=W.Layout(width="520px"), continuous_update=False)
         self.memory_type = W.Dropdown(options=[ALL, *types], value=memory_type if memory_type in types else ALL,
                                       description="type")
-        self.threshold = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01, readout_format=".2f",
-                                       description="threshold", continuous_update=False)
+        self.slider_class = f"omnilab-threshold-{next(_ids)}"
+        self.threshold = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.001, readout_format=".3f",
+                                       description="threshold", continuous_update=False,
+                                       layout=W.Layout(width="420px"))
+        self.threshold.add_class(self.slider_class)
         self.tuned = W.HTML()
+        self.tuned_value: float | None = None
         self.k = W.BoundedIntText(value=k, min=1, max=200, description="k", layout=W.Layout(width="160px"))
-        self.agent = W.Dropdown(options=[ANY, *agents], value=ANY, description="agent")
+        self.agent = W.Dropdown(options=[(ANY, ANY), *[(self._agent_label(a), a) for a in agents]], value=ANY,
+                                description="agent")
         self.tags = W.Text(placeholder="tag1, tag2", description="tags", layout=W.Layout(width="300px"))
-        self.mode = W.ToggleButtons(options=["semantic", "hybrid"], value="semantic", description="mode")
+        self.mode = W.ToggleButtons(options=["semantic", "hybrid"], value="semantic", description="mode",
+                                    tooltips=["rank by cosine", "rank by cosine + keywords (BM25); the threshold "
+                                              "applies to the cosine"])
         self.button = W.Button(description="search", button_style="primary", icon="search")
         self.latency = W.HTML()
         self.results = W.HTML()
         self.output = W.Output()
         self.frame: pd.DataFrame = pd.DataFrame()
+        self.seconds = 0.0
+        self.outcome: SearchOutcome | None = None
         self.button.on_click(self.update)
         self.query.observe(self._on_submit, names="value")
         self.memory_type.observe(self._on_type, names="value")
-        self.mode.observe(self._on_mode, names="value")
         self._on_type()
         super().__init__([
             W.HBox([self.query, self.button]),
@@ -173,18 +270,20 @@ class SearchUI(W.VBox):
         ])
         self.add_class("omnilab-search-ui")
 
+    def _agent_label(self, agent_id: str) -> str:
+        name = self.agent_names.get(agent_id, agent_id)
+        return name if name == agent_id else f"{name} ({agent_id})"
+
     def _on_submit(self, change: dict[str, Any]) -> None:
         if change["new"].strip():  # Enter (or leaving the box) in the query field searches
             self.update()
-
-    def _on_mode(self, change: dict[str, Any] | None = None) -> None:
-        self.threshold.disabled = self.mode.value == "hybrid"  # fused scores are not cosines
 
     def _on_type(self, change: dict[str, Any] | None = None) -> None:
         """Show (and pre-select) the tuned threshold of the chosen type for the lab's embedder."""
         name = self.lab.memory.embedder.name
         tuned = tuning.get_threshold(self.lab, self.memory_type.value) if self.memory_type.value != ALL else None
-        self.tuned.value = tuned_marker_html(tuned, self.threshold.min, self.threshold.max, embedder=name)
+        self.tuned.value = tuned_marker_html(tuned, self.threshold.min, self.threshold.max, embedder=name,
+                                             slider_class=self.slider_class)
         self.tuned_value = tuned
         self.threshold.value = tuned if tuned is not None else 0.0
 
@@ -192,21 +291,32 @@ class SearchUI(W.VBox):
         """Run the search with the current settings and show the results (errors go to the Output)."""
         self.output.clear_output()
         threshold = self.threshold.value if self.threshold.value > 0 else None  # 0 means "no threshold"
+        k = int(self.k.value)
         try:
-            frame, seconds = run_search(
-                self.lab, self.query.value, memory_type=self.memory_type.value, k=int(self.k.value),
-                threshold=threshold, mode=self.mode.value, where=build_where(self.agent.value, self.tags.value))
+            outcome = search_once(
+                self.lab, self.query.value, memory_type=self.memory_type.value, k=k, threshold=threshold,
+                mode=self.mode.value, where=build_where(self.agent.value, self.tags.value))
         except OmnilabError as exc:
-            self.frame = pd.DataFrame()
+            self.frame, self.outcome = pd.DataFrame(), None
             self.results.value = f"<p class='omnilab-error' style='color:#b00'>{html.escape(str(exc))}</p>"
             self.latency.value = ""
             self.output.append_stdout(f"search failed: {exc}\n")
             log.info("search failed: %s", exc)
             return
-        self.frame = frame
-        self.seconds = seconds
-        self.latency.value = f"<small class='omnilab-latency'>{seconds * 1000:.1f} ms</small>"
-        self.results.value = results_html(frame, self.query.value, seconds=seconds)
+        self.outcome, self.frame, self.seconds = outcome, outcome.frame, outcome.seconds
+        tuned_for = f"{self.memory_type.value} / {self.lab.memory.embedder.name}"
+        self.latency.value = status_html(outcome, k=k, tuned=self.tuned_value, tuned_for=tuned_for)
+        if outcome.frame.empty and outcome.cut:
+            self.results.value = f"<p class='omnilab-empty'>no result reaches {format_score(threshold)}</p>"
+        else:
+            self.results.value = results_html(outcome.frame, self.query.value, agents=self.agent_names,
+                                              summary=False)
+
+
+def _agent_names(lab: Any) -> dict[str, str]:
+    """agent id -> name, from the agents table (empty when the lab has no agents)."""
+    frame = lab.sql("SELECT id, name FROM agents")
+    return {str(i): str(n) for i, n in zip(frame["id"], frame["name"]) if not _missing(n)}
 
 
 class ThresholdTuner(W.VBox):
@@ -239,7 +349,7 @@ class ThresholdTuner(W.VBox):
         t = float(self.slider.value)
         self.point = self.result.at(t)
         p = self.point
-        fmt = tuning._fmt
+        fmt = format_score
         self.readout.value = (f"<span class='omnilab-point'>threshold {t:.3f}: precision {fmt(p['precision'])}, "
                               f"recall {fmt(p['recall'])}, F1 {fmt(p['f1'])} ({p['retrieved']} hits); "
                               f"tuned {self.result.threshold:.3f} → F1 {self.result.f1:.3f}</span>")
@@ -247,8 +357,6 @@ class ThresholdTuner(W.VBox):
             self._draw(t)
 
     def _draw(self, t: float) -> None:
-        import io
-
         fig = tuning.plot_curves(self.result)
         ax_pr, ax_f1 = fig.axes
         p = self.point
@@ -257,9 +365,7 @@ class ThresholdTuner(W.VBox):
         ax_f1.axvline(t, color="black", lw=1)
         ax_f1.plot([t], [p["f1"]], "s", color="black", ms=8)
         ax_pr.legend(fontsize=8)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)  # a PNG in an Image widget: works in Voila and without a kernel
-        self.figure.value = buf.getvalue()
+        self.figure.value = plots.figure_png(fig, dpi=80)  # a PNG in an Image widget: Voila, no kernel needed
 
     def _save(self, *_: Any) -> None:
         res = self.result

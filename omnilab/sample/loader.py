@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from tqdm.auto import tqdm
 
 from omnilab._checks import is_int
 from omnilab.errors import InvalidInput
@@ -84,6 +83,8 @@ def load(lab: SampleTarget, size: str = "small", *, seed: int = 0, days: int | N
             return {}
     if data is None:
         data = generate(size, seed=seed, days=days, anchor=now)
+    from tqdm.auto import tqdm  # only here: importing the sample stays light
+
     with lab.engine.begin() as conn:
         if replace:
             _clear(conn)

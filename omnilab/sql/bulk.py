@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from omnilab.errors import StoreUnavailable
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import UTCDateTime
 
@@ -77,12 +78,14 @@ def bulk_insert(conn: sa.Connection, table_name: str, columns: Mapping[str, Sequ
     if n == 0:
         return 0
     for col in table.columns:  # the models' Python-side defaults, as a Core insert would apply them
-        if col.name not in columns and col.default is not None and not col.primary_key:
+        if col.name not in columns and isinstance(col.default, sa.ColumnDefault) and not col.primary_key:
             arg = col.default.arg
             columns[col.name] = [arg(None) for _ in range(n)] if callable(arg) else [arg] * n
     names = list(columns)
     backend = conn.dialect.name
     raw = conn.connection.driver_connection
+    if raw is None:  # only a connection that was closed or invalidated has none
+        raise StoreUnavailable(f"{table_name}: the database connection is closed")
     for start in range(0, n, page):
         stop = min(n, start + page)
         cols = [_column_values(table.c[name], columns[name][start:stop], backend) for name in names]

@@ -7,7 +7,7 @@ import json
 import math
 import numbers
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -78,92 +78,129 @@ def normalize_rows(rows: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _to_datetime(table: str, col: sa.Column, value: Any, where: str) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = pd.Timestamp(value)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}, column {col.name!r}: {value!r} is not a date/time") from exc
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        value = pd.Timestamp(value).to_pydatetime()
+    if not isinstance(value, dt.datetime):
+        raise InvalidInput(f"{where}, column {col.name!r}: expected a datetime, got {type(value).__name__}")
+    return value
+
+
+def _to_date(table: str, col: sa.Column, value: Any, where: str) -> dt.date:
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value[:10])
+        except ValueError as exc:
+            raise InvalidInput(f"{where}, column {col.name!r}: {value!r} is not a date (YYYY-MM-DD)") from exc
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        value = pd.Timestamp(value).to_pydatetime()
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise InvalidInput(f"{where}, column {col.name!r}: expected a date, got {type(value).__name__}")
+    return value
+
+
+def _to_json(table: str, col: sa.Column, value: Any, where: str) -> Any:
+    name = col.name
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except RecursionError as exc:
+            raise InvalidInput(f"{where}, column {name!r}: JSON nests deeper than {MAX_JSON_DEPTH} levels") from exc
+        except ValueError as exc:
+            raise InvalidInput(f"{where}, column {name!r}: a string here must be JSON text") from exc
+    shape = JSON_DEFAULTS.get((table, name))
+    if shape is list and not isinstance(value, list):
+        raise InvalidInput(f"{where}, column {name!r}: expected a list, got {type(value).__name__}")
+    if shape is dict and not isinstance(value, dict):
+        raise InvalidInput(f"{where}, column {name!r}: expected a dict, got {type(value).__name__}")
+    check_json(value, f"{where}, column {name!r}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{where}, column {name!r}: not JSON-serializable ({exc})") from exc
+    return value
+
+
+def _to_bool(table: str, col: sa.Column, value: Any, where: str) -> bool:
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise InvalidInput(f"{where}, column {col.name!r}: expected a boolean, got {value!r}")
+
+
+def _to_int(table: str, col: sa.Column, value: Any, where: str) -> int:
+    name = col.name
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidInput(f"{where}, column {name!r}: expected an integer, got a boolean")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        value = math.trunc(value)  # a whole number already: exact, unlike a detour through float
+    else:
+        raise InvalidInput(f"{where}, column {name!r}: expected an integer, got {value!r}")
+    if not -(2**63) <= value < 2**63:
+        raise InvalidInput(f"{where}, column {name!r}: {value} is out of the 64-bit range")
+    return value
+
+
+def _to_float(table: str, col: sa.Column, value: Any, where: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidInput(f"{where}, column {col.name!r}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidInput(f"{where}, column {col.name!r}: {value} is not a finite number")
+    return value
+
+
+def _to_text(table: str, col: sa.Column, value: Any, where: str) -> str:
+    name = col.name
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}, column {name!r}: expected text, got {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidInput(f"{where}, column {name!r}: text contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{where}, column {name!r}: text is not valid Unicode ({exc.reason})") from exc
+    length = col.type.length if isinstance(col.type, sa.String) else None
+    if length is not None and len(value) > length:
+        raise InvalidInput(f"{where}, column {name!r}: longer than {length} characters")
+    return value
+
+
+#: column type -> converter (checks a value and returns it in the form the driver takes); the first type the
+#: column's type is an instance of wins, so subclasses come before their bases (BigInteger is an Integer, Text a
+#: String). A type not listed passes its values through unchanged.
+_CONVERTERS: tuple[tuple[type[Any], Callable[[str, sa.Column, Any, str], Any]], ...] = (
+    (UTCDateTime, _to_datetime),
+    (sa.Date, _to_date),
+    (sa.JSON, _to_json),
+    (sa.Boolean, _to_bool),
+    (sa.Integer, _to_int),
+    (sa.Float, _to_float),
+    (sa.String, _to_text),
+)
+
+
 def _convert(table: str, col: sa.Column, value: Any, where: str) -> Any:
     """Check one value against its column and return it in the form the driver takes."""
-    name = col.name
     if is_missing(value):
         return None
-    ctype = col.type
-    if isinstance(ctype, UTCDateTime):
-        if isinstance(value, str):
-            try:
-                value = pd.Timestamp(value)
-            except ValueError as exc:
-                raise InvalidInput(f"{where}, column {name!r}: {value!r} is not a date/time") from exc
-        if isinstance(value, (pd.Timestamp, np.datetime64)):
-            value = pd.Timestamp(value).to_pydatetime()
-        if not isinstance(value, dt.datetime):
-            raise InvalidInput(f"{where}, column {name!r}: expected a datetime, got {type(value).__name__}")
-        return value
-    if isinstance(ctype, sa.Date):
-        if isinstance(value, str):
-            try:
-                value = dt.date.fromisoformat(value[:10])
-            except ValueError as exc:
-                raise InvalidInput(f"{where}, column {name!r}: {value!r} is not a date (YYYY-MM-DD)") from exc
-        if isinstance(value, (pd.Timestamp, np.datetime64)):
-            value = pd.Timestamp(value).to_pydatetime()
-        if isinstance(value, dt.datetime):
-            value = value.date()
-        if not isinstance(value, dt.date):
-            raise InvalidInput(f"{where}, column {name!r}: expected a date, got {type(value).__name__}")
-        return value
-    if isinstance(ctype, sa.JSON):
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, tuple):
-            value = list(value)
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except RecursionError as exc:
-                raise InvalidInput(f"{where}, column {name!r}: JSON nests deeper than {MAX_JSON_DEPTH} levels"
-                                   ) from exc
-            except ValueError as exc:
-                raise InvalidInput(f"{where}, column {name!r}: a string here must be JSON text") from exc
-        shape = JSON_DEFAULTS.get((table, name))
-        if shape is list and not isinstance(value, list):
-            raise InvalidInput(f"{where}, column {name!r}: expected a list, got {type(value).__name__}")
-        if shape is dict and not isinstance(value, dict):
-            raise InvalidInput(f"{where}, column {name!r}: expected a dict, got {type(value).__name__}")
-        check_json(value, f"{where}, column {name!r}")
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{where}, column {name!r}: not JSON-serializable ({exc})") from exc
-        return value
-    if isinstance(ctype, sa.Boolean):
-        if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
-            return bool(value)
-        raise InvalidInput(f"{where}, column {name!r}: expected a boolean, got {value!r}")
-    if isinstance(ctype, sa.Integer):  # also BigInteger
-        if isinstance(value, (bool, np.bool_)):
-            raise InvalidInput(f"{where}, column {name!r}: expected an integer, got a boolean")
-        if isinstance(value, numbers.Integral):
-            value = int(value)
-        elif isinstance(value, numbers.Real) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise InvalidInput(f"{where}, column {name!r}: expected an integer, got {value!r}")
-        if not -(2**63) <= value < 2**63:
-            raise InvalidInput(f"{where}, column {name!r}: {value} is out of the 64-bit range")
-    elif isinstance(ctype, sa.Float):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise InvalidInput(f"{where}, column {name!r}: expected a number, got {value!r}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise InvalidInput(f"{where}, column {name!r}: {value} is not a finite number")
-    elif isinstance(ctype, sa.String):  # also Text
-        if not isinstance(value, str):
-            raise InvalidInput(f"{where}, column {name!r}: expected text, got {type(value).__name__}")
-        if "\x00" in value:
-            raise InvalidInput(f"{where}, column {name!r}: text contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidInput(f"{where}, column {name!r}: text is not valid Unicode ({exc.reason})") from exc
-        if ctype.length is not None and len(value) > ctype.length:
-            raise InvalidInput(f"{where}, column {name!r}: longer than {ctype.length} characters")
+    for ctype, convert in _CONVERTERS:
+        if isinstance(col.type, ctype):
+            value = convert(table, col, value, where)
+            break
+    name = col.name
     allowed = ENUM_COLUMNS.get((table, name))
     if allowed is not None and value not in allowed:
         raise InvalidInput(f"{where}, column {name!r}: {value!r} is not one of {', '.join(allowed)}")
@@ -206,7 +243,7 @@ def _check_json_text(text: str, where: str) -> None:
 
 
 def _default(col: sa.Column) -> Any:
-    if col.default is None:
+    if not isinstance(col.default, sa.ColumnDefault):  # none (or one the database computes)
         return None
     arg = col.default.arg
     return arg(None) if callable(arg) else arg

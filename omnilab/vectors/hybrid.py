@@ -11,7 +11,7 @@ Fusion over the union of both candidate lists, ``weight`` on the vector side: ``
 = weight * cosine + (1 - weight) * keyword / max keyword; ``"minmax"`` also min-max scales the cosines;
 ``"rrf"`` is weighted reciprocal rank fusion. All see full information: every candidate gets its exact
 cosine and its keyword score (0 when it does not match). The default (blend, 0.85) was chosen on the
-training modules of ``omnilab.vectors.evaluation`` with MiniLM.
+training modules of ``omnilab.analysis.evaluation`` with MiniLM.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ MEM = TABLES["memory_entries"]
 MV = memory_vectors
 FTS = sa.table("memory_fts", sa.column("rowid", sa.Integer), sa.column("body", sa.Text))
 
-#: chosen on the training split of the stdlib code-search evaluation (omnilab.vectors.evaluation)
+#: chosen on the training split of the stdlib code-search evaluation (omnilab.analysis.evaluation)
 DEFAULT_FUSION = "blend"
 DEFAULT_WEIGHT = 0.85
 FUSIONS = ("blend", "minmax", "rrf")

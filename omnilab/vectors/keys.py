@@ -4,7 +4,7 @@ FAISS index reconciles itself with them.
 ``memory_entries.id`` is the platform's string id; ``memory_vectors`` maps it to the integer id that FAISS
 and the SQLite keyword index use (monotonic, never reused), with the row's type, content hash and
 embedding-cache key. omnilab's own writes keep both tables in step in one transaction. Rows written by
-others (``lab.insert``, the sample loader, the platform itself) are picked up by :meth:`KeysMixin._sync_keys`:
+others (``lab.insert``, the sample loader, the platform itself) are picked up by :meth:`KeyRows.sync_keys`:
 
 * a *fingerprint* of memory_entries (row count, newest ``created_at``, newest ``updated_at``) is kept in
   ``lab_meta``; rows stamped at or after the recorded one are compared by content hash (new rows get key
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,12 @@ from omnilab.errors import InvalidInput
 from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors import hybrid
-from omnilab.vectors.cache import embed_texts
-from omnilab.vectors.embedders import collapse
-from omnilab.vectors.index import key_code
+from omnilab.vectors.cache import EmbeddingCache, embed_texts
+from omnilab.vectors.embedders import Embedder, collapse
+from omnilab.vectors.index import MANIFEST, VectorIndex, key_code
+from omnilab.vectors.meta import LabMeta
 
-__all__ = ["KeysMixin", "content_hash", "stored_content_hash", "insert_keys", "chunks", "MV"]
+__all__ = ["KeyRows", "content_hash", "stored_content_hash", "insert_keys", "chunks", "MV"]
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +100,46 @@ def _since(col: sa.Column, raw: Any, pg: bool) -> sa.ColumnElement:
     return second(sa.type_coerce(col, sa.Text)) >= second(sa.literal(str(raw), sa.Text))
 
 
-class KeysMixin:
-    """Key rows of :class:`omnilab.vectors.memory.MemoryStore`: id lookups, sync with memory_entries, reconcile."""
+class KeyRows:
+    """The key rows of a :class:`~omnilab.vectors.memory.MemoryStore`: id lookups, following memory_entries,
+    reconciling the index with them. Built by the store, which passes everything it uses.
 
-    engine: sa.Engine
-    own: sa.Engine
-    split: bool
-    follow: bool
+    ``engine``: the platform's tables (memory_entries); ``own``: omnilab's (memory_vectors, keyword rows);
+    ``meta``: lab_meta (the fingerprint, the write generation); ``embedder``, ``cache`` (embedding cache) and
+    ``index``: the store's vector side (swapped together by :meth:`use`); ``lock``: the store's lock;
+    ``follow``: check for writes by others on every read; ``progress``: progress bars while catching up;
+    ``saved`` is called after this object saved the index, ``maybe_save`` saves it when a save is due.
+    """
+
+    def __init__(self, *, engine: sa.Engine, own: sa.Engine, meta: LabMeta, embedder: Embedder,
+                 cache: EmbeddingCache, index: VectorIndex, lock: threading.RLock, follow: bool, progress: bool,
+                 saved: Callable[[], None], maybe_save: Callable[[], None]) -> None:
+        self.engine = engine
+        self.own = own
+        self.meta = meta
+        self.embedder = embedder
+        self.cache = cache
+        self.index = index
+        self.follow = follow
+        self._lock = lock
+        self._progress = progress
+        self._saved = saved
+        self._maybe_save = maybe_save
+        #: rows were written behind the index's back (by others, or by a write whose end was lost):
+        #: the next read reconciles first
+        self.stale = False
+        self._keymap: dict[str, tuple[int, str]] | None = None
+        self._watch: Any = None  # dedicated SQLite connection for PRAGMA data_version
+        self._token: Any = None  # the platform's commit token at the last look
+
+    def use(self, embedder: Embedder, cache: EmbeddingCache, index: VectorIndex) -> None:
+        """Work with another embedder, embedding cache and index (during a re-index)."""
+        self.embedder, self.cache, self.index = embedder, cache, index
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     # ---------------------------------------------------------------------------------- lookups
     def vector_ids_for(self, memory_ids: Iterable[str]) -> dict[str, int]:
@@ -125,7 +160,7 @@ class KeysMixin:
                 out.update(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(part))).all())
         return out
 
-    def _key_map(self) -> dict[str, tuple[int, str]]:
+    def key_map(self) -> dict[str, tuple[int, str]]:
         """memory id -> (vector id, memory type) of every key row, kept in memory (two-database labs only)."""
         if self._keymap is None:
             with self.own.connect() as conn:
@@ -161,25 +196,25 @@ class KeysMixin:
             row = conn.execute(sa.select(*cols).select_from(MEM)).one()
         return [int(row[0]), row[1], row[2], int(row[3] or 0), row[4]]
 
-    def _check_platform(self) -> None:
+    def check_platform(self) -> None:
         """Follow writes made by others (attached labs): reconcile when memory_entries changed."""
         if not self.follow:
-            self._ensure_fresh()
+            self.ensure_fresh()
             return
         token = self._platform_token()
-        if token == self._token and not self._stale:
+        if token == self._token and not self.stale:
             return
         with self._lock, self.index.lock:
             fp = self._fingerprint()
-            if self._stale:  # first look in this process: everything, keyword rows repaired, saved
-                self._reconcile_locked(progress=self._progress, save=True, fp=fp)
-            elif fp != self._meta("memory_fingerprint"):  # a few rows changed: saved as writes are
-                self._reconcile_locked(progress=self._progress, save=False, fp=fp, repair=False)
+            if self.stale:  # first look in this process: everything, keyword rows repaired, saved
+                self.reconcile_locked(progress=self._progress, save=True, fp=fp)
+            elif fp != self.meta.get("memory_fingerprint"):  # a few rows changed: saved as writes are
+                self.reconcile_locked(progress=self._progress, save=False, fp=fp, repair=False)
                 self._maybe_save()
             self._token = token
 
     # ------------------------------------------------------------------------------------ sync
-    def _sync_keys(self, fp: list[Any] | None = None) -> dict[str, int]:
+    def sync_keys(self, fp: list[Any] | None = None) -> dict[str, int]:
         """Make memory_vectors (and the SQLite keyword rows) agree with memory_entries; returns counts.
 
         Key rows of vanished memories are deleted (their keyword rows go by trigger), new memories get key
@@ -187,7 +222,7 @@ class KeysMixin:
         """
         pg = self.engine.dialect.name == "postgresql"
         fp = fp or self._fingerprint()  # before reading rows: a row committed in between is seen next time
-        last = self._meta("memory_fingerprint")
+        last = self.meta.get("memory_fingerprint")
         out = {"new_keys": 0, "changed": 0, "dropped": 0}
         if fp == last:
             return out
@@ -206,12 +241,16 @@ class KeysMixin:
         elif usable and not seen:  # changed without a new timestamp: compare every content hash
             self._sync_select(everything, out)
         with self.own.begin() as conn:
-            self._set_meta("memory_fingerprint", fp, conn=conn)
+            self.meta.set("memory_fingerprint", fp, conn=conn)
             if any(out.values()) or self.follow:
-                self._bump(conn)  # memory rows changed behind omnilab's back: cached searches are stale
+                self.meta.bump(conn)  # memory rows changed behind omnilab's back: cached searches are stale
         if any(out.values()):
             self._keymap = None
         return out
+
+    def forget_key_map(self) -> None:
+        """Key rows changed: the in-memory key map is read again when next needed."""
+        self._keymap = None
 
     def _sync_select(self, stmt: sa.Select, out: dict[str, int]) -> int:
         """Run _sync_rows over the (id, memory_type, content) rows of ``stmt``; returns how many were read."""
@@ -271,7 +310,7 @@ class KeysMixin:
             added += self._sync_rows(rows)[0]
         return len(gone), added
 
-    def _contents(self, memory_ids: Sequence[str]) -> dict[str, str]:
+    def contents(self, memory_ids: Sequence[str]) -> dict[str, str]:
         """memory id -> content, read from memory_entries."""
         out: dict[str, str] = {}
         with self.engine.connect() as conn:
@@ -288,17 +327,17 @@ class KeysMixin:
         a lab never waits for a model.
         """
         with self._lock, self.index.lock:
-            return self._reconcile_locked(progress=progress, save=True, embed=embed)
+            return self.reconcile_locked(progress=progress, save=True, embed=embed)
 
-    def _ensure_fresh(self) -> None:
-        if self._stale:
+    def ensure_fresh(self) -> None:
+        if self.stale:
             self.reconcile(progress=self._progress)
 
-    def _reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True, fp: list[Any] | None = None,
+    def reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True, fp: list[Any] | None = None,
                           repair: bool = True) -> dict[str, int]:
         """``fp``: the fingerprint just taken; ``repair``: also look for missing keyword rows (a full scan)."""
         started = time.perf_counter()
-        synced = self._sync_keys(fp)
+        synced = self.sync_keys(fp)
         with self.own.connect() as conn:
             rows = conn.execute(sa.select(MV.c.id, MV.c.memory_type, MV.c.embedding_key)).all()
         indexed = self.index.keys()
@@ -306,7 +345,7 @@ class KeysMixin:
         stale = [i for i in indexed if i not in live]
         unkeyed = [r[0] for r in rows if r[2] is None]
         embedded = self._embed_rows(unkeyed, progress=progress) if unkeyed and embed else {}
-        self._stale = bool(unkeyed) and not embed
+        self.stale = bool(unkeyed) and not embed
         want: dict[int, tuple[str, str]] = {}
         for vid, mtype, key in rows:
             key = key or embedded.get(vid)
@@ -316,20 +355,20 @@ class KeysMixin:
             if have is None or have[0] != mtype or have[1] != key_code(key):
                 want[vid] = (mtype, key)
         removed = self.index.remove(stale)
-        added = self._add_from_cache(want, progress=progress)
+        added = self.add_from_cache(want, progress=progress)
         missing_fts: list[tuple[int, str]] = []
         if repair and self.own.dialect.name == "sqlite":
             with self.own.begin() as conn:
                 missing_fts = hybrid.fts_missing(conn)
             for part in chunks(missing_fts, 2000):
-                contents = self._contents([m for _, m in part])
+                contents = self.contents([m for _, m in part])
                 with self.own.begin() as conn:
                     hybrid.fts_write(conn, [(v, contents[m]) for v, m in part if m in contents])
-        if save and (self.index.dirty or not (self.directory / "manifest.json").exists()):
-            if not self.index.save(self._own_generation(), force=not (self.directory / "manifest.json").exists()):
+        if save and (self.index.dirty or not (self.index.dir / MANIFEST).exists()):
+            if not self.index.save(self.meta.generation(), force=not (self.index.dir / MANIFEST).exists()):
                 self.index.load()
-                return self._reconcile_locked(progress=progress, save=save, embed=embed)
-            self._last_save = time.monotonic()
+                return self.reconcile_locked(progress=progress, save=save, embed=embed)
+            self._saved()
         out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts),
                **synced}
         if any(out.values()):
@@ -347,7 +386,7 @@ class KeysMixin:
         for chunk in chunks(ids, 1024):
             with self.own.connect() as conn:
                 mids = dict(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(chunk))).all())
-            contents = self._contents(list(mids.values()))
+            contents = self.contents(list(mids.values()))
             pairs = [(vid, contents[m]) for vid, m in mids.items() if m in contents]
             texts = [c if c and c.strip() else "(empty)" for _, c in pairs]
             keys, vectors, stats = embed_texts(self.embedder, self.cache, texts)
@@ -361,7 +400,7 @@ class KeysMixin:
         bar.close()
         return out
 
-    def _add_from_cache(self, want: Mapping[int, tuple[str, str]], *, progress: bool) -> int:
+    def add_from_cache(self, want: Mapping[int, tuple[str, str]], *, progress: bool) -> int:
         if not want:
             return 0
         keys = {k for _, k in want.values()}
@@ -380,16 +419,3 @@ class KeysMixin:
             mat = np.vstack([vectors[want[i][1]] for i in ids])
             self.index.add(mtype, np.asarray(ids, dtype=np.int64), mat, [want[i][1] for i in ids])
         return len(want)
-
-    # provided by MemoryStore
-    index: Any
-    cache: Any
-    embedder: Any
-    directory: Any
-    _last_save: float
-    _keymap: dict[str, tuple[int, str]] | None
-    _watch: Any
-    _token: Any
-    _stale: bool
-    _progress: bool
-    _lock: Any

@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from omnilab import enums
 from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation, StoreUnavailable
 from omnilab.sql.bulk import bulk_insert
-from omnilab.sql.own_tables import embedding_cache, lab_meta
+from omnilab.sql.own_tables import embedding_cache
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.sql.validate import check_foreign_keys, validate_rows
@@ -39,7 +38,8 @@ from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.embedders import Embedder, create_embedder, default_spec
 from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.ingest import Batch, BatchVectors, dedupe_batch, embed_batch, numbered, validate_batch
-from omnilab.vectors.keys import MV, KeysMixin, chunks, insert_keys, stored_content_hash
+from omnilab.vectors.keys import MV, KeyRows, chunks, insert_keys, stored_content_hash
+from omnilab.vectors.meta import LabMeta
 from omnilab.vectors.search import RESULT_COLUMNS, Fused, MemorySearch, ResultCacheProvider, expired_clause
 from omnilab.vectors.sources import iter_batches
 
@@ -55,13 +55,15 @@ _SAVE_SMALL = 20_000  # below this many vectors in the changed types, every writ
 _SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
 
 
-class MemoryStore(KeysMixin):
+class MemoryStore:
     """Vector memory over one lab's databases and ``<lab>/vectors`` directory. Thread-safe.
 
     ``follow`` (default: on when read-only or when the two engines differ) makes every read check whether
-    the platform changed memory_entries and catch up first. Reads are done by :class:`MemorySearch`
-    (``self.searcher``), which this store builds; ``result_cache`` provides the cache of ``search(cache=...)``
-    (see :data:`omnilab.vectors.search.ResultCacheProvider`; without one, results are never cached).
+    the platform changed memory_entries and catch up first. The store builds two collaborators and passes
+    them what they use: :class:`~omnilab.vectors.keys.KeyRows` (``self.keys``: key rows, following
+    memory_entries, reconciling the index) and :class:`~omnilab.vectors.search.MemorySearch` (``self.searcher``:
+    every read). ``result_cache`` provides the cache of ``search(cache=...)`` (see
+    :data:`omnilab.vectors.search.ResultCacheProvider`; without one, results are never cached).
     """
 
     def __init__(self, engine: sa.Engine, directory: str | Path, *, own_engine: sa.Engine | None = None,
@@ -84,18 +86,14 @@ class MemoryStore(KeysMixin):
         self.directory = Path(directory)
         self._lock = threading.RLock()
         self.log_access = log_access
-        self._keymap: dict[str, tuple[int, str]] | None = None
-        self._watch: Any = None  # dedicated SQLite connection for PRAGMA data_version
-        self._token: Any = None
         self._last_save = 0.0
-        self._stale = False
-        self._progress = progress
-        recorded = self._meta("embedder")
+        self.meta = LabMeta(self.own)
+        recorded = self.meta.get("embedder")
         wanted = create_embedder(embedder) if embedder is not None else None
         if recorded is None:
             emb = wanted or create_embedder(default_spec())
-            self._set_meta("embedder", {"name": emb.name, "spec": emb.spec, "dim": emb.dim}, only_if_new=True)
-            recorded = self._meta("embedder")
+            self.meta.set("embedder", {"name": emb.name, "spec": emb.spec, "dim": emb.dim}, only_if_new=True)
+            recorded = self.meta.get("embedder")
             if recorded["name"] != emb.name:  # another process created the lab first with another one
                 raise ConfigError(f"lab was just created with embedder {recorded['name']}, not {emb.name}")
         if wanted is not None and wanted.name != recorded["name"] and not reindex:
@@ -106,15 +104,18 @@ class MemoryStore(KeysMixin):
             recorded["spec"])
         self.index_kind = index
         self._open_index()
+        self.keys = KeyRows(engine=engine, own=self.own, meta=self.meta, embedder=self.embedder, cache=self.cache,
+                            index=self.index, lock=self._lock, follow=self.follow, progress=progress,
+                            saved=self._mark_saved, maybe_save=self._maybe_save)
         self.searcher = MemorySearch(
             engine=engine, own=self.own, columns=self.columns, embedder=self.embedder, cache=self.cache,
-            index=self.index, lock=self._lock, catch_up=self._check_platform, refresh=self.refresh,
-            key_map=self._key_map, generation=self.sql_generation, read_only=self.read_only, log_access=log_access,
-            result_cache=result_cache)
+            index=self.index, lock=self._lock, catch_up=self.keys.check_platform, refresh=self.refresh,
+            key_map=self.keys.key_map, generation=self.sql_generation, read_only=self.read_only,
+            log_access=log_access, result_cache=result_cache)
         if wanted is not None and wanted.name != recorded["name"]:
             self.reindex(wanted, progress=progress)
         elif self.follow:
-            self._stale = True  # an attached platform is read (and embedded) on the first search, not on open
+            self.keys.stale = True  # an attached platform is read (and embedded) on the first search, not on open
         else:
             self.reconcile(progress=progress, embed=False)
 
@@ -125,7 +126,7 @@ class MemoryStore(KeysMixin):
         with self.index.lock:
             try:
                 if self.index.load():
-                    self._last_save = time.monotonic()  # what is on disk is what we hold
+                    self._mark_saved()  # what is on disk is what we hold
             except (ConfigError, OmnilabError) as exc:  # a derived file: rebuild it from SQL
                 log.warning("rebuilding the vector index: %s", exc)
                 self.index.generation = (self.index.disk_generation() if self._manifest_readable()
@@ -156,79 +157,41 @@ class MemoryStore(KeysMixin):
         with self.engine.begin() as pconn, self.own.begin() as oconn:
             yield pconn, oconn
 
-    # ----------------------------------------------------------------------------------- lab_meta
-    def _meta(self, key: str, conn: sa.Connection | None = None) -> Any:
-        stmt = sa.select(lab_meta.c.value).where(lab_meta.c.key == key)
-        if conn is not None:
-            return conn.execute(stmt).scalar_one_or_none()
-        with self.own.connect() as c:
-            return c.execute(stmt).scalar_one_or_none()
-
-    def _upsert(self, conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
-        """An INSERT into lab_meta that takes ON CONFLICT clauses (both dialects spell them alike)."""
-        if conn.dialect.name == "postgresql":
-            return postgresql.insert(lab_meta)
-        return sqlite.insert(lab_meta)
-
-    def _set_meta(self, key: str, value: Any, *, only_if_new: bool = False, conn: sa.Connection | None = None) -> None:
-        def run(c: sa.Connection) -> None:
-            ins = self._upsert(c).values(key=key, value=value, counter=0, updated_at=utcnow())
-            stmt = ins.on_conflict_do_nothing() if only_if_new else ins.on_conflict_do_update(
-                index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
-            c.execute(stmt)
-
-        if conn is not None:
-            run(conn)
-        else:
-            with self.own.begin() as c:
-                run(c)
-
-    def _bump(self, conn: sa.Connection) -> int:
-        """Increment the memory write generation inside the caller's transaction (on the own database)."""
-        ins = self._upsert(conn).values(key="memory_generation", value=None, counter=1, updated_at=utcnow())
-        stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
-            "counter": lab_meta.c.counter + 1, "updated_at": utcnow()}).returning(lab_meta.c.counter)
-        gen = int(conn.execute(stmt).scalar_one())
-        self._generation = gen
-        return gen
-
+    # -------------------------------------------------------------------------------- generation
     def record_external_write(self, conn: sa.Connection) -> None:
         """Memory rows were written by other code in ``conn``'s transaction: bump the generation, index later."""
         self._writable("writing memory rows")
         if self.split:
             with self.own.begin() as oconn:
-                self._bump(oconn)
+                self.meta.bump(oconn)
         else:
-            self._bump(conn)
-        self._stale = True
+            self.meta.bump(conn)
+        self.keys.stale = True
 
     def sql_generation(self) -> int:
         """The memory write generation: changes with every memory write, the platform's included."""
-        self._check_platform()
-        return self._own_generation()
-
-    def _own_generation(self) -> int:
-        with self.own.connect() as conn:
-            gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == "memory_generation")
-                               ).scalar_one_or_none()
-        return int(gen or 0)
+        self.keys.check_platform()
+        return self.meta.generation()
 
     @property
     def generation(self) -> int:
         """Monotonic write generation as this process knows it (changes on every memory write)."""
-        return max(getattr(self, "_generation", 0), self.index.sql_generation)
+        return max(self.meta.bumped, self.index.sql_generation)
 
     # -------------------------------------------------------------------------------- persistence
     def save(self, *, force: bool = False) -> None:
         """Write the index now (atomic); resolves concurrent writers by reloading and reconciling."""
         with self._lock, self.index.lock:
             for _attempt in range(5):
-                if self.index.save(self._own_generation(), force=force):
-                    self._last_save = time.monotonic()
+                if self.index.save(self.meta.generation(), force=force):
+                    self._mark_saved()
                     return
                 self.index.load()  # another process saved first: take theirs, then catch up with SQL
-                self._reconcile_locked(progress=False, save=False)
+                self.keys.reconcile_locked(progress=False, save=False)
             raise OmnilabError("could not save the vector index: other writers keep changing it")
+
+    def _mark_saved(self) -> None:
+        self._last_save = time.monotonic()
 
     def _maybe_save(self) -> None:
         dirty_size = sum(self.index.types[t].count for t in self.index.dirty if t in self.index.types)
@@ -242,16 +205,14 @@ class MemoryStore(KeysMixin):
                 had_unsaved = bool(self.index.dirty)
                 self.index.load()
                 if had_unsaved:
-                    self._reconcile_locked(progress=False, save=True)
+                    self.keys.reconcile_locked(progress=False, save=True)
 
     def close(self) -> None:
         with self._lock:
             self.searcher.flush_access()
             if self.index.dirty:
                 self.save()
-            if self._watch is not None:
-                self._watch.close()
-                self._watch = None
+            self.keys.close()
 
     # ----------------------------------------------------------------------------------- writing
     def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
@@ -293,7 +254,7 @@ class MemoryStore(KeysMixin):
         with self._lock:
             try:
                 if self.follow:
-                    self._check_platform()  # dedupe against what the platform holds now
+                    self.keys.check_platform()  # dedupe against what the platform holds now
                 for offset, batch in numbered(iter_batches(data, batch_size)):
                     self._ingest_batch(batch, offset, memory_type, dedupe, summary)
                     bar.update(len(batch))
@@ -347,7 +308,7 @@ class MemoryStore(KeysMixin):
         written, unknown = self._committed(pending)
         summary["added"] += len(written)
         summary["memory_ids"].extend(written)
-        self._stale = True  # a batch that did commit reaches the index through the next reconcile
+        self.keys.stale = True  # a batch that did commit reaches the index through the next reconcile
         err = StoreUnavailable(
             f"lost the database connection while ingesting (rows from {offset}): "
             f"{len(summary['memory_ids'])} memories written by this call"
@@ -388,7 +349,7 @@ class MemoryStore(KeysMixin):
                                             for r, h, k in zip(rows, batch.hashes, vectors.keys)])
                 vids = [id_of[r["id"]] for r in rows]
                 hybrid.fts_write(oconn, [(v, r["content"]) for v, r in zip(vids, rows)], fresh=True)
-                self._bump(oconn)
+                self.meta.bump(oconn)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
         return vids
@@ -396,7 +357,7 @@ class MemoryStore(KeysMixin):
     def _index_batch(self, batch: Batch, vectors: BatchVectors, vids: list[int], leftover: Mapping[str, int]) -> None:
         """The written batch's vectors into the index (replacing those of ``leftover`` key rows)."""
         self.index.remove(leftover.values())
-        self._keymap = None
+        self.keys.forget_key_map()
         by_type: dict[str, list[int]] = {}
         for j, r in enumerate(batch.rows):
             by_type.setdefault(r["memory_type"], []).append(j)
@@ -455,10 +416,10 @@ class MemoryStore(KeysMixin):
                     vids += list(oconn.execute(sa.select(MV.c.id).where(MV.c.memory_id.in_(mine))).scalars())
                     oconn.execute(sa.delete(MV).where(MV.c.memory_id.in_(mine)))  # keyword rows go by trigger
                 if found:
-                    self._bump(oconn)
+                    self.meta.bump(oconn)
             self.index.remove(vids)
             if found:
-                self._keymap = None
+                self.keys.forget_key_map()
                 self._maybe_save()
             return found
 
@@ -471,7 +432,7 @@ class MemoryStore(KeysMixin):
         if bad:
             raise InvalidInput(f"cannot update {', '.join(sorted(bad))}; allowed: {', '.join(sorted(allowed))}")
         with self._lock:
-            self._ensure_fresh()
+            self.keys.ensure_fresh()
             with self.engine.connect() as conn:
                 cur = conn.execute(sa.select(*[c for c in MEM.columns if c.name in self.columns])
                                    .where(MEM.c.id == memory_id)).mappings().one_or_none()
@@ -503,8 +464,8 @@ class MemoryStore(KeysMixin):
                     oconn.execute(sa.update(MV).where(MV.c.id == vid).values(**keyrow))
                     if "content" in changes:
                         hybrid.fts_write(oconn, [(vid, clean["content"])])
-                self._bump(oconn)
-            self._keymap = None
+                self.meta.bump(oconn)
+            self.keys.forget_key_map()
             if vec is not None or "memory_type" in changes:
                 if vec is None:
                     _, mat = self.index.vectors([vid])
@@ -522,14 +483,14 @@ class MemoryStore(KeysMixin):
         new = create_embedder(embedder) if embedder is not None else self.embedder
         with self._lock:
             with self.index.lock:
-                self._sync_keys()
+                self.keys.sync_keys()
             cache = EmbeddingCache(self.own, new.name, new.dim)
             with self.own.connect() as conn:
                 keyrows = conn.execute(sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type).order_by(MV.c.id)).all()
             plan: dict[int, tuple[str, str]] = {}
             embedded = hits = 0
             for part in tqdm(list(chunks(keyrows, 512)), desc=f"reindex ({new.name})", disable=not progress):
-                contents = self._contents([m for _, m, _ in part])
+                contents = self.keys.contents([m for _, m, _ in part])
                 part = [p for p in part if p[1] in contents]
                 keys, vecs, stats = embed_texts(new, cache, [contents[m] for _, m, _ in part])
                 embedded, hits = embedded + stats.embedded, hits + stats.cache_hits
@@ -539,18 +500,33 @@ class MemoryStore(KeysMixin):
                         conn.execute(sa.update(MV).where(MV.c.id == vid).values(embedding_key=k))
                         plan[vid] = (mtype, k)
             with self.own.begin() as conn:
-                self._set_meta("embedder", {"name": new.name, "spec": new.spec, "dim": new.dim}, conn=conn)
-                self._bump(conn)
+                self.meta.set("embedder", {"name": new.name, "spec": new.spec, "dim": new.dim}, conn=conn)
+                self.meta.bump(conn)
             self.embedder = new
             with self.index.lock:
                 old_gen = self.index.disk_generation() if self._manifest_readable() else 0
                 self.cache = cache
                 self.index = VectorIndex(self.directory, dim=new.dim, embedder=new.name, kind=self.index_kind)
                 self.index.generation = old_gen
-                self._add_from_cache(plan, progress=False)
-                self.index.save(self._own_generation(), force=True)
+                self.keys.use(new, cache, self.index)
+                self.keys.add_from_cache(plan, progress=False)
+                self.index.save(self.meta.generation(), force=True)
             self.searcher.use(self.embedder, self.cache, self.index)
             return {"memories": len(plan), "embedded": embedded, "cache_hits": hits}
+
+    # ---------------------------------------------------------------------------------- key rows
+    def reconcile(self, *, progress: bool = False, embed: bool = True) -> dict[str, int]:
+        """Make the key rows agree with memory_entries and the index with the key rows; returns counts
+        (see :meth:`KeyRows.reconcile`)."""
+        return self.keys.reconcile(progress=progress, embed=embed)
+
+    def vector_ids_for(self, memory_ids: Iterable[str]) -> dict[str, int]:
+        """memory id -> vector id (the FAISS id) for the memories that have a key row."""
+        return self.keys.vector_ids_for(memory_ids)
+
+    def memory_ids_for(self, vector_ids: Iterable[int]) -> dict[int, str]:
+        """vector id -> memory id."""
+        return self.keys.memory_ids_for(vector_ids)
 
     # ------------------------------------------------------------------------------------ reading
     # Done by self.searcher (MemorySearch); these are the store's public face for it.

@@ -12,10 +12,13 @@ from omnilab.analysis.widgets import (  # noqa: E402
     SearchUI,
     ThresholdTuner,
     build_where,
+    format_score,
     highlight,
     query_terms,
     results_html,
     run_search,
+    search_once,
+    status_html,
 )
 from omnilab.errors import InvalidInput  # noqa: E402
 
@@ -48,7 +51,10 @@ def test_highlight_escapes_and_marks():
     out = highlight("split <b>tokens</b> & Split again", ["split", "tokens"])
     assert "<b>" not in out and "&lt;b&gt;" in out and "&amp;" in out
     assert out.count("<mark>") == 3 and "<mark>Split</mark>" in out
-    assert "<mark>" not in highlight("metadata", ["data"])  # word starts only
+    assert "<mark>" not in highlight("metadata", ["data"])  # whole words only
+    assert "<mark>" not in highlight("datetime updated", ["date"])
+    assert highlight("parse_date(x) and a date.", ["date"]).count("<mark>date</mark>") == 2  # "_" separates words
+    assert highlight("Parse dates", ["parse", "date"]) == "<mark>Parse</mark> dates"
     long = "x " * 400 + "needle here"
     assert "<mark>needle</mark>" in highlight(long, ["needle"]) and highlight(long, ["needle"]).startswith("…")
 
@@ -62,6 +68,19 @@ def test_run_search_refuses_bad_input(filled):
 
 
 # ------------------------------------------------------------------------------------- SearchUI
+def test_format_score():
+    assert format_score(0.12345) == "0.123" and format_score(float("nan")) == "—" and format_score(None) == "—"
+
+
+def test_search_ui_searches_every_type_by_default(filled):
+    lab, ids = filled
+    ui = SearchUI(lab)
+    assert ui.memory_type.value == "(all)"
+    ui.query.value = "queue tasks priority order"
+    assert set(ui.frame["memory_type"]) == {"code", "knowledge"}  # k=10 over 5 memories: every one
+    assert ui.frame["memory_id"].iloc[0] == ids[3]  # the knowledge memory is found
+
+
 def test_search_ui_shows_what_lab_search_returns(filled):
     lab, ids = filled
     ui = SearchUI(lab, memory_type="code", k=3)
@@ -75,6 +94,23 @@ def test_search_ui_shows_what_lab_search_returns(filled):
     assert f"{expected['score'].iloc[0]:.3f}" in html
     assert "ms" in ui.latency.value and ui.seconds > 0
     assert html.count("<tr data-memory-id") == 3
+    assert " ms" not in html  # the latency is shown once, in the status line
+    assert ui.latency.value.count(" ms") == 1 and "3 results in" in ui.latency.value
+
+
+def test_agent_column_shows_names_and_a_dash_without_agent(filled):
+    lab, ids = filled
+    lab.insert("agents", [{"id": "agent_007", "name": "Bond", "agent_type": "coder"}])
+    lab.remember("parse a date with the agent who wrote it", "code", agent_id="agent_007")
+    lab.remember("parse a date, written by nobody in particular", "code")
+    ui = SearchUI(lab, memory_type="code")
+    ui.query.value = "parse a date"
+    html = ui.results.value
+    assert "<td class='omnilab-agent' title='agent_007'>Bond</td>" in html
+    assert "title='no agent recorded for this memory'>—</td>" in html
+    assert "<td class='omnilab-agent' title='coder_a'>coder_a</td>" in html
+    assert "nan" not in html and "None" not in html
+    assert ("Bond (agent_007)", "agent_007") in ui.agent.options  # the filter names agents too
 
 
 def test_search_ui_filters_threshold_and_modes(filled):
@@ -99,14 +135,19 @@ def test_search_ui_filters_threshold_and_modes(filled):
     assert ui.frame["memory_id"].tolist() == lab.search("web request", k=10, threshold=ui.threshold.value)[
         "memory_id"].tolist()
     assert (ui.frame["score"] >= ui.threshold.value).all()
-    # hybrid: the fused ranking, threshold disabled (fused scores are not cosines)
+    # hybrid: the fused ranking; the threshold applies to each hit's cosine, never shows one below it
     ui.mode.value = "hybrid"
-    assert ui.threshold.disabled
     ui.button.click()
-    assert ui.frame["memory_id"].tolist() == lab.hybrid_search("web request", k=10)["memory_id"].tolist()
+    fused = lab.hybrid_search("web request", k=10)
+    expected = fused[fused["vector_score"] >= ui.threshold.value]
+    assert ui.frame["memory_id"].tolist() == expected["memory_id"].tolist()
+    assert (ui.frame["vector_score"] >= ui.threshold.value).all() and len(ui.frame) < len(fused)
     assert "keyword" in ui.results.value
+    assert f"hid {len(fused) - len(expected)} of the top 10" in ui.latency.value and "hybrid" in ui.latency.value
+    ui.threshold.value = 0.0
+    ui.button.click()
+    assert ui.frame["memory_id"].tolist() == fused["memory_id"].tolist() and "hid" not in ui.latency.value
     ui.mode.value = "semantic"
-    assert not ui.threshold.disabled
 
 
 def test_search_ui_errors_and_empty_results(filled):
@@ -118,22 +159,53 @@ def test_search_ui_errors_and_empty_results(filled):
     ui.query.value = "date"
     ui.threshold.value = 1.0
     ui.button.click()
-    assert ui.frame.empty and "no matching memories" in ui.results.value
+    assert ui.frame.empty and "no result reaches 1.000" in ui.results.value and "hid" in ui.latency.value
     ui.threshold.value = 0.0
     ui.tags.value = "no-such-tag"
     ui.button.click()
-    assert ui.frame.empty
+    assert ui.frame.empty and "no matching memories" in ui.results.value and "hid" not in ui.latency.value
 
 
 def test_search_ui_marks_and_preselects_the_tuned_threshold(filled):
     lab, _ = filled
     ui = SearchUI(lab, memory_type="code")
     assert ui.tuned_value is None and "no tuned threshold" in ui.tuned.value
-    lab.save_threshold(0.42, memory_type="code")
+    lab.save_threshold(0.4237, memory_type="code")
     ui.memory_type.value = "knowledge"
     ui.memory_type.value = "code"
-    assert ui.tuned_value == pytest.approx(0.42) and ui.threshold.value == pytest.approx(0.42)
-    assert "0.420" in ui.tuned.value and "left:42.0%" in ui.tuned.value
+    assert ui.tuned_value == pytest.approx(0.4237) and ui.threshold.value == pytest.approx(0.4237)  # not rounded
+    assert "0.424" in ui.tuned.value
+    # the tick is drawn on this slider's own track, at the tuned value
+    assert ui.slider_class in ui.threshold._dom_classes
+    assert f".{ui.slider_class} .noUi-base::after" in ui.tuned.value and "left:calc(42.37% - 1.5px)" in ui.tuned.value
+
+
+def test_a_tuned_threshold_that_cuts_results_says_so(filled):
+    lab, ids = filled
+    scores = lab.search("parse a date string", memory_type="code", k=10)["score"]
+    tuned = float(scores.iloc[0]) + 0.01  # above every hit: the tuned search returns nothing
+    lab.save_threshold(tuned, memory_type="code")
+    ui = SearchUI(lab, memory_type="code")
+    ui.query.value = "parse a date string"
+    assert ui.frame.empty
+    assert "no matching memories" not in ui.results.value and "no result reaches" in ui.results.value
+    status = ui.latency.value
+    assert "0 results" in status and f"the tuned threshold {tuned:.3f} for code / " in status
+    assert f"hid {len(scores)} of the top 10" in status and f"{scores.iloc[0]:.3f}" in status
+    ui.threshold.value = float(scores.iloc[1])  # a hand-picked threshold is not called tuned
+    ui.button.click()
+    assert len(ui.frame) == 2 and f"the threshold {scores.iloc[1]:.3f} hid {len(scores) - 2}" in ui.latency.value
+
+
+def test_search_once_counts_what_the_threshold_hides(filled):
+    lab, _ = filled
+    everything = lab.search("web request", k=10)
+    t = float(everything["score"].iloc[2])
+    outcome = search_once(lab, "web request", k=10, threshold=t)
+    assert outcome.frame["memory_id"].tolist() == lab.search("web request", k=10, threshold=t)["memory_id"].tolist()
+    assert outcome.cut == len(everything) - len(outcome.frame) and outcome.best_cut == pytest.approx(
+        everything["score"].iloc[len(outcome.frame)])
+    assert "hid" not in status_html(search_once(lab, "web request", k=10), k=10)
 
 
 # ------------------------------------------------------------------------------- ThresholdTuner
@@ -183,3 +255,8 @@ def test_app_notebook_and_command(tmp_path):
     assert nb.cells[-1].source == app.APP_CODE and "SearchUI(lab)" in app.APP_CODE
     cmd = app.voila_command(tmp_path / "x.ipynb", 8123)
     assert "--Voila.ip=127.0.0.1" in cmd and "--no-browser" in cmd and "--port=8123" in cmd
+    assert "SearchUI(lab)" in app.APP_CODE  # every memory type by default
+    # kernels of closed pages go: the page's shutdown beacon is accepted, idle unconnected kernels are culled
+    assert f"--MappingKernelManager.cull_idle_timeout={app.IDLE_KERNEL_SECONDS}" in cmd
+    assert "--MappingKernelManager.cull_connected=False" in cmd
+    assert '--Voila.tornado_settings={"disable_check_xsrf": True}' in cmd

@@ -71,7 +71,7 @@ def test_default_uses_the_cache_only_for_a_server_or_a_running_embedded_redis(tm
     with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
         lab.remember("one memory about sockets", "knowledge")
         assert lab.search("sockets").attrs["cache"] == "off"  # embedded Redis is not started for a search
-        assert "_redis_conn" not in lab.__dict__
+        assert lab._redis_conn is None
         lab.sessions  # the user touched Redis: the search cache joins in
         lab.search("sockets")
         assert lab.search("sockets").attrs["cache"] == "hit"

@@ -24,6 +24,7 @@ from omnilab.sessions import pubsub
 from omnilab.sessions.cache import Caches, MemoryCache, ResponseCache, SearchCache
 from omnilab.sessions.platform import PlatformAgentStateCache, PlatformSessionStore
 from omnilab.sessions.queue import TaskQueue
+from omnilab.sessions.layout import agent_state_cache, session_store
 from omnilab.sessions.store import AgentStateCache, SessionStore
 from omnilab.sessions.tasks import update_task_progress
 from omnilab.sessions.txlog import read_transaction, transaction
@@ -50,7 +51,7 @@ def _no_engine() -> sa.Engine:
 def test_platform_layout_reads_the_platform_keys_exactly(platform_redis):
     written = write_platform_redis(platform_redis.raw)
     conn = platform_redis.connect()
-    sessions = SessionStore(conn)
+    sessions = session_store(conn)
     assert isinstance(sessions, PlatformSessionStore)
 
     got = sessions.get("sess_a")
@@ -73,7 +74,7 @@ def test_platform_layout_reads_the_platform_keys_exactly(platform_redis):
     assert row["context"] == s["context"] and row["temporary_data"] == s["temporary_data"]
     assert abs(row["seconds_left"] - platform_redis.raw.pttl("session:sess_a") / 1000) < 2
 
-    states = AgentStateCache(conn)
+    states = agent_state_cache(conn)
     assert isinstance(states, PlatformAgentStateCache)
     state = written["state"]
     assert states.get("agency_coder") == state and states.status("agency_coder") == "busy"
@@ -99,8 +100,21 @@ def test_platform_layout_reads_the_platform_keys_exactly(platform_redis):
 
     # omnilab's own layout on the same server sees none of the platform's keys
     own = platform_redis.connect(layout="omnilab")
-    assert SessionStore(own).frame().empty and AgentStateCache(own).frame().empty
+    assert session_store(own).frame().empty and agent_state_cache(own).frame().empty
     assert TaskQueue(own, _no_engine()).stats().empty
+
+
+def test_layout_factories_pick_the_class_and_the_omnilab_classes_refuse_platform_keys(platform_redis):
+    own, platform = platform_redis.connect(layout="omnilab"), platform_redis.connect()
+    assert type(session_store(own)) is SessionStore and type(agent_state_cache(own)) is AgentStateCache
+    assert type(session_store(platform)) is PlatformSessionStore
+    assert type(agent_state_cache(platform, ttl=7)) is PlatformAgentStateCache
+    assert agent_state_cache(platform, ttl=7).ttl == 7 and session_store(own, default_ttl=9).default_ttl == 9
+    # the omnilab-layout classes would write keys the platform never reads: refused, naming the factory
+    with pytest.raises(InvalidInput, match=r"session_store\(conn\)"):
+        SessionStore(platform)
+    with pytest.raises(InvalidInput, match=r"agent_state_cache\(conn\)"):
+        AgentStateCache(platform)
 
 
 def test_platform_frames_tolerate_foreign_values(platform_redis):
@@ -109,9 +123,9 @@ def test_platform_frames_tolerate_foreign_values(platform_redis):
     r.set("session:broken", "not json", ex=3600)
     r.set("session:list", "[1, 2]", ex=3600)
     r.set("agent_status:lonely", "idle", ex=300)  # a status whose state expired
-    sessions = SessionStore(platform_redis.connect())
+    sessions = session_store(platform_redis.connect())
     assert sessions.frame()["session_id"].tolist() == ["sess_a"]
-    af = AgentStateCache(platform_redis.connect()).frame().set_index("agent_id")
+    af = agent_state_cache(platform_redis.connect()).frame().set_index("agent_id")
     assert af.index.tolist() == ["agency_coder", "lonely"]
     assert af.loc["lonely", "agent_status"] == "idle" and af.loc["lonely", "state"] is None
     assert pd.isna(af.loc["lonely", "status"]) and pd.isna(af.loc["lonely", "seconds_left"])
@@ -127,7 +141,7 @@ def _json(r, key: str) -> dict:
 def test_platform_layout_writes_exactly_the_platform_keys(platform_redis):
     r = platform_redis.raw
     conn = platform_redis.connect()
-    sessions = SessionStore(conn)
+    sessions = session_store(conn)
     before = dt.datetime.now(dt.timezone.utc)
     sid = sessions.create("user_2", {"current_project": "p9"}, data={"draft_code": "print(1)"})
     key = f"session:{sid}"
@@ -173,7 +187,7 @@ def test_platform_layout_writes_exactly_the_platform_keys(platform_redis):
         sessions.update(sid, context={"x": 1})
     assert sessions.delete("sess_fixed") is True
 
-    states = AgentStateCache(conn)
+    states = agent_state_cache(conn)
     stored_state = states.set("agent_x", {"status": "busy", "current_task": "t1", "progress": 10,
                                           "performance_metrics": {"tokens_used": 5}})
     doc = _json(r, "agent_state:agent_x")
@@ -254,7 +268,7 @@ def test_platform_caches_memory_cache_and_transaction_log(platform_redis):
 def test_platform_pubsub_round_trips(platform_redis):
     r = platform_redis.raw
     conn = platform_redis.connect()
-    sessions = SessionStore(conn)
+    sessions = session_store(conn)
     # platform -> omnilab: the platform publishes bare JSON on its channels
     with sessions.subscribe("sess_a", agents=True) as sub:
         assert r.publish("session:sess_a", json.dumps({"type": "chat", "text": "hi"})) == 1
@@ -311,9 +325,9 @@ def test_read_only_refuses_every_write_and_changes_nothing(platform_redis, layou
     write_platform_redis(r)
     if layout == "omnilab":  # omnilab's own keys, written before the lab went read-only
         rw = platform_redis.connect(layout="omnilab")
-        SessionStore(rw).create("u", session_id="own")
-        AgentStateCache(rw).set("coder", {"status": "busy"})
-        SessionStore(rw).register_connection("own", "c1")
+        session_store(rw).create("u", session_id="own")
+        agent_state_cache(rw).set("coder", {"status": "busy"})
+        session_store(rw).register_connection("own", "c1")
     for key, ttl in (("session:sess_a", 1234), ("agent_state:agency_coder", 222), ("agent_status:agency_coder", 221),
                      ("ws_connections:sess_a", 1111)):
         r.expire(key, ttl)
@@ -322,7 +336,7 @@ def test_read_only_refuses_every_write_and_changes_nothing(platform_redis, layou
     before = platform_redis.snapshot()
 
     ro = platform_redis.connect(layout=layout, read_only=True)
-    sessions, states = SessionStore(ro), AgentStateCache(ro)
+    sessions, states = session_store(ro), agent_state_cache(ro)
     caches, queue = Caches(ro), TaskQueue(ro, _no_engine())
     sid = "sess_a" if layout == "platform" else "own"
     aid = "agency_coder" if layout == "platform" else "coder"
@@ -414,9 +428,9 @@ def test_update_task_progress_sql_then_cache_then_publish(platform_redis, sql_en
     _seed_tasks(sql_engine)
     r = platform_redis.raw
     conn = platform_redis.connect(layout=layout)
-    states = AgentStateCache(conn)
+    states = agent_state_cache(conn)
     t0 = dt.datetime.now(dt.timezone.utc)
-    with SessionStore(conn).subscribe(agents=True) as sub:
+    with session_store(conn).subscribe(agents=True) as sub:
         out = update_task_progress(sql_engine, states, "t1", 30, "in_progress")
         msg = _next_message(sub)
         row = _task(sql_engine, "t1")
@@ -477,7 +491,7 @@ def test_update_task_progress_sql_then_cache_then_publish(platform_redis, sql_en
     assert _task(sql_engine, "t1")["completed_at"] == snapshot["completed_at"]  # already completed: kept
 
     # read-only Redis: refused before SQL
-    ro_states = AgentStateCache(platform_redis.connect(layout=layout, read_only=True))
+    ro_states = agent_state_cache(platform_redis.connect(layout=layout, read_only=True))
     with pytest.raises(ReadOnlyViolation):
         update_task_progress(sql_engine, ro_states, "t1", 10, "in_progress")
     assert _task(sql_engine, "t1")["progress"] == 100
@@ -489,7 +503,7 @@ def test_update_task_progress_redis_down_after_commit(sql_engine):
     _seed_tasks(sql_engine)
     down = RedisConnection("redis://127.0.0.1:1/0", "x:", layout="platform", socket_timeout=0.5)
     try:
-        out = update_task_progress(sql_engine, AgentStateCache(down), "t1", 40, "in_progress")
+        out = update_task_progress(sql_engine, agent_state_cache(down), "t1", 40, "in_progress")
     finally:
         down.close()
     assert out["cached"] is False and out["published"] is None and len(out["warnings"]) == 2

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from omnilab import InvalidInput, StoreUnavailable
-from omnilab.sessions.queue import LeaseLost, TaskQueue
+from omnilab.errors import LeaseLost
+from omnilab.sessions.queue import TaskQueue
 
 
 def _row(lab, task_id: str) -> pd.Series:
@@ -128,6 +129,35 @@ def test_dependencies_gate_hand_out(qlab):
     # a dependency that is already completed does not block
     d = q.enqueue({"content": "again", "task_type": "testing"}, depends_on=[a])
     assert q.dequeue("w").task_id == d
+
+
+def test_a_dependency_in_another_queue_releases_the_waiting_task_into_its_own_queue(qlab):
+    q = qlab.queue
+    build = q.enqueue({"content": "build", "task_type": "testing"}, queue="build")
+    deploy = q.enqueue({"content": "deploy", "task_type": "testing"}, queue="deploy", depends_on=[build])
+    other = q.enqueue({"content": "unrelated", "task_type": "testing"}, queue="deploy")
+    stats = q.stats().set_index("queue")
+    assert (stats.loc["deploy", "pending"], stats.loc["deploy", "waiting"]) == (1, 1)
+    assert q.release_ready([deploy, other]) == 0  # one still blocked in SQL, the other not waiting
+    lease = q.dequeue("w", queue="build")
+    lease.extend(30)  # the queue's public lease calls, as Lease uses them
+    q.extend_lease(lease, 30)
+    assert lease.ack() is True  # releases the dependent: into "deploy", never into "build"
+    stats = q.stats().set_index("queue")
+    assert (stats.loc["deploy", "pending"], stats.loc["deploy", "waiting"]) == (2, 0)
+    assert stats.loc["build", "pending"] == 0 and q.dequeue("w", queue="build") is None
+    got = sorted(x.task_id for x in q.dequeue_many("w", 5, queue="deploy"))
+    assert got == sorted([deploy, other])
+    assert q.release_ready([deploy]) == 0  # already handed out: nothing moves twice
+
+
+def test_fail_lease_is_the_public_form_of_lease_fail(qlab):
+    q = qlab.queue
+    tid = q.enqueue({"content": "flaky", "task_type": "testing"})
+    assert q.fail_lease(q.dequeue("w"), "boom") == "retried"
+    assert q.fail_lease(q.dequeue("w"), "boom again", retry=False) == "dead"
+    row = _row(qlab, tid)
+    assert (row["status"], row["error_message"]) == ("failed", "boom again")
 
 
 def test_bad_tasks_write_nothing(qlab):

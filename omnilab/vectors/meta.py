@@ -1,0 +1,69 @@
+"""A lab's own facts in ``lab_meta``: the embedder it records, the memory-table fingerprint, the write generation.
+
+The write generation (``memory_generation``) is a counter bumped in the same transaction as every memory
+write, omnilab's and (once noticed) the platform's; cached search results are keyed by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from omnilab.sql.own_tables import lab_meta
+from omnilab.sql.types import utcnow
+
+__all__ = ["LabMeta"]
+
+_GENERATION = "memory_generation"
+
+
+class LabMeta:
+    """Read and write ``lab_meta`` in ``engine`` (the database of omnilab's own tables)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.bumped = 0  # the generation this process last wrote
+
+    def get(self, key: str, conn: sa.Connection | None = None) -> Any:
+        """The value stored under ``key`` (None if absent); in ``conn``'s transaction when given."""
+        stmt = sa.select(lab_meta.c.value).where(lab_meta.c.key == key)
+        if conn is not None:
+            return conn.execute(stmt).scalar_one_or_none()
+        with self.engine.connect() as c:
+            return c.execute(stmt).scalar_one_or_none()
+
+    def set(self, key: str, value: Any, *, only_if_new: bool = False, conn: sa.Connection | None = None) -> None:
+        """Store ``value`` under ``key`` (``only_if_new``: keep an existing value); in ``conn``'s transaction
+        when given, else in one of its own."""
+        if conn is not None:
+            self._set(conn, key, value, only_if_new)
+            return
+        with self.engine.begin() as c:
+            self._set(c, key, value, only_if_new)
+
+    def _set(self, conn: sa.Connection, key: str, value: Any, only_if_new: bool) -> None:
+        ins = _insert(conn).values(key=key, value=value, counter=0, updated_at=utcnow())
+        conn.execute(ins.on_conflict_do_nothing() if only_if_new else ins.on_conflict_do_update(
+            index_elements=["key"], set_={"value": value, "updated_at": utcnow()}))
+
+    def bump(self, conn: sa.Connection) -> int:
+        """Increment the memory write generation inside the caller's transaction; returns the new value."""
+        ins = _insert(conn).values(key=_GENERATION, value=None, counter=1, updated_at=utcnow())
+        stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
+            "counter": lab_meta.c.counter + 1, "updated_at": utcnow()}).returning(lab_meta.c.counter)
+        self.bumped = int(conn.execute(stmt).scalar_one())
+        return self.bumped
+
+    def generation(self) -> int:
+        """The memory write generation as stored (0 before the first write)."""
+        with self.engine.connect() as conn:
+            gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == _GENERATION)
+                               ).scalar_one_or_none()
+        return int(gen or 0)
+
+
+def _insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into lab_meta that takes ON CONFLICT clauses (both dialects spell them alike)."""
+    return postgresql.insert(lab_meta) if conn.dialect.name == "postgresql" else sqlite.insert(lab_meta)

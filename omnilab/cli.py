@@ -12,9 +12,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omnilab.errors import OmnilabError
+
+if TYPE_CHECKING:
+    from omnilab.lab import Lab
 
 __all__ = ["main", "build_parser"]
 
@@ -32,7 +35,7 @@ def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-layout", choices=("omnilab", "platform"), help="key names in Redis (default: omnilab)")
 
 
-def _open(args: argparse.Namespace, **extra: Any):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace, **extra: Any) -> Lab:
     import omnilab
 
     return omnilab.open(args.lab, database_url=args.database_url, redis_url=args.redis_url,
@@ -100,7 +103,7 @@ def _demo_memory(lab: Any) -> None:
     print(f"vector memory: {st['vectors']:,} memories indexed with {st['embedder']} "
           f"({rec['embedded']:,} embedded now, {time.perf_counter() - t:.1f}s); per type: "
           + ", ".join(f"{k}={v:,}" for k, v in st["per_type"].items()))
-    demos = [
+    demos: list[tuple[str, str, dict[str, Any]]] = [
         ("search", "parse a date from a string", {"memory_type": "code"}),
         ("search", "read a configuration file", {"where": {"metadata.module": "configparser"}}),
         ("hybrid_search", "split a shell command line into tokens", {"memory_type": "code"}),
@@ -296,24 +299,37 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Serve the memory search UI (Voila) on 127.0.0.1; Ctrl-C stops it."""
+    """Serve the memory search UI (Voila) on 127.0.0.1; Ctrl-C or SIGTERM stops it and every kernel."""
     from omnilab.analysis import app
 
     with _open(args) as lab:  # validate the lab and embed any unindexed memories before the UI starts
         rec = lab.memory.reconcile()
         env = {"OMNILAB_DATA_DIR": str(lab.path), "OMNILAB_EMBEDDER": lab.memory.embedder.spec}
         vectors = lab.memory.stats()["vectors"]
-    for key, value in (("OMNILAB_DATABASE_URL", args.database_url), ("OMNILAB_REDIS_URL", args.redis_url)):
+    for key, value in (("OMNILAB_DATABASE_URL", args.database_url), ("OMNILAB_REDIS_URL", args.redis_url),
+                       ("OMNILAB_READ_ONLY", "true" if args.read_only else None),
+                       ("OMNILAB_REDIS_LAYOUT", args.redis_layout)):  # the app's kernels open the same lab
         if value:
             env[key] = value
     print(f"lab {env['OMNILAB_DATA_DIR']}: {vectors:,} memories indexed ({rec['embedded']:,} embedded now)")
     print(f"search UI on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
-    code = app.serve(args.port, env)
+    code = app.serve(args.port, env, idle_kernel_seconds=args.kernel_idle_timeout)
     print("search UI stopped")
     return code
 
 
 # -------------------------------------------------------------------------------------------- parser
+def _seconds(text: str) -> int:
+    """A whole number of seconds, at least 1 (an argparse type: a bad value is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnilab", description=__doc__.splitlines()[0].rstrip("."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -401,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help=cmd_ui.__doc__, description=cmd_ui.__doc__)
     _lab_options(p)
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default: 8866)")
+    p.add_argument("--kernel-idle-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="shut down a page's kernel this long after the page is gone (default: 60); a closing page "
+                        "shuts its kernel down at once")
     p.set_defaults(handler=cmd_ui)
 
     return parser

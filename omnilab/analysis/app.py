@@ -52,18 +52,18 @@ def write_app_notebook(directory: str | Path) -> Path:
     return path
 
 
-def voila_command(notebook: str | Path, port: int, *, idle_kernel_seconds: int = IDLE_KERNEL_SECONDS) -> list[str]:
+def voila_command(notebook: str | Path, port: int, *, idle_kernel_seconds: int | None = None) -> list[str]:
     """The Voila command line: localhost only, no browser, tracebacks shown (a local research tool).
 
     Voila starts one kernel per page view. A page that closes sends a beacon that shuts its kernel down;
     Voila sets no ``_xsrf`` cookie for the beacon to carry, so jupyter_server's XSRF check is turned off
     (the server listens on 127.0.0.1 only and a kernel id is a random UUID). A kernel whose page went away
     without that beacon (a crashed tab, a plain HTTP GET) is culled after ``idle_kernel_seconds`` with no
-    page connected; a kernel with an open page is never culled.
+    page connected (None: :data:`IDLE_KERNEL_SECONDS`); a kernel with an open page is never culled.
     """
-    idle = int(idle_kernel_seconds)
+    idle = IDLE_KERNEL_SECONDS if idle_kernel_seconds is None else int(idle_kernel_seconds)
     if idle < 1:
-        raise ConfigError(f"idle_kernel_seconds must be at least 1, got {idle_kernel_seconds}")
+        raise ConfigError(f"the kernel idle timeout must be at least 1 second, got {idle_kernel_seconds}")
     return [sys.executable, "-m", "voila", str(notebook), f"--port={int(port)}", "--no-browser",
             "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--show_tracebacks=True",
             '--Voila.tornado_settings={"disable_check_xsrf": True}',
@@ -73,7 +73,7 @@ def voila_command(notebook: str | Path, port: int, *, idle_kernel_seconds: int =
 
 
 def serve(port: int, env: Mapping[str, str], *, ready_message: bool = True,
-          idle_kernel_seconds: int = IDLE_KERNEL_SECONDS) -> int:
+          idle_kernel_seconds: int | None = None) -> int:
     """Run Voila on ``port`` with the lab variables in ``env`` until it exits or a signal stops it.
 
     SIGINT (Ctrl-C), SIGTERM (``kill PID``, what a process manager sends) and SIGHUP all stop Voila, which

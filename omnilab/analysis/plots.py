@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from omnilab.errors import InvalidInput
 
@@ -124,7 +125,7 @@ def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figur
                 label = "no runs" if n == 0 else f"{n:,} runs, outcome unknown"
             else:
                 label = f"{rate:.1f}% of {n:,}"
-            ax.text((0 if pd.isna(rate) else max(rate, end if pd.notna(end) else rate)) + 1, yi, label,
+            ax.text((0 if pd.isna(rate) else max(rate, end if pd.notna(end) else rate)) + 1, float(yi), label,
                     va="center", fontsize=7)
         ax.set_xlim(0, 115)
         handles = [Patch(color=c, label=s) for s, c in colors.items()]
@@ -207,7 +208,7 @@ def workload(frame: pd.DataFrame) -> Figure:
         ax.barh(y, data["active_tasks"],
                 color=[colors.get(str(s), "#4C72B0") for s in data.get("system_name", ["?"] * len(data))])
         ax.set_yticks(y, _labels(data), fontsize=8)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
     ax.set_xlabel("active tasks (pending, assigned, in progress)")
     ax.set_title("Workload of agents that can take work (idle or busy)")
     return fig

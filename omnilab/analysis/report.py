@@ -288,7 +288,7 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None, change_days: int
     from omnilab._version import __version__
 
     template = string.Template(
-        resources.files("omnilab.analysis").joinpath("templates", "report.html").read_text(encoding="utf-8"))
+        (resources.files("omnilab.analysis") / "templates" / "report.html").read_text(encoding="utf-8"))
     fmt = "%Y-%m-%d %H:%M:%S"
     return template.substitute(
         title="omnilab agent performance report",

@@ -87,8 +87,7 @@ def bh_qvalues(pvalues: Any) -> np.ndarray:
 def _tests(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Rate and time tests between the ``_<a>`` and ``_<b>`` columns of each row; q-values over the rows."""
     rate_p, kinds = [], []
-    for row in frame.itertuples(index=False):
-        d = row._asdict()
+    for d in frame.to_dict("records"):
         p, kind = proportion_test(d[f"successful_{a}"], d[f"successful_{a}"] + d[f"failed_{a}"],
                                   d[f"successful_{b}"], d[f"successful_{b}"] + d[f"failed_{b}"])
         rate_p.append(p)
@@ -186,14 +185,14 @@ def compare_agents(bind: Any, task_type: str, days: int = 30, *, now: Any = None
     agents = with_rate_interval(agents)
     by_agent = {k: g["execution_time"].to_numpy(float) for k, g in times.groupby("agent_id")}
     rows = []
-    for a, b in itertools.combinations(agents.itertuples(index=False), 2):
+    for a, b in itertools.combinations(agents.to_dict("records"), 2):
         row: dict[str, Any] = {}
         for suffix, agent in (("a", a), ("b", b)):
-            row.update({f"agent_id_{suffix}": agent.agent_id, f"name_{suffix}": agent.name,
-                        f"runs_{suffix}": agent.runs, f"successful_{suffix}": agent.successful_tasks,
-                        f"failed_{suffix}": agent.failed_tasks, f"success_rate_{suffix}": agent.success_rate,
-                        f"median_time_{suffix}": agent.p50_execution_time})
-        row["time_p_value"] = mann_whitney(by_agent.get(a.agent_id, []), by_agent.get(b.agent_id, []))
+            row.update({f"agent_id_{suffix}": agent["agent_id"], f"name_{suffix}": agent["name"],
+                        f"runs_{suffix}": agent["runs"], f"successful_{suffix}": agent["successful_tasks"],
+                        f"failed_{suffix}": agent["failed_tasks"], f"success_rate_{suffix}": agent["success_rate"],
+                        f"median_time_{suffix}": agent["p50_execution_time"]})
+        row["time_p_value"] = mann_whitney(by_agent.get(a["agent_id"], []), by_agent.get(b["agent_id"], []))
         rows.append(row)
     columns = [f"{c}_{s}" for s in ("a", "b") for c in _PAIR_SIDE]
     pairs = pd.DataFrame(rows, columns=[*columns, "time_p_value"])

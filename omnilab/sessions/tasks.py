@@ -16,6 +16,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from omnilab._checks import is_number
 from omnilab.enums import TaskStatus
 from omnilab.errors import InvalidInput, NotFound, OmnilabError, StoreUnavailable
 from omnilab.sessions import pubsub
@@ -34,8 +35,7 @@ AGENT_STATUS_FOR_TASK = {"assigned": "busy", "in_progress": "busy", "completed":
 
 
 def _check_progress(progress: Any) -> int:
-    if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not math.isfinite(progress) \
-            or not 0 <= progress <= 100:
+    if not is_number(progress, finite=True) or not 0 <= progress <= 100:
         raise InvalidInput(f"progress must be a number from 0 to 100, got {progress!r}")
     return int(math.floor(progress + 0.5))  # the column is an integer; 33.5 -> 34
 

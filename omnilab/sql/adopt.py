@@ -78,6 +78,16 @@ def _check_platform(conn: sa.Connection, url: str) -> None:
         raise ConfigError(f"{url} is not a platform database: columns {', '.join(absent)} are missing")
 
 
+def _server_default(column: sa.Column) -> str | sa.TextClause | sa.ColumnElement[Any] | None:
+    """The model's ``server_default`` of ``column`` as text or SQL (the models give ``sa.text(...)``)."""
+    clause = column.server_default
+    if not isinstance(clause, sa.DefaultClause):
+        return None
+    if not isinstance(clause.arg, (str, sa.TextClause, sa.ColumnElement)):
+        raise OmnilabError(f"{column.table.name}.{column.name}: unsupported server default {clause.arg!r}")
+    return clause.arg
+
+
 def _column_ddl(conn: sa.Connection, column: sa.Column) -> tuple[str, str | None]:
     """``ADD COLUMN`` text for one of omnilab's columns, and a default to set afterwards (if any).
 
@@ -86,7 +96,7 @@ def _column_ddl(conn: sa.Connection, column: sa.Column) -> tuple[str, str | None
     the default for new rows.
     """
     dialect = conn.dialect
-    default = column.server_default.arg if column.server_default is not None else None
+    default = _server_default(column)
     later = None
     if default is not None and "CURRENT_TIMESTAMP" in str(default).upper():
         default, later = None, ("CURRENT_TIMESTAMP" if dialect.name == "postgresql" else None)
@@ -95,7 +105,8 @@ def _column_ddl(conn: sa.Connection, column: sa.Column) -> tuple[str, str | None
     ddl = str(sa.schema.CreateColumn(bare).compile(dialect=dialect))
     for fk in column.foreign_keys:  # SQLite allows REFERENCES in ADD COLUMN when the default is NULL
         target = dialect.identifier_preparer.quote(fk.column.table.name)
-        ddl += (f" CONSTRAINT {dialect.identifier_preparer.quote(str(fk.constraint.name))} "
+        name = fk.constraint.name if fk.constraint is not None else None  # a column on a table has one
+        ddl += (f" CONSTRAINT {dialect.identifier_preparer.quote(str(name))} "
                 f"REFERENCES {target} ({dialect.identifier_preparer.quote(fk.column.name)})")
     return ddl, later
 

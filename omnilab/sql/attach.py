@@ -128,7 +128,7 @@ def _view_statements(conn: sa.Connection) -> dict[str, str]:
     insp = sa.inspect(conn)
     existing = set(insp.get_table_names())
     pg = conn.dialect.name == "postgresql"
-    schema = _q(conn.exec_driver_sql("SELECT current_schema()").scalar()) if pg else "main"
+    schema = _q(_current_schema(conn)) if pg else "main"
     out: dict[str, str] = {}
     for name, table in TABLES.items():
         if name not in existing:
@@ -175,6 +175,13 @@ def _pg_cast(col: sa.Column, actual: Any) -> str | None:
     if isinstance(col.type, sa.Boolean) and not isinstance(actual, sa.Boolean):
         return f"({name} <> 0)"
     return None
+
+
+def _current_schema(conn: sa.Connection) -> str:
+    name = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    if not isinstance(name, str):  # NULL: the search_path names no schema that exists
+        raise ConfigError("the database's search_path names no existing schema: omnilab cannot find its tables")
+    return name
 
 
 def _q(name: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from omnilab.errors import StoreUnavailable
+from omnilab.sql.engine import driver_connection
 from omnilab.sql.schema import TABLES
 from omnilab.sql.types import UTCDateTime
 
@@ -83,9 +83,7 @@ def bulk_insert(conn: sa.Connection, table_name: str, columns: Mapping[str, Sequ
             columns[col.name] = [arg(None) for _ in range(n)] if callable(arg) else [arg] * n
     names = list(columns)
     backend = conn.dialect.name
-    raw = conn.connection.driver_connection
-    if raw is None:  # only a connection that was closed or invalidated has none
-        raise StoreUnavailable(f"{table_name}: the database connection is closed")
+    raw = driver_connection(conn)
     for start in range(0, n, page):
         stop = min(n, start + page)
         cols = [_column_values(table.c[name], columns[name][start:stop], backend) for name in names]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -17,7 +17,7 @@ from omnilab.errors import ConfigError, StoreUnavailable
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["create_engine", "BUSY_TIMEOUT_MS", "describe_url", "insert_on_conflict"]
+__all__ = ["create_engine", "BUSY_TIMEOUT_MS", "describe_url", "insert_on_conflict", "driver_connection"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,15 @@ def create_engine(url: str, *, echo: bool = False) -> sa.Engine:
 def describe_url(url: str | sa.URL) -> str:
     """The URL with any password hidden (for messages, logs and reports)."""
     return redact_url(url if isinstance(url, str) else url.render_as_string(hide_password=False))
+
+
+def driver_connection(conn: sa.Connection) -> Any:
+    """The driver's own connection under ``conn`` (``sqlite3.Connection`` or ``psycopg.Connection``), for what
+    SQLAlchemy does not expose: COPY, authorizers, progress handlers, untouched statement text."""
+    raw = conn.connection.driver_connection
+    if raw is None:  # only a connection that was closed or invalidated has none
+        raise StoreUnavailable("the database connection is closed")
+    return raw
 
 
 def insert_on_conflict(bind: sa.Connection | sa.Engine, table: sa.Table) -> postgresql.Insert | sqlite.Insert:

@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import numbers
 from collections.abc import Iterator, Sequence
-from typing import Any, Union
+from typing import Any, Final, Union
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from omnilab._checks import is_integral
 from omnilab.errors import InvalidInput, NotFound, OmnilabError
 from omnilab.sql.frames import read_frame
 from omnilab.sql.intervals import wilson_interval, with_rate_interval
@@ -75,7 +75,7 @@ _BREAKDOWN_ALIASES = {"system": "system_name"}
 _agents = TABLES["agents"]
 _tasks = TABLES["tasks"]
 _perf = TABLES["agent_performance"]
-_TS = "datetime64[us, UTC]"
+_TS: Final = "datetime64[us, UTC]"
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -116,7 +116,7 @@ def _frame(bind: Bind, stmt: Any, dtypes: dict[str, str]) -> pd.DataFrame:
 
 def check_days(days: Any) -> int:
     """``days`` as an int in ``1..MAX_DAYS`` or :class:`InvalidInput`."""
-    if isinstance(days, bool) or not isinstance(days, numbers.Integral):
+    if not is_integral(days):
         raise InvalidInput(f"days must be a whole number of days, got {days!r}")
     if not 1 <= int(days) <= MAX_DAYS:
         raise InvalidInput(f"days must be between 1 and {MAX_DAYS}, got {days}")
@@ -377,8 +377,8 @@ def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = N
     def num(key: str) -> float:
         return float("nan") if row[key] is None else float(row[key])
 
-    wins, fails = int(row["successful_tasks"]), int(row["failed_tasks"])
-    low, high = wilson_interval([wins], [wins + fails])
+    n_wins, n_fails = int(row["successful_tasks"]), int(row["failed_tasks"])
+    low, high = wilson_interval([n_wins], [n_wins + n_fails])
     return {
         "agent_id": row["id"],
         "name": row["name"],

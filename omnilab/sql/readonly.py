@@ -43,7 +43,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from omnilab._checks import is_number
 from omnilab.errors import InvalidInput, OmnilabError, QueryTimeout, ReadOnlyViolation, StoreUnavailable
+from omnilab.sql.engine import driver_connection
 
 __all__ = ["run_read_only", "QueryTimeout", "DEFAULT_TIMEOUT", "pg_denied_names", "SQLITE_DENIED_FUNCTIONS",
            "SQLITE_DENIED_TABLES", "PG_DENIED_FUNCTIONS", "PG_DENIED_PREFIXES"]
@@ -129,8 +131,7 @@ def run_read_only(engine: sa.Engine, query: str, params: dict[str, Any], *,
 def _check_timeout(timeout: Any) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
-            or timeout <= 0:
+    if not is_number(timeout, finite=True) or timeout <= 0:
         raise InvalidInput(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     if timeout * 1000 > _PG_MAX_TIMEOUT_MS:
         raise InvalidInput(f"timeout must be at most {_PG_MAX_TIMEOUT_MS // 1000:,} seconds (or None: no limit)")
@@ -172,7 +173,7 @@ def _sqlite(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
         return 0
 
     with _connect(engine) as conn:
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         raw.execute("PRAGMA query_only=ON")
         # json_each/json_tree declare their table on first use in a connection, which the authorizer would
         # refuse (it looks like a schema change): construct them once before it is installed
@@ -214,7 +215,7 @@ def _postgresql(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
         raise ReadOnlyViolation(f"lab.sql does not run {', '.join(denied)}: server administration, files or "
                                 f"effects that outlive the read-only transaction")
     with _connect(engine) as conn:
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         try:
             # RawCursor: the text goes to the server exactly as checked above ($n placeholders, no rewriting)
             with psycopg.RawCursor(raw) as cur:
@@ -305,6 +306,14 @@ class _LexError(ValueError):
     pass
 
 
+def _token(pattern: re.Pattern[str], sql: str, i: int) -> re.Match[str]:
+    """The token ``pattern`` reads at ``i`` (the caller has checked its first character)."""
+    m = pattern.match(sql, i)
+    if m is None:
+        raise _LexError(f"unreadable token at offset {i}")
+    return m
+
+
 def pg_denied_names(sql: str) -> list[str]:
     """Denied function names among the identifiers of ``sql`` (sorted; empty: nothing denied).
 
@@ -361,9 +370,9 @@ def _pg_identifiers(sql: str) -> list[str]:
             else:
                 i += 1  # a lone "$": the identifier after it is read next
         elif c in _DIGITS or (c == "." and i + 1 < n and sql[i + 1] in _DIGITS):
-            i = _NUMBER.match(sql, i).end()  # letters straight after a number are read as an identifier
+            i = _token(_NUMBER, sql, i).end()  # letters straight after a number are read as an identifier
         elif _IDENT_START.match(c):
-            m = _IDENT.match(sql, i)
+            m = _token(_IDENT, sql, i)
             out.append(_normal(m.group(0)))
             i = m.end()
         else:

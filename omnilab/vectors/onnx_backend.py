@@ -372,20 +372,22 @@ def _export(layout: StLayout, tmp: Path) -> tuple[Path, dict[str, Any]]:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).last_hidden_state
 
+    # The PyTorch reference for the check below, on other lengths than the trace and one past max_seq_length.
+    ids, mask = _pad(_tokenize(layout, _PROBES))
+    with torch.no_grad():
+        ref = _mean_pool(model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                               token_type_ids=torch.zeros_like(torch.from_numpy(ids))).last_hidden_state.numpy(), mask)
     ids, mask = _pad(_tokenize(layout, _PROBES[:2]))  # traced with padding, so the graph keeps the mask
     raw = tmp / "raw.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        torch.onnx.export(HiddenStates(), (torch.from_numpy(ids), torch.from_numpy(mask),
+        # eval(): the exporter puts the module back in its own mode afterwards, and a new Module trains
+        torch.onnx.export(HiddenStates().eval(), (torch.from_numpy(ids), torch.from_numpy(mask),
                                            torch.zeros_like(torch.from_numpy(ids))), str(raw),
                           input_names=list(_INPUTS), output_names=["last_hidden_state"],
                           dynamic_axes={n: {0: "batch", 1: "sequence"} for n in (*_INPUTS, "last_hidden_state")},
                           opset_version=17, dynamo=False)
     final, fused = _fuse(layout, raw, tmp / "fused.onnx")
-    ids, mask = _pad(_tokenize(layout, _PROBES))  # other lengths than the trace, one past max_seq_length
-    with torch.no_grad():
-        ref = _mean_pool(model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                               token_type_ids=torch.zeros_like(torch.from_numpy(ids))).last_hidden_state.numpy(), mask)
     got = OnnxModel(layout, _session(str(final)), "exported").encode(_PROBES, batch_size=3)
     cosine = float(_cosines(ref, got).min())
     if not cosine >= MIN_EXPORT_COSINE:

@@ -1,7 +1,8 @@
 """`omnilab ui` end to end: Voila serves the search UI for a sample lab, headless Chromium searches every type
 by default, picks `code`, types a query, clicks search and finds the expected memory; the tuned threshold is
 marked on the slider and a tuned threshold that hides results says so. A closed page's kernel is shut down,
-and SIGINT (Ctrl-C) or SIGTERM (`kill PID`) stops Voila and every kernel: no process is left.
+a kernel no page connects to is culled when idle, and SIGINT (Ctrl-C) or SIGTERM (`kill PID`) stops Voila
+and every kernel: no process is left.
 
 Every wait is for a condition (a port that answers, an element, a process count, an exit), never a sleep.
 """
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from omnilab.analysis.evaluation import first_sentence
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+IDLE = 20  # --kernel-idle-timeout: long enough for a loaded machine's page to connect after it rendered
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
@@ -118,10 +121,19 @@ _MARKS_ARE_WHOLE_WORDS = """() => Array.from(document.querySelectorAll('table.om
 })"""
 
 
-def _check_the_page(page, port: int, query: str, memory_id: str, function_name: str) -> None:
-    page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+def _open_app(page, port: int):
+    """Load the app and wait until the kernel ran the notebook and the widgets rendered; the query box."""
+    page.goto(f"http://127.0.0.1:{port}/", timeout=180_000)
     box = page.locator(".omnilab-search-ui input[type=text]").first
-    box.wait_for(timeout=120_000)  # the kernel ran the notebook and the widgets rendered
+    try:
+        box.wait_for(timeout=180_000)
+    except Exception as exc:  # playwright's TimeoutError: say what the page shows instead (a traceback?)
+        raise AssertionError(f"the search UI did not render: {page.inner_text('body')[:3000]}") from exc
+    return box
+
+
+def _check_the_page(page, port: int, query: str, memory_id: str, function_name: str) -> None:
+    box = _open_app(page, port)
     memory_type = page.locator(".omnilab-search-ui .widget-dropdown select").first
     assert memory_type.locator("option:checked").inner_text() == "(all)"  # every type by default
     memory_type.select_option(label="code")
@@ -161,7 +173,8 @@ def test_search_in_the_browser_then_stop(ui_lab, stop):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     path, query, memory_id, function_name = ui_lab
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "omnilab.cli", "ui", "--lab", str(path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "omnilab.cli", "ui", "--lab", str(path), "--port", str(port),
+                             "--kernel-idle-timeout", str(IDLE)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, "OMNILAB_EMBEDDER": "hashing"})
     started: dict[int, psutil.Process] = {}
@@ -174,11 +187,16 @@ def test_search_in_the_browser_then_stop(ui_lab, stop):
                 _check_the_page(page, port, query, memory_id, function_name)
                 # a second page has its own kernel; leaving it sends the beacon that shuts that kernel down
                 other = browser.new_page()
-                other.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
-                other.locator(".omnilab-search-ui input[type=text]").first.wait_for(timeout=120_000)
+                _open_app(other, port)
                 assert len(_kernels(proc.pid)) == 2
                 other.goto("about:blank")
                 _wait_for(lambda: len(_kernels(proc.pid)) == 1, 60, "the closed page's kernel was not shut down")
+                # a page that never connects (a plain GET) leaves a kernel no beacon stops: it is culled when idle
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=180) as resp:  # noqa: S310
+                    assert b"omnilab" in resp.read()
+                assert len(_kernels(proc.pid)) == 2
+                _wait_for(lambda: len(_kernels(proc.pid)) == 1, 4 * IDLE, "the idle kernel was not culled")
+                assert page.locator(".omnilab-search-ui").is_visible()  # the open page keeps its kernel
                 started = {c.pid: c for c in _descendants(proc.pid)}
                 assert any("voila" in " ".join(c.cmdline()) for c in started.values())
                 # stop with the browser still connected, as a user would

@@ -97,3 +97,41 @@ def test_loading_the_sample_invalidates_cached_results(rlab):
     rlab.load_sample("small")
     after = rlab.search("parse a date", k=3, cache=True)
     assert after.attrs["cache"] == "miss" and len(after) == 3
+
+
+def test_a_memory_store_caches_through_the_provider_it_is_given(rlab, tmp_path, redis_url, redis_prefix):
+    """No Lab in between: the store asks its provider for a cache on each search and keys entries by the
+    arguments, the embedder, the write generation and the provider's scope."""
+    from omnilab.sessions.cache import SearchCache
+    from omnilab.sessions.connection import RedisConnection
+    from omnilab.vectors.memory import MemoryStore
+    from omnilab.vectors.search import ResultCacheSlot
+
+    conn = RedisConnection(redis_url, redis_prefix, lab_dir=tmp_path / "redis")
+    asked: list[bool | None] = []
+
+    def provider(scope):
+        def provide(cache):
+            asked.append(cache)
+            return None if cache is False else ResultCacheSlot(SearchCache(conn), scope)
+        return provide
+
+    rlab.remember("a memory about the network stack", "knowledge")
+    stores = [MemoryStore(rlab.engine, tmp_path / name, own_engine=rlab.own_engine, embedder="hashing",
+                          result_cache=provider(name)) for name in ("a", "b")]
+    try:
+        a, b = stores
+        first = a.search("network", cache=True)
+        second = a.search("network", cache=None)
+        assert (first.attrs["cache"], second.attrs["cache"]) == ("miss", "hit")
+        pd.testing.assert_frame_equal(first, second)
+        assert a.search("network").attrs["cache"] == "off"  # the store's default: no caching
+        assert asked == [True, None, False]
+        assert b.search("network", cache=True).attrs["cache"] == "miss"  # another scope: another lab
+        a.remember("another memory about the network", "knowledge")
+        after = a.search("network", cache=True)
+        assert after.attrs["cache"] == "miss" and len(after) == 2  # the write changed the generation
+    finally:
+        for store in stores:
+            store.close()
+        conn.close()

@@ -82,13 +82,8 @@ class Settings:
             bool(_PREFIX_RE.match(self.redis_prefix)),
             "must be letters, digits, '_', '.', '-' and end with ':' (e.g. 'omnilab:')",
         )
-        if isinstance(self.embedder, str):
+        if isinstance(self.embedder, str):  # an object (Embedder, LangChain, LlamaIndex) is checked by the Lab
             self._check("embedder", self.embedder.strip() != "", "must not be empty")
-        elif self.embedder is not None:
-            from omnilab.vectors.embedders import is_embedder_like
-
-            self._check("embedder", is_embedder_like(self.embedder),
-                        "must be a spec string, an Embedder or an object with embed_documents/embed_query")
         self._check("index", self.index in _INDEX_KINDS, f"must be one of {_INDEX_KINDS}")
 
     def __repr__(self) -> str:

@@ -110,6 +110,12 @@ class Lab:
         self.path = settings.data_dir.resolve()
         self._closed = False
         self._redis_conn: RedisConnection | None = None  # started on first use of sessions, queue or caches
+        if settings.embedder is not None and not isinstance(settings.embedder, str):
+            from omnilab.vectors.embedders import is_embedder_like
+
+            if not is_embedder_like(settings.embedder):  # before anything is created
+                raise ConfigError(f"embedder must be a spec string, an Embedder or an object with embed_documents/"
+                                  f"embed_query; got {type(settings.embedder).__name__}")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"lab path {self.path} exists and is not a directory")
         try:

@@ -87,3 +87,11 @@ def test_open_options_are_keyword_only_and_typed(tmp_path):
     assert all(params[n].annotation != "Any" for n in settings_fields - {"embedder"})
     with omnilab.open(tmp_path / "lab", embedder="hashing", log_access=True) as lab:
         assert lab.memory.embedder.name.startswith("hashing")
+
+
+def test_open_refuses_an_object_that_is_no_embedder_before_creating_anything(tmp_path):
+    import omnilab
+
+    with pytest.raises(ConfigError, match="embedder must be a spec string, an Embedder"):
+        omnilab.open(tmp_path / "lab", embedder=object())
+    assert not (tmp_path / "lab").exists()

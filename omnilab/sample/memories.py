@@ -30,8 +30,7 @@ def memory_tables(rng: np.random.Generator, code_memories: int, n_days: int, now
     session_ids = [r.get("session_id") or sessions[int(s)] for r, s in zip(rows, rng.integers(0, len(sessions), n))]
     access, n_reads, last_read, updated_at = _accesses(rng, rows, ids, created, t_now, session_ids,
                                                        np.array(tables["agents"]["id"]), sessions)
-    links = _links(rng, rows, tables["task_dependencies"])
-    src, dst = np.array([x[0] for x in links], dtype=int), np.array([x[1] for x in links], dtype=int)
+    relationships = _relationships(_links(rng, rows, tables["task_dependencies"]), ids, created)
     return {
         "memory_entries": {
             "id": ids,
@@ -48,11 +47,7 @@ def memory_tables(rng: np.random.Generator, code_memories: int, n_days: int, now
             "access_count": n_reads.tolist(),
             "last_accessed": [last_read.get(i) for i in range(n)],
         },
-        "memory_relationships": {
-            "source_memory_id": [ids[i] for i in src], "target_memory_id": [ids[i] for i in dst],
-            "relationship_type": [x[2] for x in links], "strength": [x[3] for x in links],
-            "created_at": np.maximum(created[src], created[dst]),
-        },
+        "memory_relationships": relationships,
         "memory_access": access,
     }
 
@@ -122,6 +117,16 @@ def _accesses(rng: np.random.Generator, rows: list[dict[str, Any]], ids: list[st
         "timestamp": np.concatenate([created, read_at, upd_at]),
     }
     return access, n_reads, last_read, updated_at
+
+
+def _relationships(links: list[Link], ids: list[str], created: np.ndarray) -> dict[str, Any]:
+    """memory_relationships columns; a link is as old as the younger of its two memories."""
+    src, dst = np.array([x[0] for x in links], dtype=int), np.array([x[1] for x in links], dtype=int)
+    return {
+        "source_memory_id": [ids[i] for i in src], "target_memory_id": [ids[i] for i in dst],
+        "relationship_type": [x[2] for x in links], "strength": [x[3] for x in links],
+        "created_at": np.maximum(created[src], created[dst]),
+    }
 
 
 def _links(rng: np.random.Generator, rows: list[dict[str, Any]], deps: dict[str, Any]) -> list[Link]:

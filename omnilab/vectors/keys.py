@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from omnilab.errors import InvalidInput
+from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors import hybrid
@@ -74,7 +74,7 @@ def insert_keys(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, in
     """Insert key rows (memory_id, memory_type, content_hash, embedding_key); returns memory id -> vector id."""
     if not rows:
         return {}
-    ins = postgresql.insert(MV) if conn.dialect.name == "postgresql" else sqlite.insert(MV)
+    ins = insert_on_conflict(conn, MV)
     # a concurrent sync of the same lab may have added some first: theirs stand
     stmt = ins.on_conflict_do_nothing(index_elements=["memory_id"]).returning(MV.c.memory_id, MV.c.id)
     out = {m: int(i) for m, i in conn.execute(stmt, rows)}

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from omnilab import enums
 from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation, StoreUnavailable
 from omnilab.sql.bulk import bulk_insert
 from omnilab.sql.own_tables import embedding_cache
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 MEM = TABLES["memory_entries"]
 REL = TABLES["memory_relationships"]
 ACCESS = TABLES["memory_access"]
-MEMORY_TYPES = enums.values(enums.MemoryType)
 _SAVE_SMALL = 20_000  # below this many vectors in the changed types, every write saves at once
 _SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
 

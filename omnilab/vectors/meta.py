@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.own_tables import lab_meta
 from omnilab.sql.types import utcnow
 
@@ -44,13 +44,13 @@ class LabMeta:
             self._set(c, key, value, only_if_new)
 
     def _set(self, conn: sa.Connection, key: str, value: Any, only_if_new: bool) -> None:
-        ins = _insert(conn).values(key=key, value=value, counter=0, updated_at=utcnow())
+        ins = insert_on_conflict(conn, lab_meta).values(key=key, value=value, counter=0, updated_at=utcnow())
         conn.execute(ins.on_conflict_do_nothing() if only_if_new else ins.on_conflict_do_update(
             index_elements=["key"], set_={"value": value, "updated_at": utcnow()}))
 
     def bump(self, conn: sa.Connection) -> int:
         """Increment the memory write generation inside the caller's transaction; returns the new value."""
-        ins = _insert(conn).values(key=_GENERATION, value=None, counter=1, updated_at=utcnow())
+        ins = insert_on_conflict(conn, lab_meta).values(key=_GENERATION, value=None, counter=1, updated_at=utcnow())
         stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
             "counter": lab_meta.c.counter + 1, "updated_at": utcnow()}).returning(lab_meta.c.counter)
         self.bumped = int(conn.execute(stmt).scalar_one())
@@ -62,8 +62,3 @@ class LabMeta:
             gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == _GENERATION)
                                ).scalar_one_or_none()
         return int(gen or 0)
-
-
-def _insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT into lab_meta that takes ON CONFLICT clauses (both dialects spell them alike)."""
-    return postgresql.insert(lab_meta) if conn.dialect.name == "postgresql" else sqlite.insert(lab_meta)

@@ -37,6 +37,7 @@ from omnilab.vectors.cache import EmbeddingCache
 from omnilab.vectors.embedders import Embedder, text_key
 from omnilab.vectors.filters import check_where, compile_where
 from omnilab.vectors.index import Hit, VectorIndex
+from omnilab.vectors.keys import chunks
 from omnilab.vectors.sources import check_vector
 from omnilab.vectors.thresholds import resolve_threshold
 
@@ -92,11 +93,6 @@ def _flag(value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidInput(f"include_expired must be True or False, got {value!r}")
     return bool(value)
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def check_k(k: Any) -> int:
@@ -504,7 +500,7 @@ class MemorySearch:
         stmt = self._row_statement(full, not include_expired)
         params = {} if include_expired else {"now_ts": (now or utcnow()).timestamp()}
         out: dict[int, tuple[Any, ...]] = {}
-        for part in _chunks(ids, 500):
+        for part in chunks(ids):
             if not self.split:
                 with self.engine.connect() as conn:
                     out.update({r[0]: tuple(r[1:]) for r in conn.execute(stmt, {**params, "ids": part})})

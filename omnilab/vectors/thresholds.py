@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from omnilab import enums
 from omnilab._checks import is_number
 from omnilab.errors import InvalidInput
+from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.frames import read_frame
 from omnilab.sql.own_tables import search_thresholds
 from omnilab.sql.types import utcnow
@@ -62,17 +63,8 @@ def save_threshold(engine: sa.Engine, threshold: Any, *, memory_type: Any, embed
     row = {"memory_type": mtype, "embedder": name, "threshold": float(threshold), "f1": f1, "precision": precision,
            "recall": recall, "k": k, "n_queries": n_queries, "details": details, "updated_at": utcnow()}
     update = [c for c in row if c not in _KEY]
-    stmt: sa.Executable
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        pg = postgresql.insert(search_thresholds).values(**row)
-        stmt = pg.on_conflict_do_update(index_elements=_KEY, set_={c: pg.excluded[c] for c in update})
-    else:
-        from sqlalchemy.dialects import sqlite
-
-        lite = sqlite.insert(search_thresholds).values(**row)
-        stmt = lite.on_conflict_do_update(index_elements=_KEY, set_={c: lite.excluded[c] for c in update})
+    ins = insert_on_conflict(engine, search_thresholds).values(**row)
+    stmt = ins.on_conflict_do_update(index_elements=_KEY, set_={c: ins.excluded[c] for c in update})
     with engine.begin() as conn:
         conn.execute(stmt)
     log.info("saved threshold %.4f for %s / %s", threshold, mtype, name)

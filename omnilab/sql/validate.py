@@ -8,7 +8,7 @@ import math
 import numbers
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, SupportsInt
 
 import numpy as np
 import pandas as pd
@@ -145,7 +145,8 @@ def _to_int(table: str, col: sa.Column, value: Any, where: str) -> int:
     if isinstance(value, numbers.Integral):
         value = int(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        value = math.trunc(value)  # a whole number already: exact, unlike a detour through float
+        # exact, like int() (numpy floats have __int__ but no __trunc__; a Real need not have __int__)
+        value = int(value) if isinstance(value, SupportsInt) else math.trunc(value)
     else:
         raise InvalidInput(f"{where}, column {name!r}: expected an integer, got {value!r}")
     if not -(2**63) <= value < 2**63:

@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from omnilab import InvalidInput, NotFound, ReadOnlyViolation
 from omnilab.sessions import pubsub
 from omnilab.sessions.cache import Caches, MemoryCache, ResponseCache, SearchCache
+from omnilab.sessions.layout import agent_state_cache, session_store
 from omnilab.sessions.platform import PlatformAgentStateCache, PlatformSessionStore
 from omnilab.sessions.queue import TaskQueue
-from omnilab.sessions.layout import agent_state_cache, session_store
 from omnilab.sessions.store import AgentStateCache, SessionStore
 from omnilab.sessions.tasks import update_task_progress
 from omnilab.sessions.txlog import read_transaction, transaction

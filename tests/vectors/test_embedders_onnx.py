@@ -107,7 +107,7 @@ def test_search_results_identical_both_ways_and_labs_interchange(tmp_path, onnx_
 def test_later_process_reuses_the_export_without_torch(tmp_path, xdg, onnx_st, memories):
     with omnilab.open(tmp_path / "lab", embedder=onnx_st) as lab:
         lab.ingest(memories[:40], progress=False)
-    before = _cache_files(xdg)
+    before = _cache_files(xdg / "omnilab")
     script = textwrap.dedent(f"""
         import json, sys
         import omnilab
@@ -129,7 +129,7 @@ def test_later_process_reuses_the_export_without_torch(tmp_path, xdg, onnx_st, m
     assert out["cls"] == out["used"] == "OnnxSentenceEmbedder"
     assert out["source"] == "cache"  # loaded from disk, not exported again
     assert out["heavy"] == []  # neither torch, transformers nor sentence_transformers was imported
-    assert _cache_files(xdg) == before  # nothing rewritten
+    assert _cache_files(xdg / "omnilab") == before  # nothing rewritten
     assert float(np.asarray(out["vec"]) @ onnx_st.embed([onnx_st.preprocess(QUERIES[0])])[0]) >= 0.99999
     with omnilab.open(tmp_path / "lab", embedder=onnx_st) as lab:
         assert out["ids"] == lab.search(QUERIES[1], k=5)["memory_id"].tolist()

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omnilab._text import redact_url
 from omnilab.errors import ConfigError
 
 __all__ = ["Settings", "DEFAULT_DATA_DIR", "ENV_VARS", "REDIS_LAYOUTS"]
@@ -143,14 +144,5 @@ class Settings:
 
 
 def _hide_password(value: Any) -> Any:
-    """``scheme://user:***@host/...`` for a URL with a password; anything else unchanged."""
-    if not isinstance(value, str) or "@" not in value or "://" not in value:
-        return value
-    scheme, rest = value.split("://", 1)
-    netloc, sep, tail = rest.partition("/")
-    if "@" not in netloc:
-        return value
-    userinfo, host = netloc.rsplit("@", 1)
-    if ":" not in userinfo:
-        return value
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{sep}{tail}"
+    """A URL with its password replaced by ``***``; anything else unchanged."""
+    return redact_url(value) if isinstance(value, str) else value

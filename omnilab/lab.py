@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlalchemy as sa
 
+from omnilab._checks import is_int
 from omnilab.config import Settings
 from omnilab.errors import ConfigError, InvalidInput, NotFound, OmnilabError, ReadOnlyViolation
 from omnilab.sql import attach, migrate
@@ -218,7 +219,7 @@ class Lab:
         t = TABLES[name]
         stmt = sa.select(t).order_by(*t.primary_key.columns)
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            if not is_int(limit) or limit < 0:
                 raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
             stmt = stmt.limit(limit)
         return self._frame(stmt, t)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from omnilab import enums
+from omnilab._checks import is_integral
 from omnilab.errors import InvalidInput
 from omnilab.vectors import thresholds
 
@@ -231,7 +232,7 @@ def score_labels(lab: Any, labels: Any, *, memory_type: str | None, k: int = 10,
     from omnilab.analysis import evaluation
 
     labels = normalize_labels(_belonging(lab, labels))
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_integral(k) or k < 1:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     store = lab.memory
     store.reconcile()  # rows written by bulk loaders (the sample) get their vectors first

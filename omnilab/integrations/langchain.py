@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from omnilab._checks import is_int
 from omnilab.errors import ConfigError, InvalidInput
 from omnilab.integrations._common import check_ids, ids_where, memory_type_value, rows_by_id, split_existing, vectors_of
 from omnilab.vectors.embedders import Embedder, LangChainEmbedder, collapse, create_embedder
@@ -234,7 +235,7 @@ class OmnilabVectorStore(VectorStore):
                                                 **kwargs: Any) -> list[Document]:
         """``k`` documents chosen from the exact filtered top ``fetch_k`` for relevance and diversity."""
         _no_kwargs(kwargs)
-        if isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < 1:
+        if not is_int(fetch_k) or fetch_k < 1:
             raise InvalidInput(f"fetch_k must be a positive integer, got {fetch_k!r}")
         query = np.asarray(embedding, dtype=np.float32)
         hits, vids = self._search(query, max(fetch_k, k), filter)

@@ -574,7 +574,8 @@ class TaskQueue:
         self.conn.check_writable("retrying dead-lettered tasks")
         keys = self._keys(queue)
         dead = self.conn.run(lambda r: reply_strs(r.zrange(keys["dead"], 0, -1)), "dead letters")
-        ids = [i for i in dead if task_ids is None or i in set(task_ids)]
+        wanted = None if task_ids is None else set(task_ids)  # once: task_ids may be a generator
+        ids = [i for i in dead if wanted is None or i in wanted]
         if not ids:
             return 0
         t = self._tasks

@@ -65,6 +65,16 @@ def test_fail_retries_then_dead_letters(qlab):
     assert _row(qlab, tid)["status"] == "completed"
 
 
+def test_retry_dead_takes_task_ids_from_a_generator(qlab):
+    q = TaskQueue(qlab.queue.conn, qlab.engine, max_attempts=1)
+    tids = [q.enqueue({"content": f"t{i}", "task_type": "testing"}, queue="gen") for i in range(3)]
+    for _ in tids:
+        assert q.dequeue("w", queue="gen").fail("boom") == "dead"
+    # the ids as a one-shot iterator: each dead task must be checked against all of them
+    assert q.retry_dead("gen", task_ids=(t for t in tids[1:])) == 2
+    assert sorted(q.dead_letters("gen")["id"]) == [tids[0]]
+
+
 def test_expired_lease_is_requeued_and_completes_once(qlab):
     q = qlab.queue
     tid = q.enqueue({"content": "slow", "task_type": "testing"})

@@ -162,6 +162,21 @@ def test_one_head_only():
 
     heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
     assert len(heads) == 1
+    assert heads == [migrate.HEAD]  # the constant that lets a current lab open without starting alembic
+
+
+def test_opening_a_current_lab_does_not_start_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    import omnilab
+
+    omnilab.open(tmp_path / "lab", embedder="hashing").close()
+    code = ("import sys, omnilab; omnilab.open(sys.argv[1], embedder='hashing').close(); "
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lab")], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-1] == "False"
 
 
 def test_plain_alembic_cli_works_from_the_repo(tmp_path, database_url):

@@ -320,12 +320,17 @@ def _agent_names(lab: Any) -> dict[str, str]:
 
 
 class ThresholdTuner(W.VBox):
-    """A threshold slider over a tuned curve, showing the live precision/recall/F1 point; "save" stores it."""
+    """A threshold slider over a tuned curve, showing the live precision/recall/F1 point; "save" stores it
+    in ``lab``. ``labels`` from :func:`~omnilab.analysis.tuning.stdlib_labels` are scored in their own
+    (scratch) lab; the saved threshold still goes to ``lab``."""
 
     def __init__(self, lab: Any, labels: Any, *, memory_type: Any = "code", k: int = 10,
                  result: tuning.TuningResult | None = None, plot: bool = True) -> None:
         self.lab = lab
-        self.result = result if result is not None else tuning.tune(lab, labels, memory_type=memory_type, k=k)
+        if result is None:
+            scored_in = labels.lab if isinstance(labels, tuning.StdlibLabels) else lab
+            result = tuning.tune(scored_in, labels, memory_type=memory_type, k=k)
+        self.result = result
         lo = float(min(self.result.curve["threshold"].min(), self.result.threshold)) if len(self.result.curve) else 0.0
         self.slider = W.FloatSlider(value=round(self.result.threshold, 3), min=math.floor(lo * 20) / 20, max=1.0,
                                     step=0.005, readout_format=".3f", description="threshold",

@@ -231,6 +231,22 @@ def test_threshold_tuner_live_point_and_save(filled):
     assert tuner.figure.value[:8] == b"\x89PNG\r\n\x1a\n"  # the curve with the live point, redrawn
 
 
+def test_threshold_tuner_scores_scratch_labels_in_their_lab_and_saves_into_the_users(filled, tmp_path):
+    import omnilab
+
+    scratch, ids = filled  # stands in for the scratch lab stdlib_labels builds
+    labels = tuning.StdlibLabels(labels=tuning.normalize_labels({"parse a date": [ids[0]],
+                                                                 "http request retry": [ids[2]]}),
+                                 lab=scratch, scratch=tmp_path / "scratch")
+    with omnilab.open(tmp_path / "mine", embedder="hashing") as mine:
+        tuner = ThresholdTuner(mine, labels, memory_type="code", k=3, plot=False)
+        assert tuner.result.n_queries == 2
+        tuner.slider.value = 0.25
+        tuner.save_button.click()
+        assert tuning.get_threshold(mine, "code") == pytest.approx(0.25)
+    assert tuning.get_threshold(scratch, "code") is None
+
+
 def test_results_html_of_an_empty_frame():
     import pandas as pd
 

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from omnilab import enums
 from omnilab._checks import is_integral
 from omnilab.errors import InvalidInput
 from omnilab.vectors import thresholds
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: the similarity threshold hard-coded by the platform's design
 DESIGN_THRESHOLD = 0.7
-MEMORY_TYPES = enums.values(enums.MemoryType)
 
 
 # ------------------------------------------------------------------------------------------ labels
@@ -387,22 +385,13 @@ def _subset(labels: pd.DataFrame, split: str | None) -> pd.DataFrame:
     return sub
 
 
-def _check_type(memory_type: Any) -> str | None:
-    if memory_type is None:
-        return None
-    value = getattr(memory_type, "value", memory_type)
-    if value not in MEMORY_TYPES:
-        raise InvalidInput(f"memory_type must be one of {', '.join(MEMORY_TYPES)}, got {memory_type!r}")
-    return value
-
-
 def tune(lab: Any, labels: Any, *, memory_type: Any = None, k: int = 10, split: str | None = None,
          where: Mapping[str, Any] | None = None) -> TuningResult:
     """Score the labels (optionally one ``split``) and recommend the F1-optimal threshold."""
-    mtype = _check_type(memory_type)
+    mtype = thresholds.check_memory_type(memory_type)
     labels = _subset(normalize_labels(_belonging(lab, labels)), split)
     if mtype is None and "memory_type" in labels.columns and labels["memory_type"].nunique() == 1:
-        mtype = _check_type(labels["memory_type"].iloc[0])
+        mtype = thresholds.check_memory_type(labels["memory_type"].iloc[0])
     hits, n_rel = score_labels(lab, labels, memory_type=mtype, k=k, where=where)
     total = int(n_rel.sum())
     curve = threshold_curve(hits["score"], hits["relevant"], total)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from omnilab._checks import is_int
 from omnilab.errors import ConfigError, InvalidInput, OmnilabError, StoreUnavailable
 
 __all__ = [
@@ -93,7 +94,6 @@ class Embedder:
 
 
 # --------------------------------------------------------------------------------------------- hashing
-_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -502,7 +502,7 @@ def _kind_of(obj: Any) -> str | None:
 def _declared_dim(obj: Any) -> int | None:
     for attr in _DIM_ATTRS:
         value = getattr(obj, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if is_int(value) and value > 0:
             return value
     return None
 
@@ -540,7 +540,7 @@ class _ObjectEmbedder(Embedder):
     def __init__(self, obj: Any, *, name: str | None = None, dim: int | None = None) -> None:
         self.obj = obj
         self.name = type(obj).__name__  # for errors raised while probing; the real name follows
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        if dim is not None and (not is_int(dim) or dim < 1):
             raise ConfigError(f"dim must be a positive integer, got {dim!r}")
         self.dim = dim or _declared_dim(obj) or self._probe()
         if name is None:
@@ -648,7 +648,7 @@ class PrecomputedEmbedder(DetachedEmbedder):
     """A lab whose vectors all come from outside (e.g. LlamaIndex nodes with embeddings): ``precomputed:<dim>``."""
 
     def __init__(self, dim: int) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
+        if not is_int(dim) or not 1 <= dim <= 65536:
             raise ConfigError(f"dim must be an integer in 1..65536, got {dim!r}")
         super().__init__(f"precomputed:{dim}", dim,
                          f"this lab stores vectors computed outside omnilab (precomputed:{dim}): give embeddings "

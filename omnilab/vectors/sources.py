@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from omnilab._checks import is_int
 from omnilab.errors import InvalidInput
 
 __all__ = ["iter_batches", "check_vector"]
@@ -78,7 +79,7 @@ def _csv_value(key: str, value: str) -> Any:
 
 def iter_batches(data: Any, batch_size: int) -> Iterator[list[dict[str, Any]]]:
     """Batches of row dicts from any supported source."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
     rows: Iterable[dict[str, Any]]
     if isinstance(data, pd.DataFrame):

@@ -30,17 +30,26 @@ def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL (default: SQLite inside the lab)")
     p.add_argument("--redis-url", metavar="URL", help="redis://… or 'embedded' (default)")
     p.add_argument("--embedder", metavar="SPEC", help="e.g. hashing, sentence-transformers, openai")
-    p.add_argument("--read-only", action="store_true",
-                   help="attach to the database without writing to it (the platform's own database)")
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="attach to the database without writing to it (the platform's own database)",
+    )
     p.add_argument("--redis-layout", choices=("omnilab", "platform"), help="key names in Redis (default: omnilab)")
 
 
 def _open(args: argparse.Namespace, **extra: Any) -> Lab:
     import omnilab
 
-    return omnilab.open(args.lab, database_url=args.database_url, redis_url=args.redis_url,
-                        embedder=args.embedder, read_only=True if getattr(args, "read_only", False) else None,
-                        redis_layout=getattr(args, "redis_layout", None), **extra)
+    return omnilab.open(
+        args.lab,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        embedder=args.embedder,
+        read_only=True if getattr(args, "read_only", False) else None,
+        redis_layout=getattr(args, "redis_layout", None),
+        **extra,
+    )
 
 
 def _require_lab(args: argparse.Namespace) -> None:
@@ -100,9 +109,11 @@ def _demo_memory(lab: Any) -> None:
     t = time.perf_counter()
     rec = lab.memory.reconcile()
     st = lab.memory.stats()
-    print(f"vector memory: {st['vectors']:,} memories indexed with {st['embedder']} "
-          f"({rec['embedded']:,} embedded now, {time.perf_counter() - t:.1f}s); per type: "
-          + ", ".join(f"{k}={v:,}" for k, v in st["per_type"].items()))
+    print(
+        f"vector memory: {st['vectors']:,} memories indexed with {st['embedder']} "
+        f"({rec['embedded']:,} embedded now, {time.perf_counter() - t:.1f}s); per type: "
+        + ", ".join(f"{k}={v:,}" for k, v in st["per_type"].items())
+    )
     demos: list[tuple[str, str, dict[str, Any]]] = [
         ("search", "parse a date from a string", {"memory_type": "code"}),
         ("search", "read a configuration file", {"where": {"metadata.module": "configparser"}}),
@@ -160,8 +171,10 @@ def _db_adopt(args: argparse.Namespace) -> int:
     from omnilab.sql.engine import describe_url
 
     done = adopt(args.url, yes=args.yes, backup=not args.no_backup)
-    print(f"adopted {describe_url(args.url)}: {len(done['columns_added'])} columns, {len(done['tables_created'])} "
-          f"tables, {len(done['indexes_created'])} indexes added; now at revision {done['revision']}")
+    print(
+        f"adopted {describe_url(args.url)}: {len(done['columns_added'])} columns, {len(done['tables_created'])} "
+        f"tables, {len(done['indexes_created'])} indexes added; now at revision {done['revision']}"
+    )
     if done["backup"]:
         print(f"backup: {done['backup']}")
     return 0
@@ -171,8 +184,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Load the OmniDev sample dataset into a lab."""
     start = time.perf_counter()
     with _open(args) as lab:
-        added = lab.load_sample(args.size, seed=args.seed, days=args.days, progress=not args.quiet,
-                                replace=args.replace)
+        added = lab.load_sample(
+            args.size, seed=args.seed, days=args.days, progress=not args.quiet, replace=args.replace
+        )
     seconds = time.perf_counter() - start
     if not added:
         print(f"the lab already holds the {args.size} sample (seed {args.seed}); nothing loaded (--replace reloads it)")
@@ -224,16 +238,23 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Add memories from a .jsonl or .csv file (embedded once; cached embeddings are reused)."""
     with _open(args, progress=not args.quiet) as lab:
-        summary = lab.ingest(args.file, memory_type=args.type, batch_size=args.batch_size,
-                             progress=not args.quiet, dedupe=not args.keep_duplicates)
+        summary = lab.ingest(
+            args.file,
+            memory_type=args.type,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+            dedupe=not args.keep_duplicates,
+        )
         embedder = lab.memory.embedder.name
     summary.pop("memory_ids")
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"added {summary['added']:,} memories ({summary['duplicates']:,} duplicates skipped) in "
-          f"{summary['seconds']:.1f}s with {embedder}: {summary['embedded']:,} embedded, "
-          f"{summary['cache_hits']:,} from the cache, {summary['precomputed']:,} precomputed")
+    print(
+        f"added {summary['added']:,} memories ({summary['duplicates']:,} duplicates skipped) in "
+        f"{summary['seconds']:.1f}s with {embedder}: {summary['embedded']:,} embedded, "
+        f"{summary['cache_hits']:,} from the cache, {summary['precomputed']:,} precomputed"
+    )
     return 0
 
 
@@ -271,8 +292,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with _open(args) as lab:
         path = lab.report(args.output, days=args.days)
-    print(f"wrote {path} ({path.stat().st_size:,} bytes, last {args.days} days) "
-          f"in {time.perf_counter() - start:.1f}s")
+    print(f"wrote {path} ({path.stat().st_size:,} bytes, last {args.days} days) in {time.perf_counter() - start:.1f}s")
     return 0
 
 
@@ -289,8 +309,17 @@ def cmd_queue(args: argparse.Namespace) -> int:
         sessions = len(lab.sessions.frame())
     if args.json:
         stats = stats.astype(object).where(stats.notna(), None)  # missing counts as null, not "<NA>"
-        print(json.dumps({"queues": stats.to_dict(orient="records"), "caches": caches.to_dict(orient="records"),
-                          "sessions": sessions}, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "queues": stats.to_dict(orient="records"),
+                    "caches": caches.to_dict(orient="records"),
+                    "sessions": sessions,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     print(stats.to_string(index=False) if len(stats) else "no queues yet")
     print(caches.to_string(index=False))
@@ -306,9 +335,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
         rec = lab.memory.reconcile()
         env = {"OMNILAB_DATA_DIR": str(lab.path), "OMNILAB_EMBEDDER": lab.memory.embedder.spec}
         vectors = lab.memory.stats()["vectors"]
-    for key, value in (("OMNILAB_DATABASE_URL", args.database_url), ("OMNILAB_REDIS_URL", args.redis_url),
-                       ("OMNILAB_READ_ONLY", "true" if args.read_only else None),
-                       ("OMNILAB_REDIS_LAYOUT", args.redis_layout)):  # the app's kernels open the same lab
+    for key, value in (
+        ("OMNILAB_DATABASE_URL", args.database_url),
+        ("OMNILAB_REDIS_URL", args.redis_url),
+        ("OMNILAB_READ_ONLY", "true" if args.read_only else None),
+        ("OMNILAB_REDIS_LAYOUT", args.redis_layout),
+    ):  # the app's kernels open the same lab
         if value:
             env[key] = value
     print(f"lab {env['OMNILAB_DATA_DIR']}: {vectors:,} memories indexed ({rec['embedded']:,} embedded now)")
@@ -354,9 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("revision", nargs="?", default=rev_default)
         elif name == "downgrade":
             q.add_argument("revision", help="target revision, e.g. -1 or base")
-    q = dbsub.add_parser("adopt", help="make the platform's database at URL an omnilab database, only adding to it",
-                         description="add omnilab's columns, tables and indexes to the platform's database in place "
-                                     "and stamp it (SQLite is backed up first to NAME.bak-YYYYmmddTHHMMSS)")
+    q = dbsub.add_parser(
+        "adopt",
+        help="make the platform's database at URL an omnilab database, only adding to it",
+        description="add omnilab's columns, tables and indexes to the platform's database in place "
+        "and stamp it (SQLite is backed up first to NAME.bak-YYYYmmddTHHMMSS)",
+    )
     q.add_argument("url", metavar="URL", help="SQLAlchemy URL of the platform's database")
     q.add_argument("--yes", action="store_true", help="required for PostgreSQL, which is changed without a backup")
     q.add_argument("--no-backup", action="store_true", help="do not copy a SQLite file first")
@@ -368,8 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--days", type=int, default=None, help="days of history (default: by size)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--replace", action="store_true",
-                   help="delete the rows of the sample's tables (other data included) and load the sample anew")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the rows of the sample's tables (other data included) and load the sample anew",
+    )
     p.set_defaults(handler=cmd_sample)
 
     p = sub.add_parser("info", help=cmd_info.__doc__, description=cmd_info.__doc__)
@@ -406,8 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("queue", help=cmd_queue.__doc__, description=cmd_queue.__doc__)
     qsub = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
-    for name, help_text in (("stats", "pending / waiting / in flight / dead per queue, cache hit rates"),
-                            ("recover", "queue SQL tasks that are open but unknown to Redis")):
+    for name, help_text in (
+        ("stats", "pending / waiting / in flight / dead per queue, cache hit rates"),
+        ("recover", "queue SQL tasks that are open but unknown to Redis"),
+    ):
         q = qsub.add_parser(name, help=help_text, description=help_text)
         _lab_options(q)
         q.add_argument("--queue", help="recover only this queue (default: every queue of this lab)")
@@ -417,9 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help=cmd_ui.__doc__, description=cmd_ui.__doc__)
     _lab_options(p)
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default: 8866)")
-    p.add_argument("--kernel-idle-timeout", type=_seconds, default=None, metavar="SECONDS",
-                   help="shut down a page's kernel this long after the page is gone (default: 60); a closing page "
-                        "shuts its kernel down at once")
+    p.add_argument(
+        "--kernel-idle-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="shut down a page's kernel this long after the page is gone (default: 60); a closing page "
+        "shuts its kernel down at once",
+    )
     p.set_defaults(handler=cmd_ui)
 
     return parser
@@ -428,8 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     _quiet_model_loading()
     try:
         if (args.command, getattr(args, "db_command", None)) not in _CREATES_LAB:

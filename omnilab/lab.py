@@ -36,6 +36,7 @@ __all__ = ["Lab", "open", "adopt"]
 
 log = logging.getLogger(__name__)
 
+
 def open(  # noqa: A001 - mirrors io.open
     path: str | Path | None = None,
     *,
@@ -69,9 +70,16 @@ def open(  # noqa: A001 - mirrors io.open
     """
     if unknown:
         raise ConfigError(_unknown_options_message(unknown))
-    settings = Settings.from_env(data_dir=path, database_url=database_url, redis_url=redis_url,
-                                 redis_prefix=redis_prefix, embedder=embedder, index=index, read_only=read_only,
-                                 redis_layout=redis_layout)
+    settings = Settings.from_env(
+        data_dir=path,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        embedder=embedder,
+        index=index,
+        read_only=read_only,
+        redis_layout=redis_layout,
+    )
     return Lab(settings, reindex=reindex, progress=progress, log_access=log_access)
 
 
@@ -80,14 +88,15 @@ def _unknown_options_message(unknown: Mapping[str, Any]) -> str:
     import difflib
     import inspect
 
-    valid = [name for name, p in inspect.signature(open).parameters.items()
-             if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    valid = [name for name, p in inspect.signature(open).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     parts = []
     for name in sorted(unknown):
         close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
         parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return (f"unknown option{'s' if len(parts) > 1 else ''} for omnilab.open: {', '.join(parts)}; "
-            f"valid options: {', '.join(valid)}")
+    return (
+        f"unknown option{'s' if len(parts) > 1 else ''} for omnilab.open: {', '.join(parts)}; "
+        f"valid options: {', '.join(valid)}"
+    )
 
 
 def adopt(url: str, *, yes: bool = False, backup: bool = True) -> dict[str, Any]:
@@ -105,8 +114,9 @@ def adopt(url: str, *, yes: bool = False, backup: bool = True) -> dict[str, Any]
 class Lab:
     """A research lab: the three stores behind pandas-returning helpers. Create it with :func:`open`."""
 
-    def __init__(self, settings: Settings, *, reindex: bool = False, progress: bool = False,
-                 log_access: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, reindex: bool = False, progress: bool = False, log_access: bool = False
+    ) -> None:
         self.settings = settings
         self.path = settings.data_dir.resolve()
         self._closed = False
@@ -115,8 +125,10 @@ class Lab:
             from omnilab.vectors.embedders import is_embedder_like
 
             if not is_embedder_like(settings.embedder):  # before anything is created
-                raise ConfigError(f"embedder must be a spec string, an Embedder or an object with embed_documents/"
-                                  f"embed_query; got {type(settings.embedder).__name__}")
+                raise ConfigError(
+                    f"embedder must be a spec string, an Embedder or an object with embed_documents/"
+                    f"embed_query; got {type(settings.embedder).__name__}"
+                )
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"lab path {self.path} exists and is not a directory")
         try:
@@ -168,9 +180,11 @@ class Lab:
     def _writable(self, operation: str) -> None:
         """Refuse a write on a lab attached read-only, before anything is touched."""
         if self.read_only:
-            raise ReadOnlyViolation(f"this lab is attached read-only to {describe_url(self.database_url)}: "
-                                    f"{operation} would write to it (open it without read_only=True after "
-                                    f"`omnilab db adopt`, or work on a copy)")
+            raise ReadOnlyViolation(
+                f"this lab is attached read-only to {describe_url(self.database_url)}: "
+                f"{operation} would write to it (open it without read_only=True after "
+                f"`omnilab db adopt`, or work on a copy)"
+            )
 
     def __enter__(self) -> Lab:
         return self
@@ -240,8 +254,9 @@ class Lab:
             raise NotFound(f"no agent with id {agent_id!r}")
         return dict(row)
 
-    def tasks(self, status: str | None = None, agent_id: str | None = None,
-              project_id: str | None = None) -> pd.DataFrame:
+    def tasks(
+        self, status: str | None = None, agent_id: str | None = None, project_id: str | None = None
+    ) -> pd.DataFrame:
         """Tasks, newest first, optionally filtered by status, agent and project."""
         from omnilab.sql.validate import ENUM_COLUMNS
 
@@ -266,8 +281,7 @@ class Lab:
         t = TABLES["projects"]
         return self._frame(sa.select(t).order_by(t.c.name), t)
 
-    def sql(self, query: str, params: Mapping[str, Any] | None = None, *,
-            timeout: float | None = 30.0) -> pd.DataFrame:
+    def sql(self, query: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = 30.0) -> pd.DataFrame:
         """Run one read-only, parameterized query (``:name`` placeholders) and return a DataFrame.
 
         Anything that would write — INSERT/UPDATE/DELETE/DDL, PRAGMA, ATTACH, several statements — and
@@ -287,13 +301,19 @@ class Lab:
         """Row count of every table."""
         with self.engine.connect() as conn:
             data = {
-                name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for name, t in TABLES.items()
+                name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for name, t in TABLES.items()
             }
         return pd.Series(data, name="rows", dtype="int64").sort_index()
 
-    def load_sample(self, size: str = "small", *, seed: int = 0, days: int | None = None,
-                    progress: bool = False, replace: bool = False) -> dict[str, int]:
+    def load_sample(
+        self,
+        size: str = "small",
+        *,
+        seed: int = 0,
+        days: int | None = None,
+        progress: bool = False,
+        replace: bool = False,
+    ) -> dict[str, int]:
         """Load the OmniDev sample dataset (deterministic for a seed); returns rows added per table.
 
         Idempotent: a lab that holds this sample already (same size, seed and days) is left as it is and
@@ -315,25 +335,59 @@ class Lab:
         from omnilab.vectors.memory import MemoryStore
 
         self.memory = MemoryStore(
-            self.engine, self.path / "vectors", own_engine=self.own_engine, read_only=self.read_only,
-            embedder=self.settings.embedder, index=self.settings.index,
-            reindex=reindex, progress=progress, log_access=log_access, result_cache=self._search_cache)
+            self.engine,
+            self.path / "vectors",
+            own_engine=self.own_engine,
+            read_only=self.read_only,
+            embedder=self.settings.embedder,
+            index=self.settings.index,
+            reindex=reindex,
+            progress=progress,
+            log_access=log_access,
+            result_cache=self._search_cache,
+        )
         self.vectors = self.memory  # alias
 
-    def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
-                 session_id: str | None = None, project_id: str | None = None, tags: Any = (),
-                 metadata: Mapping[str, Any] | None = None, **extra: Any) -> str:
+    def remember(
+        self,
+        content: str,
+        memory_type: str,
+        *,
+        priority: int = 5,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        project_id: str | None = None,
+        tags: Any = (),
+        metadata: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
         """Store one memory (SQL first, then its vector); returns its memory id (uuid string)."""
-        with self._platform_transaction({"op": "remember", "memory_type": str(getattr(memory_type, "value",
-                                                                                     memory_type))}):
-            memory_id = self.memory.remember(content, memory_type, priority=priority, agent_id=agent_id,
-                                             session_id=session_id, project_id=project_id, tags=tags,
-                                             metadata=metadata, **extra)
+        with self._platform_transaction(
+            {"op": "remember", "memory_type": str(getattr(memory_type, "value", memory_type))}
+        ):
+            memory_id = self.memory.remember(
+                content,
+                memory_type,
+                priority=priority,
+                agent_id=agent_id,
+                session_id=session_id,
+                project_id=project_id,
+                tags=tags,
+                metadata=metadata,
+                **extra,
+            )
             self._mirror_memories([memory_id])
         return memory_id
 
-    def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
-               progress: bool = True, dedupe: bool = True) -> dict[str, Any]:
+    def ingest(
+        self,
+        data: Any,
+        *,
+        memory_type: str | None = None,
+        batch_size: int = 1000,
+        progress: bool = True,
+        dedupe: bool = True,
+    ) -> dict[str, Any]:
         """Bulk-add memories from a DataFrame, an iterable of dicts or a ``.jsonl``/``.csv`` path.
 
         An optional ``embedding`` column carries precomputed vectors (checked, not re-embedded). Rows whose
@@ -345,8 +399,9 @@ class Lab:
         raises ``StoreUnavailable`` (ids whose commit could not be checked are in its ``unknown_ids``).
         """
         with self._platform_transaction({"op": "ingest"}):
-            out = self.memory.ingest(data, memory_type=memory_type, batch_size=batch_size, progress=progress,
-                                     dedupe=dedupe)
+            out = self.memory.ingest(
+                data, memory_type=memory_type, batch_size=batch_size, progress=progress, dedupe=dedupe
+            )
             self._mirror_memories(out.get("memory_ids", []))
         return out
 
@@ -386,22 +441,36 @@ class Lab:
         rows = []
         with self.engine.connect() as conn:
             for start in range(0, len(memory_ids), 500):
-                chunk = list(memory_ids[start:start + 500])
+                chunk = list(memory_ids[start : start + 500])
                 rows += [dict(r) for r in conn.execute(sa.select(t).where(t.c.id.in_(chunk))).mappings()]
         self.cache.memories.set_many(rows)
 
-    def memories(self, memory_type: Any = None, *, where: Mapping[str, Any] | None = None,
-                 limit: int | None = None, include_expired: bool = False, **filters: Any) -> pd.DataFrame:
+    def memories(
+        self,
+        memory_type: Any = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        include_expired: bool = False,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Memories (newest first), by type, ``where`` filter and column equality keywords.
 
         Memories past their ``expires_at`` are left out unless ``include_expired``.
         """
-        return self.memory.memories(memory_type, where=where, limit=limit, include_expired=include_expired,
-                                    **filters)
+        return self.memory.memories(memory_type, where=where, limit=limit, include_expired=include_expired, **filters)
 
-    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
-               where: Mapping[str, Any] | None = None, cache: bool | None = None,
-               include_expired: bool = False) -> pd.DataFrame:
+    def search(
+        self,
+        query: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        threshold: float | str | None = None,
+        where: Mapping[str, Any] | None = None,
+        cache: bool | None = None,
+        include_expired: bool = False,
+    ) -> pd.DataFrame:
         """Top-k memories by cosine similarity to ``query`` (text or a 1-d vector).
 
         ``where`` is applied before ranking, so the result is the exact top-k among matching memories;
@@ -415,8 +484,15 @@ class Lab:
         Redis is a server URL or this lab already talks to its embedded Redis; ``True`` always (starting the
         embedded server if needed); ``False`` never. ``frame.attrs["cache"]`` says "hit", "miss" or "off".
         """
-        return self.memory.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where, cache=cache,
-                                  include_expired=include_expired)
+        return self.memory.search(
+            query,
+            memory_type=memory_type,
+            k=k,
+            threshold=threshold,
+            where=where,
+            cache=cache,
+            include_expired=include_expired,
+        )
 
     def _search_cache(self, cache: bool | None) -> ResultCacheSlot | None:
         """The search-result cache for ``lab.search(cache=...)`` (the memory store asks on every search):
@@ -429,15 +505,30 @@ class Lab:
 
         return ResultCacheSlot(self.cache.search, self.lab_id)
 
-    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
-                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                      weight: float | None = None, include_expired: bool = False) -> pd.DataFrame:
+    def hybrid_search(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        fusion: str | None = None,
+        weight: float | None = None,
+        include_expired: bool = False,
+    ) -> pd.DataFrame:
         """Keyword (BM25) + vector search fused (``fusion``: "blend" or "rrf"; ``weight`` = vector share).
 
         Memories past their ``expires_at`` are left out (before fusion) unless ``include_expired``.
         """
-        return self.memory.hybrid_search(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
-                                         weight=weight, include_expired=include_expired)
+        return self.memory.hybrid_search(
+            query,
+            memory_type=memory_type,
+            k=k,
+            where=where,
+            fusion=fusion,
+            weight=weight,
+            include_expired=include_expired,
+        )
 
     def purge_expired(self) -> int:
         """Delete the memories past their ``expires_at`` (with their vectors, keys, keyword rows, access log and
@@ -460,7 +551,6 @@ class Lab:
     def reindex(self, embedder: str | None = None, *, progress: bool = True) -> dict[str, int]:
         """Re-embed every memory with ``embedder`` (recorded as the lab's new embedder) and rebuild the index."""
         return self.memory.reindex(embedder, progress=progress)
-
 
     # -------------------------------------------------------------------------------- analytics
     # Logic lives in omnilab.sql.queries (SQL) and omnilab.analysis (charts, report). Windows are
@@ -594,8 +684,15 @@ class Lab:
 
     # ------------------------------------------------------------------------------ tuning and UI
     # Logic lives in omnilab.analysis.tuning (curves, thresholds) and omnilab.analysis.widgets (UIs).
-    def tune_threshold(self, labels: Any, *, memory_type: Any = None, k: int = 10, split: str | None = None,
-                       where: Mapping[str, Any] | None = None) -> Any:
+    def tune_threshold(
+        self,
+        labels: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        split: str | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> Any:
         """Precision/recall/F1 at every score threshold for labelled queries, and the F1-optimal threshold.
 
         ``labels``: DataFrame (query, relevant memory ids[, split]) or {query: ids}, e.g. from
@@ -624,7 +721,6 @@ class Lab:
 
         return SearchUI(self, **options)
 
-
     # ------------------------------------------------------------------------- sessions (Redis)
     # Nothing here touches Redis until first use, so SQL-only users never need it.
     @functools.cached_property
@@ -651,8 +747,14 @@ class Lab:
 
             database_id, prefix, lab_id = self._namespace
             conn = self._redis_conn = RedisConnection(
-                self.settings.redis_url, prefix, lab_dir=self.path, layout=self.settings.redis_layout,
-                read_only=self.read_only, lab_id=lab_id, database_id=database_id)
+                self.settings.redis_url,
+                prefix,
+                lab_dir=self.path,
+                layout=self.settings.redis_layout,
+                read_only=self.read_only,
+                lab_id=lab_id,
+                database_id=database_id,
+            )
         return conn
 
     @functools.cached_property
@@ -715,19 +817,32 @@ class Lab:
         self._writable("set_agent_status")
         return set_agent_status(self.engine, self.agent_state, agent_id, status)
 
-
     # ----------------------------------------------------------------------------------- display
     def stores(self) -> pd.DataFrame:
         """Where each store lives (an attached lab also names the database that holds omnilab's own tables)."""
-        rows = [{"store": "relational" + (" (read-only)" if self.read_only else ""), "backend": self.backend,
-                 "location": describe_url(self.database_url)}]
+        rows = [
+            {
+                "store": "relational" + (" (read-only)" if self.read_only else ""),
+                "backend": self.backend,
+                "location": describe_url(self.database_url),
+            }
+        ]
         if self.own_engine is not self.engine:
-            rows.append({"store": "omnilab tables", "backend": self.own_engine.dialect.name,
-                         "location": describe_url(self.own_engine.url)})
-        rows += [{"store": "vectors", "backend": "faiss", "location": str(self.path / "vectors")},
-                 {"store": "sessions", "backend": "redis" + (" (platform layout)" if self.settings.redis_layout
-                                                            == "platform" else ""),
-                  "location": _describe_redis(self.settings.redis_url)}]
+            rows.append(
+                {
+                    "store": "omnilab tables",
+                    "backend": self.own_engine.dialect.name,
+                    "location": describe_url(self.own_engine.url),
+                }
+            )
+        rows += [
+            {"store": "vectors", "backend": "faiss", "location": str(self.path / "vectors")},
+            {
+                "store": "sessions",
+                "backend": "redis" + (" (platform layout)" if self.settings.redis_layout == "platform" else ""),
+                "location": _describe_redis(self.settings.redis_url),
+            },
+        ]
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
@@ -758,8 +873,10 @@ def _check_writable(path: Path) -> None:
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"lab directory {path} is not writable ({exc.strerror}); "
-                          "omnilab keeps its database, vector index and locks there") from exc
+        raise ConfigError(
+            f"lab directory {path} is not writable ({exc.strerror}); "
+            "omnilab keeps its database, vector index and locks there"
+        ) from exc
 
 
 def _describe_redis(url: str) -> str:

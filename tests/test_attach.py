@@ -56,8 +56,12 @@ def _expected_summary(rows: dict, days: int) -> pd.DataFrame:
     runs = pd.DataFrame(rows["agent_performance"])
     runs["timestamp"] = pd.to_datetime(runs["timestamp"]).dt.tz_localize("UTC")
     runs = runs[(runs["timestamp"] >= NOW - dt.timedelta(days=days)) & (runs["timestamp"] <= NOW)]
-    out = runs.groupby("agent_id").agg(total_tasks=("success", "size"), avg_execution_time=("execution_time", "mean"),
-                                       total_tokens=("tokens_used", "sum"), successes=("success", "sum"))
+    out = runs.groupby("agent_id").agg(
+        total_tasks=("success", "size"),
+        avg_execution_time=("execution_time", "mean"),
+        total_tokens=("tokens_used", "sum"),
+        successes=("success", "sum"),
+    )
     out["success_rate"] = 100.0 * out["successes"] / out["total_tasks"]
     return out.drop(columns="successes").sort_index()
 
@@ -78,8 +82,9 @@ def _check_relational(lab: omnilab.Lab, rows: dict) -> None:
     pd.testing.assert_series_equal(got["success_rate"], want["success_rate"], check_names=False)
 
     idle = [a for a in rows["agents"] if a["status"] == "idle"]
-    coders = sorted((a for a in idle if "code_generation" in a["capabilities"]),
-                    key=lambda a: (-a["priority"], a["name"]))
+    coders = sorted(
+        (a for a in idle if "code_generation" in a["capabilities"]), key=lambda a: (-a["priority"], a["name"])
+    )
     assert lab.available_agents("code_generation")["agent_id"].tolist() == [a["id"] for a in coders]
     assert lab.available_agents("code")["agent_id"].tolist() == []  # element equality, not substring
 
@@ -90,11 +95,13 @@ def _check_relational(lab: omnilab.Lab, rows: dict) -> None:
 
 
 def _check_refuses_writes(lab: omnilab.Lab) -> None:
-    for attempt in (lambda: lab.insert("agents", {"name": "x", "agent_type": "coder"}),
-                    lambda: lab.remember("a new note", "knowledge"),
-                    lambda: lab.forget(["mem_000000"]),
-                    lambda: lab.load_sample("small"),
-                    lambda: lab.refresh_project_stats()):
+    for attempt in (
+        lambda: lab.insert("agents", {"name": "x", "agent_type": "coder"}),
+        lambda: lab.remember("a new note", "knowledge"),
+        lambda: lab.forget(["mem_000000"]),
+        lambda: lab.load_sample("small"),
+        lambda: lab.refresh_project_stats(),
+    ):
         with pytest.raises(ReadOnlyViolation, match="read-only"):
             attempt()
     with pytest.raises(ReadOnlyViolation):
@@ -118,15 +125,18 @@ def test_attach_sqlite_reads_everything_and_writes_nothing(tmp_path, platform_sq
 
 def test_attach_follows_rows_the_platform_writes_while_open(tmp_path, platform_sqlite):
     path, _rows = platform_sqlite
-    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True,
-                      embedder="hashing") as lab:
+    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True, embedder="hashing") as lab:
         assert lab.search("zebra giraffe savanna migration", k=1).loc[0, "memory_id"] != "mem_new"
         with sqlite3.connect(path) as platform:  # the platform, another process, keeps writing
-            platform.execute("INSERT INTO memory_entries (id, content, memory_type, metadata, tags) VALUES "
-                             "('mem_new', 'zebra and giraffe herds on the savanna migration route', 'knowledge', "
-                             "'{}', '[]')")
-            platform.execute("INSERT INTO agents (id, name, agent_type, system_name) VALUES "
-                             "('late_agent', 'late', 'coder', 'Late System')")
+            platform.execute(
+                "INSERT INTO memory_entries (id, content, memory_type, metadata, tags) VALUES "
+                "('mem_new', 'zebra and giraffe herds on the savanna migration route', 'knowledge', "
+                "'{}', '[]')"
+            )
+            platform.execute(
+                "INSERT INTO agents (id, name, agent_type, system_name) VALUES "
+                "('late_agent', 'late', 'coder', 'Late System')"
+            )
         assert lab.search("zebra giraffe savanna migration", k=1).loc[0, "memory_id"] == "mem_new"
         assert "late_agent" in set(lab.agents()["id"])
         with sqlite3.connect(path) as platform:
@@ -137,8 +147,9 @@ def test_attach_follows_rows_the_platform_writes_while_open(tmp_path, platform_s
 def test_attach_search_by_meaning_with_minilm(tmp_path, platform_sqlite):
     pytest.importorskip("sentence_transformers")
     path, _rows = platform_sqlite
-    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True,
-                      embedder="sentence-transformers") as lab:
+    with omnilab.open(
+        tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True, embedder="sentence-transformers"
+    ) as lab:
         hits = lab.search("how do I call a flaky function again with growing delays?", k=3)
         assert hits.loc[0, "memory_id"] == "mem_000000"  # retry_with_backoff, found with no shared words
         assert lab.search("monthly wages", k=1).loc[0, "memory_id"] == "mem_000003"
@@ -150,8 +161,9 @@ def test_attach_postgresql_reads_everything_and_writes_nothing(tmp_path, platfor
     with omnilab.open(tmp_path / "lab", database_url=url, read_only=True, embedder="hashing") as lab:
         _check_relational(lab, rows)
         _check_refuses_writes(lab)
-        hits = lab.search("payroll salary run closes on the last business day", k=3,
-                          where={"metadata.source": "platform"})
+        hits = lab.search(
+            "payroll salary run closes on the last business day", k=3, where={"metadata.source": "platform"}
+        )
         assert hits.loc[0, "memory_id"] == "mem_000003"
     engine = sa.create_engine(url)
     with engine.connect() as conn:  # nothing of omnilab's went into the platform's database
@@ -212,8 +224,14 @@ def platform_redis_url(request, tmp_path):
 
 def test_attach_reads_the_platforms_redis_and_leaves_it_untouched(tmp_path, platform_sqlite, platform_redis_url):
     path, _rows = platform_sqlite
-    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True, embedder="hashing",
-                      redis_url=platform_redis_url, redis_layout="platform") as lab:
+    with omnilab.open(
+        tmp_path / "lab",
+        database_url=f"sqlite:///{path}",
+        read_only=True,
+        embedder="hashing",
+        redis_url=platform_redis_url,
+        redis_layout="platform",
+    ) as lab:
         raw = lab._redis().client
         ttls = {k: raw.ttl(k) for k in ("session:sess_a", "agent_state:agency_coder", "ws_connections:sess_a")}
         sessions = lab.sessions.frame()
@@ -224,8 +242,10 @@ def test_attach_reads_the_platforms_redis_and_leaves_it_untouched(tmp_path, plat
         assert states.loc[0, "agent_status"] == "busy" and states.loc[0, "progress"] == 40
         platform_queue = lab.queue.stats().set_index("queue").loc["task_queue (platform)"]
         assert (platform_queue["pending"], platform_queue["in_flight"]) == (3, 2)
-        for attempt in (lambda: lab.sessions.register_connection("sess_a", "conn_x"),
-                        lambda: lab.update_task_progress("task_0001", 50)):
+        for attempt in (
+            lambda: lab.sessions.register_connection("sess_a", "conn_x"),
+            lambda: lab.update_task_progress("task_0001", 50),
+        ):
             with pytest.raises(ReadOnlyViolation):
                 attempt()
         assert lab.search("payroll salary", k=1).attrs["cache"] == "off"  # nothing cached into the platform's Redis

@@ -17,21 +17,24 @@ from omnilab.sessions.connection import describe_redis_url
 from omnilab.sql.engine import describe_url
 
 
-@pytest.mark.parametrize(("value", "int_", "integral", "number", "finite"), [
-    (3, True, True, True, True),
-    (-1, True, True, True, True),
-    (True, False, False, False, False),  # a bool is an int to Python, never a count to omnilab
-    (np.bool_(True), False, False, False, False),
-    (np.int64(3), False, True, False, False),
-    (2.5, False, False, True, True),
-    (math.inf, False, False, True, False),
-    (math.nan, False, False, True, False),
-    (np.float64(1.5), False, False, True, True),  # a float subclass
-    (np.float32(1.5), False, False, False, False),
-    (fractions.Fraction(1, 2), False, False, False, False),
-    ("3", False, False, False, False),
-    (None, False, False, False, False),
-])
+@pytest.mark.parametrize(
+    ("value", "int_", "integral", "number", "finite"),
+    [
+        (3, True, True, True, True),
+        (-1, True, True, True, True),
+        (True, False, False, False, False),  # a bool is an int to Python, never a count to omnilab
+        (np.bool_(True), False, False, False, False),
+        (np.int64(3), False, True, False, False),
+        (2.5, False, False, True, True),
+        (math.inf, False, False, True, False),
+        (math.nan, False, False, True, False),
+        (np.float64(1.5), False, False, True, True),  # a float subclass
+        (np.float32(1.5), False, False, False, False),
+        (fractions.Fraction(1, 2), False, False, False, False),
+        ("3", False, False, False, False),
+        (None, False, False, False, False),
+    ],
+)
 def test_type_checks(value, int_, integral, number, finite):
     assert is_int(value) is int_
     assert is_integral(value) is integral
@@ -39,19 +42,25 @@ def test_type_checks(value, int_, integral, number, finite):
     assert is_number(value, finite=True) is finite
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("redis://:s3cret@host:6380/2", "redis://:***@host:6380/2"),
-    ("rediss://user:pw@Host.Example/0", "rediss://user:***@Host.Example/0"),
-    ("redis://:pw@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
-    ("postgresql+psycopg://u:p%40ss@db:5432/x?sslmode=require", "postgresql+psycopg://u:***@db:5432/x?sslmode=require"),
-    ("postgresql://u:p@ss@db/x", "postgresql://u:***@db/x"),  # an unescaped '@' in the password
-    ("redis://u:@h", "redis://u:***@h"),  # an empty password is still a password field
-    ("redis://user@host/0", "redis://user@host/0"),
-    ("sqlite:////tmp/a@b/lab.db", "sqlite:////tmp/a@b/lab.db"),  # '@' in a path is not a password
-    ("http://h/path?next=u:p@x", "http://h/path?next=u:p@x"),
-    ("embedded", "embedded"),
-    ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@host:6380/2", "redis://:***@host:6380/2"),
+        ("rediss://user:pw@Host.Example/0", "rediss://user:***@Host.Example/0"),
+        ("redis://:pw@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
+        (
+            "postgresql+psycopg://u:p%40ss@db:5432/x?sslmode=require",
+            "postgresql+psycopg://u:***@db:5432/x?sslmode=require",
+        ),
+        ("postgresql://u:p@ss@db/x", "postgresql://u:***@db/x"),  # an unescaped '@' in the password
+        ("redis://u:@h", "redis://u:***@h"),  # an empty password is still a password field
+        ("redis://user@host/0", "redis://user@host/0"),
+        ("sqlite:////tmp/a@b/lab.db", "sqlite:////tmp/a@b/lab.db"),  # '@' in a path is not a password
+        ("http://h/path?next=u:p@x", "http://h/path?next=u:p@x"),
+        ("embedded", "embedded"),
+        ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
+    ],
+)
 def test_redact_url(url, shown):
     assert redact_url(url) == shown
     assert describe_redis_url(url) == shown

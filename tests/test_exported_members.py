@@ -4,12 +4,27 @@ import omnilab
 
 
 def test_all_is_pinned():
-    assert sorted(omnilab.__all__) == sorted([
-        "open", "adopt", "Lab", "Settings",
-        "MemoryType", "MemoryPriority", "AgentType", "AgentStatus", "TaskStatus", "TaskComplexity",
-        "OmnilabError", "ConfigError", "InvalidInput", "NotFound", "StoreUnavailable", "ReadOnlyViolation",
-        "__version__",
-    ])
+    assert sorted(omnilab.__all__) == sorted(
+        [
+            "open",
+            "adopt",
+            "Lab",
+            "Settings",
+            "MemoryType",
+            "MemoryPriority",
+            "AgentType",
+            "AgentStatus",
+            "TaskStatus",
+            "TaskComplexity",
+            "OmnilabError",
+            "ConfigError",
+            "InvalidInput",
+            "NotFound",
+            "StoreUnavailable",
+            "ReadOnlyViolation",
+            "__version__",
+        ]
+    )
 
 
 def test_every_exported_name_exists_and_errors_share_one_base():
@@ -22,8 +37,24 @@ def test_every_exported_name_exists_and_errors_share_one_base():
 
 def test_enums_match_the_platform():
     assert [m.value for m in omnilab.MemoryType] == [
-        "code", "task", "agent", "knowledge", "session", "project", "error", "workflow", "insight", "feedback"]
+        "code",
+        "task",
+        "agent",
+        "knowledge",
+        "session",
+        "project",
+        "error",
+        "workflow",
+        "insight",
+        "feedback",
+    ]
     assert {m.name: m.value for m in omnilab.MemoryPriority} == {"LOW": 1, "MEDIUM": 5, "HIGH": 8, "CRITICAL": 10}
     assert len(omnilab.AgentType) == 12
     assert [m.value for m in omnilab.TaskStatus] == [
-        "pending", "assigned", "in_progress", "completed", "failed", "cancelled"]
+        "pending",
+        "assigned",
+        "in_progress",
+        "completed",
+        "failed",
+        "cancelled",
+    ]

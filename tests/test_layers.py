@@ -128,8 +128,9 @@ def layer_violations(g: dict[str, dict[str, int]]) -> list[str]:
         for dst, line in sorted(edges.items()):
             drank, dname = layer_of(dst)
             if drank > rank:
-                bad.append(f"{src} (layer {name}, rank {rank}) imports {dst} (layer {dname}, rank {drank}) "
-                           f"at line {line}")
+                bad.append(
+                    f"{src} (layer {name}, rank {rank}) imports {dst} (layer {dname}, rank {drank}) at line {line}"
+                )
             elif name != dname and frozenset({name, dname}) in SEPARATE:
                 bad.append(f"{src} ({name}) imports {dst} ({dname}) at line {line}: these layers stand apart")
     return bad
@@ -222,8 +223,9 @@ def test_the_checker_sees_lazy_relative_and_type_only_imports(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "a.py").write_text("def f():\n    from . import b\n")
-    (pkg / "sub" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                      "    from omnilab.sub.c import X\n")
+    (pkg / "sub" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from omnilab.sub.c import X\n"
+    )
     (pkg / "sub" / "c.py").write_text("from .. import sub\nfrom ..sub.a import f\n")
     known = {module_name_under(tmp_path, p): p for p in sorted(pkg.rglob("*.py"))}
     g = {m: {t: line for t, line in imports_of(m, p, known) if t != m} for m, p in known.items()}

@@ -46,12 +46,12 @@ def readme_blocks(text: str) -> list[dict]:
             if (r := _NOT_RUN.match(lines[k])) is not None:
                 reason = r.group(1)
             k -= 1
-        blocks.append({"lang": lang, "code": "\n".join(lines[start + 1:j]), "line": start + 1, "reason": reason})
+        blocks.append({"lang": lang, "code": "\n".join(lines[start + 1 : j]), "line": start + 1, "reason": reason})
         i = j + 1
     return blocks
 
 
-_DRIVER = textwrap.dedent('''
+_DRIVER = textwrap.dedent("""
     import json, subprocess, sys, traceback
     blocks = json.load(open(sys.argv[1]))
     namespace = {"__name__": "__main__"}
@@ -71,7 +71,7 @@ _DRIVER = textwrap.dedent('''
                 sys.exit(1)
     namespace.get("lab") is not None and namespace["lab"].close()
     print("README ran to the end", flush=True)
-''')
+""")
 
 
 def test_every_block_is_run_or_says_why_not():
@@ -90,8 +90,9 @@ def test_readme_runs_in_a_fresh_copy(tmp_path):
     import json
 
     fresh = tmp_path / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (fresh / name).parent.mkdir(parents=True, exist_ok=True)
@@ -102,18 +103,27 @@ def test_readme_runs_in_a_fresh_copy(tmp_path):
     (tmp_path / "driver.py").write_text(_DRIVER)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNILAB_")}  # a new user's shell
     env.update(MPLBACKEND="Agg", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    r = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "blocks.json")], cwd=fresh,
-                       env=env, capture_output=True, text=True, timeout=1500)
+    r = subprocess.run(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "blocks.json")],
+        cwd=fresh,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, tail
     assert "README ran to the end" in r.stdout, tail
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("<!-- not run: needs a team's PostgreSQL host -->\n```python\nx = 1\n```\n", "needs a team's PostgreSQL host"),
-    ("```bash\necho hi\n```\n", None),
-    ("<!-- not run: a -->\n<!-- test-command -->\n```bash\npytest\n```\n", "a"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<!-- not run: needs a team's PostgreSQL host -->\n```python\nx = 1\n```\n", "needs a team's PostgreSQL host"),
+        ("```bash\necho hi\n```\n", None),
+        ("<!-- not run: a -->\n<!-- test-command -->\n```bash\npytest\n```\n", "a"),
+    ],
+)
 def test_not_run_marker_is_read(text, expected):
     (block,) = readme_blocks(text)
     assert block["reason"] == expected

@@ -19,21 +19,45 @@ from omnilab.sql.schema import TABLES
 ANCHOR = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 
 EXPECTED_AGENTS = {
-    "The Agency": [("architect", "architect", 9), ("coder", "coder", 8), ("tester", "tester", 7),
-                   ("reviewer", "reviewer", 8), ("fixer", "fixer", 9), ("deployer", "deployer", 6)],
-    "MeistroCraft": [("gpt4_orchestrator", "orchestrator", 10), ("claude_executor", "coder", 8),
-                     ("session_manager", "memory", 7), ("github_integrator", "deployer", 6),
-                     ("token_tracker", "analyzer", 5)],
-    "OBELISK": [("code_architect", "architect", 10), ("code_generator", "coder", 8),
-                ("quality_checker", "reviewer", 8), ("test_harness", "tester", 7), ("ideas_agent", "analyzer", 6),
-                ("creativity_agent", "analyzer", 6), ("self_scoring", "analyzer", 5)],
-    "AI-Development-Team": [("ai_dev_team_project_manager", "orchestrator", 9),
-                            ("ai_dev_team_architect", "architect", 9), ("ai_dev_team_developer", "coder", 8),
-                            ("ai_dev_team_qa", "tester", 8), ("ai_dev_team_devops", "deployer", 8),
-                            ("ai_dev_team_review", "reviewer", 8)],
-    "Village of Intelligence": [("village_thinker", "analyzer", 10), ("village_builder", "coder", 9),
-                                ("village_artist", "creative", 8), ("village_guardian", "guardian", 10),
-                                ("village_trainer", "trainer", 9)],
+    "The Agency": [
+        ("architect", "architect", 9),
+        ("coder", "coder", 8),
+        ("tester", "tester", 7),
+        ("reviewer", "reviewer", 8),
+        ("fixer", "fixer", 9),
+        ("deployer", "deployer", 6),
+    ],
+    "MeistroCraft": [
+        ("gpt4_orchestrator", "orchestrator", 10),
+        ("claude_executor", "coder", 8),
+        ("session_manager", "memory", 7),
+        ("github_integrator", "deployer", 6),
+        ("token_tracker", "analyzer", 5),
+    ],
+    "OBELISK": [
+        ("code_architect", "architect", 10),
+        ("code_generator", "coder", 8),
+        ("quality_checker", "reviewer", 8),
+        ("test_harness", "tester", 7),
+        ("ideas_agent", "analyzer", 6),
+        ("creativity_agent", "analyzer", 6),
+        ("self_scoring", "analyzer", 5),
+    ],
+    "AI-Development-Team": [
+        ("ai_dev_team_project_manager", "orchestrator", 9),
+        ("ai_dev_team_architect", "architect", 9),
+        ("ai_dev_team_developer", "coder", 8),
+        ("ai_dev_team_qa", "tester", 8),
+        ("ai_dev_team_devops", "deployer", 8),
+        ("ai_dev_team_review", "reviewer", 8),
+    ],
+    "Village of Intelligence": [
+        ("village_thinker", "analyzer", 10),
+        ("village_builder", "coder", 9),
+        ("village_artist", "creative", 8),
+        ("village_guardian", "guardian", 10),
+        ("village_trainer", "trainer", 9),
+    ],
 }
 AGENT_NAMES = {n for group in EXPECTED_AGENTS.values() for n, _, _ in group}
 
@@ -194,10 +218,18 @@ def test_agent_stats_are_the_daily_aggregation_of_agent_performance(data):
     perf["date"] = pd.to_datetime(perf["timestamp"]).dt.strftime("%Y-%m-%d")
     rows = []
     for (agent, day), g in perf.groupby(["agent_id", "date"]):
-        rows.append({"agent_id": agent, "date": day, "tasks_completed": int(g.success.sum()),
-                     "tasks_failed": int((~g.success).sum()), "total_execution_time": g.execution_time.sum(),
-                     "total_tokens_used": int(g.tokens_used.sum()), "average_response_time": g.execution_time.mean(),
-                     "success_rate": g.success.mean()})
+        rows.append(
+            {
+                "agent_id": agent,
+                "date": day,
+                "tasks_completed": int(g.success.sum()),
+                "tasks_failed": int((~g.success).sum()),
+                "total_execution_time": g.execution_time.sum(),
+                "total_tokens_used": int(g.tokens_used.sum()),
+                "average_response_time": g.execution_time.mean(),
+                "success_rate": g.success.mean(),
+            }
+        )
     expected = pd.DataFrame(rows).set_index(["agent_id", "date"]).sort_index()
     got = frame(data, "agent_stats").assign(date=lambda f: f["date"].map(dt.date.isoformat))
     got = got.set_index(["agent_id", "date"]).sort_index()
@@ -298,8 +330,9 @@ def test_load_into_a_lab(lab):
     stored = lab.table("agent_stats")
     perf = lab.table("agent_performance")
     perf["date"] = perf["timestamp"].dt.date
-    expected = perf.groupby(["agent_id", "date"]).agg(runs=("success", "size"), ok=("success", "sum"),
-                                                      tokens=("tokens_used", "sum"))
+    expected = perf.groupby(["agent_id", "date"]).agg(
+        runs=("success", "size"), ok=("success", "sum"), tokens=("tokens_used", "sum")
+    )
     stored = stored.assign(date=pd.to_datetime(stored["date"]).dt.date).set_index(["agent_id", "date"]).sort_index()
     assert stored.index.equals(expected.index)
     assert (stored.tasks_completed == expected.ok).all() and (stored.total_tokens_used == expected.tokens).all()
@@ -318,8 +351,13 @@ def test_load_into_a_lab(lab):
     before = lab.counts()
     assert lab.load_sample("small") == {}  # the same sample again: nothing written
     assert lab.counts().equals(before)
-    assert sample.loaded_sample(lab.engine) == {"size": "small", "seed": 0, "days": 30, "rows": counts,
-                                                "anchor": sample.loaded_sample(lab.engine)["anchor"]}
+    assert sample.loaded_sample(lab.engine) == {
+        "size": "small",
+        "seed": 0,
+        "days": 30,
+        "rows": counts,
+        "anchor": sample.loaded_sample(lab.engine)["anchor"],
+    }
 
 
 def test_loading_is_idempotent_refuses_other_data_and_replaces(lab):
@@ -344,8 +382,10 @@ def test_loading_is_idempotent_refuses_other_data_and_replaces(lab):
 
 
 def test_other_operations_data_is_refused_by_name(lab):
-    lab.insert("agents", [{"id": "mine", "name": "mine", "agent_type": "coder", "system_name": "Mine",
-                           "capabilities": ["debugging"]}])
+    lab.insert(
+        "agents",
+        [{"id": "mine", "name": "mine", "agent_type": "coder", "system_name": "Mine", "capabilities": ["debugging"]}],
+    )
     with pytest.raises(InvalidInput, match=r"other data: 1 agents.*replace=True"):
         lab.load_sample("small", days=3)
     assert lab.counts()["agents"] == 1

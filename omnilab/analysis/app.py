@@ -43,9 +43,12 @@ SearchUI(lab)
 def write_app_notebook(directory: str | Path) -> Path:
     """Write ``omnilab_search.ipynb`` (a title and the SearchUI cell) into ``directory``; returns its path."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# omnilab · memory search\nSearch the lab's memories by meaning "
-                                              "(semantic) or meaning + keywords (hybrid)."),
-                nbformat.v4.new_code_cell(APP_CODE)]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# omnilab · memory search\nSearch the lab's memories by meaning (semantic) or meaning + keywords (hybrid)."
+        ),
+        nbformat.v4.new_code_cell(APP_CODE),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = Path(directory) / "omnilab_search.ipynb"
     nbformat.write(nb, path)
@@ -64,16 +67,26 @@ def voila_command(notebook: str | Path, port: int, *, idle_kernel_seconds: int |
     idle = IDLE_KERNEL_SECONDS if idle_kernel_seconds is None else int(idle_kernel_seconds)
     if idle < 1:
         raise ConfigError(f"the kernel idle timeout must be at least 1 second, got {idle_kernel_seconds}")
-    return [sys.executable, "-m", "voila", str(notebook), f"--port={int(port)}", "--no-browser",
-            "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--show_tracebacks=True",
-            '--Voila.tornado_settings={"disable_check_xsrf": True}',
-            f"--MappingKernelManager.cull_idle_timeout={idle}",
-            f"--MappingKernelManager.cull_interval={max(1, idle // 4)}",
-            "--MappingKernelManager.cull_connected=False"]
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        f"--port={int(port)}",
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--show_tracebacks=True",
+        '--Voila.tornado_settings={"disable_check_xsrf": True}',
+        f"--MappingKernelManager.cull_idle_timeout={idle}",
+        f"--MappingKernelManager.cull_interval={max(1, idle // 4)}",
+        "--MappingKernelManager.cull_connected=False",
+    ]
 
 
-def serve(port: int, env: Mapping[str, str], *, ready_message: bool = True,
-          idle_kernel_seconds: int | None = None) -> int:
+def serve(
+    port: int, env: Mapping[str, str], *, ready_message: bool = True, idle_kernel_seconds: int | None = None
+) -> int:
     """Run Voila on ``port`` with the lab variables in ``env`` until it exits or a signal stops it.
 
     SIGINT (Ctrl-C), SIGTERM (``kill PID``, what a process manager sends) and SIGHUP all stop Voila, which
@@ -91,8 +104,9 @@ def serve(port: int, env: Mapping[str, str], *, ready_message: bool = True,
         command_line = voila_command(write_app_notebook(tmp), port, idle_kernel_seconds=idle_kernel_seconds)
         # Voila gets its own session: a terminal's Ctrl-C reaches this process only, and every signal is
         # forwarded once, from here, so the shutdown below runs the same way whoever sent it.
-        proc = subprocess.Popen(command_line, cwd=tmp, env={**os.environ, **env},  # noqa: S603 - fixed argv
-                                start_new_session=True)
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            command_line, cwd=tmp, env={**os.environ, **env}, start_new_session=True
+        )
         if ready_message:
             log.info("voila started (pid %d) on http://127.0.0.1:%d/", proc.pid, port)
         stopper.watch(proc)

@@ -23,8 +23,16 @@ from omnilab.sample.stdlib import stdlib_functions
 from omnilab.vectors.cache import embed_texts
 from omnilab.vectors.hybrid import fuse
 
-__all__ = ["first_sentence", "code_search_pairs", "split_by_module", "load_pairs", "warm_queries", "run_queries",
-           "mrr", "evaluate"]
+__all__ = [
+    "first_sentence",
+    "code_search_pairs",
+    "split_by_module",
+    "load_pairs",
+    "warm_queries",
+    "run_queries",
+    "mrr",
+    "evaluate",
+]
 
 _SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)", re.S)
 
@@ -43,8 +51,17 @@ def code_search_pairs(modules: Sequence[str] | None = None, *, min_words: int = 
     Queries that occur more than once (e.g. "Return a copy.") are dropped: they have no single answer.
     """
     funcs = stdlib_functions(tuple(modules)) if modules else stdlib_functions()
-    frame = pd.DataFrame([{"module": f["module"], "function_name": f["function_name"],
-                           "query": first_sentence(f["docstring"]), "code": f["code"]} for f in funcs])
+    frame = pd.DataFrame(
+        [
+            {
+                "module": f["module"],
+                "function_name": f["function_name"],
+                "query": first_sentence(f["docstring"]),
+                "code": f["code"],
+            }
+            for f in funcs
+        ]
+    )
     frame = frame[frame["query"].str.split().str.len() >= min_words]
     frame = frame[~frame["query"].duplicated(keep=False)]
     frame = frame[~frame["code"].duplicated(keep=False)]
@@ -52,7 +69,8 @@ def code_search_pairs(modules: Sequence[str] | None = None, *, min_words: int = 
 
 
 def split_by_module(frame: pd.DataFrame, test_share: float = 0.3) -> pd.Series:
-    """"train"/"test" per row, decided by a hash of the module name (stable across runs and machines)."""
+    """ "train"/"test" per row, decided by a hash of the module name (stable across runs and machines)."""
+
     def side(module: str) -> str:
         h = int(hashlib.sha256(module.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         return "test" if h < test_share else "train"
@@ -62,8 +80,10 @@ def split_by_module(frame: pd.DataFrame, test_share: float = 0.3) -> pd.Series:
 
 def load_pairs(lab: Any, pairs: pd.DataFrame, *, progress: bool = True) -> list[str]:
     """Ingest the code side as ``code`` memories (cached embeddings make reruns cheap); memory ids in order."""
-    rows = [{"content": c, "memory_type": "code", "metadata": {"module": m, "function_name": f, "pair": i}}
-            for i, (c, m, f) in enumerate(zip(pairs["code"], pairs["module"], pairs["function_name"]))]
+    rows = [
+        {"content": c, "memory_type": "code", "metadata": {"module": m, "function_name": f, "pair": i}}
+        for i, (c, m, f) in enumerate(zip(pairs["code"], pairs["module"], pairs["function_name"]))
+    ]
     lab.ingest(rows, progress=progress, batch_size=256)
     ids = lab.memories("code", where={"metadata.pair": {"$gte": 0}})[["id", "metadata", "content"]]
     by_code = {c: mid for mid, c in zip(ids["id"], ids["content"])}
@@ -136,12 +156,19 @@ def evaluate(lab: Any, *, k: int = 10, pool: int = 50, progress: bool = True) ->
     best = train.sort_values(["mrr", "method"], ascending=[False, True]).iloc[0]
     test = table[table.split == "test"].set_index(["method", "weight"])["mrr"]
     return {
-        "embedder": lab.memory.embedder.name, "pairs": len(pairs), "train_queries": int((split == "train").sum()),
-        "test_queries": int((split == "test").sum()), "test_modules": sorted(pairs["module"][split == "test"].unique()),
+        "embedder": lab.memory.embedder.name,
+        "pairs": len(pairs),
+        "train_queries": int((split == "train").sum()),
+        "test_queries": int((split == "test").sum()),
+        "test_modules": sorted(pairs["module"][split == "test"].unique()),
         "chosen": {"method": best["method"], "weight": float(best["weight"]), "train_mrr": float(best["mrr"])},
-        "test_mrr": {"vector": float(test[("vector", 1.0)]), "keyword": float(test[("keyword", 0.0)]),
-                     "hybrid_chosen": float(test[(best["method"], float(best["weight"]))]),
-                     "rrf_plain": float(test[("rrf", 0.5)]), "minmax_0.7": float(test[("minmax", 0.7)])},
-        "query_seconds": round(seconds, 2), "table": table,
+        "test_mrr": {
+            "vector": float(test[("vector", 1.0)]),
+            "keyword": float(test[("keyword", 0.0)]),
+            "hybrid_chosen": float(test[(best["method"], float(best["weight"]))]),
+            "rrf_plain": float(test[("rrf", 0.5)]),
+            "minmax_0.7": float(test[("minmax", 0.7)]),
+        },
+        "query_seconds": round(seconds, 2),
+        "table": table,
     }
-

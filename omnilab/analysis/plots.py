@@ -21,12 +21,34 @@ from matplotlib.ticker import MaxNLocator
 
 from omnilab.errors import InvalidInput
 
-__all__ = ["NotebookFigure", "figure_png", "success_by_agent", "execution_time_distribution", "daily_trend",
-           "workload", "token_use", "error_mix", "cost_by_model", "latency_by_model", "model_label", "LabPlots",
-           "CHARTS"]
+__all__ = [
+    "NotebookFigure",
+    "figure_png",
+    "success_by_agent",
+    "execution_time_distribution",
+    "daily_trend",
+    "workload",
+    "token_use",
+    "error_mix",
+    "cost_by_model",
+    "latency_by_model",
+    "model_label",
+    "LabPlots",
+    "CHARTS",
+]
 
-_PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
-            "#CCB974", "#64B5CD"]
+_PALETTE = [
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+    "#CCB974",
+    "#64B5CD",
+]
 
 
 def _need(frame: Any, columns: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -100,8 +122,9 @@ def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figur
     wins = (data["success_rate"].fillna(0) * known / 100).groupby(data["system_name"]).sum()
     system_rate = (wins / known.groupby(data["system_name"]).sum().replace(0, np.nan)).fillna(-1)
     data["_sys_rank"] = data["system_name"].map(system_rate)
-    data = data.sort_values(["_sys_rank", "system_name", "success_rate", "_label"],
-                            ascending=[True, True, True, False], na_position="first")
+    data = data.sort_values(
+        ["_sys_rank", "system_name", "success_rate", "_label"], ascending=[True, True, True, False], na_position="first"
+    )
     fig = _figure(0.3 * len(data) + 1.2)
     ax = fig.add_subplot()
     if data.empty:
@@ -114,10 +137,19 @@ def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figur
         if has_ci and data["success_rate"].notna().any():
             known = data["success_rate"].notna().to_numpy()
             rate = data["success_rate"].to_numpy(float)
-            err = np.vstack([rate - data["success_rate_low"].to_numpy(float),
-                             data["success_rate_high"].to_numpy(float) - rate])
-            ax.errorbar(rate[known], y[known], xerr=err[:, known], fmt="none", ecolor="#333333", elinewidth=0.8,
-                        capsize=2, label="95% Wilson interval")
+            err = np.vstack(
+                [rate - data["success_rate_low"].to_numpy(float), data["success_rate_high"].to_numpy(float) - rate]
+            )
+            ax.errorbar(
+                rate[known],
+                y[known],
+                xerr=err[:, known],
+                fmt="none",
+                ecolor="#333333",
+                elinewidth=0.8,
+                capsize=2,
+                label="95% Wilson interval",
+            )
         ax.set_yticks(y, [f"{n} ({s})" for n, s in zip(data["_label"], data["system_name"])], fontsize=8)
         ends = data["success_rate_high"] if has_ci else data["success_rate"]
         for yi, rate, end, n in zip(y, data["success_rate"], ends, data["total_tasks"]):
@@ -125,8 +157,13 @@ def success_by_agent(summary: pd.DataFrame, *, days: int | None = None) -> Figur
                 label = "no runs" if n == 0 else f"{n:,} runs, outcome unknown"
             else:
                 label = f"{rate:.1f}% of {n:,}"
-            ax.text((0 if pd.isna(rate) else max(rate, end if pd.notna(end) else rate)) + 1, float(yi), label,
-                    va="center", fontsize=7)
+            ax.text(
+                (0 if pd.isna(rate) else max(rate, end if pd.notna(end) else rate)) + 1,
+                float(yi),
+                label,
+                va="center",
+                fontsize=7,
+            )
         ax.set_xlim(0, 115)
         handles = [Patch(color=c, label=s) for s, c in colors.items()]
         ax.legend(handles=handles, title="system_name", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
@@ -176,18 +213,34 @@ def daily_trend(trend: pd.DataFrame, *, days: int | None = None) -> Figure:
         partial = data["partial"].to_numpy(bool) if "partial" in data else np.zeros(len(data), bool)
         ax.bar(x[~partial], data["total_tasks"][~partial], color="#4C72B0", alpha=0.6, label="runs")
         if partial.any():
-            ax.bar(x[partial], data["total_tasks"][partial], color="#4C72B0", alpha=0.25, hatch="//",
-                   edgecolor="#4C72B0", label="runs (partial day)")
+            ax.bar(
+                x[partial],
+                data["total_tasks"][partial],
+                color="#4C72B0",
+                alpha=0.25,
+                hatch="//",
+                edgecolor="#4C72B0",
+                label="runs (partial day)",
+            )
         ax.set_ylabel("runs per day")
         right = ax.twinx()
         if {"success_rate_low", "success_rate_high"} <= set(data.columns):
-            right.fill_between(x, data["success_rate_low"], data["success_rate_high"], color="#C44E52", alpha=0.15,
-                               label="95% Wilson interval")
+            right.fill_between(
+                x,
+                data["success_rate_low"],
+                data["success_rate_high"],
+                color="#C44E52",
+                alpha=0.15,
+                label="95% Wilson interval",
+            )
         right.plot(x, data["success_rate"], color="#C44E52", marker="o", markersize=3, label="success rate")
         right.set_ylabel("success rate (%)")
         right.set_ylim(0, 105)
-        ax.legend(handles=[*ax.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]],
-                  loc="lower left", fontsize=8)
+        ax.legend(
+            handles=[*ax.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]],
+            loc="lower left",
+            fontsize=8,
+        )
         fig.autofmt_xdate()
     ax.set_xlabel("day (UTC)")
     ax.set_title(f"Daily runs and success rate{_window(days)}")
@@ -205,8 +258,11 @@ def workload(frame: pd.DataFrame) -> Figure:
     else:
         colors = _system_colors(data["system_name"]) if "system_name" in data else {}
         y = np.arange(len(data))
-        ax.barh(y, data["active_tasks"],
-                color=[colors.get(str(s), "#4C72B0") for s in data.get("system_name", ["?"] * len(data))])
+        ax.barh(
+            y,
+            data["active_tasks"],
+            color=[colors.get(str(s), "#4C72B0") for s in data.get("system_name", ["?"] * len(data))],
+        )
         ax.set_yticks(y, _labels(data), fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
     ax.set_xlabel("active tasks (pending, assigned, in progress)")
@@ -243,16 +299,20 @@ def error_mix(errors: pd.DataFrame, *, days: int | None = None, top: int = 12) -
         _empty(left, "no errors in the window")
         _empty(right, "no errors in the window")
     else:
-        table = errors.pivot_table(index="component", columns="severity", values="errors", aggfunc="sum",
-                                   fill_value=0)
+        table = errors.pivot_table(index="component", columns="severity", values="errors", aggfunc="sum", fill_value=0)
         table = table.loc[table.sum(axis=1).sort_values().index]
         severities = [s for s in ("critical", "error", "warning", "info") if s in table.columns]
         severities += [s for s in table.columns if s not in severities]
         sev_colors = {"critical": "#8B0000", "error": "#C44E52", "warning": "#DD8452", "info": "#4C72B0"}
         base = np.zeros(len(table))
         for i, sev in enumerate(severities):
-            left.barh(table.index.astype(str), table[sev], left=base, label=sev,
-                      color=sev_colors.get(sev, _PALETTE[i % len(_PALETTE)]))
+            left.barh(
+                table.index.astype(str),
+                table[sev],
+                left=base,
+                label=sev,
+                color=sev_colors.get(sev, _PALETTE[i % len(_PALETTE)]),
+            )
             base += table[sev].to_numpy()
         left.legend(title="severity", fontsize=8)
         kinds = errors.groupby("error_type")["errors"].sum().sort_values().tail(top)
@@ -267,6 +327,7 @@ def error_mix(errors: pd.DataFrame, *, days: int | None = None, top: int = 12) -
 
 def model_label(provider: Any, model: Any) -> str:
     """``provider/model`` for a chart or table; a missing part reads "(none)"."""
+
     def part(v: Any) -> str:
         return "(none)" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
 
@@ -288,13 +349,24 @@ def cost_by_model(usage: pd.DataFrame, *, days: int | None = None) -> Figure:
         table = table[table.sum().sort_values(ascending=False).index]
         table = table.loc[:, table.sum() > 0]
         x = pd.to_datetime(table.index).tz_localize(None)
-        partial = (costs.groupby("day")["partial"].any().reindex(table.index).fillna(False).to_numpy(bool)
-                   if "partial" in costs else np.zeros(len(table), bool))
+        partial = (
+            costs.groupby("day")["partial"].any().reindex(table.index).fillna(False).to_numpy(bool)
+            if "partial" in costs
+            else np.zeros(len(table), bool)
+        )
         base = np.zeros(len(table))
         for i, model in enumerate(table.columns):
             color = _PALETTE[i % len(_PALETTE)]
-            ax.bar(x, table[model], bottom=base, color=color, label=model,
-                   hatch=["//" if p else "" for p in partial], edgecolor="white", linewidth=0.3)
+            ax.bar(
+                x,
+                table[model],
+                bottom=base,
+                color=color,
+                label=model,
+                hatch=["//" if p else "" for p in partial],
+                edgecolor="white",
+                linewidth=0.3,
+            )
             base += table[model].to_numpy()
         if partial.any():
             ax.bar(x[:1], [0], color="white", hatch="//", edgecolor="grey", label="partial day (hatched)")
@@ -320,8 +392,11 @@ def latency_by_model(usage: pd.DataFrame, *, days: int | None = None) -> Figure:
         height = 0.27
         for i, (col, color) in enumerate((("p50_ms", "#4C72B0"), ("p95_ms", "#DD8452"), ("p99_ms", "#C44E52"))):
             ax.barh(y + (i - 1) * height, data[col], height=height, color=color, label=col.replace("_ms", ""))
-        ax.set_yticks(y, [f"{model_label(p, m)} (n={n:,})" for p, m, n in
-                          zip(data["provider"], data["model"], data["calls"])], fontsize=8)
+        ax.set_yticks(
+            y,
+            [f"{model_label(p, m)} (n={n:,})" for p, m, n in zip(data["provider"], data["model"], data["calls"])],
+            fontsize=8,
+        )
         ax.set_xscale("log")
         ax.legend(title="quantile", loc="lower right", fontsize=8)
     ax.set_xlabel("latency (ms, log scale)")

@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 
 _CAPTIONS = {
     "success_by_agent": "Success rate per agent, grouped by system_name; labels give the rate and the number of runs.",
-    "execution_time_distribution": "Execution time per system_name (log scale); the box spans the middle half of "
-                                   "runs.",
+    "execution_time_distribution": "Execution time per system_name (log scale); the box spans the middle half of runs.",
     "daily_trend": "Runs per UTC day and the day's success rate.",
     "workload": "Active tasks of each agent that can take work.",
     "token_use": "Tokens used per agent over the window.",
@@ -47,17 +46,47 @@ _CAPTIONS = {
 
 #: column name -> readable header
 _HEADERS = {
-    "agent_id": "Agent", "name": "Name", "system_name": "Agent system", "task_type": "Task type",
-    "agent_type": "Agent type", "agents": "Agents", "total_tasks": "Runs", "successful_tasks": "Successful",
-    "failed_tasks": "Failed", "success_rate": "Success rate %", "avg_execution_time": "Mean time (s)",
-    "p50_execution_time": "Median time (s)", "p95_execution_time": "p95 time (s)", "total_tokens": "Tokens",
-    "active_tasks": "Active tasks", "status": "Status", "priority": "Priority",
-    "max_concurrent_tasks": "Max concurrent", "component": "Component", "severity": "Severity",
-    "error_type": "Error type", "errors": "Errors", "unresolved": "Unresolved", "first_seen": "First seen",
-    "last_seen": "Last seen", "endpoint": "Endpoint", "method": "Method", "requests": "Requests",
-    "mean_ms": "Mean (ms)", "p50_ms": "p50 (ms)", "p95_ms": "p95 (ms)", "p99_ms": "p99 (ms)",
-    "error_rate": "Error rate %", "status_2xx": "2xx", "status_3xx": "3xx", "status_4xx": "4xx",
-    "status_5xx": "5xx", "model": "Model", "calls": "Calls", "tokens": "Tokens", "cost_usd": "Cost (USD)",
+    "agent_id": "Agent",
+    "name": "Name",
+    "system_name": "Agent system",
+    "task_type": "Task type",
+    "agent_type": "Agent type",
+    "agents": "Agents",
+    "total_tasks": "Runs",
+    "successful_tasks": "Successful",
+    "failed_tasks": "Failed",
+    "success_rate": "Success rate %",
+    "avg_execution_time": "Mean time (s)",
+    "p50_execution_time": "Median time (s)",
+    "p95_execution_time": "p95 time (s)",
+    "total_tokens": "Tokens",
+    "active_tasks": "Active tasks",
+    "status": "Status",
+    "priority": "Priority",
+    "max_concurrent_tasks": "Max concurrent",
+    "component": "Component",
+    "severity": "Severity",
+    "error_type": "Error type",
+    "errors": "Errors",
+    "unresolved": "Unresolved",
+    "first_seen": "First seen",
+    "last_seen": "Last seen",
+    "endpoint": "Endpoint",
+    "method": "Method",
+    "requests": "Requests",
+    "mean_ms": "Mean (ms)",
+    "p50_ms": "p50 (ms)",
+    "p95_ms": "p95 (ms)",
+    "p99_ms": "p99 (ms)",
+    "error_rate": "Error rate %",
+    "status_2xx": "2xx",
+    "status_3xx": "3xx",
+    "status_4xx": "4xx",
+    "status_5xx": "5xx",
+    "model": "Model",
+    "calls": "Calls",
+    "tokens": "Tokens",
+    "cost_usd": "Cost (USD)",
 }
 
 _SORT_SCRIPT = """<script>
@@ -113,36 +142,45 @@ def _cell(value: Any, kind: str) -> str:
 def _rate_cell(rate: Any, low: Any, high: Any) -> str:
     if _missing(rate):
         return '<td class="num" data-v="">—</td>'
-    return (f'<td class="num" data-v="{float(rate)!r}">{rate:.1f} <span class="ci">[{low:.1f}, {high:.1f}]'
-            "</span></td>")
+    return f'<td class="num" data-v="{float(rate)!r}">{rate:.1f} <span class="ci">[{low:.1f}, {high:.1f}]</span></td>'
 
 
-def _table(frame: pd.DataFrame, *, max_rows: int | None = None, empty: str = "Nothing in this window.",
-           headers: dict[str, str] | None = None) -> str:
+def _table(
+    frame: pd.DataFrame,
+    *,
+    max_rows: int | None = None,
+    empty: str = "Nothing in this window.",
+    headers: dict[str, str] | None = None,
+) -> str:
     """A sortable HTML table of ``frame``: readable headers, rates with their interval in one cell, the
     ``name`` column dropped where it only repeats ``agent_id``."""
     if frame.empty:
         return f'<p class="note empty">{html.escape(empty)}</p>'
     shown = frame if max_rows is None else frame.head(max_rows)
-    if {"agent_id", "name"} <= set(shown.columns) and (shown["agent_id"].astype(str)
-                                                       == shown["name"].astype(str)).all():
+    if {"agent_id", "name"} <= set(shown.columns) and (
+        shown["agent_id"].astype(str) == shown["name"].astype(str)
+    ).all():
         shown = shown.drop(columns="name")
     cis = {c[: -len("_low")] for c in shown.columns if c.endswith("_low") and c[: -len("_low")] in shown.columns}
     columns = [c for c in shown.columns if not any(c in (f"{r}_low", f"{r}_high") for r in cis)]
     names = {**_HEADERS, **(headers or {})}
-    kinds = {c: "num" if pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])
-             else "text" for c in columns}
+    kinds = {
+        c: "num" if pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c]) else "text"
+        for c in columns
+    }
+
     def header(c: str) -> str:
         return names.get(c, c.replace("_", " ").capitalize()) + (" (95% CI)" if c in cis else "")
 
     head = "".join(f'<th class="{kinds[c]}" title="{html.escape(c)}">{html.escape(header(c))}</th>' for c in columns)
     rows = []
     for record in shown.to_dict("records"):
-        cells = [_rate_cell(record[c], record[f"{c}_low"], record[f"{c}_high"]) if c in cis
-                 else _cell(record[c], kinds[c]) for c in columns]
+        cells = [
+            _rate_cell(record[c], record[f"{c}_low"], record[f"{c}_high"]) if c in cis else _cell(record[c], kinds[c])
+            for c in columns
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    body = (f'<table class="dataframe sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
-            "</tbody></table>")
+    body = f'<table class="dataframe sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     if max_rows is not None and len(frame) > max_rows:
         body += f'<p class="note">First {max_rows} of {len(frame):,} rows.</p>'
     return body
@@ -158,11 +196,13 @@ def _what_changed(changes: pd.DataFrame, models: pd.DataFrame) -> str:
     """The report's first section: significant changes (rate, then median time), with the evidence."""
     prev, cur = changes.attrs["previous_window"], changes.attrs["current_window"]
     fmt = "%Y-%m-%d %H:%M"
-    intro = (f'<p class="note">The last {changes.attrs["days"]} days ({cur[0]:{fmt}} to {cur[1]:{fmt}} UTC) '
-             f"against the {changes.attrs['days']} days before ({prev[0]:{fmt}} to {prev[1]:{fmt}}). A success-rate "
-             "change is tested with a two-proportion z-test (Fisher's exact test for small counts), a change of "
-             "median execution time with a Mann-Whitney U test; q-values are Benjamini-Hochberg adjusted over all "
-             "agents (models) compared, and a change counts when q &lt; 0.05.</p>")
+    intro = (
+        f'<p class="note">The last {changes.attrs["days"]} days ({cur[0]:{fmt}} to {cur[1]:{fmt}} UTC) '
+        f"against the {changes.attrs['days']} days before ({prev[0]:{fmt}} to {prev[1]:{fmt}}). A success-rate "
+        "change is tested with a two-proportion z-test (Fisher's exact test for small counts), a change of "
+        "median execution time with a Mann-Whitney U test; q-values are Benjamini-Hochberg adjusted over all "
+        "agents (models) compared, and a change counts when q &lt; 0.05.</p>"
+    )
     parts = [intro]
     for label, frame, key in (("Agents", changes, "agent_id"), ("Models", models, "model")):
         tested = int(frame["p_value"].notna().sum())
@@ -171,33 +211,45 @@ def _what_changed(changes: pd.DataFrame, models: pd.DataFrame) -> str:
         rate_rows = rate_rows.assign(_o=rate_rows["verdict"].map(order)).sort_values(["_o", "q_value"])
         items = []
         for r in rate_rows.to_dict("records"):
-            who = (html.escape(str(r["agent_id"])) if key == "agent_id"
-                   else html.escape(plots.model_label(r["provider"], r["model"])))
+            who = (
+                html.escape(str(r["agent_id"]))
+                if key == "agent_id"
+                else html.escape(plots.model_label(r["provider"], r["model"]))
+            )
             items.append(
                 f'<li class="{r["verdict"]}"><b>{r["verdict"].capitalize()}: {who}</b> — success rate '
-                f'{r["success_rate_previous"]:.1f}% [{r["success_rate_previous_low"]:.1f}, '
-                f'{r["success_rate_previous_high"]:.1f}] of {r["successful_previous"] + r["failed_previous"]:,} → '
-                f'{r["success_rate_current"]:.1f}% [{r["success_rate_current_low"]:.1f}, '
-                f'{r["success_rate_current_high"]:.1f}] of {r["successful_current"] + r["failed_current"]:,} '
-                f'({r["rate_change"]:+.1f} points; {"Fisher" if r["test"] == "fisher" else "z-test"} '
-                f'p = {_p(r["p_value"])}, q = {_p(r["q_value"])})</li>')
+                f"{r['success_rate_previous']:.1f}% [{r['success_rate_previous_low']:.1f}, "
+                f"{r['success_rate_previous_high']:.1f}] of {r['successful_previous'] + r['failed_previous']:,} → "
+                f"{r['success_rate_current']:.1f}% [{r['success_rate_current_low']:.1f}, "
+                f"{r['success_rate_current_high']:.1f}] of {r['successful_current'] + r['failed_current']:,} "
+                f"({r['rate_change']:+.1f} points; {'Fisher' if r['test'] == 'fisher' else 'z-test'} "
+                f"p = {_p(r['p_value'])}, q = {_p(r['q_value'])})</li>"
+            )
         for r in time_rows.to_dict("records"):
-            who = (html.escape(str(r["agent_id"])) if key == "agent_id"
-                   else html.escape(plots.model_label(r["provider"], r["model"])))
+            who = (
+                html.escape(str(r["agent_id"]))
+                if key == "agent_id"
+                else html.escape(plots.model_label(r["provider"], r["model"]))
+            )
             word = "slower" if r["median_time_change"] > 0 else "faster"
             items.append(
                 f'<li class="time"><b>{word.capitalize()}: {who}</b> — median time {r["median_time_previous"]:,.3g} s '
-                f'→ {r["median_time_current"]:,.3g} s (Mann-Whitney p = {_p(r["time_p_value"])}, '
-                f'q = {_p(r["time_q_value"])})</li>')
+                f"→ {r['median_time_current']:,.3g} s (Mann-Whitney p = {_p(r['time_p_value'])}, "
+                f"q = {_p(r['time_q_value'])})</li>"
+            )
         parts.append(f"<h3>{label}</h3>")
         if items:
             parts.append('<ul class="changes">' + "".join(items) + "</ul>")
         elif tested:
-            parts.append(f'<p class="note">No significant change among the {tested:,} {label.lower()} with runs in '
-                         "both windows.</p>")
+            parts.append(
+                f'<p class="note">No significant change among the {tested:,} {label.lower()} with runs in '
+                "both windows.</p>"
+            )
         else:
-            parts.append(f'<p class="note empty">Not enough data: no {label[:-1].lower()} has runs with a known '
-                         "outcome in both windows.</p>")
+            parts.append(
+                f'<p class="note empty">Not enough data: no {label[:-1].lower()} has runs with a known '
+                "outcome in both windows.</p>"
+            )
     return "\n".join(parts)
 
 
@@ -212,24 +264,35 @@ def _highlights(summary: pd.DataFrame, systems: pd.DataFrame, min_runs: int = 5)
     ranked = ranked.sort_values("success_rate", ascending=False)
     if len(ranked) >= 2:
         best, worst = ranked.iloc[0], ranked.iloc[-1]
-        def ci(row: pd.Series) -> str:
-            return (f" [{row['success_rate_low']:.1f}, {row['success_rate_high']:.1f}]"
-                    if "success_rate_low" in row and pd.notna(row["success_rate_low"]) else "")
 
-        lines.append(f"Best agent: <b>{html.escape(str(best['name']))}</b> ({html.escape(str(best['system_name']))}) "
-                     f"with {best['success_rate']:.1f}%{ci(best)} of {best['total_tasks']:,} runs; worst: "
-                     f"<b>{html.escape(str(worst['name']))}</b> ({html.escape(str(worst['system_name']))}) "
-                     f"with {worst['success_rate']:.1f}%{ci(worst)} of {worst['total_tasks']:,}"
-                     + (" (the intervals do not overlap: the gap is larger than chance)."
-                        if ci(best) and worst["success_rate_high"] < best["success_rate_low"] else "."))
+        def ci(row: pd.Series) -> str:
+            return (
+                f" [{row['success_rate_low']:.1f}, {row['success_rate_high']:.1f}]"
+                if "success_rate_low" in row and pd.notna(row["success_rate_low"])
+                else ""
+            )
+
+        lines.append(
+            f"Best agent: <b>{html.escape(str(best['name']))}</b> ({html.escape(str(best['system_name']))}) "
+            f"with {best['success_rate']:.1f}%{ci(best)} of {best['total_tasks']:,} runs; worst: "
+            f"<b>{html.escape(str(worst['name']))}</b> ({html.escape(str(worst['system_name']))}) "
+            f"with {worst['success_rate']:.1f}%{ci(worst)} of {worst['total_tasks']:,}"
+            + (
+                " (the intervals do not overlap: the gap is larger than chance)."
+                if ci(best) and worst["success_rate_high"] < best["success_rate_low"]
+                else "."
+            )
+        )
     sys_ranked = systems[(systems["total_tasks"] > 0) & systems["success_rate"].notna()]
     sys_ranked = sys_ranked.sort_values("success_rate", ascending=False)
     if len(sys_ranked) >= 2:
         best, worst = sys_ranked.iloc[0], sys_ranked.iloc[-1]
-        lines.append(f"Best system: <b>{html.escape(str(best['system_name']))}</b> ({best['success_rate']:.1f}%, "
-                     f"median {best['p50_execution_time']:.2f} s); worst: "
-                     f"<b>{html.escape(str(worst['system_name']))}</b> "
-                     f"({worst['success_rate']:.1f}%, median {worst['p50_execution_time']:.2f} s).")
+        lines.append(
+            f"Best system: <b>{html.escape(str(best['system_name']))}</b> ({best['success_rate']:.1f}%, "
+            f"median {best['p50_execution_time']:.2f} s); worst: "
+            f"<b>{html.escape(str(worst['system_name']))}</b> "
+            f"({worst['success_rate']:.1f}%, median {worst['p50_execution_time']:.2f} s)."
+        )
     idle = summary[summary["total_tasks"] == 0]
     if len(idle):
         names = ", ".join(html.escape(str(n)) for n in idle["name"])
@@ -256,8 +319,7 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None, change_days: int
     models = lab.model_usage(days, now=end, by_day=False)
     figures = {
         "success_by_agent": plots.success_by_agent(summary, days=days),
-        "execution_time_distribution": plots.execution_time_distribution(lab.execution_times(days, now=end),
-                                                                         days=days),
+        "execution_time_distribution": plots.execution_time_distribution(lab.execution_times(days, now=end), days=days),
         "daily_trend": plots.daily_trend(lab.daily_trend(days, now=end), days=days),
         "workload": plots.workload(workload),
         "token_use": plots.token_use(summary, days=days),
@@ -274,26 +336,37 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None, change_days: int
     wins = int(summary["successful_tasks"].sum())
     known = wins + int(summary["failed_tasks"].sum())  # runs with a NULL success are in neither
     cost = models["cost_usd"].sum(min_count=1) if len(models) else float("nan")
-    cards = "".join([
-        _card(f"{len(summary):,}", "agents"),
-        _card(f"{runs:,}", "runs in the window"),
-        _card(f"{100 * wins / known:.1f}%" if known else "—", "success rate"),
-        _card(f"{int(summary['total_tokens'].sum()):,}", "tokens used"),
-        _card(f"{int(errors['errors'].sum()) if len(errors) else 0:,}", "errors logged"),
-        _card("—" if pd.isna(cost) else f"${cost:,.2f}", "API cost"),
-    ])
+    cards = "".join(
+        [
+            _card(f"{len(summary):,}", "agents"),
+            _card(f"{runs:,}", "runs in the window"),
+            _card(f"{100 * wins / known:.1f}%" if known else "—", "success rate"),
+            _card(f"{int(summary['total_tokens'].sum()):,}", "tokens used"),
+            _card(f"{int(errors['errors'].sum()) if len(errors) else 0:,}", "errors logged"),
+            _card("—" if pd.isna(cost) else f"${cost:,.2f}", "API cost"),
+        ]
+    )
     model_table = models.assign(model=[plots.model_label(p, m) for p, m in zip(models["provider"], models["model"])])
-    change_table = changes.drop(columns=[c for c in changes.columns if c.startswith(("successful_", "failed_"))
-                                         or c in ("significant", "time_significant", "median_time_change")])
+    change_table = changes.drop(
+        columns=[
+            c
+            for c in changes.columns
+            if c.startswith(("successful_", "failed_"))
+            or c in ("significant", "time_significant", "median_time_change")
+        ]
+    )
     from omnilab._version import __version__
 
     template = string.Template(
-        (resources.files("omnilab.analysis") / "templates" / "report.html").read_text(encoding="utf-8"))
+        (resources.files("omnilab.analysis") / "templates" / "report.html").read_text(encoding="utf-8")
+    )
     fmt = "%Y-%m-%d %H:%M:%S"
     return template.substitute(
         title="omnilab agent performance report",
         version=html.escape(__version__),
-        window_start=start.strftime(fmt), window_end=end.strftime(fmt), days=int(days),
+        window_start=start.strftime(fmt),
+        window_end=end.strftime(fmt),
+        days=int(days),
         generated_at=generated.strftime(fmt),
         lab_path=html.escape(str(lab.path)),
         database=html.escape(describe_url(lab.database_url)),
@@ -314,15 +387,25 @@ def render_report(lab: Any, days: int = 30, *, now: Any = None, change_days: int
 
 
 _CHANGE_HEADERS = {
-    "runs_previous": "Runs before", "runs_current": "Runs now", "success_rate_previous": "Success % before",
-    "success_rate_current": "Success % now", "rate_change": "Change (points)", "p_value": "p",
-    "test": "Test", "q_value": "q", "median_time_previous": "Median s before", "median_time_current": "Median s now",
-    "time_p_value": "Time p", "time_q_value": "Time q", "verdict": "Verdict",
+    "runs_previous": "Runs before",
+    "runs_current": "Runs now",
+    "success_rate_previous": "Success % before",
+    "success_rate_current": "Success % now",
+    "rate_change": "Change (points)",
+    "p_value": "p",
+    "test": "Test",
+    "q_value": "q",
+    "median_time_previous": "Median s before",
+    "median_time_current": "Median s now",
+    "time_p_value": "Time p",
+    "time_q_value": "Time q",
+    "verdict": "Verdict",
 }
 
 
-def write_report(lab: Any, path: str | os.PathLike[str], days: int = 30, *, now: Any = None,
-                 change_days: int | None = None) -> Path:
+def write_report(
+    lab: Any, path: str | os.PathLike[str], days: int = 30, *, now: Any = None, change_days: int | None = None
+) -> Path:
     """Write the report to ``path`` atomically (temp file, fsync, rename) and return the resolved path.
 
     ``change_days``: the windows "What changed" compares (default: the last 7 days, or ``days`` if fewer,

@@ -29,8 +29,18 @@ import pandas as pd
 from omnilab.errors import InvalidInput
 from omnilab.sql.intervals import check_counts, wilson_interval, with_rate_interval
 
-__all__ = ["ALPHA", "wilson_interval", "with_rate_interval", "proportion_test", "mann_whitney", "bh_qvalues",
-           "compare_windows", "compare_agents", "AgentComparison", "COMPARE_BY"]
+__all__ = [
+    "ALPHA",
+    "wilson_interval",
+    "with_rate_interval",
+    "proportion_test",
+    "mann_whitney",
+    "bh_qvalues",
+    "compare_windows",
+    "compare_agents",
+    "AgentComparison",
+    "COMPARE_BY",
+]
 
 #: the false discovery rate at which a change is called significant
 ALPHA = 0.05
@@ -88,8 +98,12 @@ def _tests(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Rate and time tests between the ``_<a>`` and ``_<b>`` columns of each row; q-values over the rows."""
     rate_p, kinds = [], []
     for d in frame.to_dict("records"):
-        p, kind = proportion_test(d[f"successful_{a}"], d[f"successful_{a}"] + d[f"failed_{a}"],
-                                  d[f"successful_{b}"], d[f"successful_{b}"] + d[f"failed_{b}"])
+        p, kind = proportion_test(
+            d[f"successful_{a}"],
+            d[f"successful_{a}"] + d[f"failed_{a}"],
+            d[f"successful_{b}"],
+            d[f"successful_{b}"] + d[f"failed_{b}"],
+        )
         rate_p.append(p)
         kinds.append(kind)
     out = frame.copy()
@@ -125,8 +139,9 @@ def compare_windows(bind: Any, days: int = 7, *, now: Any = None, by: str = "age
     keys = queries.period_keys(by)
     frame = counts
     for side in ("previous", "current"):
-        frame = with_rate_interval(frame, successes=f"successful_{side}", failures=f"failed_{side}",
-                                   rate=f"success_rate_{side}")
+        frame = with_rate_interval(
+            frame, successes=f"successful_{side}", failures=f"failed_{side}", rate=f"success_rate_{side}"
+        )
     frame["rate_change"] = frame["success_rate_current"] - frame["success_rate_previous"]
     frame = _tests(frame, "previous", "current")
     frame["median_time_change"] = frame["median_time_current"] - frame["median_time_previous"]
@@ -136,18 +151,31 @@ def compare_windows(bind: Any, days: int = 7, *, now: Any = None, by: str = "age
         g = groups.get(key)
         return np.empty(0) if g is None else g.loc[g["period"] == period, "execution_time"].to_numpy(float)
 
-    frame["time_p_value"] = [
-        mann_whitney(samples(k, "previous"), samples(k, "current"))
-        for k in frame[keys].itertuples(index=False, name=None)] if len(frame) else np.empty(0)
+    frame["time_p_value"] = (
+        [
+            mann_whitney(samples(k, "previous"), samples(k, "current"))
+            for k in frame[keys].itertuples(index=False, name=None)
+        ]
+        if len(frame)
+        else np.empty(0)
+    )
     frame["time_q_value"] = bh_qvalues(frame["time_p_value"])
     frame["time_significant"] = (frame["time_q_value"] < ALPHA).astype(bool)
     frame["verdict"] = np.select(
-        [frame["significant"] & (frame["rate_change"] < 0), frame["significant"] & (frame["rate_change"] > 0),
-         frame["p_value"].notna()],
-        ["regression", "improvement", "no significant change"], default="not enough data")
-    frame = frame.sort_values(["significant", "q_value", "time_q_value", *keys],
-                              ascending=[False, True, True, *([True] * len(keys))], na_position="last",
-                              kind="mergesort").reset_index(drop=True)
+        [
+            frame["significant"] & (frame["rate_change"] < 0),
+            frame["significant"] & (frame["rate_change"] > 0),
+            frame["p_value"].notna(),
+        ],
+        ["regression", "improvement", "no significant change"],
+        default="not enough data",
+    )
+    frame = frame.sort_values(
+        ["significant", "q_value", "time_q_value", *keys],
+        ascending=[False, True, True, *([True] * len(keys))],
+        na_position="last",
+        kind="mergesort",
+    ).reset_index(drop=True)
     frame.attrs = {"previous_window": periods[:2], "current_window": periods[1:], "by": by, "days": int(days)}
     return frame
 
@@ -162,8 +190,12 @@ class AgentComparison:
     pairs: pd.DataFrame
 
     def _repr_html_(self) -> str:
-        return (f"<h4>Agents on task type {self.task_type!s}</h4>" + self.agents.to_html(index=False)
-                + "<h4>Pairwise comparisons</h4>" + self.pairs.to_html(index=False))
+        return (
+            f"<h4>Agents on task type {self.task_type!s}</h4>"
+            + self.agents.to_html(index=False)
+            + "<h4>Pairwise comparisons</h4>"
+            + self.pairs.to_html(index=False)
+        )
 
 
 _PAIR_SIDE = ("agent_id", "name", "runs", "successful", "failed", "success_rate", "median_time")
@@ -188,10 +220,17 @@ def compare_agents(bind: Any, task_type: str, days: int = 30, *, now: Any = None
     for a, b in itertools.combinations(agents.to_dict("records"), 2):
         row: dict[str, Any] = {}
         for suffix, agent in (("a", a), ("b", b)):
-            row.update({f"agent_id_{suffix}": agent["agent_id"], f"name_{suffix}": agent["name"],
-                        f"runs_{suffix}": agent["runs"], f"successful_{suffix}": agent["successful_tasks"],
-                        f"failed_{suffix}": agent["failed_tasks"], f"success_rate_{suffix}": agent["success_rate"],
-                        f"median_time_{suffix}": agent["p50_execution_time"]})
+            row.update(
+                {
+                    f"agent_id_{suffix}": agent["agent_id"],
+                    f"name_{suffix}": agent["name"],
+                    f"runs_{suffix}": agent["runs"],
+                    f"successful_{suffix}": agent["successful_tasks"],
+                    f"failed_{suffix}": agent["failed_tasks"],
+                    f"success_rate_{suffix}": agent["success_rate"],
+                    f"median_time_{suffix}": agent["p50_execution_time"],
+                }
+            )
         row["time_p_value"] = mann_whitney(by_agent.get(a["agent_id"], []), by_agent.get(b["agent_id"], []))
         rows.append(row)
     columns = [f"{c}_{s}" for s in ("a", "b") for c in _PAIR_SIDE]

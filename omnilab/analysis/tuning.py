@@ -30,9 +30,23 @@ from omnilab.errors import InvalidInput
 from omnilab.vectors import thresholds
 
 __all__ = [
-    "DESIGN_THRESHOLD", "TuningResult", "StdlibLabels", "normalize_labels", "stdlib_labels", "score_labels",
-    "threshold_curve", "best_threshold", "metrics_at", "rank_metrics", "tune", "held_out_comparison", "save_threshold",
-    "get_threshold", "saved_thresholds", "resolve_threshold", "plot_curves",
+    "DESIGN_THRESHOLD",
+    "TuningResult",
+    "StdlibLabels",
+    "normalize_labels",
+    "stdlib_labels",
+    "score_labels",
+    "threshold_curve",
+    "best_threshold",
+    "metrics_at",
+    "rank_metrics",
+    "tune",
+    "held_out_comparison",
+    "save_threshold",
+    "get_threshold",
+    "saved_thresholds",
+    "resolve_threshold",
+    "plot_curves",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,14 +134,24 @@ def _belonging(lab: Any, labels: Any) -> Any:
     if not isinstance(labels, StdlibLabels):
         return labels
     if labels.lab is not lab:
-        raise InvalidInput(f"these labels name memories of the scratch lab at {labels.scratch}, not of this lab: "
-                           "tune on that lab with labels.tune(...) (or tuning.tune(labels.lab, labels.labels)); "
-                           "the result can then be saved here with lab.save_threshold(result)")
+        raise InvalidInput(
+            f"these labels name memories of the scratch lab at {labels.scratch}, not of this lab: "
+            "tune on that lab with labels.tune(...) (or tuning.tune(labels.lab, labels.labels)); "
+            "the result can then be saved here with lab.save_threshold(result)"
+        )
     return labels.labels
 
 
-def stdlib_labels(lab: Any, memory_type: str = "code", *, max_queries: int | None = None, seed: int = 0,
-                  per_module: int = 5, progress: bool = False, add_to_lab: bool = False) -> StdlibLabels:
+def stdlib_labels(
+    lab: Any,
+    memory_type: str = "code",
+    *,
+    max_queries: int | None = None,
+    seed: int = 0,
+    per_module: int = 5,
+    progress: bool = False,
+    add_to_lab: bool = False,
+) -> StdlibLabels:
     """Labelled queries from the standard library (see :mod:`omnilab.analysis.evaluation`), with a split.
 
     ``code``: query = a function docstring's first sentence; relevant = the function's code without its
@@ -156,8 +180,9 @@ def stdlib_labels(lab: Any, memory_type: str = "code", *, max_queries: int | Non
             scratch.close()
             raise
     if memory_type == "knowledge":
-        return StdlibLabels(_knowledge_labels(lab, pairs, max_queries=max_queries, seed=seed,
-                                              per_module=per_module), lab)
+        return StdlibLabels(
+            _knowledge_labels(lab, pairs, max_queries=max_queries, seed=seed, per_module=per_module), lab
+        )
     raise InvalidInput(f"stdlib labels exist for the code and knowledge memory types, not {memory_type!r}")
 
 
@@ -173,8 +198,7 @@ def _open_scratch(lab: Any, name: str) -> Any:
     """A lab of the same kind at ``<lab directory>/scratch/<name>``: its own SQLite file, the lab's embedder."""
     path = Path(lab.path) / "scratch" / name
     settings = lab.settings.replace(data_dir=path, database_url=None, read_only=False, embedder=lab.memory.embedder)
-    log.info("building the labelled stdlib corpus in the scratch lab %s (the lab at %s is not changed)",
-             path, lab.path)
+    log.info("building the labelled stdlib corpus in the scratch lab %s (the lab at %s is not changed)", path, lab.path)
     return type(lab)(settings)  # the lab's own class: this layer does not import omnilab.lab
 
 
@@ -200,8 +224,9 @@ def _code_labels(target: Any, pairs: pd.DataFrame, progress: bool) -> pd.DataFra
     return _frame(pairs, relevant, "code")
 
 
-def _knowledge_labels(lab: Any, pairs: pd.DataFrame, *, max_queries: int | None, seed: int,
-                      per_module: int) -> pd.DataFrame:
+def _knowledge_labels(
+    lab: Any, pairs: pd.DataFrame, *, max_queries: int | None, seed: int, per_module: int
+) -> pd.DataFrame:
     mem = lab.memories("knowledge")
     doc_of: dict[str, str] = {}
     for mid, meta in zip(mem["id"], mem["metadata"]):
@@ -215,14 +240,22 @@ def _knowledge_labels(lab: Any, pairs: pd.DataFrame, *, max_queries: int | None,
 
 
 def _frame(pairs: pd.DataFrame, relevant: list[tuple[str, ...]], memory_type: str) -> pd.DataFrame:
-    return pd.DataFrame({"query": pairs["query"], "relevant": pd.Series(relevant, dtype=object),
-                         "module": pairs["module"], "function_name": pairs["function_name"],
-                         "memory_type": memory_type, "split": pairs["split"]})
+    return pd.DataFrame(
+        {
+            "query": pairs["query"],
+            "relevant": pd.Series(relevant, dtype=object),
+            "module": pairs["module"],
+            "function_name": pairs["function_name"],
+            "memory_type": memory_type,
+            "split": pairs["split"],
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------- scoring
-def score_labels(lab: Any, labels: Any, *, memory_type: str | None, k: int = 10,
-                 where: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def score_labels(
+    lab: Any, labels: Any, *, memory_type: str | None, k: int = 10, where: Mapping[str, Any] | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Search every labelled query once; returns (hits, relevant counts per query).
 
     hits: one row per returned memory with query_index, rank, memory_id, score, relevant (bool).
@@ -276,10 +309,18 @@ def threshold_curve(scores: Any, relevant: Any, n_relevant: int) -> pd.DataFrame
     last = np.r_[np.nonzero(s[:-1] != s[1:])[0], s.size - 1]  # last hit of each run of equal scores
     tp = tp_all[last]
     retrieved = last + 1
-    curve = pd.DataFrame({
-        "threshold": s[last], "retrieved": retrieved, "tp": tp, "fp": retrieved - tp, "fn": n_relevant - tp,
-        "precision": tp / retrieved, "recall": tp / n_relevant, "f1": 2.0 * tp / (retrieved + n_relevant),
-    })
+    curve = pd.DataFrame(
+        {
+            "threshold": s[last],
+            "retrieved": retrieved,
+            "tp": tp,
+            "fp": retrieved - tp,
+            "fn": n_relevant - tp,
+            "precision": tp / retrieved,
+            "recall": tp / n_relevant,
+            "f1": 2.0 * tp / (retrieved + n_relevant),
+        }
+    )
     return curve.iloc[::-1].reset_index(drop=True)
 
 
@@ -295,8 +336,13 @@ def best_threshold(curve: pd.DataFrame) -> dict[str, float]:
     s_star = float(curve["threshold"].iloc[best])
     below = float(curve["threshold"].iloc[best - 1]) if best > 0 else s_star
     row = curve.iloc[best]
-    return {"threshold": (s_star + below) / 2.0, "score": s_star, "f1": float(row["f1"]),
-            "precision": float(row["precision"]), "recall": float(row["recall"])}
+    return {
+        "threshold": (s_star + below) / 2.0,
+        "score": s_star,
+        "f1": float(row["f1"]),
+        "precision": float(row["precision"]),
+        "recall": float(row["recall"]),
+    }
 
 
 def metrics_at(hits: pd.DataFrame, n_relevant: int, threshold: float | None) -> dict[str, float]:
@@ -304,14 +350,19 @@ def metrics_at(hits: pd.DataFrame, n_relevant: int, threshold: float | None) -> 
     keep = hits if threshold is None else hits[hits["score"] >= threshold]
     tp = int(keep["relevant"].sum())
     retrieved = len(keep)
-    return {"threshold": math.nan if threshold is None else float(threshold), "retrieved": retrieved, "tp": tp,
-            "precision": tp / retrieved if retrieved else math.nan,
-            "recall": tp / n_relevant if n_relevant else math.nan,
-            "f1": 2.0 * tp / (retrieved + n_relevant) if retrieved + n_relevant else math.nan}
+    return {
+        "threshold": math.nan if threshold is None else float(threshold),
+        "retrieved": retrieved,
+        "tp": tp,
+        "precision": tp / retrieved if retrieved else math.nan,
+        "recall": tp / n_relevant if n_relevant else math.nan,
+        "f1": 2.0 * tp / (retrieved + n_relevant) if retrieved + n_relevant else math.nan,
+    }
 
 
-def rank_metrics(hits: pd.DataFrame, n_relevant: Sequence[int] | np.ndarray,
-                 ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+def rank_metrics(
+    hits: pd.DataFrame, n_relevant: Sequence[int] | np.ndarray, ks: Sequence[int] = (1, 5, 10)
+) -> dict[str, float]:
     """precision@k, recall@k (queries with a relevant id) and MRR (first relevant rank within the pool)."""
     n_rel = np.asarray(n_relevant, dtype=np.int64)
     nq = len(n_rel)
@@ -354,20 +405,29 @@ class TuningResult:
 
     @property
     def recommendation(self) -> dict[str, Any]:
-        return {"memory_type": self.memory_type, "embedder": self.embedder, "threshold": self.threshold,
-                "f1": self.f1, "precision": self.precision, "recall": self.recall, "k": self.k,
-                "n_queries": self.n_queries}
+        return {
+            "memory_type": self.memory_type,
+            "embedder": self.embedder,
+            "threshold": self.threshold,
+            "f1": self.f1,
+            "precision": self.precision,
+            "recall": self.recall,
+            "k": self.k,
+            "n_queries": self.n_queries,
+        }
 
     def _repr_html_(self) -> str:
         design = self.at(DESIGN_THRESHOLD)
         from html import escape  # names come from lab data and settings: never markup
 
         ranks = escape(", ".join(f"{k} {v:.3f}" for k, v in self.ranks.items()))
-        return (f"<div><b>threshold tuning</b> — {escape(str(self.memory_type or 'all types'))} / "
-                f"<code>{escape(str(self.embedder))}</code>"
-                f", {self.n_queries} queries, top-{self.k}<br>recommended threshold <b>{self.threshold:.3f}</b>: "
-                f"F1 {self.f1:.3f} (precision {self.precision:.3f}, recall {self.recall:.3f}); at the design's "
-                f"{DESIGN_THRESHOLD}: F1 {_fmt(design['f1'])}<br>{ranks}</div>")
+        return (
+            f"<div><b>threshold tuning</b> — {escape(str(self.memory_type or 'all types'))} / "
+            f"<code>{escape(str(self.embedder))}</code>"
+            f", {self.n_queries} queries, top-{self.k}<br>recommended threshold <b>{self.threshold:.3f}</b>: "
+            f"F1 {self.f1:.3f} (precision {self.precision:.3f}, recall {self.recall:.3f}); at the design's "
+            f"{DESIGN_THRESHOLD}: F1 {_fmt(design['f1'])}<br>{ranks}</div>"
+        )
 
 
 def _fmt(x: float) -> str:
@@ -385,8 +445,15 @@ def _subset(labels: pd.DataFrame, split: str | None) -> pd.DataFrame:
     return sub
 
 
-def tune(lab: Any, labels: Any, *, memory_type: Any = None, k: int = 10, split: str | None = None,
-         where: Mapping[str, Any] | None = None) -> TuningResult:
+def tune(
+    lab: Any,
+    labels: Any,
+    *,
+    memory_type: Any = None,
+    k: int = 10,
+    split: str | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> TuningResult:
     """Score the labels (optionally one ``split``) and recommend the F1-optimal threshold."""
     mtype = thresholds.check_memory_type(memory_type)
     labels = _subset(normalize_labels(_belonging(lab, labels)), split)
@@ -396,14 +463,26 @@ def tune(lab: Any, labels: Any, *, memory_type: Any = None, k: int = 10, split: 
     total = int(n_rel.sum())
     curve = threshold_curve(hits["score"], hits["relevant"], total)
     best = best_threshold(curve)
-    return TuningResult(memory_type=mtype, embedder=lab.memory.embedder.name, k=int(k), n_queries=len(labels),
-                        n_relevant=total, curve=curve, threshold=best["threshold"], score=best["score"],
-                        f1=best["f1"], precision=best["precision"], recall=best["recall"],
-                        ranks=rank_metrics(hits, n_rel, ks=sorted({1, 5, int(k)})), hits=hits)
+    return TuningResult(
+        memory_type=mtype,
+        embedder=lab.memory.embedder.name,
+        k=int(k),
+        n_queries=len(labels),
+        n_relevant=total,
+        curve=curve,
+        threshold=best["threshold"],
+        score=best["score"],
+        f1=best["f1"],
+        precision=best["precision"],
+        recall=best["recall"],
+        ranks=rank_metrics(hits, n_rel, ks=sorted({1, 5, int(k)})),
+        hits=hits,
+    )
 
 
-def held_out_comparison(lab: Any, labels: Any, *, memory_type: Any = None, k: int = 10,
-                        design: float = DESIGN_THRESHOLD) -> tuple[pd.DataFrame, TuningResult, TuningResult]:
+def held_out_comparison(
+    lab: Any, labels: Any, *, memory_type: Any = None, k: int = 10, design: float = DESIGN_THRESHOLD
+) -> tuple[pd.DataFrame, TuningResult, TuningResult]:
     """Tune on the "train" labels, judge on "test": the design's threshold, the tuned one, and no threshold.
 
     Returns (table, train result, test result); the table has one row per threshold choice with the
@@ -413,12 +492,21 @@ def held_out_comparison(lab: Any, labels: Any, *, memory_type: Any = None, k: in
     train = tune(lab, labels, memory_type=memory_type, k=k, split="train")
     test = tune(lab, labels, memory_type=train.memory_type, k=k, split="test")
     rows = []
-    for name, t in (("none", None), ("design", design), ("tuned", train.threshold),
-                    ("best_possible", test.threshold)):
+    for name, t in (("none", None), ("design", design), ("tuned", train.threshold), ("best_possible", test.threshold)):
         m = test.at(t)
-        rows.append({"memory_type": train.memory_type, "embedder": train.embedder, "choice": name,
-                     "threshold": m["threshold"], "precision": m["precision"], "recall": m["recall"],
-                     "f1": m["f1"], "retrieved": m["retrieved"], "test_queries": test.n_queries})
+        rows.append(
+            {
+                "memory_type": train.memory_type,
+                "embedder": train.embedder,
+                "choice": name,
+                "threshold": m["threshold"],
+                "precision": m["precision"],
+                "recall": m["recall"],
+                "f1": m["f1"],
+                "retrieved": m["retrieved"],
+                "test_queries": test.n_queries,
+            }
+        )
     return pd.DataFrame(rows), train, test
 
 
@@ -430,20 +518,29 @@ def _embedder_name(lab: Any, embedder: str | None) -> str:
     return str(lab.memory.embedder.name) if embedder is None else embedder
 
 
-def save_threshold(lab: Any, result: TuningResult | float, *, memory_type: Any = None,
-                   embedder: str | None = None) -> dict[str, Any]:
+def save_threshold(
+    lab: Any, result: TuningResult | float, *, memory_type: Any = None, embedder: str | None = None
+) -> dict[str, Any]:
     """Store a tuned threshold for (memory type, embedder); replaces an earlier one. Returns the row.
 
     A ``TuningResult`` brings its type, embedder and scores; a number needs ``memory_type`` (embedder: the lab's).
     """
     if isinstance(result, TuningResult):
         return thresholds.save_threshold(
-            lab.memory.own, result.threshold, memory_type=result.memory_type if memory_type is None else memory_type,
-            embedder=result.embedder if embedder is None else embedder, f1=result.f1, precision=result.precision,
-            recall=result.recall, k=result.k, n_queries=result.n_queries,
-            details={"score": result.score, "ranks": result.ranks})
-    return thresholds.save_threshold(lab.memory.own, result, memory_type=memory_type,
-                                     embedder=_embedder_name(lab, embedder))
+            lab.memory.own,
+            result.threshold,
+            memory_type=result.memory_type if memory_type is None else memory_type,
+            embedder=result.embedder if embedder is None else embedder,
+            f1=result.f1,
+            precision=result.precision,
+            recall=result.recall,
+            k=result.k,
+            n_queries=result.n_queries,
+            details={"score": result.score, "ranks": result.ranks},
+        )
+    return thresholds.save_threshold(
+        lab.memory.own, result, memory_type=memory_type, embedder=_embedder_name(lab, embedder)
+    )
 
 
 def get_threshold(lab: Any, memory_type: Any, embedder: str | None = None) -> float | None:
@@ -473,13 +570,14 @@ def plot_curves(results: TuningResult | Sequence[TuningResult], *, design: float
     for res in results:
         label = f"{res.memory_type or 'all'} / {res.embedder}"
         c = res.curve
-        line, = ax_pr.plot(c["recall"], c["precision"], label=label)
+        (line,) = ax_pr.plot(c["recall"], c["precision"], label=label)
         ax_pr.plot([res.recall], [res.precision], "o", color=line.get_color())
         ax_f1.plot(c["threshold"], c["f1"], color=line.get_color(), label=f"{label}: tuned {res.threshold:.2f}")
         ax_f1.axvline(res.threshold, color=line.get_color(), ls="--", lw=1)
     ax_f1.axvline(design, color="grey", ls=":", lw=1.5, label=f"design {design}")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall (threshold sweep)", xlim=(0, 1.02),
-              ylim=(0, 1.02))
+    ax_pr.set(
+        xlabel="recall", ylabel="precision", title="precision-recall (threshold sweep)", xlim=(0, 1.02), ylim=(0, 1.02)
+    )
     ax_f1.set(xlabel="cosine threshold", ylabel="F1", title="F1 vs threshold", ylim=(0, 1.02))
     ax_pr.legend(fontsize=8)
     ax_f1.legend(fontsize=8)

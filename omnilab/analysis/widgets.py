@@ -24,8 +24,20 @@ from omnilab import enums
 from omnilab.analysis import plots, tuning
 from omnilab.errors import InvalidInput, OmnilabError
 
-__all__ = ["SearchUI", "ThresholdTuner", "SearchOutcome", "build_where", "search_once", "run_search",
-           "results_html", "status_html", "query_terms", "highlight", "tuned_marker_html", "format_score"]
+__all__ = [
+    "SearchUI",
+    "ThresholdTuner",
+    "SearchOutcome",
+    "build_where",
+    "search_once",
+    "run_search",
+    "results_html",
+    "status_html",
+    "query_terms",
+    "highlight",
+    "tuned_marker_html",
+    "format_score",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +82,16 @@ class SearchOutcome:
     column: str = "score"
 
 
-def search_once(lab: Any, query: str, *, memory_type: str | None = None, k: int = 10,
-                threshold: float | None = None, mode: str = "semantic",
-                where: dict[str, Any] | None = None) -> SearchOutcome:
+def search_once(
+    lab: Any,
+    query: str,
+    *,
+    memory_type: str | None = None,
+    k: int = 10,
+    threshold: float | None = None,
+    mode: str = "semantic",
+    where: dict[str, Any] | None = None,
+) -> SearchOutcome:
     """Search the top ``k`` and keep the hits with cosine >= ``threshold``, counting the ones it hides.
 
     ``semantic``: ``lab.search`` (the same rows as ``lab.search(..., threshold=t)``). ``hybrid``:
@@ -94,12 +113,26 @@ def search_once(lab: Any, query: str, *, memory_type: str | None = None, k: int 
         return SearchOutcome(frame, seconds, threshold, column=column)
     keep = frame[column] >= threshold
     hidden = frame.loc[~keep, column]
-    return SearchOutcome(frame[keep].reset_index(drop=True), seconds, threshold, cut=len(hidden),
-                         best_cut=float(hidden.max()) if len(hidden) else None, column=column)
+    return SearchOutcome(
+        frame[keep].reset_index(drop=True),
+        seconds,
+        threshold,
+        cut=len(hidden),
+        best_cut=float(hidden.max()) if len(hidden) else None,
+        column=column,
+    )
 
 
-def run_search(lab: Any, query: str, *, memory_type: str | None = None, k: int = 10, threshold: float | None = None,
-               mode: str = "semantic", where: dict[str, Any] | None = None) -> tuple[pd.DataFrame, float]:
+def run_search(
+    lab: Any,
+    query: str,
+    *,
+    memory_type: str | None = None,
+    k: int = 10,
+    threshold: float | None = None,
+    mode: str = "semantic",
+    where: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, float]:
     """One search as the UI runs it; returns (results, seconds). See :func:`search_once`."""
     outcome = search_once(lab, query, memory_type=memory_type, k=k, threshold=threshold, mode=mode, where=where)
     return outcome.frame, outcome.seconds
@@ -123,13 +156,13 @@ def highlight(text: str, terms: Sequence[str], *, width: int = 320) -> str:
         m = pattern.search(flat)
         if m and m.start() > width // 3:
             start = m.start() - width // 3
-    snippet = flat[start:start + width]
+    snippet = flat[start : start + width]
     prefix, suffix = ("…" if start else ""), ("…" if start + width < len(flat) else "")
     if pattern is None:
         return prefix + html.escape(snippet) + suffix
     out, pos = [], 0
     for m in pattern.finditer(snippet):
-        out.append(html.escape(snippet[pos:m.start()]))
+        out.append(html.escape(snippet[pos : m.start()]))
         out.append(f"<mark>{html.escape(m.group(0))}</mark>")
         pos = m.end()
     out.append(html.escape(snippet[pos:]))
@@ -155,8 +188,14 @@ def _agent_cell(agent_id: Any, agents: Mapping[str, str]) -> str:
     return f"<td class='omnilab-agent' title='{html.escape(ident, quote=True)}'>{html.escape(name)}</td>"
 
 
-def results_html(frame: pd.DataFrame, query: str, *, seconds: float | None = None,
-                 agents: Mapping[str, str] | None = None, summary: bool = True) -> str:
+def results_html(
+    frame: pd.DataFrame,
+    query: str,
+    *,
+    seconds: float | None = None,
+    agents: Mapping[str, str] | None = None,
+    summary: bool = True,
+) -> str:
     """Results as an HTML table (class ``omnilab-results``): rank, score, type, agent, where, highlighted text.
 
     ``agents``: agent id -> name, to show names; ``summary``: a line with the count (and ``seconds``) first.
@@ -167,17 +206,22 @@ def results_html(frame: pd.DataFrame, query: str, *, seconds: float | None = Non
     terms = query_terms(query)
     names = agents or {}
     extra = "vector_score" in frame.columns
-    head = "<th>#</th><th>score</th>" + ("<th>cosine</th><th>keyword</th>" if extra else "") + \
-        "<th>type</th><th>agent</th><th>source</th><th>memory</th>"
+    head = (
+        "<th>#</th><th>score</th>"
+        + ("<th>cosine</th><th>keyword</th>" if extra else "")
+        + "<th>type</th><th>agent</th><th>source</th><th>memory</th>"
+    )
     rows = []
     for r in frame.itertuples():
-        scores = f"<td>{r.score:.3f}</td>" + (f"<td>{r.vector_score:.3f}</td><td>{r.keyword_score:.3f}</td>"
-                                              if extra else "")
+        scores = f"<td>{r.score:.3f}</td>" + (
+            f"<td>{r.vector_score:.3f}</td><td>{r.keyword_score:.3f}</td>" if extra else ""
+        )
         rows.append(
             f"<tr data-memory-id='{html.escape(str(r.memory_id))}'><td>{r.rank}</td>{scores}"
             f"<td>{html.escape(str(r.memory_type))}</td>{_agent_cell(r.agent_id, names)}"
             f"<td><code>{html.escape(_label(r.metadata))}</code></td>"
-            f"<td style='text-align:left'>{highlight(str(r.content), terms)}</td></tr>")
+            f"<td style='text-align:left'>{highlight(str(r.content), terms)}</td></tr>"
+        )
     line = f"<p class='omnilab-summary'>{len(frame)} result(s){took}</p>" if summary else ""
     return f"{line}<table class='omnilab-results'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -186,23 +230,29 @@ def status_html(outcome: SearchOutcome, *, k: int, tuned: float | None = None, t
     """One line over the results: how many, how fast, and what the threshold hid from the top ``k`` (and
     whether it is the tuned one, so an empty page never looks like "nothing matches")."""
     n = len(outcome.frame)
-    parts = [f"<small class='omnilab-latency'>{n} result{'' if n == 1 else 's'} in "
-             f"{outcome.seconds * 1000:.1f} ms</small>"]
+    parts = [
+        f"<small class='omnilab-latency'>{n} result{'' if n == 1 else 's'} in {outcome.seconds * 1000:.1f} ms</small>"
+    ]
     if outcome.cut:
         t = outcome.threshold
-        which = "the tuned threshold" if tuned is not None and t is not None and math.isclose(t, tuned, abs_tol=5e-4) \
+        which = (
+            "the tuned threshold"
+            if tuned is not None and t is not None and math.isclose(t, tuned, abs_tol=5e-4)
             else "the threshold"
+        )
         whose = f" for {html.escape(tuned_for)}" if which == "the tuned threshold" and tuned_for else ""
         on = "cosine" if outcome.column == "score" else "cosine (the vector part of each hybrid hit)"
         parts.append(
             f"<div class='omnilab-cut' style='color:#8a4b00'>{which} {format_score(t)}{whose} hid {outcome.cut} of "
             f"the top {k} (their {on} is below it; the best hidden one scores {format_score(outcome.best_cut)}): "
-            f"lower the threshold to see them</div>")
+            f"lower the threshold to see them</div>"
+        )
     return "".join(parts)
 
 
-def tuned_marker_html(tuned: float | None, lo: float = 0.0, hi: float = 1.0, *, embedder: str = "",
-                      slider_class: str = "") -> str:
+def tuned_marker_html(
+    tuned: float | None, lo: float = 0.0, hi: float = 1.0, *, embedder: str = "", slider_class: str = ""
+) -> str:
     """The tuned threshold as text, and as a red tick drawn on the track of the slider with CSS class
     ``slider_class`` (ipywidgets 8 / noUiSlider markup: Voila, JupyterLab, Notebook 7) at its value."""
     if tuned is None:
@@ -211,12 +261,16 @@ def tuned_marker_html(tuned: float | None, lo: float = 0.0, hi: float = 1.0, *, 
     style = ""
     if slider_class:
         # the handle's centre sits at value% of .noUi-base, so a tick at the same percentage marks the value
-        style = (f"<style>.{slider_class} .noUi-base::after {{content:'';position:absolute;"
-                 f"left:calc({pct:.2f}% - 1.5px);top:-5px;width:3px;height:calc(100% + 10px);background:#d62728;"
-                 f"z-index:5;pointer-events:none}}</style>")
-    return (f"{style}<span class='omnilab-tuned' data-tuned='{tuned:.6f}' data-pct='{pct:.2f}' "
-            f"title='the red tick on the slider'><span style='color:#d62728'>▮</span> tuned "
-            f"<b>{tuned:.3f}</b> ({html.escape(embedder)})</span>")
+        style = (
+            f"<style>.{slider_class} .noUi-base::after {{content:'';position:absolute;"
+            f"left:calc({pct:.2f}% - 1.5px);top:-5px;width:3px;height:calc(100% + 10px);background:#d62728;"
+            f"z-index:5;pointer-events:none}}</style>"
+        )
+    return (
+        f"{style}<span class='omnilab-tuned' data-tuned='{tuned:.6f}' data-pct='{pct:.2f}' "
+        f"title='the red tick on the slider'><span style='color:#d62728'>▮</span> tuned "
+        f"<b>{tuned:.3f}</b> ({html.escape(embedder)})</span>"
+    )
 
 
 # ---------------------------------------------------------------------------------------- widgets
@@ -230,26 +284,43 @@ class SearchUI(W.VBox):
         present = lab.memory.stats()["per_type"]
         types = [t for t in enums.values(enums.MemoryType) if t in present] or enums.values(enums.MemoryType)
         self.agent_names = _agent_names(lab)
-        agents = lab.sql("SELECT DISTINCT agent_id FROM memory_entries WHERE agent_id IS NOT NULL "
-                         "ORDER BY agent_id")["agent_id"].tolist()
-        self.query = W.Text(placeholder="what are you looking for?", description="query",
-                            layout=W.Layout(width="520px"), continuous_update=False)
-        self.memory_type = W.Dropdown(options=[ALL, *types], value=memory_type if memory_type in types else ALL,
-                                      description="type")
+        agents = lab.sql("SELECT DISTINCT agent_id FROM memory_entries WHERE agent_id IS NOT NULL ORDER BY agent_id")[
+            "agent_id"
+        ].tolist()
+        self.query = W.Text(
+            placeholder="what are you looking for?",
+            description="query",
+            layout=W.Layout(width="520px"),
+            continuous_update=False,
+        )
+        self.memory_type = W.Dropdown(
+            options=[ALL, *types], value=memory_type if memory_type in types else ALL, description="type"
+        )
         self.slider_class = f"omnilab-threshold-{next(_ids)}"
-        self.threshold = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.001, readout_format=".3f",
-                                       description="threshold", continuous_update=False,
-                                       layout=W.Layout(width="420px"))
+        self.threshold = W.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=1.0,
+            step=0.001,
+            readout_format=".3f",
+            description="threshold",
+            continuous_update=False,
+            layout=W.Layout(width="420px"),
+        )
         self.threshold.add_class(self.slider_class)
         self.tuned = W.HTML()
         self.tuned_value: float | None = None
         self.k = W.BoundedIntText(value=k, min=1, max=200, description="k", layout=W.Layout(width="160px"))
-        self.agent = W.Dropdown(options=[(ANY, ANY), *[(self._agent_label(a), a) for a in agents]], value=ANY,
-                                description="agent")
+        self.agent = W.Dropdown(
+            options=[(ANY, ANY), *[(self._agent_label(a), a) for a in agents]], value=ANY, description="agent"
+        )
         self.tags = W.Text(placeholder="tag1, tag2", description="tags", layout=W.Layout(width="300px"))
-        self.mode = W.ToggleButtons(options=["semantic", "hybrid"], value="semantic", description="mode",
-                                    tooltips=["rank by cosine", "rank by cosine + keywords (BM25); the threshold "
-                                              "applies to the cosine"])
+        self.mode = W.ToggleButtons(
+            options=["semantic", "hybrid"],
+            value="semantic",
+            description="mode",
+            tooltips=["rank by cosine", "rank by cosine + keywords (BM25); the threshold applies to the cosine"],
+        )
         self.button = W.Button(description="search", button_style="primary", icon="search")
         self.latency = W.HTML()
         self.results = W.HTML()
@@ -261,13 +332,17 @@ class SearchUI(W.VBox):
         self.query.observe(self._on_submit, names="value")
         self.memory_type.observe(self._on_type, names="value")
         self._on_type()
-        super().__init__([
-            W.HBox([self.query, self.button]),
-            W.HBox([self.memory_type, self.mode]),
-            W.HBox([self.threshold, self.tuned]),
-            W.HBox([self.k, self.agent, self.tags]),
-            self.latency, self.results, self.output,
-        ])
+        super().__init__(
+            [
+                W.HBox([self.query, self.button]),
+                W.HBox([self.memory_type, self.mode]),
+                W.HBox([self.threshold, self.tuned]),
+                W.HBox([self.k, self.agent, self.tags]),
+                self.latency,
+                self.results,
+                self.output,
+            ]
+        )
         self.add_class("omnilab-search-ui")
 
     def _agent_label(self, agent_id: str) -> str:
@@ -282,8 +357,9 @@ class SearchUI(W.VBox):
         """Show (and pre-select) the tuned threshold of the chosen type for the lab's embedder."""
         name = self.lab.memory.embedder.name
         tuned = tuning.get_threshold(self.lab, self.memory_type.value) if self.memory_type.value != ALL else None
-        self.tuned.value = tuned_marker_html(tuned, self.threshold.min, self.threshold.max, embedder=name,
-                                             slider_class=self.slider_class)
+        self.tuned.value = tuned_marker_html(
+            tuned, self.threshold.min, self.threshold.max, embedder=name, slider_class=self.slider_class
+        )
         self.tuned_value = tuned
         self.threshold.value = tuned if tuned is not None else 0.0
 
@@ -294,8 +370,14 @@ class SearchUI(W.VBox):
         k = int(self.k.value)
         try:
             outcome = search_once(
-                self.lab, self.query.value, memory_type=self.memory_type.value, k=k, threshold=threshold,
-                mode=self.mode.value, where=build_where(self.agent.value, self.tags.value))
+                self.lab,
+                self.query.value,
+                memory_type=self.memory_type.value,
+                k=k,
+                threshold=threshold,
+                mode=self.mode.value,
+                where=build_where(self.agent.value, self.tags.value),
+            )
         except OmnilabError as exc:
             self.frame, self.outcome = pd.DataFrame(), None
             self.results.value = f"<p class='omnilab-error' style='color:#b00'>{html.escape(str(exc))}</p>"
@@ -309,8 +391,7 @@ class SearchUI(W.VBox):
         if outcome.frame.empty and outcome.cut:
             self.results.value = f"<p class='omnilab-empty'>no result reaches {format_score(threshold)}</p>"
         else:
-            self.results.value = results_html(outcome.frame, self.query.value, agents=self.agent_names,
-                                              summary=False)
+            self.results.value = results_html(outcome.frame, self.query.value, agents=self.agent_names, summary=False)
 
 
 def _agent_names(lab: Any) -> dict[str, str]:
@@ -324,17 +405,32 @@ class ThresholdTuner(W.VBox):
     in ``lab``. ``labels`` from :func:`~omnilab.analysis.tuning.stdlib_labels` are scored in their own
     (scratch) lab; the saved threshold still goes to ``lab``."""
 
-    def __init__(self, lab: Any, labels: Any, *, memory_type: Any = "code", k: int = 10,
-                 result: tuning.TuningResult | None = None, plot: bool = True) -> None:
+    def __init__(
+        self,
+        lab: Any,
+        labels: Any,
+        *,
+        memory_type: Any = "code",
+        k: int = 10,
+        result: tuning.TuningResult | None = None,
+        plot: bool = True,
+    ) -> None:
         self.lab = lab
         if result is None:
             scored_in = labels.lab if isinstance(labels, tuning.StdlibLabels) else lab
             result = tuning.tune(scored_in, labels, memory_type=memory_type, k=k)
         self.result = result
         lo = float(min(self.result.curve["threshold"].min(), self.result.threshold)) if len(self.result.curve) else 0.0
-        self.slider = W.FloatSlider(value=round(self.result.threshold, 3), min=math.floor(lo * 20) / 20, max=1.0,
-                                    step=0.005, readout_format=".3f", description="threshold",
-                                    continuous_update=False, layout=W.Layout(width="480px"))
+        self.slider = W.FloatSlider(
+            value=round(self.result.threshold, 3),
+            min=math.floor(lo * 20) / 20,
+            max=1.0,
+            step=0.005,
+            readout_format=".3f",
+            description="threshold",
+            continuous_update=False,
+            layout=W.Layout(width="480px"),
+        )
         self.readout = W.HTML()
         self.save_button = W.Button(description="save threshold", icon="save")
         self.saved = W.HTML()
@@ -344,8 +440,7 @@ class ThresholdTuner(W.VBox):
         self.point: dict[str, float] = {}
         self.slider.observe(self.update, names="value")
         self.save_button.on_click(self._save)
-        super().__init__([W.HBox([self.slider, self.save_button]), self.readout, self.saved, self.figure,
-                          self.output])
+        super().__init__([W.HBox([self.slider, self.save_button]), self.readout, self.saved, self.figure, self.output])
         self.add_class("omnilab-threshold-tuner")
         self.update()
 
@@ -355,9 +450,11 @@ class ThresholdTuner(W.VBox):
         self.point = self.result.at(t)
         p = self.point
         fmt = format_score
-        self.readout.value = (f"<span class='omnilab-point'>threshold {t:.3f}: precision {fmt(p['precision'])}, "
-                              f"recall {fmt(p['recall'])}, F1 {fmt(p['f1'])} ({p['retrieved']} hits); "
-                              f"tuned {self.result.threshold:.3f} → F1 {self.result.f1:.3f}</span>")
+        self.readout.value = (
+            f"<span class='omnilab-point'>threshold {t:.3f}: precision {fmt(p['precision'])}, "
+            f"recall {fmt(p['recall'])}, F1 {fmt(p['f1'])} ({p['retrieved']} hits); "
+            f"tuned {self.result.threshold:.3f} → F1 {self.result.f1:.3f}</span>"
+        )
         if self.plot:
             self._draw(t)
 
@@ -375,8 +472,9 @@ class ThresholdTuner(W.VBox):
     def _save(self, *_: Any) -> None:
         res = self.result
         try:
-            row = tuning.save_threshold(self.lab, float(self.slider.value), memory_type=res.memory_type,
-                                        embedder=res.embedder)
+            row = tuning.save_threshold(
+                self.lab, float(self.slider.value), memory_type=res.memory_type, embedder=res.embedder
+            )
         except OmnilabError as exc:
             self.output.append_stdout(f"not saved: {exc}\n")
             return

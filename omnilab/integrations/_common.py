@@ -31,7 +31,8 @@ def rows_by_id(lab: Any, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     with lab.engine.connect() as conn:
         for start in range(0, len(wanted), _CHUNK):
             stmt = sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content, MEM.c.metadata).where(
-                MEM.c.id.in_(wanted[start:start + _CHUNK]))
+                MEM.c.id.in_(wanted[start : start + _CHUNK])
+            )
             for mid, mtype, content, meta in conn.execute(stmt):
                 out[mid] = {"memory_type": mtype, "content": content, "metadata": {} if meta is None else meta}
     return out
@@ -58,8 +59,10 @@ def split_existing(lab: Any, memory_type: str, ids: list[str]) -> dict[str, dict
     foreign = [(i, r["memory_type"]) for i, r in existing.items() if r["memory_type"] != memory_type]
     if foreign:
         mid, mtype = foreign[0]
-        raise InvalidInput(f"id {mid!r} belongs to a {mtype!r} memory; this store holds {memory_type!r} memories "
-                           "(ids are unique across a lab)")
+        raise InvalidInput(
+            f"id {mid!r} belongs to a {mtype!r} memory; this store holds {memory_type!r} memories "
+            "(ids are unique across a lab)"
+        )
     return existing
 
 

@@ -62,8 +62,9 @@ class OmnilabVectorStore(VectorStore):
         self._owns_lab = owns_lab
 
     @classmethod
-    def open(cls, path: str | Path | None, embedding: Any = None, *, memory_type: Any = "knowledge",
-             **open_options: Any) -> OmnilabVectorStore:
+    def open(
+        cls, path: str | Path | None, embedding: Any = None, *, memory_type: Any = "knowledge", **open_options: Any
+    ) -> OmnilabVectorStore:
         """Open (or create) the lab at ``path`` with ``embedding`` (LangChain ``Embeddings``) as its embedder.
 
         ``open_options`` go to :func:`omnilab.open` (``database_url``, ``reindex``, ...). The store owns
@@ -102,8 +103,9 @@ class OmnilabVectorStore(VectorStore):
         return emb.embeddings if isinstance(emb, LangChainEmbedder) else LabEmbeddings(emb)
 
     # ------------------------------------------------------------------------------------ writing
-    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
-                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+    def add_texts(
+        self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any
+    ) -> list[str]:
         """Add texts (or overwrite the memories whose ids exist: content, metadata and columns given).
 
         Missing ids are generated (uuid4). ``kwargs`` may set ``agent_id``, ``session_id``, ``project_id``,
@@ -119,8 +121,9 @@ class OmnilabVectorStore(VectorStore):
             raise InvalidInput(f"got {len(ids)} ids for {n} texts")
         unknown = set(kwargs) - set(_COLUMN_KWARGS)
         if unknown:
-            raise InvalidInput(f"unknown argument(s) {', '.join(sorted(unknown))}; "
-                               f"columns: {', '.join(_COLUMN_KWARGS)}")
+            raise InvalidInput(
+                f"unknown argument(s) {', '.join(sorted(unknown))}; columns: {', '.join(_COLUMN_KWARGS)}"
+            )
         if n == 0:
             return []
         # LangChain callers pass None for an id to generate
@@ -135,8 +138,7 @@ class OmnilabVectorStore(VectorStore):
                 collapse(text)
             except InvalidInput as exc:
                 raise InvalidInput(f"text {i}: {exc} (omnilab memories need content)") from exc
-            rows[mid] = {"id": mid, "content": text, "memory_type": self.memory_type, "metadata": dict(meta),
-                         **kwargs}
+            rows[mid] = {"id": mid, "content": text, "memory_type": self.memory_type, "metadata": dict(meta), **kwargs}
         from omnilab.sql.validate import validate_rows
 
         validate_rows("memory_entries", [dict(r) for r in rows.values()])  # bad values: nothing written
@@ -168,8 +170,9 @@ class OmnilabVectorStore(VectorStore):
             raise InvalidInput(f"unknown argument(s) {', '.join(sorted(kwargs))}")
         if ids is None:
             if delete_all is not True:
-                raise InvalidInput("delete() needs ids; delete(delete_all=True) deletes every "
-                                   f"{self.memory_type!r} memory of the lab")
+                raise InvalidInput(
+                    f"delete() needs ids; delete(delete_all=True) deletes every {self.memory_type!r} memory of the lab"
+                )
             targets = ids_where(self.lab, self.memory_type, None)
         else:
             found = rows_by_id(self.lab, check_ids(ids))
@@ -183,8 +186,11 @@ class OmnilabVectorStore(VectorStore):
         """The documents with these ids (in the order asked, each once; missing ids are skipped)."""
         wanted = list(dict.fromkeys(check_ids(list(ids))))
         found = rows_by_id(self.lab, wanted)
-        return [Document(id=m, page_content=found[m]["content"], metadata=found[m]["metadata"])
-                for m in wanted if m in found and found[m]["memory_type"] == self.memory_type]
+        return [
+            Document(id=m, page_content=found[m]["content"], metadata=found[m]["metadata"])
+            for m in wanted
+            if m in found and found[m]["memory_type"] == self.memory_type
+        ]
 
     def _query_vector(self, query: str) -> np.ndarray:
         if not isinstance(query, str):
@@ -194,45 +200,71 @@ class OmnilabVectorStore(VectorStore):
             return emb.embed_one(query)  # the object's embed_query (asymmetric models)
         return self.lab.memory.query_vector(query)
 
-    def _search(self, vector: Any, k: int, where: Mapping[str, Any] | None, threshold: float | None = None
-                ) -> tuple[list[tuple[Document, float]], list[int]]:
+    def _search(
+        self, vector: Any, k: int, where: Mapping[str, Any] | None, threshold: float | None = None
+    ) -> tuple[list[tuple[Document, float]], list[int]]:
         frame = self.lab.memory.search(vector, memory_type=self.memory_type, k=k, where=where, threshold=threshold)
-        docs = [(Document(id=m, page_content=c, metadata=dict(md or {})), float(s))
-                for m, c, md, s in zip(frame["memory_id"], frame["content"], frame["metadata"], frame["score"])]
+        docs = [
+            (Document(id=m, page_content=c, metadata=dict(md or {})), float(s))
+            for m, c, md, s in zip(frame["memory_id"], frame["content"], frame["metadata"], frame["score"])
+        ]
         return docs, [int(v) for v in frame["vector_id"]]
 
-    def similarity_search_with_score_by_vector(self, embedding: Sequence[float], k: int = 4,
-                                               filter: Mapping[str, Any] | None = None,  # noqa: A002
-                                               threshold: float | None = None, **kwargs: Any
-                                               ) -> list[tuple[Document, float]]:
+    def similarity_search_with_score_by_vector(
+        self,
+        embedding: Sequence[float],
+        k: int = 4,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002
+        threshold: float | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
         """Top-k (document, cosine) for a query vector among the memories matching ``filter``."""
         _no_kwargs(kwargs)
         return self._search(np.asarray(embedding, dtype=np.float32), k, filter, threshold)[0]
 
-    def similarity_search_with_score(self, query: str, k: int = 4,
-                                     filter: Mapping[str, Any] | None = None,  # noqa: A002
-                                     threshold: float | None = None, **kwargs: Any) -> list[tuple[Document, float]]:
+    def similarity_search_with_score(
+        self,
+        query: str,
+        k: int = 4,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002
+        threshold: float | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
         """Top-k (document, cosine) for a text query; ``filter`` is omnilab's ``where`` (pre-filter)."""
         _no_kwargs(kwargs)
         return self._search(self._query_vector(query), k, filter, threshold)[0]
 
-    def similarity_search(self, query: str, k: int = 4, filter: Mapping[str, Any] | None = None,  # noqa: A002
-                          **kwargs: Any) -> list[Document]:
+    def similarity_search(
+        self,
+        query: str,
+        k: int = 4,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
         return [d for d, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
 
-    def similarity_search_by_vector(self, embedding: list[float], k: int = 4,
-                                    filter: Mapping[str, Any] | None = None,  # noqa: A002
-                                    **kwargs: Any) -> list[Document]:
+    def similarity_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
         return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         # scores already are cosine similarities (1 = same direction), which is what relevance means here
         return _identity
 
-    def max_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4, fetch_k: int = 20,
-                                                lambda_mult: float = 0.5,
-                                                filter: Mapping[str, Any] | None = None,  # noqa: A002
-                                                **kwargs: Any) -> list[Document]:
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
         """``k`` documents chosen from the exact filtered top ``fetch_k`` for relevance and diversity."""
         _no_kwargs(kwargs)
         if not is_int(fetch_k) or fetch_k < 1:
@@ -247,17 +279,33 @@ class OmnilabVectorStore(VectorStore):
         chosen = maximal_marginal_relevance(q, [v.tolist() for _, v in keep], lambda_mult=lambda_mult, k=k)
         return [keep[i][0] for i in chosen]
 
-    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
-                                      filter: Mapping[str, Any] | None = None,  # noqa: A002
-                                      **kwargs: Any) -> list[Document]:
-        return self.max_marginal_relevance_search_by_vector(self._query_vector(query).tolist(), k, fetch_k,
-                                                            lambda_mult, filter, **kwargs)
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
+        return self.max_marginal_relevance_search_by_vector(
+            self._query_vector(query).tolist(), k, fetch_k, lambda_mult, filter, **kwargs
+        )
 
     # ------------------------------------------------------------------------------ constructors
     @classmethod
-    def from_texts(cls, texts: list[str], embedding: Any, metadatas: list[dict] | None = None, *,
-                   ids: list[str] | None = None, path: str | Path | None = None, lab: Any = None,
-                   memory_type: Any = "knowledge", **open_options: Any) -> OmnilabVectorStore:
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Any,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        path: str | Path | None = None,
+        lab: Any = None,
+        memory_type: Any = "knowledge",
+        **open_options: Any,
+    ) -> OmnilabVectorStore:
         """A store holding ``texts``: in the lab at ``path`` (opened with ``embedding``), or in an open ``lab``
         whose embedder is that same ``embedding``."""
         if (path is None) == (lab is None):
@@ -280,5 +328,7 @@ def _identity(score: float) -> float:
 
 def _no_kwargs(kwargs: Mapping[str, Any]) -> None:
     if kwargs:
-        raise InvalidInput(f"unknown search argument(s) {', '.join(sorted(kwargs))}; "
-                           "filter= takes omnilab's where, threshold= a minimum cosine")
+        raise InvalidInput(
+            f"unknown search argument(s) {', '.join(sorted(kwargs))}; "
+            "filter= takes omnilab's where, threshold= a minimum cosine"
+        )

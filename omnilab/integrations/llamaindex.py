@@ -41,20 +41,34 @@ try:
     )
     from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("omnilab.integrations.llamaindex needs llama-index-core: "
-                      "pip install 'omnilab[llamaindex]'") from exc
+    raise ImportError(
+        "omnilab.integrations.llamaindex needs llama-index-core: pip install 'omnilab[llamaindex]'"
+    ) from exc
 
 __all__ = ["OmnilabVectorStore", "filters_to_where"]
 
-_SIMPLE = {FilterOperator.EQ: "$eq", FilterOperator.NE: "$ne", FilterOperator.GT: "$gt", FilterOperator.GTE: "$gte",
-           FilterOperator.LT: "$lt", FilterOperator.LTE: "$lte", FilterOperator.IN: "$in", FilterOperator.NIN: "$nin",
-           FilterOperator.CONTAINS: "$contains"}
-_NEGATED = {FilterOperator.EQ: FilterOperator.NE, FilterOperator.NE: FilterOperator.EQ,
-            FilterOperator.IN: FilterOperator.NIN, FilterOperator.NIN: FilterOperator.IN}
+_SIMPLE = {
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+    FilterOperator.CONTAINS: "$contains",
+}
+_NEGATED = {
+    FilterOperator.EQ: FilterOperator.NE,
+    FilterOperator.NE: FilterOperator.EQ,
+    FilterOperator.IN: FilterOperator.NIN,
+    FilterOperator.NIN: FilterOperator.IN,
+}
 
 
-def filters_to_where(filters: MetadataFilters | None, lab: Any = None, memory_type: str | None = None
-                     ) -> dict[str, Any] | None:
+def filters_to_where(
+    filters: MetadataFilters | None, lab: Any = None, memory_type: str | None = None
+) -> dict[str, Any] | None:
     """LlamaIndex ``MetadataFilters`` as omnilab's ``where`` on ``metadata.<key>`` (exact, same semantics as
     LlamaIndex's own in-memory store: a missing key matches only ``!=`` and ``nin``).
 
@@ -73,8 +87,10 @@ def filters_to_where(filters: MetadataFilters | None, lab: Any = None, memory_ty
                 raise InvalidInput("a NOT condition is supported over ==, !=, in and nin filters only")
             leaves.append(MetadataFilter(key=f.key, value=f.value, operator=_NEGATED[f.operator]))
         filters, cond = MetadataFilters(filters=leaves, condition=FilterCondition.AND), FilterCondition.AND
-    parts = [filters_to_where(f, lab, memory_type) if isinstance(f, MetadataFilters) else _leaf(f, lab, memory_type)
-             for f in filters.filters]
+    parts = [
+        filters_to_where(f, lab, memory_type) if isinstance(f, MetadataFilters) else _leaf(f, lab, memory_type)
+        for f in filters.filters
+    ]
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
@@ -162,8 +178,15 @@ class OmnilabVectorStore(BasePydanticVectorStore):
         return "OmnilabVectorStore"
 
     @classmethod
-    def open(cls, path: str | Path | None, dim: int | None = None, *, embed_model: Any = None,
-             memory_type: Any = "knowledge", **open_options: Any) -> OmnilabVectorStore:
+    def open(
+        cls,
+        path: str | Path | None,
+        dim: int | None = None,
+        *,
+        embed_model: Any = None,
+        memory_type: Any = "knowledge",
+        **open_options: Any,
+    ) -> OmnilabVectorStore:
         """Open (or create) the lab at ``path`` for LlamaIndex.
 
         ``dim``: nodes bring their own embeddings of that dimension (the lab's embedder is
@@ -215,14 +238,18 @@ class OmnilabVectorStore(BasePydanticVectorStore):
             if not isinstance(node, BaseNode):
                 raise InvalidInput(f"node {i} is a {type(node).__name__}, not a LlamaIndex node")
             row: dict[str, Any] = {
-                "id": node.node_id, "memory_type": self.memory_type,
+                "id": node.node_id,
+                "memory_type": self.memory_type,
                 "content": node.get_content(metadata_mode=MetadataMode.NONE),
-                "metadata": node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)}
+                "metadata": node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata),
+            }
             if node.embedding is not None:
                 row["embedding"] = np.asarray(node.embedding, dtype=np.float32)
             elif not can_embed:
-                raise InvalidInput(f"node {node.node_id!r} has no embedding and this lab's embedder "
-                                   f"({self._lab.memory.embedder.name}) cannot embed text")
+                raise InvalidInput(
+                    f"node {node.node_id!r} has no embedding and this lab's embedder "
+                    f"({self._lab.memory.embedder.name}) cannot embed text"
+                )
             rows[node.node_id] = row
         if not rows:
             return []
@@ -251,8 +278,9 @@ class OmnilabVectorStore(BasePydanticVectorStore):
         if ids:
             self._lab.forget(ids)
 
-    def delete_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None,
-                     **delete_kwargs: Any) -> None:
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
         """Delete the nodes with these ids and/or matching ``filters`` (one of them is required)."""
         if delete_kwargs:
             raise InvalidInput(f"unknown argument(s) {', '.join(sorted(delete_kwargs))}")
@@ -269,8 +297,9 @@ class OmnilabVectorStore(BasePydanticVectorStore):
             self._lab.forget(ids)
 
     # ------------------------------------------------------------------------------------ reading
-    def _where(self, node_ids: list[str] | None, filters: MetadataFilters | None,
-               doc_ids: list[str] | None = None) -> dict[str, Any] | None:
+    def _where(
+        self, node_ids: list[str] | None, filters: MetadataFilters | None, doc_ids: list[str] | None = None
+    ) -> dict[str, Any] | None:
         parts = []
         if node_ids is not None:
             parts.append({"id": {"$in": check_ids(node_ids, "node_ids")}})
@@ -297,8 +326,11 @@ class OmnilabVectorStore(BasePydanticVectorStore):
         vids: dict[str, int] = {}
         with self._lab.own_engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                vids.update(conn.execute(sa.select(mv.c.memory_id, mv.c.id).where(
-                    mv.c.memory_id.in_(ids[start:start + 500]))).all())
+                vids.update(
+                    conn.execute(
+                        sa.select(mv.c.memory_id, mv.c.id).where(mv.c.memory_id.in_(ids[start : start + 500]))
+                    ).all()
+                )
         vecs = vectors_of(self._lab, list(vids), list(vids.values()))
         out = []
         for m in ids:
@@ -347,11 +379,17 @@ class OmnilabVectorStore(BasePydanticVectorStore):
 
             vecs = vectors_of(self._lab, ids, [int(v) for v in frame["vector_id"]])
             keep = [m for m in ids if m in vecs]
-            scores, ids = get_top_k_mmr_embeddings(vec.tolist(), [vecs[m].tolist() for m in keep], embedding_ids=keep,
-                                                   similarity_top_k=k, mmr_threshold=query.mmr_threshold)
+            scores, ids = get_top_k_mmr_embeddings(
+                vec.tolist(),
+                [vecs[m].tolist() for m in keep],
+                embedding_ids=keep,
+                similarity_top_k=k,
+                mmr_threshold=query.mmr_threshold,
+            )
             frame = frame.set_index("memory_id").loc[ids].reset_index()
-        nodes = [self._node(m, c, md or {}) for m, c, md in zip(frame["memory_id"], frame["content"],
-                                                                frame["metadata"])]
+        nodes = [
+            self._node(m, c, md or {}) for m, c, md in zip(frame["memory_id"], frame["content"], frame["metadata"])
+        ]
         return VectorStoreQueryResult(nodes=nodes, similarities=list(scores), ids=list(ids))
 
     def persist(self, persist_path: str, fs: Any = None) -> None:
@@ -365,15 +403,17 @@ class OmnilabVectorStore(BasePydanticVectorStore):
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         await asyncio.to_thread(self.delete, ref_doc_id, **delete_kwargs)
 
-    async def adelete_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None,
-                            **delete_kwargs: Any) -> None:
+    async def adelete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
         await asyncio.to_thread(self.delete_nodes, node_ids, filters, **delete_kwargs)
 
     async def aclear(self) -> None:
         await asyncio.to_thread(self.clear)
 
-    async def aget_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
-                         ) -> list[BaseNode]:
+    async def aget_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
         return await asyncio.to_thread(self.get_nodes, node_ids, filters)
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:

@@ -18,5 +18,14 @@ from omnilab.sample.catalog import AGENTS, SIZES, SampleSize, agents_frame, anch
 from omnilab.sample.generator import daily_agent_stats, generate
 from omnilab.sample.loader import load, loaded_sample
 
-__all__ = ["AGENTS", "SIZES", "SampleSize", "load", "loaded_sample", "generate", "agents_frame", "anchor_now",
-           "daily_agent_stats"]
+__all__ = [
+    "AGENTS",
+    "SIZES",
+    "SampleSize",
+    "load",
+    "loaded_sample",
+    "generate",
+    "agents_frame",
+    "anchor_now",
+    "daily_agent_stats",
+]

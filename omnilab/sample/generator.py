@@ -64,8 +64,9 @@ class World:
         self.agent_types = np.array(self.agents["agent_type"])
         self.orchestrators = self.agent_ids[self.agent_types == "orchestrator"]
         # the platform's sessions: tasks, memories, API calls and errors happen in one of them
-        self.sessions = np.array([f"sess_{self.rng.bytes(6).hex()}" for _ in range(max(20, self.spec.tasks // 6))],
-                                 dtype=object)
+        self.sessions = np.array(
+            [f"sess_{self.rng.bytes(6).hex()}" for _ in range(max(20, self.spec.tasks // 6))], dtype=object
+        )
 
     def times(self, n: int) -> np.ndarray:
         """n sorted timestamps in the window, as datetime64[us] (UTC)."""
@@ -132,8 +133,9 @@ def check_options(size: str, days: int | None, anchor: dt.datetime | None) -> tu
     return spec, days or spec.days
 
 
-def generate(size: str = "small", *, seed: int = 0, days: int | None = None,
-             anchor: dt.datetime | None = None) -> dict[str, Columns]:
+def generate(
+    size: str = "small", *, seed: int = 0, days: int | None = None, anchor: dt.datetime | None = None
+) -> dict[str, Columns]:
     """The sample as columns per table (``{table: {column: values}}``), deterministic for seed and anchor.
 
     ``anchor`` is the moment "now" of the data (default: the start of the current UTC hour, so windows like
@@ -182,8 +184,11 @@ def _projects(w: World, out: dict[str, Columns]) -> Projects:
 def _project_rows(w: World, project_ids: list[str]) -> Columns:
     n_proj = len(PROJECTS)
     return {
-        "id": project_ids, "name": [p[0] for p in PROJECTS], "description": [p[1] for p in PROJECTS],
-        "language": [p[2] for p in PROJECTS], "framework": [p[3] for p in PROJECTS],
+        "id": project_ids,
+        "name": [p[0] for p in PROJECTS],
+        "description": [p[1] for p in PROJECTS],
+        "language": [p[2] for p in PROJECTS],
+        "framework": [p[3] for p in PROJECTS],
         "status": ["active"] * (n_proj - 1) + ["archived"],
         "settings": [{"default_branch": "main", "review_required": bool(i % 2 == 0)} for i in range(n_proj)],
         "created_by": w.rng.choice(w.orchestrators, n_proj).tolist(),
@@ -214,13 +219,17 @@ def _workflows(w: World, project_ids: list[str], workflow_ids: list[str]) -> Col
     return {
         "id": workflow_ids,
         "name": [f"{PROJECTS[i // 2][0]} {'feature' if i % 2 else 'hotfix'} flow" for i in range(n_flows)],
-        "description": [f"{'Feature' if i % 2 else 'Hotfix'} workflow of {PROJECTS[i // 2][0]}"
-                        for i in range(n_flows)],
-        "definition": [{"steps": [{"name": step, "agent_type": who}
-                                  for step, who in WORKFLOW_STEPS[: 3 + 2 * (i % 2)]]} for i in range(n_flows)],
+        "description": [
+            f"{'Feature' if i % 2 else 'Hotfix'} workflow of {PROJECTS[i // 2][0]}" for i in range(n_flows)
+        ],
+        "definition": [
+            {"steps": [{"name": step, "agent_type": who} for step, who in WORKFLOW_STEPS[: 3 + 2 * (i % 2)]]}
+            for i in range(n_flows)
+        ],
         "status": w.rng.choice(["active", "completed", "paused"], n_flows).tolist(),
         "created_by": w.rng.choice(w.orchestrators, n_flows).tolist(),
-        "created_at": [w.start] * n_flows, "updated_at": [w.start] * n_flows,
+        "created_at": [w.start] * n_flows,
+        "updated_at": [w.start] * n_flows,
         "project_id": [project_ids[i // 2] for i in range(n_flows)],
     }
 
@@ -239,51 +248,74 @@ def _task_plan(w: World) -> Tasks:
             status[i] = "completed"
     created = w.times(n_tasks)
     complexity = rng.choice(COMPLEXITIES, n_tasks, p=(0.3, 0.4, 0.2, 0.1))
-    est = np.round([TYPE_PROFILE[w.agent_types[a]][0] * COMPLEXITY_FACTOR[c]
-                    for a, c in zip(agent_idx, complexity)], 1)
+    est = np.round([TYPE_PROFILE[w.agent_types[a]][0] * COMPLEXITY_FACTOR[c] for a, c in zip(agent_idx, complexity)], 1)
     dur = est * rng.lognormal(0, 0.4, n_tasks)
     started = created + seconds(rng.uniform(5, 600, n_tasks))
     module_names = [m["module"] for m in w.modules] or ["json"]
     contents = []
     for t in task_type:
         templates = TASK_TITLES.get(t, ("{T} for the {m} module",))
-        contents.append(templates[rng.integers(0, len(templates))].format(
-            m=module_names[rng.integers(0, len(module_names))], T=t.replace("_", " ").capitalize()))
+        contents.append(
+            templates[rng.integers(0, len(templates))].format(
+                m=module_names[rng.integers(0, len(module_names))], T=t.replace("_", " ").capitalize()
+            )
+        )
     ids = [new_uuid(rng) for _ in range(n_tasks)]
-    return Tasks(agent_idx=agent_idx, task_type=task_type, status=status, created=created, complexity=complexity,
-                 est=est, started=started, completed=started + seconds(dur),
-                 is_started=np.isin(status, ("completed", "failed", "in_progress")),
-                 is_done=np.isin(status, ("completed", "failed")), contents=contents, ids=ids,
-                 project=rng.integers(0, len(PROJECTS), n_tasks))
+    return Tasks(
+        agent_idx=agent_idx,
+        task_type=task_type,
+        status=status,
+        created=created,
+        complexity=complexity,
+        est=est,
+        started=started,
+        completed=started + seconds(dur),
+        is_started=np.isin(status, ("completed", "failed", "in_progress")),
+        is_done=np.isin(status, ("completed", "failed")),
+        contents=contents,
+        ids=ids,
+        project=rng.integers(0, len(PROJECTS), n_tasks),
+    )
 
 
 def _task_columns(w: World, t: Tasks, projects: Projects) -> Columns:
     rng, n_tasks, status = w.rng, len(t.ids), t.status
     timeouts = np.array(w.agents["timeout_seconds"])
     return {
-        "id": t.ids, "content": t.contents, "task_type": t.task_type, "complexity": t.complexity.tolist(),
+        "id": t.ids,
+        "content": t.contents,
+        "task_type": t.task_type,
+        "complexity": t.complexity.tolist(),
         "priority": rng.integers(1, 11, n_tasks).tolist(),
         "agent_id": maybe(w.agent_ids[t.agent_idx], t.has_agent),
         "status": status.tolist(),
-        "progress": np.where(status == "completed", 100,
-                             np.where(status == "in_progress", rng.integers(5, 95, n_tasks), 0)).tolist(),
-        "result": [{"summary": "done", "files_changed": int(rng.integers(1, 12))} if s == "completed" else None
-                   for s in status],
+        "progress": np.where(
+            status == "completed", 100, np.where(status == "in_progress", rng.integers(5, 95, n_tasks), 0)
+        ).tolist(),
+        "result": [
+            {"summary": "done", "files_changed": int(rng.integers(1, 12))} if s == "completed" else None for s in status
+        ],
         "error_message": maybe(ERROR_MESSAGES[rng.integers(0, len(ERROR_TYPES), n_tasks)], status == "failed"),
         "context": [{"source": "sample", "complexity_score": round(float(x), 2)} for x in rng.uniform(0, 1, n_tasks)],
-        "constraints": [{"max_execution_time": int(timeouts[a]), "required_capabilities": [tt]}
-                        for a, tt in zip(t.agent_idx, t.task_type)],
+        "constraints": [
+            {"max_execution_time": int(timeouts[a]), "required_capabilities": [tt]}
+            for a, tt in zip(t.agent_idx, t.task_type)
+        ],
         "session_id": w.pick_sessions(n_tasks).tolist(),
         "project_id": [projects.ids[p] for p in t.project],
         "created_at": t.created,
         "started_at": maybe(t.started, t.is_started),
         "completed_at": maybe(t.completed, t.is_done),
-        "estimated_completion": maybe(np.where(t.is_started, t.started, t.created) + seconds(t.est),
-                                      status != "cancelled"),
-        "description": [f"{c}. Complexity {x}; requested by the {PROJECTS[p][0]} team." for c, x, p
-                        in zip(t.contents, t.complexity, t.project)],
-        "workflow_id": [projects.workflow_ids[2 * p + int(rng.integers(0, 2))] if rng.random() < 0.5 else None
-                        for p in t.project],
+        "estimated_completion": maybe(
+            np.where(t.is_started, t.started, t.created) + seconds(t.est), status != "cancelled"
+        ),
+        "description": [
+            f"{c}. Complexity {x}; requested by the {PROJECTS[p][0]} team."
+            for c, x, p in zip(t.contents, t.complexity, t.project)
+        ],
+        "workflow_id": [
+            projects.workflow_ids[2 * p + int(rng.integers(0, 2))] if rng.random() < 0.5 else None for p in t.project
+        ],
         "retry_count": np.where(status == "failed", rng.integers(1, 4, n_tasks), 0).tolist(),
         "estimated_duration": t.est.tolist(),
         "updated_at": t.updated,
@@ -302,7 +334,8 @@ def _task_dependencies(w: World, t: Tasks) -> Columns:
             deps_on.append(earlier[int(rng.integers(max(0, len(earlier) - 10), len(earlier)))])
         earlier.append(i)
     return {
-        "task_id": [t.ids[i] for i in deps_task], "depends_on_task_id": [t.ids[i] for i in deps_on],
+        "task_id": [t.ids[i] for i in deps_task],
+        "depends_on_task_id": [t.ids[i] for i in deps_on],
         "dependency_type": rng.choice(["sequential", "blocking"], len(deps_task), p=(0.8, 0.2)).tolist(),
         "created_at": t.created[np.array(deps_task, dtype=int)],
     }
@@ -326,21 +359,31 @@ def _runs(w: World, t: Tasks, out: dict[str, Columns]) -> Runs:
     perf_task_type = [caps[a][c % len(caps[a])] for a, c in zip(perf_agent, cap_choice)]
     done_tasks = np.flatnonzero(t.is_done)
     link = rng.random(n_perf) < (min(1.0, len(done_tasks) / n_perf) if len(done_tasks) else 0)
-    perf_task = np.where(link, done_tasks[rng.integers(0, max(1, len(done_tasks)), n_perf)] if len(done_tasks)
-                         else -1, -1)
+    perf_task = np.where(
+        link, done_tasks[rng.integers(0, max(1, len(done_tasks)), n_perf)] if len(done_tasks) else -1, -1
+    )
     perf_ts = w.times(n_perf)
     task_ids = np.array(t.ids, dtype=object)
     out["agent_performance"] = {
         "agent_id": w.agent_ids[perf_agent].tolist(),
         "task_type": perf_task_type,
-        "execution_time": exec_time, "tokens_used": tokens, "success": success,
+        "execution_time": exec_time,
+        "tokens_used": tokens,
+        "success": success,
         "error_message": maybe(ERROR_MESSAGES[err_idx], ~success),
         "timestamp": perf_ts,
         "task_id": maybe(task_ids[perf_task], perf_task >= 0),
         "error_type": maybe(np.array(ERROR_TYPES, dtype=object)[err_idx], ~success),
     }  # metrics stays NULL, as in the platform's rows
-    frame = pd.DataFrame({"agent_id": w.agent_ids[perf_agent], "success": success, "execution_time": exec_time,
-                          "tokens_used": tokens, "timestamp": perf_ts})
+    frame = pd.DataFrame(
+        {
+            "agent_id": w.agent_ids[perf_agent],
+            "success": success,
+            "execution_time": exec_time,
+            "tokens_used": tokens,
+            "timestamp": perf_ts,
+        }
+    )
     return Runs(frame, perf_task, tokens)
 
 
@@ -355,13 +398,17 @@ def _api_usage(w: World) -> Columns:
     external = np.array([ENDPOINTS[endpoints[e]][1] != "internal" for e in ep])
     api_tokens = np.where(external & (codes < 300), rng.integers(100, 4000, n_api), 0)
     return {
-        "endpoint": [endpoints[e] for e in ep], "method": [ENDPOINTS[endpoints[e]][0] for e in ep],
+        "endpoint": [endpoints[e] for e in ep],
+        "method": [ENDPOINTS[endpoints[e]][0] for e in ep],
         "agent_id": w.agent_ids[rng.integers(0, len(w.agent_ids), n_api)].tolist(),
         "session_id": maybe(w.pick_sessions(n_api), rng.random(n_api) < 0.8),
-        "response_time": np.round(lat / 1000.0, 5), "status_code": codes, "timestamp": w.times(n_api),
+        "response_time": np.round(lat / 1000.0, 5),
+        "status_code": codes,
+        "timestamp": w.times(n_api),
         "provider": [ENDPOINTS[endpoints[e]][1] for e in ep],
         "model": [ENDPOINTS[endpoints[e]][2] for e in ep],
-        "tokens_used": api_tokens, "cost_usd": np.round(api_tokens * 2e-6, 6),
+        "tokens_used": api_tokens,
+        "cost_usd": np.round(api_tokens * 2e-6, 6),
         "request_id": [f"req_{i:08d}" for i in range(n_api)],
     }
 
@@ -375,15 +422,23 @@ def _error_logs(w: World, t: Tasks) -> Columns:
     err_task = rng.random(n_err) < (0.3 if len(failed_idx) else 0.0)
     task_ids = np.array(t.ids, dtype=object)
     return {
-        "component": comp.tolist(), "error_type": etype.tolist(),
+        "component": comp.tolist(),
+        "error_type": etype.tolist(),
         "message": [f"{e} in {c}: operation did not complete" for e, c in zip(etype, comp)],
-        "stack_trace": [f'Traceback (most recent call last):\n  File "{c}.py", line {int(n)}\n{e}'
-                        for c, n, e in zip(comp, rng.integers(10, 900, n_err), etype)],
+        "stack_trace": [
+            f'Traceback (most recent call last):\n  File "{c}.py", line {int(n)}\n{e}'
+            for c, n, e in zip(comp, rng.integers(10, 900, n_err), etype)
+        ],
         "agent_id": w.agent_ids[rng.integers(0, len(w.agent_ids), n_err)].tolist(),
         "session_id": maybe(w.pick_sessions(n_err), rng.random(n_err) < 0.7),
-        "severity": sev.tolist(), "timestamp": w.times(n_err),
-        "task_id": maybe(task_ids[failed_idx[rng.integers(0, max(1, len(failed_idx)), n_err)]]
-                         if len(failed_idx) else [None] * n_err, err_task),
+        "severity": sev.tolist(),
+        "timestamp": w.times(n_err),
+        "task_id": maybe(
+            task_ids[failed_idx[rng.integers(0, max(1, len(failed_idx)), n_err)]]
+            if len(failed_idx)
+            else [None] * n_err,
+            err_task,
+        ),
         "context": [{"attempt": int(a)} for a in rng.integers(1, 4, n_err)],
         "resolved": rng.random(n_err) < 0.6,
     }
@@ -405,11 +460,23 @@ def _system_health(w: World) -> Columns:
     resp = np.round(rng.lognormal(3.5, 0.5, n_h), 2)
     readings = zip(cpu.tolist(), mem.tolist(), disk.tolist(), active.tolist(), queue.tolist(), resp.tolist())
     return {
-        "component": hc.tolist(), "status": status_h.tolist(),
-        "metrics": [{"cpu_percent": c, "memory_percent": m, "disk_percent": d, "active_agents": a, "queue_depth": q,
-                     "response_time_ms": r} for c, m, d, a, q, r in readings],
-        "message": [None if s == "healthy" else f"cpu at {c:.0f}%" if s == "degraded"
-                    else "no answer to the health check" for s, c in zip(status_h, cpu)],
+        "component": hc.tolist(),
+        "status": status_h.tolist(),
+        "metrics": [
+            {
+                "cpu_percent": c,
+                "memory_percent": m,
+                "disk_percent": d,
+                "active_agents": a,
+                "queue_depth": q,
+                "response_time_ms": r,
+            }
+            for c, m, d, a, q, r in readings
+        ],
+        "message": [
+            None if s == "healthy" else f"cpu at {c:.0f}%" if s == "degraded" else "no answer to the health check"
+            for s, c in zip(status_h, cpu)
+        ],
         "timestamp": hs,
     }
 
@@ -417,12 +484,18 @@ def _system_health(w: World) -> Columns:
 def _project_stats(w: World, projects: Projects, t: Tasks, runs: Runs) -> Columns:
     """Summarized from the tasks, files and runs above."""
     status, n_proj = t.status, len(projects.ids)
-    tdf = pd.DataFrame({"p": t.project, "status": status, "agent": maybe(w.agent_ids[t.agent_idx], t.has_agent),
-                        "dur": np.where(status == "completed", (t.completed - t.started) / np.timedelta64(1, "s"),
-                                        np.nan),
-                        "updated": t.updated})
-    fdf = pd.DataFrame({"p": projects.file_project, "lines": [m["lines"] for m in w.modules],
-                        "updated": projects.file_updated})
+    tdf = pd.DataFrame(
+        {
+            "p": t.project,
+            "status": status,
+            "agent": maybe(w.agent_ids[t.agent_idx], t.has_agent),
+            "dur": np.where(status == "completed", (t.completed - t.started) / np.timedelta64(1, "s"), np.nan),
+            "updated": t.updated,
+        }
+    )
+    fdf = pd.DataFrame(
+        {"p": projects.file_project, "lines": [m["lines"] for m in w.modules], "updated": projects.file_updated}
+    )
     linked = runs.task >= 0
     kdf = pd.DataFrame({"p": t.project[runs.task[linked]], "tok": runs.tokens[linked]})
     last = pd.concat([tdf[["p", "updated"]], fdf[["p", "updated"]]]).groupby("p")["updated"].max()
@@ -451,8 +524,13 @@ def daily_agent_stats(perf: pd.DataFrame) -> Columns:
     """
     day = pd.to_datetime(perf["timestamp"]).dt.floor("D")
     g = perf.assign(date=day, ok=perf["success"].astype(bool)).groupby(["agent_id", "date"], sort=True)
-    stats = g.agg(runs=("ok", "size"), completed=("ok", "sum"), total_time=("execution_time", "sum"),
-                  tokens=("tokens_used", "sum"), avg_time=("execution_time", "mean")).reset_index()
+    stats = g.agg(
+        runs=("ok", "size"),
+        completed=("ok", "sum"),
+        total_time=("execution_time", "sum"),
+        tokens=("tokens_used", "sum"),
+        avg_time=("execution_time", "mean"),
+    ).reset_index()
     return {
         "agent_id": stats["agent_id"].tolist(),
         "tasks_completed": stats["completed"].astype(int).tolist(),

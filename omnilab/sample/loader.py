@@ -30,8 +30,20 @@ __all__ = ["load", "loaded_sample", "LOAD_ORDER", "MARKER", "SampleTarget"]
 log = logging.getLogger(__name__)
 
 #: the sample's tables in foreign-key order: the operations tables, then the memory tables
-OPERATIONS_TABLES = ("agents", "projects", "workflows", "project_files", "tasks", "task_dependencies",
-                     "agent_performance", "agent_stats", "api_usage", "error_logs", "system_health", "project_stats")
+OPERATIONS_TABLES = (
+    "agents",
+    "projects",
+    "workflows",
+    "project_files",
+    "tasks",
+    "task_dependencies",
+    "agent_performance",
+    "agent_stats",
+    "api_usage",
+    "error_logs",
+    "system_health",
+    "project_stats",
+)
 MEMORY_TABLES = ("memory_entries", "memory_relationships", "memory_access")
 LOAD_ORDER = OPERATIONS_TABLES + MEMORY_TABLES
 
@@ -59,8 +71,16 @@ class SampleTarget(Protocol):
     def memory(self) -> MemoryWrites: ...
 
 
-def load(lab: SampleTarget, size: str = "small", *, seed: int = 0, days: int | None = None,
-         anchor: dt.datetime | None = None, progress: bool = False, replace: bool = False) -> dict[str, int]:
+def load(
+    lab: SampleTarget,
+    size: str = "small",
+    *,
+    seed: int = 0,
+    days: int | None = None,
+    anchor: dt.datetime | None = None,
+    progress: bool = False,
+    replace: bool = False,
+) -> dict[str, int]:
     """Generate the sample and write it in one transaction; returns rows added per table.
 
     When the lab already holds this sample (same size, seed and days; the anchor may differ) nothing is
@@ -78,8 +98,13 @@ def load(lab: SampleTarget, size: str = "small", *, seed: int = 0, days: int | N
     if not replace:
         held, data = _held(lab, wanted, now)
         if held:
-            log.info("the lab at %s already holds the %s sample (seed %d, %d days): nothing loaded",
-                     lab.path, size, seed, n_days)
+            log.info(
+                "the lab at %s already holds the %s sample (seed %d, %d days): nothing loaded",
+                lab.path,
+                size,
+                seed,
+                n_days,
+            )
             return {}
     if data is None:
         data = generate(size, seed=seed, days=days, anchor=now)
@@ -88,18 +113,23 @@ def load(lab: SampleTarget, size: str = "small", *, seed: int = 0, days: int | N
     with lab.engine.begin() as conn:
         if replace:
             _clear(conn)
-        counts = {t: bulk_insert(conn, t, data[t])
-                  for t in tqdm(LOAD_ORDER, desc=f"sample ({size})", disable=not progress)}
+        counts = {
+            t: bulk_insert(conn, t, data[t]) for t in tqdm(LOAD_ORDER, desc=f"sample ({size})", disable=not progress)
+        }
         # memory rows arrive without vectors: the store bumps its write generation and indexes them later
         lab.memory.record_external_write(conn)
         _mark(conn, {**wanted, "anchor": now.isoformat(), "rows": counts})
-    log.info("loaded the %s sample into %s: %d rows in %.1fs", size, lab.path, sum(counts.values()),
-             time.perf_counter() - started)
+    log.info(
+        "loaded the %s sample into %s: %d rows in %.1fs",
+        size,
+        lab.path,
+        sum(counts.values()),
+        time.perf_counter() - started,
+    )
     return counts
 
 
-def _held(lab: SampleTarget, wanted: dict[str, Any], now: dt.datetime
-          ) -> tuple[bool, dict[str, dict[str, Any]] | None]:
+def _held(lab: SampleTarget, wanted: dict[str, Any], now: dt.datetime) -> tuple[bool, dict[str, dict[str, Any]] | None]:
     """(whether the lab holds the wanted sample already, the sample if it was generated to tell).
 
     Raises InvalidInput when the lab's operations tables hold anything else.
@@ -132,8 +162,9 @@ def _marker(conn: sa.Connection) -> dict[str, Any] | None:
 def _state(engine: sa.Engine) -> tuple[dict[str, Any] | None, dict[str, int]]:
     """(the sample marker, rows per non-empty operations table)."""
     with engine.connect() as conn:
-        rows = {t: conn.execute(sa.select(sa.func.count()).select_from(TABLES[t])).scalar_one()
-                for t in OPERATIONS_TABLES}
+        rows = {
+            t: conn.execute(sa.select(sa.func.count()).select_from(TABLES[t])).scalar_one() for t in OPERATIONS_TABLES
+        }
         return _marker(conn), {t: n for t, n in rows.items() if n}
 
 
@@ -153,8 +184,10 @@ def _holds(engine: sa.Engine, data: dict[str, dict[str, Any]]) -> bool:
 
 def _count_present(conn: sa.Connection, ids: Sequence[str], chunk: int = 500) -> int:
     mem = TABLES["memory_entries"]
-    return sum(conn.execute(sa.select(sa.func.count()).select_from(mem).where(mem.c.id.in_(ids[i:i + chunk])))
-               .scalar_one() for i in range(0, len(ids), chunk))
+    return sum(
+        conn.execute(sa.select(sa.func.count()).select_from(mem).where(mem.c.id.in_(ids[i : i + chunk]))).scalar_one()
+        for i in range(0, len(ids), chunk)
+    )
 
 
 def _occupied_message(path: Path, marker: dict[str, Any] | None, occupied: dict[str, int]) -> str:
@@ -162,8 +195,10 @@ def _occupied_message(path: Path, marker: dict[str, Any] | None, occupied: dict[
         held = f"the {marker.get('size')} sample with seed {marker.get('seed')} ({marker.get('days')} days)"
     else:
         held = "other data: " + ", ".join(f"{n:,} {t}" for t, n in occupied.items())
-    return (f"the lab at {path} already holds {held}; load the sample into an empty lab, or pass replace=True "
-            "(`omnilab sample --replace`) to delete the rows of the sample's tables first")
+    return (
+        f"the lab at {path} already holds {held}; load the sample into an empty lab, or pass replace=True "
+        "(`omnilab sample --replace`) to delete the rows of the sample's tables first"
+    )
 
 
 def _clear(conn: sa.Connection) -> None:

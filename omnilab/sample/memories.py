@@ -18,9 +18,15 @@ __all__ = ["memory_tables"]
 Link = tuple[int, int, str, float]  # (source row, target row, relationship type, strength)
 
 
-def memory_tables(rng: np.random.Generator, code_memories: int, n_days: int, now: dt.datetime,
-                  tables: dict[str, dict[str, Any]], modules: tuple[dict[str, Any], ...],
-                  sessions: np.ndarray) -> dict[str, dict[str, Any]]:
+def memory_tables(
+    rng: np.random.Generator,
+    code_memories: int,
+    n_days: int,
+    now: dt.datetime,
+    tables: dict[str, dict[str, Any]],
+    modules: tuple[dict[str, Any], ...],
+    sessions: np.ndarray,
+) -> dict[str, dict[str, Any]]:
     """memory_entries, memory_relationships and memory_access, drawn after every other table of ``tables``."""
     rows = _memory_rows(rng, code_memories, tables, modules)
     n = len(rows)
@@ -28,8 +34,9 @@ def memory_tables(rng: np.random.Generator, code_memories: int, n_days: int, now
     created = t_now - np.timedelta64(n_days * 86400, "s") + seconds(np.sort(rng.uniform(0, n_days * 86400.0, n)))
     ids = [new_uuid(rng) for _ in range(n)]
     session_ids = [r.get("session_id") or sessions[int(s)] for r, s in zip(rows, rng.integers(0, len(sessions), n))]
-    access, n_reads, last_read, updated_at = _accesses(rng, rows, ids, created, t_now, session_ids,
-                                                       np.array(tables["agents"]["id"]), sessions)
+    access, n_reads, last_read, updated_at = _accesses(
+        rng, rows, ids, created, t_now, session_ids, np.array(tables["agents"]["id"]), sessions
+    )
     relationships = _relationships(_links(rng, rows, tables["task_dependencies"]), ids, created)
     return {
         "memory_entries": {
@@ -52,8 +59,9 @@ def memory_tables(rng: np.random.Generator, code_memories: int, n_days: int, now
     }
 
 
-def _memory_rows(rng: np.random.Generator, code_memories: int, tables: dict[str, dict[str, Any]],
-                 modules: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+def _memory_rows(
+    rng: np.random.Generator, code_memories: int, tables: dict[str, dict[str, Any]], modules: tuple[dict[str, Any], ...]
+) -> list[dict[str, Any]]:
     """The memories' content, type, writer and metadata: code, then knowledge, then task memories."""
     agents = tables["agents"]
     by_type: dict[str, list[str]] = {}
@@ -67,29 +75,59 @@ def _memory_rows(rng: np.random.Generator, code_memories: int, tables: dict[str,
     coders = by_type["coder"]
     for f in funcs:
         coder = coders[int(rng.integers(0, len(coders)))]
-        rows.append({"content": f["source"], "memory_type": "code", "agent_id": coder,
-                     "tags": ["python", "stdlib", f["module"].split(".")[0]],
-                     "metadata": {"language": "python", "file_path": f["file_path"],
-                                  "function_name": f["function_name"], "module": f["module"], "lineno": f["lineno"]}})
+        rows.append(
+            {
+                "content": f["source"],
+                "memory_type": "code",
+                "agent_id": coder,
+                "tags": ["python", "stdlib", f["module"].split(".")[0]],
+                "metadata": {
+                    "language": "python",
+                    "file_path": f["file_path"],
+                    "function_name": f["function_name"],
+                    "module": f["module"],
+                    "lineno": f["lineno"],
+                },
+            }
+        )
     thinkers = by_type["analyzer"] + by_type["architect"]
     for m in modules:
-        rows.append({"content": m["docstring"], "memory_type": "knowledge",
-                     "agent_id": thinkers[int(rng.integers(0, len(thinkers)))],
-                     "tags": ["python", "stdlib", "module-doc"],
-                     "metadata": {"language": "python", "file_path": m["file_path"], "module": m["module"]}})
+        rows.append(
+            {
+                "content": m["docstring"],
+                "memory_type": "knowledge",
+                "agent_id": thinkers[int(rng.integers(0, len(thinkers)))],
+                "tags": ["python", "stdlib", "module-doc"],
+                "metadata": {"language": "python", "file_path": m["file_path"], "module": m["module"]},
+            }
+        )
     tasks = tables["tasks"]
     n_task_mem = min(len(tasks["id"]), max(50, code_memories // 3))
     for i in range(n_task_mem):
-        rows.append({"content": tasks["description"][i], "memory_type": "task", "agent_id": tasks["agent_id"][i],
-                     "project_id": tasks["project_id"][i], "session_id": tasks["session_id"][i],
-                     "tags": [tasks["task_type"][i]],
-                     "metadata": {"task_id": tasks["id"][i], "status": tasks["status"][i]}})
+        rows.append(
+            {
+                "content": tasks["description"][i],
+                "memory_type": "task",
+                "agent_id": tasks["agent_id"][i],
+                "project_id": tasks["project_id"][i],
+                "session_id": tasks["session_id"][i],
+                "tags": [tasks["task_type"][i]],
+                "metadata": {"task_id": tasks["id"][i], "status": tasks["status"][i]},
+            }
+        )
     return rows
 
 
-def _accesses(rng: np.random.Generator, rows: list[dict[str, Any]], ids: list[str], created: np.ndarray,
-              t_now: np.datetime64, session_ids: list[Any], agent_ids: np.ndarray,
-              sessions: np.ndarray) -> tuple[dict[str, Any], np.ndarray, pd.Series, np.ndarray]:
+def _accesses(
+    rng: np.random.Generator,
+    rows: list[dict[str, Any]],
+    ids: list[str],
+    created: np.ndarray,
+    t_now: np.datetime64,
+    session_ids: list[Any],
+    agent_ids: np.ndarray,
+    sessions: np.ndarray,
+) -> tuple[dict[str, Any], np.ndarray, pd.Series, np.ndarray]:
     """The write when each memory was made, a few reads since, an update for some.
 
     Returns (memory_access columns, reads per memory, last read per memory index, updated_at).
@@ -107,8 +145,9 @@ def _accesses(rng: np.random.Generator, rows: list[dict[str, Any]], ids: list[st
     last_read = pd.Series(read_at).groupby(read_of).max()
     readers = agent_ids[rng.integers(0, len(agent_ids), len(read_of) + len(upd_of))]
     acc_mem = np.concatenate([np.arange(n), read_of, upd_of])
-    acc_sessions = np.concatenate([np.array(session_ids, dtype=object),
-                                   sessions[rng.integers(0, len(sessions), len(read_of) + len(upd_of))]])
+    acc_sessions = np.concatenate(
+        [np.array(session_ids, dtype=object), sessions[rng.integers(0, len(sessions), len(read_of) + len(upd_of))]]
+    )
     access = {
         "memory_id": [ids[i] for i in acc_mem],
         "agent_id": [r["agent_id"] for r in rows] + readers.tolist(),
@@ -123,8 +162,10 @@ def _relationships(links: list[Link], ids: list[str], created: np.ndarray) -> di
     """memory_relationships columns; a link is as old as the younger of its two memories."""
     src, dst = np.array([x[0] for x in links], dtype=int), np.array([x[1] for x in links], dtype=int)
     return {
-        "source_memory_id": [ids[i] for i in src], "target_memory_id": [ids[i] for i in dst],
-        "relationship_type": [x[2] for x in links], "strength": [x[3] for x in links],
+        "source_memory_id": [ids[i] for i in src],
+        "target_memory_id": [ids[i] for i in dst],
+        "relationship_type": [x[2] for x in links],
+        "strength": [x[3] for x in links],
         "created_at": np.maximum(created[src], created[dst]),
     }
 
@@ -145,6 +186,9 @@ def _links(rng: np.random.Generator, rows: list[dict[str, Any]], deps: dict[str,
         if module in previous and rng.random() < 0.2:
             links.append((i, previous[module], "related_to", round(float(rng.uniform(0.5, 0.95)), 3)))
         previous[module] = i
-    links += [(task_mem[t], task_mem[on], "depends_on", 0.8)
-              for t, on in zip(deps["task_id"], deps["depends_on_task_id"]) if t in task_mem and on in task_mem]
+    links += [
+        (task_mem[t], task_mem[on], "depends_on", 0.8)
+        for t, on in zip(deps["task_id"], deps["depends_on_task_id"])
+        if t in task_mem and on in task_mem
+    ]
     return links

@@ -19,8 +19,15 @@ from typing import Any
 
 from omnilab.errors import OmnilabError
 
-__all__ = ["SCHEMA_SQL", "REDIS_LAYOUT", "platform_ddl", "platform_rows", "build_platform_sqlite",
-           "build_platform_postgres", "write_platform_redis"]
+__all__ = [
+    "SCHEMA_SQL",
+    "REDIS_LAYOUT",
+    "platform_ddl",
+    "platform_rows",
+    "build_platform_sqlite",
+    "build_platform_postgres",
+    "write_platform_redis",
+]
 
 #: the platform's contract, verbatim copies shipped with omnilab: its DDL and its Redis layout
 SCHEMA_SQL = Path(__file__).parent.parent / "sql" / "platform" / "schema.sql"
@@ -63,73 +70,158 @@ def _ts(t: dt.datetime) -> str:
     return str(t.replace(tzinfo=None))  # what datetime.utcnow() gives sqlite3: 'YYYY-MM-DD HH:MM:SS.ffffff'
 
 
-def platform_rows(*, n_runs: int = 600, n_extra_memories: int = 0, seed: int = 0,
-                  now: dt.datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+def platform_rows(
+    *, n_runs: int = 600, n_extra_memories: int = 0, seed: int = 0, now: dt.datetime | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Rows per table in the platform's conventions (timestamps naive UTC, JSON as text, booleans 0/1)."""
     rng = random.Random(seed)
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
     return {
         "agents": _agents(),
-        "projects": [{"id": "proj_web", "name": "web shop", "description": "a web shop", "language": "python",
-                      "framework": "django", "status": "active", "settings": json.dumps({"ci": True}),
-                      "created_by": "agency_architect"}],
+        "projects": [
+            {
+                "id": "proj_web",
+                "name": "web shop",
+                "description": "a web shop",
+                "language": "python",
+                "framework": "django",
+                "status": "active",
+                "settings": json.dumps({"ci": True}),
+                "created_by": "agency_architect",
+            }
+        ],
         "tasks": [_task(i, now) for i in range(40)],
         "agent_performance": [_run(rng, now) for _ in range(n_runs)],
-        "agent_stats": [{"agent_id": aid, "tasks_completed": 10 + d, "tasks_failed": d, "total_execution_time": 120.5,
-                         "total_tokens_used": 5000, "average_response_time": 2.5, "success_rate": 0.9,
-                         "date": (now - dt.timedelta(days=d)).date().isoformat()}
-                        for d in range(3) for aid, *_ in AGENTS],
+        "agent_stats": [
+            {
+                "agent_id": aid,
+                "tasks_completed": 10 + d,
+                "tasks_failed": d,
+                "total_execution_time": 120.5,
+                "total_tokens_used": 5000,
+                "average_response_time": 2.5,
+                "success_rate": 0.9,
+                "date": (now - dt.timedelta(days=d)).date().isoformat(),
+            }
+            for d in range(3)
+            for aid, *_ in AGENTS
+        ],
         "memory_entries": _memories(rng, n_extra_memories, now),
-        "api_usage": [{"endpoint": "/api/tasks", "method": "POST", "agent_id": AGENTS[i % 3][0], "session_id": "sess_a",
-                       "response_time": round(0.05 + 0.01 * i, 3), "status_code": 200 if i % 10 else 500,
-                       "timestamp": _ts(now - dt.timedelta(minutes=5 * i))} for i in range(50)],
-        "error_logs": [{"component": "worker", "error_type": "TimeoutError", "message": f"timeout {i}",
-                        "stack_trace": None, "agent_id": AGENTS[i][0], "session_id": None, "severity": "error",
-                        "timestamp": _ts(now - dt.timedelta(hours=i))} for i in range(5)],
-        "system_health": [{"component": "api", "status": "healthy", "metrics": json.dumps({"cpu_percent": 20.0 + i}),
-                           "message": None, "timestamp": _ts(now - dt.timedelta(minutes=10 * i))} for i in range(5)],
+        "api_usage": [
+            {
+                "endpoint": "/api/tasks",
+                "method": "POST",
+                "agent_id": AGENTS[i % 3][0],
+                "session_id": "sess_a",
+                "response_time": round(0.05 + 0.01 * i, 3),
+                "status_code": 200 if i % 10 else 500,
+                "timestamp": _ts(now - dt.timedelta(minutes=5 * i)),
+            }
+            for i in range(50)
+        ],
+        "error_logs": [
+            {
+                "component": "worker",
+                "error_type": "TimeoutError",
+                "message": f"timeout {i}",
+                "stack_trace": None,
+                "agent_id": AGENTS[i][0],
+                "session_id": None,
+                "severity": "error",
+                "timestamp": _ts(now - dt.timedelta(hours=i)),
+            }
+            for i in range(5)
+        ],
+        "system_health": [
+            {
+                "component": "api",
+                "status": "healthy",
+                "metrics": json.dumps({"cpu_percent": 20.0 + i}),
+                "message": None,
+                "timestamp": _ts(now - dt.timedelta(minutes=10 * i)),
+            }
+            for i in range(5)
+        ],
     }
 
 
 def _agents() -> list[dict[str, Any]]:
-    return [{"id": aid, "name": name, "agent_type": atype, "system_name": system,
-             "description": f"{atype} of {system}", "capabilities": json.dumps(caps), "priority": 5 + i % 5,
-             "max_concurrent_tasks": 1 + i % 3, "timeout_seconds": 300, "model_requirements": json.dumps(["gpt-4"]),
-             "tags": json.dumps([system.lower()]), "status": "busy" if i % 3 == 0 else "idle"}
-            for i, (aid, name, atype, system, caps) in enumerate(AGENTS)]
+    return [
+        {
+            "id": aid,
+            "name": name,
+            "agent_type": atype,
+            "system_name": system,
+            "description": f"{atype} of {system}",
+            "capabilities": json.dumps(caps),
+            "priority": 5 + i % 5,
+            "max_concurrent_tasks": 1 + i % 3,
+            "timeout_seconds": 300,
+            "model_requirements": json.dumps(["gpt-4"]),
+            "tags": json.dumps([system.lower()]),
+            "status": "busy" if i % 3 == 0 else "idle",
+        }
+        for i, (aid, name, atype, system, caps) in enumerate(AGENTS)
+    ]
 
 
 def _task(i: int, now: dt.datetime) -> dict[str, Any]:
     status = ["pending", "assigned", "in_progress", "completed", "failed"][i % 5]
     created = now - dt.timedelta(hours=i)
     return {
-        "id": f"task_{i:04d}", "content": f"Task number {i}: {TASK_TYPES[i % 4].replace('_', ' ')}",
-        "task_type": TASK_TYPES[i % 4], "complexity": "medium", "priority": 5, "agent_id": AGENTS[i % len(AGENTS)][0],
-        "status": status, "progress": 100 if status == "completed" else 0,
+        "id": f"task_{i:04d}",
+        "content": f"Task number {i}: {TASK_TYPES[i % 4].replace('_', ' ')}",
+        "task_type": TASK_TYPES[i % 4],
+        "complexity": "medium",
+        "priority": 5,
+        "agent_id": AGENTS[i % len(AGENTS)][0],
+        "status": status,
+        "progress": 100 if status == "completed" else 0,
         "result": json.dumps({"ok": True}) if status == "completed" else None,
-        "context": json.dumps({"source": "test"}), "constraints": json.dumps({"max_tokens": 1000}),
-        "session_id": "sess_a" if i % 2 else None, "project_id": "proj_web", "created_at": _ts(created),
+        "context": json.dumps({"source": "test"}),
+        "constraints": json.dumps({"max_tokens": 1000}),
+        "session_id": "sess_a" if i % 2 else None,
+        "project_id": "proj_web",
+        "created_at": _ts(created),
         "started_at": _ts(created + dt.timedelta(minutes=1)) if status != "pending" else None,
-        "completed_at": _ts(created + dt.timedelta(minutes=9)) if status in ("completed", "failed") else None}
+        "completed_at": _ts(created + dt.timedelta(minutes=9)) if status in ("completed", "failed") else None,
+    }
 
 
 def _run(rng: random.Random, now: dt.datetime) -> dict[str, Any]:
     aid = AGENTS[rng.randrange(len(AGENTS))][0]
     ok = rng.random() < 0.8
-    return {"agent_id": aid, "task_type": TASK_TYPES[rng.randrange(4)],
-            "execution_time": round(rng.lognormvariate(1.5, 0.6), 3), "tokens_used": rng.randrange(100, 5000),
-            "success": 1 if ok else 0, "error_message": None if ok else "timeout",
-            "timestamp": _ts(now - dt.timedelta(minutes=rng.randrange(1, 60 * 24 * 20)))}
+    return {
+        "agent_id": aid,
+        "task_type": TASK_TYPES[rng.randrange(4)],
+        "execution_time": round(rng.lognormvariate(1.5, 0.6), 3),
+        "tokens_used": rng.randrange(100, 5000),
+        "success": 1 if ok else 0,
+        "error_message": None if ok else "timeout",
+        "timestamp": _ts(now - dt.timedelta(minutes=rng.randrange(1, 60 * 24 * 20))),
+    }
 
 
 def _memories(rng: random.Random, n_extra: int, now: dt.datetime) -> list[dict[str, Any]]:
-    texts = list(MEMORIES) + [("knowledge", f"filler note {i} about topic {rng.randrange(10**6)}")
-                              for i in range(n_extra)]
-    return [{"id": f"mem_{i:06d}", "content": content, "memory_type": mtype, "priority": 5,
-             "metadata": json.dumps({"source": "platform", "n": i}), "tags": json.dumps(["platform", mtype]),
-             "agent_id": AGENTS[i % len(AGENTS)][0], "session_id": "sess_a", "project_id": "proj_web",
-             "created_at": _ts(now - dt.timedelta(minutes=i)), "updated_at": _ts(now - dt.timedelta(minutes=i))}
-            for i, (mtype, content) in enumerate(texts)]
+    texts = list(MEMORIES) + [
+        ("knowledge", f"filler note {i} about topic {rng.randrange(10**6)}") for i in range(n_extra)
+    ]
+    return [
+        {
+            "id": f"mem_{i:06d}",
+            "content": content,
+            "memory_type": mtype,
+            "priority": 5,
+            "metadata": json.dumps({"source": "platform", "n": i}),
+            "tags": json.dumps(["platform", mtype]),
+            "agent_id": AGENTS[i % len(AGENTS)][0],
+            "session_id": "sess_a",
+            "project_id": "proj_web",
+            "created_at": _ts(now - dt.timedelta(minutes=i)),
+            "updated_at": _ts(now - dt.timedelta(minutes=i)),
+        }
+        for i, (mtype, content) in enumerate(texts)
+    ]
 
 
 def build_platform_sqlite(path: str | Path, **kw: Any) -> dict[str, list[dict[str, Any]]]:
@@ -149,8 +241,9 @@ def build_platform_sqlite(path: str | Path, **kw: Any) -> dict[str, list[dict[st
 def build_platform_postgres(conn: Any, **kw: Any) -> dict[str, list[dict[str, Any]]]:
     """Fill the current schema of a psycopg connection as the platform would (booleans as true/false)."""
     rows = platform_rows(**kw)
-    pending = [s for s in platform_ddl("postgresql").split(";")
-               if s.strip() and not re.fullmatch(r"\s*(--[^\n]*\n?\s*)*", s)]
+    pending = [
+        s for s in platform_ddl("postgresql").split(";") if s.strip() and not re.fullmatch(r"\s*(--[^\n]*\n?\s*)*", s)
+    ]
     with conn.cursor() as cur:
         while pending:  # SQLite accepts forward references (tasks -> projects); PostgreSQL needs the order
             retry = []
@@ -188,14 +281,28 @@ def write_platform_redis(r: Any, *, now: dt.datetime | None = None) -> dict[str,
     """The platform's Redis keys (shared/platform/redis-layout.md): sessions, agent states, queue, sockets."""
     now = now or dt.datetime.now(dt.timezone.utc)
     iso = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    session = {"session_id": "sess_a", "user_id": "user_1", "created_at": iso, "last_activity": iso,
-               "context": {"current_project": "proj_web", "active_agents": ["agency_coder"],
-                           "conversation_history": [], "preferences": {}},
-               "temporary_data": {"draft_code": None, "incomplete_tasks": [], "search_results": []}}
+    session = {
+        "session_id": "sess_a",
+        "user_id": "user_1",
+        "created_at": iso,
+        "last_activity": iso,
+        "context": {
+            "current_project": "proj_web",
+            "active_agents": ["agency_coder"],
+            "conversation_history": [],
+            "preferences": {},
+        },
+        "temporary_data": {"draft_code": None, "incomplete_tasks": [], "search_results": []},
+    }
     r.set("session:sess_a", json.dumps(session), ex=3600)
-    state = {"agent_id": "agency_coder", "status": "busy", "current_task": "task_0001", "progress": 40,
-             "estimated_completion": iso, "performance_metrics": {"response_time": 1.2, "success_rate": 0.9,
-                                                                  "tokens_used": 1234}}
+    state = {
+        "agent_id": "agency_coder",
+        "status": "busy",
+        "current_task": "task_0001",
+        "progress": 40,
+        "estimated_completion": iso,
+        "performance_metrics": {"response_time": 1.2, "success_rate": 0.9, "tokens_used": 1234},
+    }
     r.set("agent_state:agency_coder", json.dumps(state), ex=300)
     r.set("agent_status:agency_coder", "busy", ex=300)
     for i in range(3):

@@ -15,14 +15,77 @@ __all__ = ["DEFAULT_MODULES", "stdlib_modules", "stdlib_functions"]
 
 #: the modules the sample and the evaluations read (a spread of text, parsing, I/O and concurrency code)
 DEFAULT_MODULES = (
-    "json.decoder", "json.encoder", "textwrap", "string", "shutil", "functools", "heapq", "bisect", "statistics",
-    "fractions", "difflib", "csv", "argparse", "calendar", "ipaddress", "urllib.parse", "email.utils", "pathlib",
-    "tempfile", "random", "glob", "fnmatch", "base64", "html", "configparser", "pprint", "queue", "shlex",
-    "zipfile", "gzip", "copy", "contextlib", "dataclasses", "enum", "inspect", "uuid", "posixpath", "operator",
-    "colorsys", "datetime", "decimal", "_pydecimal", "locale", "gettext", "mimetypes", "netrc", "plistlib",
-    "quopri", "sched", "secrets", "selectors", "smtplib", "socketserver", "sysconfig", "tarfile", "tokenize",
-    "traceback", "typing", "weakref", "wave", "zipimport", "collections", "logging", "threading", "subprocess",
-    "http.cookies", "http.client", "xml.dom.minidom", "unittest.case", "asyncio.tasks", "concurrent.futures._base",
+    "json.decoder",
+    "json.encoder",
+    "textwrap",
+    "string",
+    "shutil",
+    "functools",
+    "heapq",
+    "bisect",
+    "statistics",
+    "fractions",
+    "difflib",
+    "csv",
+    "argparse",
+    "calendar",
+    "ipaddress",
+    "urllib.parse",
+    "email.utils",
+    "pathlib",
+    "tempfile",
+    "random",
+    "glob",
+    "fnmatch",
+    "base64",
+    "html",
+    "configparser",
+    "pprint",
+    "queue",
+    "shlex",
+    "zipfile",
+    "gzip",
+    "copy",
+    "contextlib",
+    "dataclasses",
+    "enum",
+    "inspect",
+    "uuid",
+    "posixpath",
+    "operator",
+    "colorsys",
+    "datetime",
+    "decimal",
+    "_pydecimal",
+    "locale",
+    "gettext",
+    "mimetypes",
+    "netrc",
+    "plistlib",
+    "quopri",
+    "sched",
+    "secrets",
+    "selectors",
+    "smtplib",
+    "socketserver",
+    "sysconfig",
+    "tarfile",
+    "tokenize",
+    "traceback",
+    "typing",
+    "weakref",
+    "wave",
+    "zipimport",
+    "collections",
+    "logging",
+    "threading",
+    "subprocess",
+    "http.cookies",
+    "http.client",
+    "xml.dom.minidom",
+    "unittest.case",
+    "asyncio.tasks",
+    "concurrent.futures._base",
 )
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -67,9 +130,17 @@ def stdlib_modules(modules: tuple[str, ...] = DEFAULT_MODULES) -> tuple[dict[str
         source, path = found
         doc = ast.get_docstring(ast.parse(source))
         if doc and len(doc.split()) >= 8:
-            out.append({"module": module, "file_path": _rel(path), "docstring": doc.strip(),
-                        "lines": source.count("\n") + 1, "size": len(source.encode()),
-                        "sha256": hashlib.sha256(source.encode()).hexdigest(), "head": source[:400]})
+            out.append(
+                {
+                    "module": module,
+                    "file_path": _rel(path),
+                    "docstring": doc.strip(),
+                    "lines": source.count("\n") + 1,
+                    "size": len(source.encode()),
+                    "sha256": hashlib.sha256(source.encode()).hexdigest(),
+                    "head": source[:400],
+                }
+            )
     return tuple(out)
 
 
@@ -96,14 +167,23 @@ def _documented_functions(module: str, source: str, path: Path, *, max_chars: in
         if not doc or len(doc.split()) < 4:
             continue
         first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-        segment = "".join(lines[first - 1: node.end_lineno])
+        segment = "".join(lines[first - 1 : node.end_lineno])
         if len(segment) > max_chars:
             continue
         code = _strip_docstring(node, lines)
         if len(code.strip().splitlines()) < 2:
             continue
-        out.append({"module": module, "file_path": _rel(path), "function_name": qualname,
-                    "lineno": node.lineno, "source": segment, "docstring": doc.strip(), "code": code})
+        out.append(
+            {
+                "module": module,
+                "file_path": _rel(path),
+                "function_name": qualname,
+                "lineno": node.lineno,
+                "source": segment,
+                "docstring": doc.strip(),
+                "code": code,
+            }
+        )
     return out
 
 
@@ -122,7 +202,7 @@ def _walk_functions(tree: ast.Module) -> list[tuple[str, _Function]]:
 def _strip_docstring(node: _Function, lines: list[str]) -> str:
     """The function's source lines without the docstring statement."""
     first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-    body_lines = lines[first - 1: node.end_lineno]
+    body_lines = lines[first - 1 : node.end_lineno]
     doc_node = node.body[0]
     end_lineno = doc_node.end_lineno if doc_node.end_lineno is not None else doc_node.lineno
     start, end = doc_node.lineno - first, end_lineno - first + 1

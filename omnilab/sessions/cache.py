@@ -36,8 +36,7 @@ from omnilab._checks import is_number
 from omnilab.errors import InvalidInput, StoreUnavailable
 from omnilab.sessions.connection import RedisConnection, dumps, expiry, glob_escape, loads, reply_opt
 
-__all__ = ["SearchCache", "ResponseCache", "MemoryCache", "Caches", "frame_to_json", "frame_from_json",
-           "canonical_key"]
+__all__ = ["SearchCache", "ResponseCache", "MemoryCache", "Caches", "frame_to_json", "frame_from_json", "canonical_key"]
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +49,11 @@ MEMORY_TTL = 60 * 60
 def _canon(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         arr = np.ascontiguousarray(value)
-        return {"$ndarray": hashlib.sha256(arr.tobytes()).hexdigest(), "dtype": str(arr.dtype),
-                "shape": list(arr.shape)}
+        return {
+            "$ndarray": hashlib.sha256(arr.tobytes()).hexdigest(),
+            "dtype": str(arr.dtype),
+            "shape": list(arr.shape),
+        }
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -163,6 +165,7 @@ redis.call('HINCRBY', KEYS[2], v and 'hits' or 'misses', 1)
 return v
 """
 
+
 class _Counted:
     """Shared hit/miss counters in Redis (so every process contributes) and the degraded switch."""
 
@@ -257,9 +260,17 @@ class SearchCache(_Counted):
         super().__init__(conn, ttl)
 
     @staticmethod
-    def key(query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
-            where: Any = None, embedder: str | None = None, generation: Any = None,
-            **extra: Any) -> str:
+    def key(
+        query: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        threshold: float | None = None,
+        where: Any = None,
+        embedder: str | None = None,
+        generation: Any = None,
+        **extra: Any,
+    ) -> str:
         """The cache digest for a search (``extra``: any further argument that changes the result)."""
         if isinstance(query, np.ndarray):
             q: Any = _canon(query)
@@ -267,8 +278,16 @@ class SearchCache(_Counted):
             q = {"$text": query}
         else:
             raise InvalidInput(f"query must be a string or a numpy vector, got {type(query).__name__}")
-        return canonical_key(query=q, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                             embedder=embedder, generation=generation, extra=extra)
+        return canonical_key(
+            query=q,
+            memory_type=memory_type,
+            k=k,
+            threshold=threshold,
+            where=where,
+            embedder=embedder,
+            generation=generation,
+            extra=extra,
+        )
 
     def get(self, query: Any, **params: Any) -> pd.DataFrame | None:
         """The cached result or ``None`` (miss, or Redis down: one warning, then silence)."""
@@ -322,8 +341,7 @@ class ResponseCache(_Counted):
         super().__init__(conn, ttl)
 
     @staticmethod
-    def key(agent_id: str, prompt: str, *, model: str | None = None,
-            params: dict[str, Any] | None = None) -> str:
+    def key(agent_id: str, prompt: str, *, model: str | None = None, params: dict[str, Any] | None = None) -> str:
         if not isinstance(agent_id, str) or not agent_id:
             raise InvalidInput(f"agent_id must be a non-empty string, got {agent_id!r}")
         if not isinstance(prompt, str):
@@ -337,22 +355,30 @@ class ResponseCache(_Counted):
             raise InvalidInput(f"prompt must be a string, got {type(prompt).__name__}")
         return canonical_key(prompt=prompt, model=model, params=params or {})
 
-    def full_key(self, agent_id: str, prompt: str, *, model: str | None = None,
-                 params: dict[str, Any] | None = None) -> str:
+    def full_key(
+        self, agent_id: str, prompt: str, *, model: str | None = None, params: dict[str, Any] | None = None
+    ) -> str:
         """The Redis key of a response in this connection's layout."""
         digest = self.key(agent_id, prompt, model=model, params=params)  # validates both layouts alike
         if self.conn.platform:
             return f"{self.platform_prefix}{agent_id}:{self.task_hash(prompt, model=model, params=params)}"
         return self._key(digest)
 
-    def get(self, agent_id: str, prompt: str, *, model: str | None = None,
-            params: dict[str, Any] | None = None) -> Any:
+    def get(self, agent_id: str, prompt: str, *, model: str | None = None, params: dict[str, Any] | None = None) -> Any:
         """The cached response (any JSON value) or ``None``."""
         raw = self._get_raw(self.full_key(agent_id, prompt, model=model, params=params))
         return None if raw is None else loads(raw)["response"]
 
-    def set(self, agent_id: str, prompt: str, response: Any, *, model: str | None = None,
-            params: dict[str, Any] | None = None, ttl: float | None = None) -> None:
+    def set(
+        self,
+        agent_id: str,
+        prompt: str,
+        response: Any,
+        *,
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> None:
         """Cache a response (JSON-able: a string, dict, list, ...)."""
         self.conn.check_writable("writing the response cache")
         text = dumps({"response": response})
@@ -392,8 +418,9 @@ class MemoryCache:
         """Cache one memory entry (a memory_entries row as a dict); False if Redis is unavailable."""
         return self.set_many([entry], ids=[memory_id]) == 1
 
-    def set_many(self, entries: Iterable[Mapping[str, Any]], *, ids: Iterable[str] | None = None,
-                 id_field: str = "id") -> int:
+    def set_many(
+        self, entries: Iterable[Mapping[str, Any]], *, ids: Iterable[str] | None = None, id_field: str = "id"
+    ) -> int:
         """Cache many entries in one round trip (ids from ``ids`` or each entry's ``id_field``);
         returns how many were written (0 if Redis is unavailable)."""
         self.conn.check_writable("writing the memory cache")
@@ -415,8 +442,7 @@ class MemoryCache:
         try:
             return self.conn.run(_set, "memory cache set") if keys else 0
         except StoreUnavailable as exc:
-            log.warning("memory cache not updated (Redis unavailable; entries expire within %ss): %s",
-                        self.ttl, exc)
+            log.warning("memory cache not updated (Redis unavailable; entries expire within %ss): %s", self.ttl, exc)
             return 0
 
     def get(self, memory_id: str) -> dict[str, Any] | None:
@@ -437,8 +463,12 @@ class MemoryCache:
         try:
             return int(self.conn.run(lambda r: r.delete(*keys), "memory cache delete"))
         except StoreUnavailable as exc:
-            log.warning("memory cache entries %s not deleted (Redis unavailable; they expire within %ss): %s",
-                        ", ".join(memory_ids[:5]), self.ttl, exc)
+            log.warning(
+                "memory cache entries %s not deleted (Redis unavailable; they expire within %ss): %s",
+                ", ".join(memory_ids[:5]),
+                self.ttl,
+                exc,
+            )
             return 0
 
     def __repr__(self) -> str:
@@ -449,8 +479,14 @@ class Caches:
     """``lab.cache``: ``.search`` (:class:`SearchCache`), ``.responses`` (:class:`ResponseCache`),
     ``.memories`` (:class:`MemoryCache`), ``.stats()``."""
 
-    def __init__(self, conn: RedisConnection, *, search_ttl: float = SEARCH_TTL,
-                 response_ttl: float = RESPONSE_TTL, memory_ttl: float = MEMORY_TTL) -> None:
+    def __init__(
+        self,
+        conn: RedisConnection,
+        *,
+        search_ttl: float = SEARCH_TTL,
+        response_ttl: float = RESPONSE_TTL,
+        memory_ttl: float = MEMORY_TTL,
+    ) -> None:
         self.conn = conn
         self.search = SearchCache(conn, ttl=search_ttl)
         self.responses = ResponseCache(conn, ttl=response_ttl)
@@ -462,8 +498,15 @@ class Caches:
         for cache in (self.search, self.responses):
             c = cache.counters()
             lookups = c["hits"] + c["misses"]
-            rows.append({"cache": cache.kind, **c, "hit_rate": c["hits"] / lookups if lookups else float("nan"),
-                         "keys": cache.count_keys(), "ttl_s": float(cache.ttl)})
+            rows.append(
+                {
+                    "cache": cache.kind,
+                    **c,
+                    "hit_rate": c["hits"] / lookups if lookups else float("nan"),
+                    "keys": cache.count_keys(),
+                    "ttl_s": float(cache.ttl),
+                }
+            )
         frame = pd.DataFrame(rows, columns=["cache", "hits", "misses", "sets", "hit_rate", "keys", "ttl_s"])
         return frame.astype({"hits": "int64", "misses": "int64", "sets": "int64", "keys": "int64"})
 

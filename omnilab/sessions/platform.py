@@ -35,8 +35,15 @@ from omnilab.sessions.store import (
     _check_ttl,
 )
 
-__all__ = ["PlatformSessionStore", "PlatformAgentStateCache", "iso_z", "SESSION_PREFIX", "STATE_PREFIX",
-           "STATUS_PREFIX", "CONNECTIONS_PREFIX"]
+__all__ = [
+    "PlatformSessionStore",
+    "PlatformAgentStateCache",
+    "iso_z",
+    "SESSION_PREFIX",
+    "STATE_PREFIX",
+    "STATUS_PREFIX",
+    "CONNECTIONS_PREFIX",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +52,12 @@ CONNECTIONS_PREFIX = "ws_connections:"
 STATE_PREFIX = "agent_state:"
 STATUS_PREFIX = "agent_status:"
 
-CONTEXT_FIELDS: dict[str, Any] = {"current_project": None, "active_agents": [], "conversation_history": [],
-                                  "preferences": {}}
+CONTEXT_FIELDS: dict[str, Any] = {
+    "current_project": None,
+    "active_agents": [],
+    "conversation_history": [],
+    "preferences": {},
+}
 TEMPORARY_FIELDS: dict[str, Any] = {"draft_code": None, "incomplete_tasks": [], "search_results": []}
 STATE_FIELDS = ("agent_id", "status", "current_task", "progress", "estimated_completion", "performance_metrics")
 METRIC_FIELDS = ("response_time", "success_rate", "tokens_used")
@@ -111,8 +122,15 @@ class PlatformSessionStore(SessionStore):
     def _ttl_ms(self, ttl: float | None) -> int:
         return _check_ttl(self.default_ttl if ttl is None else ttl)
 
-    def create(self, user_id: str, context: dict[str, Any] | None = None, ttl: float | None = None, *,
-               data: dict[str, Any] | None = None, session_id: str | None = None) -> str:
+    def create(
+        self,
+        user_id: str,
+        context: dict[str, Any] | None = None,
+        ttl: float | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> str:
         """Write ``session:<id>`` in the platform's shape (``data`` fills ``temporary_data``); returns the id."""
         self.conn.check_writable("creating a session")
         _check_id("user_id", user_id)
@@ -120,8 +138,14 @@ class PlatformSessionStore(SessionStore):
         ttl_ms = self._ttl_ms(ttl)
         sid = str(uuid.uuid4()) if session_id is None else _check_id("session_id", session_id)
         now = iso_z()
-        doc = {"session_id": sid, "user_id": user_id, "created_at": now, "last_activity": now,
-               "context": {**_fresh(CONTEXT_FIELDS), **ctx}, "temporary_data": {**_fresh(TEMPORARY_FIELDS), **tmp}}
+        doc = {
+            "session_id": sid,
+            "user_id": user_id,
+            "created_at": now,
+            "last_activity": now,
+            "context": {**_fresh(CONTEXT_FIELDS), **ctx},
+            "temporary_data": {**_fresh(TEMPORARY_FIELDS), **tmp},
+        }
         text = dumps(doc)
         ok = self.conn.run(lambda r: r.set(self._key(sid), text, nx=True, **expiry(ttl_ms)), "session create")
         if not ok:
@@ -174,8 +198,14 @@ class PlatformSessionStore(SessionStore):
         _check_id("session_id", session_id)
         return self._rewrite(session_id, lambda doc: None, self._ttl_ms(ttl), "session touch") is not None
 
-    def update(self, session_id: str, *, context: dict[str, Any] | None = None,
-               data: dict[str, Any] | None = None, replace: bool = False) -> dict[str, Any]:
+    def update(
+        self,
+        session_id: str,
+        *,
+        context: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
         """Merge (or replace) ``context`` and ``temporary_data`` (given as ``data``); slides the expiry."""
         self.conn.check_writable("updating a session")
         _check_id("session_id", session_id)
@@ -203,15 +233,16 @@ class PlatformSessionStore(SessionStore):
     def frame(self) -> pd.DataFrame:
         """Live ``session:*`` keys: session_id, user_id, created_at, last_activity, seconds_left, connections,
         current_project, active_agents, context, temporary_data (sorted by created_at)."""
+
         def _live(r: redis.Redis) -> list[tuple[str, Any, Any, Any]]:
             keys = _scan(r, SESSION_PREFIX)
             pipe = r.pipeline(transaction=False)
             for k in keys:
                 pipe.get(k)
                 pipe.pttl(k)
-                pipe.scard(CONNECTIONS_PREFIX + k[len(SESSION_PREFIX):])
+                pipe.scard(CONNECTIONS_PREFIX + k[len(SESSION_PREFIX) :])
             res = pipe.execute(raise_on_error=False)
-            return [(k, *res[3 * i: 3 * i + 3]) for i, k in enumerate(keys)]
+            return [(k, *res[3 * i : 3 * i + 3]) for i, k in enumerate(keys)]
 
         rows = []
         for key, raw, pttl, n_conn in self.conn.run(_live, "session list"):
@@ -219,14 +250,32 @@ class PlatformSessionStore(SessionStore):
             if doc is None:
                 continue
             ctx = _dict_field(doc, "context")
-            rows.append({
-                "session_id": key[len(SESSION_PREFIX):], "user_id": doc.get("user_id"),
-                "created_at": doc.get("created_at"), "last_activity": doc.get("last_activity"),
-                "seconds_left": _seconds_left(pttl), "connections": n_conn if isinstance(n_conn, int) else 0,
-                "current_project": ctx.get("current_project"), "active_agents": ctx.get("active_agents"),
-                "context": doc.get("context"), "temporary_data": doc.get("temporary_data")})
-        cols = ["session_id", "user_id", "created_at", "last_activity", "seconds_left", "connections",
-                "current_project", "active_agents", "context", "temporary_data"]
+            rows.append(
+                {
+                    "session_id": key[len(SESSION_PREFIX) :],
+                    "user_id": doc.get("user_id"),
+                    "created_at": doc.get("created_at"),
+                    "last_activity": doc.get("last_activity"),
+                    "seconds_left": _seconds_left(pttl),
+                    "connections": n_conn if isinstance(n_conn, int) else 0,
+                    "current_project": ctx.get("current_project"),
+                    "active_agents": ctx.get("active_agents"),
+                    "context": doc.get("context"),
+                    "temporary_data": doc.get("temporary_data"),
+                }
+            )
+        cols = [
+            "session_id",
+            "user_id",
+            "created_at",
+            "last_activity",
+            "seconds_left",
+            "connections",
+            "current_project",
+            "active_agents",
+            "context",
+            "temporary_data",
+        ]
         frame = pd.DataFrame(rows, columns=cols)
         for c in ("created_at", "last_activity"):
             frame[c] = _utc_column(list(frame[c]))
@@ -245,8 +294,9 @@ class PlatformAgentStateCache(AgentStateCache):
     def _key(self, agent_id: str) -> str:
         return STATE_PREFIX + agent_id
 
-    def set(self, agent_id: str, state: dict[str, Any], *, ttl: float | None = None,
-            merge: bool = True) -> dict[str, Any]:
+    def set(
+        self, agent_id: str, state: dict[str, Any], *, ttl: float | None = None, merge: bool = True
+    ) -> dict[str, Any]:
         """Write ``agent_state:<id>`` (merged into the current state by default; only the platform's fields)
         and, when the state has a status, ``agent_status:<id>``; returns the stored state."""
         self.conn.check_writable("setting agent state")
@@ -254,8 +304,9 @@ class PlatformAgentStateCache(AgentStateCache):
         state = _check_dict("state", state)
         unknown = sorted(set(state) - set(STATE_FIELDS))
         if unknown:
-            raise InvalidInput(f"agent state field(s) {', '.join(unknown)} are not the platform's "
-                               f"({', '.join(STATE_FIELDS)})")
+            raise InvalidInput(
+                f"agent state field(s) {', '.join(unknown)} are not the platform's ({', '.join(STATE_FIELDS)})"
+            )
         metrics = state.get("performance_metrics")
         if metrics is not None and (not isinstance(metrics, dict) or set(metrics) - set(METRIC_FIELDS)):
             raise InvalidInput(f"performance_metrics must be a dict of {', '.join(METRIC_FIELDS)}")
@@ -267,8 +318,10 @@ class PlatformAgentStateCache(AgentStateCache):
 
         def _set(pipe: redis.client.Pipeline) -> None:
             old = _json_object(key, pipe.get(key)) if merge else None
-            doc: dict[str, Any] = {**{f: None for f in STATE_FIELDS},
-                                   "performance_metrics": dict.fromkeys(METRIC_FIELDS)}
+            doc: dict[str, Any] = {
+                **{f: None for f in STATE_FIELDS},
+                "performance_metrics": dict.fromkeys(METRIC_FIELDS),
+            }
             for layer in (old or {}, state):
                 for f, v in layer.items():
                     if f == "performance_metrics" and isinstance(v, dict):
@@ -301,23 +354,27 @@ class PlatformAgentStateCache(AgentStateCache):
         """Delete ``agent_state:<id>`` and ``agent_status:<id>``; True if either existed."""
         self.conn.check_writable("deleting agent state")
         _check_id("agent_id", agent_id)
-        return bool(self.conn.run(lambda r: r.delete(self._key(agent_id), STATUS_PREFIX + agent_id),
-                                  "agent state delete"))
+        return bool(
+            self.conn.run(lambda r: r.delete(self._key(agent_id), STATUS_PREFIX + agent_id), "agent state delete")
+        )
 
     def frame(self) -> pd.DataFrame:
         """One row per agent with ``agent_state:*`` or ``agent_status:*``: agent_id, status (from the state),
         agent_status (the plain key), current_task, progress, estimated_completion, response_time,
         success_rate, tokens_used, seconds_left (state TTL), status_seconds_left, state (the whole dict)."""
+
         def _live(r: redis.Redis) -> list[tuple[str, Any, Any, Any, Any]]:
-            ids = sorted({k[len(STATE_PREFIX):] for k in _scan(r, STATE_PREFIX)}
-                         | {k[len(STATUS_PREFIX):] for k in _scan(r, STATUS_PREFIX)})
+            ids = sorted(
+                {k[len(STATE_PREFIX) :] for k in _scan(r, STATE_PREFIX)}
+                | {k[len(STATUS_PREFIX) :] for k in _scan(r, STATUS_PREFIX)}
+            )
             pipe = r.pipeline(transaction=False)
             for aid in ids:
                 for k in (STATE_PREFIX + aid, STATUS_PREFIX + aid):
                     pipe.get(k)
                     pipe.pttl(k)
             res = pipe.execute(raise_on_error=False)
-            return [(aid, *res[4 * i: 4 * i + 4]) for i, aid in enumerate(ids)]
+            return [(aid, *res[4 * i : 4 * i + 4]) for i, aid in enumerate(ids)]
 
         rows = []
         for aid, raw, pttl, status, status_pttl in self.conn.run(_live, "agent state list"):
@@ -329,16 +386,32 @@ class PlatformAgentStateCache(AgentStateCache):
                 continue
             st = state or {}
             metrics = _dict_field(st, "performance_metrics")
-            rows.append({
-                "agent_id": aid, "status": st.get("status"), "agent_status": status,
-                "current_task": st.get("current_task"), "progress": st.get("progress"),
-                "estimated_completion": st.get("estimated_completion"),
-                **{m: metrics.get(m) for m in METRIC_FIELDS},
-                "seconds_left": _seconds_left(pttl) if state is not None else float("nan"),
-                "status_seconds_left": _seconds_left(status_pttl) if status is not None else float("nan"),
-                "state": state})
-        cols = ["agent_id", "status", "agent_status", "current_task", "progress", "estimated_completion",
-                *METRIC_FIELDS, "seconds_left", "status_seconds_left", "state"]
+            rows.append(
+                {
+                    "agent_id": aid,
+                    "status": st.get("status"),
+                    "agent_status": status,
+                    "current_task": st.get("current_task"),
+                    "progress": st.get("progress"),
+                    "estimated_completion": st.get("estimated_completion"),
+                    **{m: metrics.get(m) for m in METRIC_FIELDS},
+                    "seconds_left": _seconds_left(pttl) if state is not None else float("nan"),
+                    "status_seconds_left": _seconds_left(status_pttl) if status is not None else float("nan"),
+                    "state": state,
+                }
+            )
+        cols = [
+            "agent_id",
+            "status",
+            "agent_status",
+            "current_task",
+            "progress",
+            "estimated_completion",
+            *METRIC_FIELDS,
+            "seconds_left",
+            "status_seconds_left",
+            "state",
+        ]
         frame = pd.DataFrame(rows, columns=cols)
         frame["estimated_completion"] = _utc_column(list(frame["estimated_completion"]))
         for c in ("progress", *METRIC_FIELDS, "seconds_left", "status_seconds_left"):
@@ -347,4 +420,3 @@ class PlatformAgentStateCache(AgentStateCache):
 
     def __repr__(self) -> str:
         return f"<PlatformAgentStateCache {self.conn.display} ttl={self.ttl}s (platform keys agent_state:*)>"
-

@@ -78,8 +78,7 @@ def _envelope(**fields: Any) -> dict[str, Any]:
     return {**fields, "sent_at": dt.datetime.now(dt.timezone.utc).isoformat()}
 
 
-def broadcast_to_session(conn: RedisConnection, session_id: str, data: Any, *,
-                         event: str = "message") -> int:
+def broadcast_to_session(conn: RedisConnection, session_id: str, data: Any, *, event: str = "message") -> int:
     """Send ``data`` (JSON-able) to everyone subscribed to the session; returns the receiver count.
 
     In the platform layout ``data`` itself is the message (``event`` is not sent)."""
@@ -89,8 +88,9 @@ def broadcast_to_session(conn: RedisConnection, session_id: str, data: Any, *,
     return _publish(conn, channel, _envelope(event=event, session_id=session_id, data=data))
 
 
-def broadcast_agent_update(conn: RedisConnection, agent_id: str, update: dict[str, Any], *,
-                           event: str = "agent_update") -> int:
+def broadcast_agent_update(
+    conn: RedisConnection, agent_id: str, update: dict[str, Any], *, event: str = "agent_update"
+) -> int:
     """Announce an agent change (e.g. ``{"status": "busy"}``); returns the receiver count.
 
     In the platform layout ``update`` itself goes to ``agent_updates:<agent_id>`` (``event`` is not sent)."""
@@ -110,8 +110,7 @@ class Subscriber:
     ...         print(msg["data"])
     """
 
-    def __init__(self, conn: RedisConnection, channels: Iterable[str] = (),
-                 patterns: Iterable[str] = ()) -> None:
+    def __init__(self, conn: RedisConnection, channels: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
         self.conn = conn
         self.channels = list(channels)
         self.patterns = list(patterns)
@@ -141,7 +140,7 @@ class Subscriber:
         if self.conn.platform:  # the platform sends bare JSON: wrap it in omnilab's envelope
             return _platform_envelope(channel, body)
         msg = body if isinstance(body, dict) else {"event": "raw", "data": body}
-        msg["channel"] = channel[len(self.conn.prefix):] if channel.startswith(self.conn.prefix) else channel
+        msg["channel"] = channel[len(self.conn.prefix) :] if channel.startswith(self.conn.prefix) else channel
         return msg
 
     def get(self, timeout: float = 0.0) -> dict[str, Any] | None:
@@ -175,8 +174,7 @@ class Subscriber:
 
     __iter__ = listen
 
-    def run_in_thread(self, callback: Callable[[dict[str, Any]], Any], *,
-                      poll: float = 0.1) -> SubscriberThread:
+    def run_in_thread(self, callback: Callable[[dict[str, Any]], Any], *, poll: float = 0.1) -> SubscriberThread:
         """Call ``callback(message)`` for every message on a daemon thread; ``.stop()`` ends it."""
         if self._thread is not None and self._thread.is_alive():
             raise InvalidInput("this subscriber already runs a thread")
@@ -205,9 +203,9 @@ class Subscriber:
 def _platform_envelope(channel: str, body: Any) -> dict[str, Any]:
     msg: dict[str, Any] = {"event": "message", "data": body, "channel": channel}
     if channel.startswith(PLATFORM_AGENT):
-        msg.update(event="agent_update", agent_id=channel[len(PLATFORM_AGENT):])
+        msg.update(event="agent_update", agent_id=channel[len(PLATFORM_AGENT) :])
     elif channel.startswith(PLATFORM_SESSION):
-        msg["session_id"] = channel[len(PLATFORM_SESSION):]
+        msg["session_id"] = channel[len(PLATFORM_SESSION) :]
     if isinstance(body, dict) and isinstance(body.get("type"), str):
         msg["event"] = body["type"]
     return msg

@@ -54,8 +54,20 @@ log = logging.getLogger(__name__)
 
 OPEN = ("pending", "assigned", "in_progress")
 FINISHED = ("completed", "failed", "cancelled")
-_PAYLOAD = ("content", "description", "task_type", "priority", "complexity", "agent_id", "project_id",
-            "workflow_id", "session_id", "context", "constraints", "estimated_duration")
+_PAYLOAD = (
+    "content",
+    "description",
+    "task_type",
+    "priority",
+    "complexity",
+    "agent_id",
+    "project_id",
+    "workflow_id",
+    "session_id",
+    "context",
+    "constraints",
+    "estimated_duration",
+)
 PLATFORM_QUEUE = "task_queue"
 PLATFORM_PROCESSING = "processing_tasks"
 PLATFORM_ROW = f"{PLATFORM_QUEUE} (platform)"
@@ -108,8 +120,15 @@ class TaskQueue:
     ``max_attempts``: deliveries before a task is dead-lettered (failures and expired leases count).
     """
 
-    def __init__(self, conn: RedisConnection, engine: sa.Engine, *, max_attempts: int = 3,
-                 default_lease: float = 60.0, lab_id: str | None = None) -> None:
+    def __init__(
+        self,
+        conn: RedisConnection,
+        engine: sa.Engine,
+        *,
+        max_attempts: int = 3,
+        default_lease: float = 60.0,
+        lab_id: str | None = None,
+    ) -> None:
         if not is_int(max_attempts) or max_attempts < 1:
             raise InvalidInput(f"max_attempts must be a positive integer, got {max_attempts!r}")
         _lease_ms(default_lease)
@@ -132,13 +151,16 @@ class TaskQueue:
     def _claimable(self) -> Any:
         """SQL condition: this lab owns the task or nobody does yet (a claim then makes it this lab's)."""
         t = self._tasks
-        return sa.or_(t.c.lab_id == self.lab_id, t.c.lab_id.is_(None)) if self.lab_id is not None \
-            else t.c.lab_id.is_(None)
+        return (
+            sa.or_(t.c.lab_id == self.lab_id, t.c.lab_id.is_(None)) if self.lab_id is not None else t.c.lab_id.is_(None)
+        )
 
     def _keys(self, queue: str) -> dict[str, str]:
         if not isinstance(queue, str) or not queue or len(queue) > 100 or any(c in queue for c in " :*?[]"):
-            raise InvalidInput(f"queue must be a non-empty name of at most 100 characters without spaces, ':' or "
-                               f"glob characters, got {queue!r}")
+            raise InvalidInput(
+                f"queue must be a non-empty name of at most 100 characters without spaces, ':' or "
+                f"glob characters, got {queue!r}"
+            )
         k = self.conn.key
         return {n: k("q", queue, n) for n in ("ready", "processing", "waiting", "dead", "ages", "notify")}
 
@@ -148,14 +170,13 @@ class TaskQueue:
         return self._scripts[name]
 
     def _run(self, name: str, source: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
-        return self.conn.run(lambda r: self._script(name, source)(keys=list(keys), args=list(args), client=r),
-                             what)
+        return self.conn.run(lambda r: self._script(name, source)(keys=list(keys), args=list(args), client=r), what)
 
     @contextlib.contextmanager
     def _sql(self, begin: bool = False) -> Iterator[sa.Connection]:
         """A connection (or transaction) whose driver errors become omnilab errors."""
         try:
-            with (self.engine.begin() if begin else self.engine.connect()) as c:
+            with self.engine.begin() if begin else self.engine.connect() as c:
                 yield c
         except sa.exc.OperationalError as exc:
             raise StoreUnavailable(f"database unavailable for the task queue: {exc.orig}") from exc
@@ -213,18 +234,20 @@ class TaskQueue:
             self.release_ready(sorted({tid for tid, _ in open_pairs}))
         return ids
 
-    def _insert(self, clean: list[dict[str, Any]], ids: list[str],
-                deps: list[list[str]]) -> list[tuple[str, str]]:
+    def _insert(self, clean: list[dict[str, Any]], ids: list[str], deps: list[list[str]]) -> list[tuple[str, str]]:
         """Insert tasks and dependencies; returns the (task, dependency) pairs not yet completed."""
         t, td = self._tasks, self._deps
-        dep_rows = [{"task_id": tid, "depends_on_task_id": d, "dependency_type": "sequential"}
-                    for tid, ds in zip(ids, deps) for d in ds]
+        dep_rows = [
+            {"task_id": tid, "depends_on_task_id": d, "dependency_type": "sequential"}
+            for tid, ds in zip(ids, deps)
+            for d in ds
+        ]
         wanted = {r["depends_on_task_id"] for r in dep_rows} - set(ids)
         with self._sql(begin=True) as c:
             check_foreign_keys(c, "tasks", clean)
             status: dict[str, str] = {}
             for start in range(0, len(wanted), 500):
-                chunk = sorted(wanted)[start:start + 500]
+                chunk = sorted(wanted)[start : start + 500]
                 status.update(c.execute(sa.select(t.c.id, t.c.status).where(t.c.id.in_(chunk))).all())
             missing = wanted - set(status)
             if missing:
@@ -234,8 +257,9 @@ class TaskQueue:
                 c.execute(td.insert(), dep_rows)
         return [(tid, d) for tid, ds in zip(ids, deps) for d in ds if status.get(d) != "completed"]
 
-    def _push(self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]],
-              open_pairs: list[tuple[str, str]]) -> None:
+    def _push(
+        self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]], open_pairs: list[tuple[str, str]]
+    ) -> None:
         """Queue the tasks; those in ``open_pairs`` wait, registered as dependents of each open dependency."""
         blocked = {tid for tid, _ in open_pairs}
         args: list[Any] = [self._task_prefix, queue]
@@ -243,8 +267,15 @@ class TaskQueue:
             payload = {k: r.get(k) for k in _PAYLOAD}
             prio = DEFAULT_PRIORITY if r.get("priority") is None else int(r["priority"])  # NULL in platform rows
             args += [r["id"], prio, dumps(payload), "1" if r["id"] in blocked else "0"]
-        ks = [keys["ready"], keys["waiting"], keys["ages"], keys["notify"], self.conn.key("q", "seq"),
-              self.conn.key("queues")]
+        ks = [
+            keys["ready"],
+            keys["waiting"],
+            keys["ages"],
+            keys["notify"],
+            self.conn.key("q", "seq"),
+            self.conn.key("queues"),
+        ]
+
         def _deps(r: redis.Redis) -> None:
             pipe = r.pipeline(transaction=False)
             for tid, dep in open_pairs:
@@ -256,11 +287,13 @@ class TaskQueue:
                 self.conn.run(_deps, "enqueue")
             self._run("enqueue", ENQUEUE, ks, args, "enqueue")
         except StoreUnavailable as exc:
-            raise StoreUnavailable(f"{exc}; the task rows are saved in SQL as pending — "
-                                   f"call queue.recover({queue!r}) when Redis is back") from exc
+            raise StoreUnavailable(
+                f"{exc}; the task rows are saved in SQL as pending — call queue.recover({queue!r}) when Redis is back"
+            ) from exc
 
-    def recover(self, queue: str | None = None, task_ids: Iterable[str] | None = None, *,
-                unowned: bool | None = None) -> int:
+    def recover(
+        self, queue: str | None = None, task_ids: Iterable[str] | None = None, *, unowned: bool | None = None
+    ) -> int:
         """Queue this lab's open SQL tasks (pending/assigned/in_progress) that Redis does not know, each on its
         own queue (``tasks.queue_name``); returns how many were queued.
 
@@ -308,8 +341,11 @@ class TaskQueue:
     def _claim_unowned(self, queue: str | None, ids: list[str] | None) -> None:
         """Make the open tasks no lab owns (all, or those of ``ids``) this lab's, on ``queue`` unless they name one."""
         t = self._tasks
-        claim = (sa.update(t).where(t.c.lab_id.is_(None), t.c.status.in_(OPEN), self._not_platform())
-                 .values(lab_id=self.lab_id, queue_name=sa.func.coalesce(t.c.queue_name, queue or "default")))
+        claim = (
+            sa.update(t)
+            .where(t.c.lab_id.is_(None), t.c.status.in_(OPEN), self._not_platform())
+            .values(lab_id=self.lab_id, queue_name=sa.func.coalesce(t.c.queue_name, queue or "default"))
+        )
         with self._sql(begin=True) as c:
             if ids is None:
                 c.execute(claim)
@@ -335,22 +371,28 @@ class TaskQueue:
         open_pairs: list[tuple[str, str]] = []
         with self._sql() as c:
             for chunk in _chunks(ids):
-                open_pairs += [(tid, dep) for tid, dep in c.execute(
-                    sa.select(td.c.task_id, td.c.depends_on_task_id)
-                    .join(t, t.c.id == td.c.depends_on_task_id)
-                    .where(td.c.task_id.in_(chunk), t.c.status != "completed"))]
+                open_pairs += [
+                    (tid, dep)
+                    for tid, dep in c.execute(
+                        sa.select(td.c.task_id, td.c.depends_on_task_id)
+                        .join(t, t.c.id == td.c.depends_on_task_id)
+                        .where(td.c.task_id.in_(chunk), t.c.status != "completed")
+                    )
+                ]
         return open_pairs
 
     # ------------------------------------------------------------------------------- dequeue
-    def dequeue(self, worker_id: str, *, queue: str = "default", timeout: float = 0.0,
-                lease: float | None = None) -> Lease | None:
+    def dequeue(
+        self, worker_id: str, *, queue: str = "default", timeout: float = 0.0, lease: float | None = None
+    ) -> Lease | None:
         """The highest-priority ready task, leased to ``worker_id`` for ``lease`` seconds, or ``None``
         after waiting up to ``timeout`` seconds. Expired leases are re-queued first."""
         got = self.dequeue_many(worker_id, 1, queue=queue, timeout=timeout, lease=lease)
         return got[0] if got else None
 
-    def dequeue_many(self, worker_id: str, count: int, *, queue: str = "default", timeout: float = 0.0,
-                     lease: float | None = None) -> list[Lease]:
+    def dequeue_many(
+        self, worker_id: str, count: int, *, queue: str = "default", timeout: float = 0.0, lease: float | None = None
+    ) -> list[Lease]:
         """Up to ``count`` tasks in one script call and one SQL transaction (batch workers)."""
         self.conn.check_writable("dequeueing tasks")
         if not isinstance(worker_id, str) or not worker_id:
@@ -375,12 +417,15 @@ class TaskQueue:
             wait = min(left, 1.0)
             self.conn.run(_block_pop(keys["notify"], wait), "dequeue wait")
 
-    def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int,
-             count: int) -> tuple[list[Lease], int]:
+    def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int, count: int) -> tuple[list[Lease], int]:
         """(the leases claimed in SQL, how many task ids were popped from Redis)."""
         out, requeued, dead = self._run(
-            "dequeue", DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
-            [self._task_prefix, lease_ms, worker, uuid.uuid4().hex, self.max_attempts, count], "dequeue")
+            "dequeue",
+            DEQUEUE,
+            [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
+            [self._task_prefix, lease_ms, worker, uuid.uuid4().hex, self.max_attempts, count],
+            "dequeue",
+        )
         if requeued:
             log.info("queue %s: re-queued %d task(s) whose lease expired", queue, len(requeued))
         if dead:
@@ -393,19 +438,28 @@ class TaskQueue:
         for tid, attempts, *_ in out:
             by_attempt.setdefault(int(attempts), []).append(tid)
         claimed: set[str] = set()
-        owner = {} if self.lab_id is None else {
-            "lab_id": self.lab_id, "queue_name": sa.func.coalesce(t.c.queue_name, queue)}
+        owner = (
+            {}
+            if self.lab_id is None
+            else {"lab_id": self.lab_id, "queue_name": sa.func.coalesce(t.c.queue_name, queue)}
+        )
         with self._sql(begin=True) as c:  # one statement per attempt number (almost always one)
             for attempts, ids in by_attempt.items():
                 # the claim: only a task of this lab (or of none, which becomes this lab's) that is still open;
                 # concurrent claims by two labs serialize on the row and the second matches nothing
-                claimed.update(c.execute(
-                    sa.update(t).where(t.c.id.in_(ids), t.c.status.in_(OPEN), self._claimable())
-                    .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1,
-                            **owner)
-                    .returning(t.c.id)).scalars())
-        taken = [Lease(tid, queue, worker, int(attempts), token, _utc_ms(int(deadline)), loads(payload) or {}, self)
-                 for tid, attempts, token, deadline, payload in out if tid in claimed]
+                claimed.update(
+                    c.execute(
+                        sa.update(t)
+                        .where(t.c.id.in_(ids), t.c.status.in_(OPEN), self._claimable())
+                        .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1, **owner)
+                        .returning(t.c.id)
+                    ).scalars()
+                )
+        taken = [
+            Lease(tid, queue, worker, int(attempts), token, _utc_ms(int(deadline)), loads(payload) or {}, self)
+            for tid, attempts, token, deadline, payload in out
+            if tid in claimed
+        ]
         gone = [row[0] for row in out if row[0] not in claimed]
         if gone:  # finished, cancelled, deleted or another lab's in SQL (the truth): drop them from Redis
             log.info("queue %s: dropped %d task(s) finished in SQL or owned by another lab", queue, len(gone))
@@ -427,15 +481,21 @@ class TaskQueue:
         ids = list(dict.fromkeys(x.task_id for x in leases))
         with self._sql(begin=True) as c:
             # the status guard makes completion exactly-once: a second ack matches no row
-            completed = set(c.execute(
-                sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine())
-                .values(status="completed", progress=100, completed_at=now, updated_at=now, error_message=None)
-                .returning(t.c.id)).scalars())
-            rows = [{"tid": x.task_id, "res": r} for x, r in zip(leases, results)
-                    if x.task_id in completed and r is not None]
+            completed = set(
+                c.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine())
+                    .values(status="completed", progress=100, completed_at=now, updated_at=now, error_message=None)
+                    .returning(t.c.id)
+                ).scalars()
+            )
+            rows = [
+                {"tid": x.task_id, "res": r}
+                for x, r in zip(leases, results)
+                if x.task_id in completed and r is not None
+            ]
             if rows:
-                c.execute(sa.update(t).where(t.c.id == sa.bindparam("tid")).values(result=sa.bindparam("res")),
-                          rows)
+                c.execute(sa.update(t).where(t.c.id == sa.bindparam("tid")).values(result=sa.bindparam("res")), rows)
         done: list[bool] = []
         for x in leases:  # a task listed twice counts once
             done.append(x.task_id in completed)
@@ -448,19 +508,27 @@ class TaskQueue:
             for q, qids in by_queue.items():
                 dependents += self._finish(self._keys(q), qids)
         except StoreUnavailable as exc:
-            raise StoreUnavailable(f"{exc}; the completion IS recorded in SQL — Redis drops the task "
-                                   "when its lease expires after Redis is back") from exc
+            raise StoreUnavailable(
+                f"{exc}; the completion IS recorded in SQL — Redis drops the task "
+                "when its lease expires after Redis is back"
+            ) from exc
         for lease, ok in zip(leases, done):
             if not ok:
-                log.warning("task %s was already finished; duplicate ack from %s ignored",
-                            lease.task_id, lease.worker_id)
+                log.warning(
+                    "task %s was already finished; duplicate ack from %s ignored", lease.task_id, lease.worker_id
+                )
         if dependents:
             self.release_ready(sorted(set(dependents)))
         return done
 
     def _finish(self, keys: dict[str, str], ids: list[str]) -> list[str]:
-        return self._run("finish", FINISH, [keys["ready"], keys["processing"], keys["ages"]],
-                         [self._task_prefix, self.conn.key("deps", ""), *ids], "ack")
+        return self._run(
+            "finish",
+            FINISH,
+            [keys["ready"], keys["processing"], keys["ages"]],
+            [self._task_prefix, self.conn.key("deps", ""), *ids],
+            "ack",
+        )
 
     def fail_lease(self, lease: Lease, error: str, *, retry: bool = True) -> str:
         """Record a failure of a leased task (:meth:`Lease.fail`): ``"retried"`` while attempts remain (and
@@ -476,14 +544,23 @@ class TaskQueue:
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
         with self._sql(begin=True) as c:
-            c.execute(sa.update(t).where(t.c.id == lease.task_id, t.c.status.notin_(FINISHED), self._mine()).values(
-                status="pending" if outcome == "retried" else "failed", error_message=error,
-                retry_count=lease.attempt, updated_at=now,
-            ))
-        ok = self._run("fail", FAIL, [keys["ready"], keys["processing"], keys["dead"], keys["ages"],
-                                       keys["notify"]],
-                       [self._task_prefix, lease.task_id, lease.token,
-                        "retry" if outcome == "retried" else "dead", error], "fail")
+            c.execute(
+                sa.update(t)
+                .where(t.c.id == lease.task_id, t.c.status.notin_(FINISHED), self._mine())
+                .values(
+                    status="pending" if outcome == "retried" else "failed",
+                    error_message=error,
+                    retry_count=lease.attempt,
+                    updated_at=now,
+                )
+            )
+        ok = self._run(
+            "fail",
+            FAIL,
+            [keys["ready"], keys["processing"], keys["dead"], keys["ages"], keys["notify"]],
+            [self._task_prefix, lease.task_id, lease.token, "retry" if outcome == "retried" else "dead", error],
+            "fail",
+        )
         if not ok:
             raise LeaseLost(f"task {lease.task_id}: the lease expired while failing it")
         return outcome
@@ -493,8 +570,13 @@ class TaskQueue:
         :class:`~omnilab.errors.LeaseLost` if the lease has expired."""
         self.conn.check_writable("extending a lease")
         ms = _lease_ms(seconds)
-        deadline = self._run("extend", EXTEND, [self._keys(lease.queue)["processing"]],
-                             [self._task_prefix, lease.task_id, lease.token, ms], "extend lease")
+        deadline = self._run(
+            "extend",
+            EXTEND,
+            [self._keys(lease.queue)["processing"]],
+            [self._task_prefix, lease.task_id, lease.token, ms],
+            "extend lease",
+        )
         if not deadline:
             raise LeaseLost(f"task {lease.task_id}: the lease of {lease.worker_id} has expired")
         lease.deadline = _utc_ms(int(deadline))
@@ -503,8 +585,11 @@ class TaskQueue:
         now = dt.datetime.now(dt.timezone.utc)
         t = self._tasks
         with self._sql(begin=True) as c:
-            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine()).values(
-                status="failed", error_message=message, updated_at=now))
+            c.execute(
+                sa.update(t)
+                .where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine())
+                .values(status="failed", error_message=message, updated_at=now)
+            )
         log.warning("dead-lettered %d task(s): %s", len(ids), message)
 
     # -------------------------------------------------------------------------- dependencies
@@ -516,15 +601,19 @@ class TaskQueue:
             return 0
         t, td = self._tasks, self._deps
         with self._sql() as c:
-            blocked = {tid for (tid,) in c.execute(
-                sa.select(td.c.task_id).join(t, t.c.id == td.c.depends_on_task_id)
-                .where(td.c.task_id.in_(ids), t.c.status != "completed"))}
+            blocked = {
+                tid
+                for (tid,) in c.execute(
+                    sa.select(td.c.task_id)
+                    .join(t, t.c.id == td.c.depends_on_task_id)
+                    .where(td.c.task_id.in_(ids), t.c.status != "completed")
+                )
+            }
         ready = [i for i in ids if i not in blocked]
         if not ready:
             return 0
         # each task hash names its queue; the script checks it again, atomically, before moving the task
-        names = self.conn.run(lambda r: _hash_field_many(r, [self._task_prefix + i for i in ready], "queue"),
-                              "release")
+        names = self.conn.run(lambda r: _hash_field_many(r, [self._task_prefix + i for i in ready], "queue"), "release")
         by_queue: dict[str, list[str]] = {}
         for tid, q in zip(ready, names):
             if q is not None:  # no hash: the task is finished or not queued
@@ -532,8 +621,15 @@ class TaskQueue:
         n = 0
         for q, q_ids in by_queue.items():
             keys = self._keys(q)
-            n += int(self._run("release", RELEASE, [keys["waiting"], keys["ready"], keys["notify"]],
-                               [self._task_prefix, q, *q_ids], "release"))
+            n += int(
+                self._run(
+                    "release",
+                    RELEASE,
+                    [keys["waiting"], keys["ready"], keys["notify"]],
+                    [self._task_prefix, q, *q_ids],
+                    "release",
+                )
+            )
         return n
 
     # ---------------------------------------------------------------------------- maintenance
@@ -549,8 +645,12 @@ class TaskQueue:
         for q in [queue] if queue else self.queues():
             keys = self._keys(q)
             _, requeued, dead = self._run(
-                "dequeue", DEQUEUE, [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
-                [self._task_prefix, 1, "-", "-", self.max_attempts, 0], "requeue")
+                "dequeue",
+                DEQUEUE,
+                [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],
+                [self._task_prefix, 1, "-", "-", self.max_attempts, 0],
+                "requeue",
+            )
             if dead:
                 self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
             n += len(requeued) + len(dead)
@@ -565,8 +665,11 @@ class TaskQueue:
         t = self._tasks
         cols = ["id", "content", "task_type", "status", "retry_count", "error_message", "updated_at"]
         with self._sql() as c:
-            rows = [dict(r._mapping) for r in c.execute(
-                sa.select(*(t.c[n] for n in cols)).where(t.c.id.in_(ids)))] if ids else []
+            rows = (
+                [dict(r._mapping) for r in c.execute(sa.select(*(t.c[n] for n in cols)).where(t.c.id.in_(ids)))]
+                if ids
+                else []
+            )
         return pd.DataFrame(rows, columns=cols)
 
     def retry_dead(self, queue: str = "default", task_ids: Iterable[str] | None = None) -> int:
@@ -580,8 +683,11 @@ class TaskQueue:
             return 0
         t = self._tasks
         with self._sql(begin=True) as c:
-            c.execute(sa.update(t).where(t.c.id.in_(ids), t.c.status == "failed", self._mine()).values(
-                status="pending", updated_at=dt.datetime.now(dt.timezone.utc)))
+            c.execute(
+                sa.update(t)
+                .where(t.c.id.in_(ids), t.c.status == "failed", self._mine())
+                .values(status="pending", updated_at=dt.datetime.now(dt.timezone.utc))
+            )
 
         def _revive(r: redis.Redis) -> None:
             pipe = r.pipeline()
@@ -608,6 +714,7 @@ class TaskQueue:
         Platform layout: one more row, ``queue="task_queue (platform)"``, with the platform's ``task_queue``
         length as ``pending`` and its ``processing_tasks`` size as ``in_flight`` (the counts become nullable
         ``Int64``: the platform has no waiting, expired or dead tasks to count, so those are ``<NA>``)."""
+
         def _stats(r: redis.Redis) -> list[dict[str, Any]]:
             names = sorted(reply_strs(r.smembers(self.conn.key("queues"))))
             now_ms = time.time() * 1000
@@ -623,10 +730,18 @@ class TaskQueue:
             res = pipe.execute()
             rows = []
             for i, q in enumerate(names):
-                ready, waiting, inflight, expired, dead, oldest = res[6 * i: 6 * i + 6]
-                rows.append({"queue": q, "pending": ready, "waiting": waiting, "in_flight": inflight,
-                             "expired_leases": expired, "dead": dead,
-                             "oldest_age_s": (now_ms - oldest[0][1]) / 1000 if oldest else float("nan")})
+                ready, waiting, inflight, expired, dead, oldest = res[6 * i : 6 * i + 6]
+                rows.append(
+                    {
+                        "queue": q,
+                        "pending": ready,
+                        "waiting": waiting,
+                        "in_flight": inflight,
+                        "expired_leases": expired,
+                        "dead": dead,
+                        "oldest_age_s": (now_ms - oldest[0][1]) / 1000 if oldest else float("nan"),
+                    }
+                )
             return rows
 
         cols = ["queue", "pending", "waiting", "in_flight", "expired_leases", "dead", "oldest_age_s"]
@@ -642,8 +757,17 @@ class TaskQueue:
             return pipe.execute()
 
         queued, processing = self.conn.run(_platform, "platform queue stats")
-        rows.append({"queue": PLATFORM_ROW, "pending": queued, "waiting": pd.NA, "in_flight": processing,
-                     "expired_leases": pd.NA, "dead": pd.NA, "oldest_age_s": float("nan")})
+        rows.append(
+            {
+                "queue": PLATFORM_ROW,
+                "pending": queued,
+                "waiting": pd.NA,
+                "in_flight": processing,
+                "expired_leases": pd.NA,
+                "dead": pd.NA,
+                "oldest_age_s": float("nan"),
+            }
+        )
         frame = pd.DataFrame(rows, columns=cols)
         return frame.astype({c: "Int64" for c in cols[1:-1]} | {"oldest_age_s": "float64"})
 
@@ -705,8 +829,9 @@ class TaskQueue:
         try:
             self.conn.run(lambda r: r.lpush(PLATFORM_QUEUE, text), "push to task_queue")
         except StoreUnavailable as exc:
-            raise StoreUnavailable(f"{exc}; the task row {clean[0]['id']} is saved in SQL as pending but is not "
-                                   f"in task_queue") from exc
+            raise StoreUnavailable(
+                f"{exc}; the task row {clean[0]['id']} is saved in SQL as pending but is not in task_queue"
+            ) from exc
         return clean[0]["id"]
 
     def purge(self, queue: str = "default") -> int:
@@ -743,7 +868,7 @@ def _task_id_list(task_ids: Iterable[str] | None) -> list[str] | None:
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """``ids`` in slices small enough for one ``IN (...)`` on every backend."""
     for start in range(0, len(ids), size):
-        yield list(ids[start:start + size])
+        yield list(ids[start : start + size])
 
 
 def _block_pop(key: str, seconds: float) -> Callable[[redis.Redis], object]:

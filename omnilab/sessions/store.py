@@ -92,8 +92,10 @@ def _check_layout(store: SessionStore | AgentStateCache, conn: RedisConnection) 
     """Refuse a platform-layout connection in an omnilab-layout store (it would write keys the platform never
     reads)."""
     if conn.platform and not store.platform_layout:
-        raise InvalidInput(f"{conn.display} uses the platform's key layout: open this store with "
-                           f"omnilab.sessions.layout.{store.factory}(conn)")
+        raise InvalidInput(
+            f"{conn.display} uses the platform's key layout: open this store with "
+            f"omnilab.sessions.layout.{store.factory}(conn)"
+        )
 
 
 class SessionStore:
@@ -116,8 +118,15 @@ class SessionStore:
     def _index(self) -> str:
         return self.conn.key("sessions")
 
-    def create(self, user_id: str, context: dict[str, Any] | None = None, ttl: float | None = None, *,
-               data: dict[str, Any] | None = None, session_id: str | None = None) -> str:
+    def create(
+        self,
+        user_id: str,
+        context: dict[str, Any] | None = None,
+        ttl: float | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> str:
         """Start a session for ``user_id``; returns its id (a new uuid4 unless ``session_id`` is given)."""
         self.conn.check_writable("creating a session")
         _check_id("user_id", user_id)
@@ -125,8 +134,14 @@ class SessionStore:
         ttl_ms = _check_ttl(self.default_ttl if ttl is None else ttl)
         sid = str(uuid.uuid4()) if session_id is None else _check_id("session_id", session_id)
         now = _now().isoformat()
-        fields: dict[FieldT, EncodableT] = {"user_id": user_id, "context": dumps(ctx), "data": dumps(tmp),
-                  "created_at": now, "last_seen": now, "ttl_ms": ttl_ms}
+        fields: dict[FieldT, EncodableT] = {
+            "user_id": user_id,
+            "context": dumps(ctx),
+            "data": dumps(tmp),
+            "created_at": now,
+            "last_seen": now,
+            "ttl_ms": ttl_ms,
+        }
         key = self._key(sid)
 
         def _create(r: redis.Redis) -> bool:
@@ -184,13 +199,20 @@ class SessionStore:
         new_ms = None if ttl is None else _check_ttl(ttl)
 
         def _touch(r: redis.Redis) -> int:
-            return r.eval(_TOUCH_LUA, 2, key, self._index, "" if new_ms is None else new_ms,
-                          _now().isoformat(), session_id, _ms())
+            return r.eval(
+                _TOUCH_LUA, 2, key, self._index, "" if new_ms is None else new_ms, _now().isoformat(), session_id, _ms()
+            )
 
         return bool(self.conn.run(_touch, "session touch"))
 
-    def update(self, session_id: str, *, context: dict[str, Any] | None = None,
-               data: dict[str, Any] | None = None, replace: bool = False) -> dict[str, Any]:
+    def update(
+        self,
+        session_id: str,
+        *,
+        context: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
         """Merge (or with ``replace=True`` overwrite) the session's context and/or temporary data.
 
         The merge is atomic (WATCH/MULTI), so concurrent updates do not lose keys. Raises
@@ -273,6 +295,7 @@ class SessionStore:
 
     def frame(self) -> pd.DataFrame:
         """Live sessions: session_id, user_id, created_at, last_seen, ttl, seconds_left, context, data."""
+
         def _live(r: redis.Redis) -> list[tuple[str, dict[str, str], int]]:
             if self.conn.read_only:  # only read: skip index entries past their expiry
                 ids = reply_strs(r.zrangebyscore(self._index, _ms(), "+inf"))
@@ -343,8 +366,9 @@ class AgentStateCache:
     def _index(self) -> str:
         return self.conn.key("agents")
 
-    def set(self, agent_id: str, state: dict[str, Any], *, ttl: float | None = None,
-            merge: bool = True) -> dict[str, Any]:
+    def set(
+        self, agent_id: str, state: dict[str, Any], *, ttl: float | None = None, merge: bool = True
+    ) -> dict[str, Any]:
         """Store (by default merge into) the agent's cached state; returns the stored state."""
         self.conn.check_writable("setting agent state")
         _check_id("agent_id", agent_id)
@@ -383,6 +407,7 @@ class AgentStateCache:
 
     def frame(self) -> pd.DataFrame:
         """Cached agents: agent_id, status, updated_at, seconds_left, state (the whole dict)."""
+
         def _live(r: redis.Redis) -> list[tuple[str, str | None, int]]:
             if self.conn.read_only:
                 ids = reply_strs(r.zrangebyscore(self._index, _ms(), "+inf"))
@@ -401,9 +426,15 @@ class AgentStateCache:
             if raw is None:
                 continue
             state = loads(raw)
-            rows.append({"agent_id": aid, "status": state.get("status"),
-                         "updated_at": _utc(state.get("updated_at")),
-                         "seconds_left": max(pttl, 0) / 1000, "state": state})
+            rows.append(
+                {
+                    "agent_id": aid,
+                    "status": state.get("status"),
+                    "updated_at": _utc(state.get("updated_at")),
+                    "seconds_left": max(pttl, 0) / 1000,
+                    "state": state,
+                }
+            )
         frame = pd.DataFrame(rows, columns=["agent_id", "status", "updated_at", "seconds_left", "state"])
         frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True).astype("datetime64[us, UTC]")
         frame["seconds_left"] = frame["seconds_left"].astype("float64")
@@ -431,8 +462,7 @@ def set_agent_status(engine: sa.Engine, states: AgentStateCache, agent_id: str, 
     now = _now()
     with engine.begin() as c:
         n = c.execute(
-            sa.update(agents).where(agents.c.id == agent_id)
-            .values(status=status, updated_at=now, last_active=now)
+            sa.update(agents).where(agents.c.id == agent_id).values(status=status, updated_at=now, last_active=now)
         ).rowcount
     if n == 0:
         raise NotFound(f"agent {agent_id!r} does not exist")

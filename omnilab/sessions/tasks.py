@@ -30,8 +30,13 @@ log = logging.getLogger(__name__)
 FINISHED = ("completed", "failed", "cancelled")
 
 #: the agent status the state cache takes when one of its tasks moves to a status (others leave it alone)
-AGENT_STATUS_FOR_TASK = {"assigned": "busy", "in_progress": "busy", "completed": "idle", "failed": "idle",
-                         "cancelled": "idle"}
+AGENT_STATUS_FOR_TASK = {
+    "assigned": "busy",
+    "in_progress": "busy",
+    "completed": "idle",
+    "failed": "idle",
+    "cancelled": "idle",
+}
 
 
 def _check_progress(progress: Any) -> int:
@@ -50,9 +55,16 @@ def _check_status(status: Any) -> str | None:
     return status
 
 
-def update_task_progress(engine: sa.Engine, agent_state: AgentStateCache, task_id: str, progress: Any,
-                         status: Any = None, result: Any = None, *,
-                         publisher: Callable[[str, dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+def update_task_progress(
+    engine: sa.Engine,
+    agent_state: AgentStateCache,
+    task_id: str,
+    progress: Any,
+    status: Any = None,
+    result: Any = None,
+    *,
+    publisher: Callable[[str, dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
     """Set a task's progress (0-100, rounded to an integer) and optionally its status and result.
 
     One SQL transaction updates ``tasks.progress``/``status``/``result`` (``result`` None leaves it as is),
@@ -80,8 +92,11 @@ def update_task_progress(engine: sa.Engine, agent_state: AgentStateCache, task_i
     now = dt.datetime.now(dt.timezone.utc)
     try:
         with engine.begin() as c:
-            row = c.execute(sa.select(t.c.agent_id, t.c.status, t.c.started_at, t.c.completed_at)
-                            .where(t.c.id == task_id).with_for_update()).first()
+            row = c.execute(
+                sa.select(t.c.agent_id, t.c.status, t.c.started_at, t.c.completed_at)
+                .where(t.c.id == task_id)
+                .with_for_update()
+            ).first()
             if row is None:
                 raise NotFound(f"task {task_id!r} does not exist")
             values: dict[str, Any] = {"progress": progress, "updated_at": now}
@@ -101,9 +116,17 @@ def update_task_progress(engine: sa.Engine, agent_state: AgentStateCache, task_i
         raise InvalidInput(f"the database rejected the task update, nothing written: {exc.orig}") from exc
 
     final_status = status if status is not None else row.status
-    report: dict[str, Any] = {"task_id": task_id, "agent_id": row.agent_id, "progress": progress,
-                              "status": final_status, "started_at": started_at, "completed_at": completed_at,
-                              "cached": False, "published": None, "warnings": []}
+    report: dict[str, Any] = {
+        "task_id": task_id,
+        "agent_id": row.agent_id,
+        "progress": progress,
+        "status": final_status,
+        "started_at": started_at,
+        "completed_at": completed_at,
+        "cached": False,
+        "published": None,
+        "warnings": [],
+    }
     agent_id = row.agent_id
     if agent_id is None:
         report["warnings"].append("the task has no agent: no agent state or update to send")

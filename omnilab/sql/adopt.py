@@ -62,8 +62,9 @@ def _check_platform(conn: sa.Connection, url: str) -> None:
     insp = sa.inspect(conn)
     names = set(insp.get_table_names())
     if "alembic_version" in names:
-        raise ConfigError(f"{url} is an omnilab database already (it has alembic_version): "
-                          f"use `omnilab db upgrade` instead of adopt")
+        raise ConfigError(
+            f"{url} is an omnilab database already (it has alembic_version): use `omnilab db upgrade` instead of adopt"
+        )
     missing = sorted(set(platform) - names)
     if missing:
         raise ConfigError(f"{url} is not a platform database: tables {', '.join(missing)} are missing")
@@ -106,8 +107,10 @@ def _column_ddl(conn: sa.Connection, column: sa.Column) -> tuple[str, str | None
     for fk in column.foreign_keys:  # SQLite allows REFERENCES in ADD COLUMN when the default is NULL
         target = dialect.identifier_preparer.quote(fk.column.table.name)
         name = fk.constraint.name if fk.constraint is not None else None  # a column on a table has one
-        ddl += (f" CONSTRAINT {dialect.identifier_preparer.quote(str(name))} "
-                f"REFERENCES {target} ({dialect.identifier_preparer.quote(fk.column.name)})")
+        ddl += (
+            f" CONSTRAINT {dialect.identifier_preparer.quote(str(name))} "
+            f"REFERENCES {target} ({dialect.identifier_preparer.quote(fk.column.name)})"
+        )
     return ddl, later
 
 
@@ -128,8 +131,9 @@ def _add(conn: sa.Connection) -> dict[str, list[str]]:
             ddl, later = _column_ddl(conn, platform[name].c[col])
             conn.exec_driver_sql(f"ALTER TABLE {prep.quote(name)} ADD COLUMN {ddl}")
             if later:
-                conn.exec_driver_sql(f"ALTER TABLE {prep.quote(name)} ALTER COLUMN {prep.quote(col)} "
-                                     f"SET DEFAULT {later}")
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {prep.quote(name)} ALTER COLUMN {prep.quote(col)} SET DEFAULT {later}"
+                )
             added["columns_added"].append(f"{name}.{col}")
     existing = set(insp.get_table_names())
     for table in own:
@@ -178,9 +182,11 @@ def adopt(url: str, *, yes: bool = False, backup: bool = True, now: dt.datetime 
         with engine.connect() as conn:
             _check_platform(conn, shown)
         if backend == "postgresql" and not yes:
-            raise ConfigError(f"adopting {shown} adds omnilab's columns, tables and indexes to the platform's "
-                              f"PostgreSQL database in place and cannot be backed up here: take a backup "
-                              f"(pg_dump), then pass --yes (yes=True)")
+            raise ConfigError(
+                f"adopting {shown} adds omnilab's columns, tables and indexes to the platform's "
+                f"PostgreSQL database in place and cannot be backed up here: take a backup "
+                f"(pg_dump), then pass --yes (yes=True)"
+            )
         saved = backup_sqlite(path, now) if path is not None and backup else None
         try:
             with engine.connect() as conn:

@@ -79,8 +79,10 @@ def _sqlite_read_only(parsed: sa.URL) -> sa.Engine:
     path = Path(database).expanduser().resolve()
     if not path.is_file():
         raise ConfigError(f"no database file at {path}: read_only=True attaches to an existing database")
-    engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true",
-                              connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    engine = sa.create_engine(
+        f"sqlite:///file:{path}?mode=ro&uri=true",
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -155,12 +157,14 @@ def _view_statements(conn: sa.Connection) -> dict[str, str]:
 
 def _null(col: sa.Column, pg: bool) -> str:
     """A missing omnilab column: its server default where it has one, else a typed NULL."""
-    default = col.server_default.arg.text if isinstance(col.server_default, sa.DefaultClause) and hasattr(
-        col.server_default.arg, "text") else None
+    default = (
+        col.server_default.arg.text
+        if isinstance(col.server_default, sa.DefaultClause) and hasattr(col.server_default.arg, "text")
+        else None
+    )
     if not pg:
         return default if default is not None else "NULL"
-    pg_type = col.type.dialect_impl(sa.dialects.postgresql.dialect()).compile(
-        dialect=sa.dialects.postgresql.dialect())
+    pg_type = col.type.dialect_impl(sa.dialects.postgresql.dialect()).compile(dialect=sa.dialects.postgresql.dialect())
     return f"CAST({default if default is not None else 'NULL'} AS {pg_type})"
 
 

@@ -61,8 +61,9 @@ def _column_values(col: sa.Column, values: Any, backend: str) -> list:
     return list(values)
 
 
-def bulk_insert(conn: sa.Connection, table_name: str, columns: Mapping[str, Sequence[Any] | np.ndarray],
-                *, page: int = 50_000) -> int:
+def bulk_insert(
+    conn: sa.Connection, table_name: str, columns: Mapping[str, Sequence[Any] | np.ndarray], *, page: int = 50_000
+) -> int:
     """Insert equal-length columns into ``table_name`` inside the caller's transaction; returns rows.
 
     Values must already be valid (this path does not validate); datetimes may be aware datetimes,

@@ -30,8 +30,9 @@ def table_dtypes(table: sa.Table) -> dict[str, str]:
     return out
 
 
-def read_frame(conn: sa.Connection, stmt: Any, params: Any = None,
-               dtypes: dict[str, str] | None = None) -> pd.DataFrame:
+def read_frame(
+    conn: sa.Connection, stmt: Any, params: Any = None, dtypes: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Execute ``stmt`` and return a DataFrame; ``dtypes`` maps result columns to pandas dtypes."""
     result = conn.execute(stmt, params or {})
     columns = list(result.keys())

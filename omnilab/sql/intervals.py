@@ -30,8 +30,9 @@ def check_counts(values: Any, what: str) -> np.ndarray:
     return arr
 
 
-def wilson_interval(successes: Any, trials: Any, *, confidence: float = 0.95,
-                    scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    successes: Any, trials: Any, *, confidence: float = 0.95, scale: float = 100.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The Wilson score interval of ``successes / trials`` times ``scale``: arrays ``(low, high)``.
 
     NaN where ``trials`` is 0 or a count is NaN (no outcome, no interval). ``successes`` and ``trials``
@@ -56,8 +57,14 @@ def wilson_interval(successes: Any, trials: Any, *, confidence: float = 0.95,
     return low, high
 
 
-def with_rate_interval(frame: pd.DataFrame, *, successes: str = "successful_tasks", failures: str = "failed_tasks",
-                       rate: str = "success_rate", scale: float = 100.0) -> pd.DataFrame:
+def with_rate_interval(
+    frame: pd.DataFrame,
+    *,
+    successes: str = "successful_tasks",
+    failures: str = "failed_tasks",
+    rate: str = "success_rate",
+    scale: float = 100.0,
+) -> pd.DataFrame:
     """``frame`` with ``<rate>_low`` and ``<rate>_high`` inserted right after ``rate``: the Wilson interval of
     ``successes / (successes + failures)`` (the runs with a known outcome), in the unit of ``rate``."""
     wins = frame[successes].astype("Float64").to_numpy(dtype=float, na_value=np.nan)

@@ -21,8 +21,17 @@ if TYPE_CHECKING:
 # alembic is imported only when a migration runs: opening a lab that is already at HEAD (every open after the
 # first) reads one row and never loads it, which keeps `omnilab search` and notebooks quick to start.
 
-__all__ = ["alembic_config", "upgrade", "downgrade", "current", "head", "check", "describe_diff", "create_fresh",
-           "PLATFORM_MARKERS"]
+__all__ = [
+    "alembic_config",
+    "upgrade",
+    "downgrade",
+    "current",
+    "head",
+    "check",
+    "describe_diff",
+    "create_fresh",
+    "PLATFORM_MARKERS",
+]
 
 #: tables whose presence (without omnilab's ``alembic_version``) marks a database as the platform's own
 PLATFORM_MARKERS = ("agents", "tasks", "memory_entries")
@@ -33,15 +42,15 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD = "0006"
 
 
-def alembic_config(engine: sa.Engine | None = None, *, connection: sa.Connection | None = None,
-                   output: io.StringIO | None = None) -> Config:
+def alembic_config(
+    engine: sa.Engine | None = None, *, connection: sa.Connection | None = None, output: io.StringIO | None = None
+) -> Config:
     from alembic.config import Config
 
     cfg = Config(output_buffer=output) if output is not None else Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if engine is not None:
-        cfg.set_main_option("sqlalchemy.url",
-                            engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
@@ -75,7 +84,8 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
                 raise ConfigError(
                     f"{url} is a platform database that omnilab has not adopted; open it with "
                     f"omnilab.open(path, database_url=..., read_only=True) to analyse it without writing, or run "
-                    f"`omnilab db adopt {url}` (omnilab.adopt(url)) to add omnilab's tables and columns in place")
+                    f"`omnilab db adopt {url}` (omnilab.adopt(url)) to add omnilab's tables and columns in place"
+                )
             if not names & {t.name for t in _all_tables()}:
                 create_fresh(engine)
                 return
@@ -130,9 +140,11 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
             raise OmnilabError(f"cannot downgrade to {revision!r}: {exc}") from exc
         crossed = [r for r in steps if r in IRREVERSIBLE and r != revision]
         if crossed:
-            raise OmnilabError(f"{crossed[0]} cannot be downgraded: the platform schema holds the older data in "
-                               "another shape (string memory ids, per-day agent_stats, metrics JSON); restore a "
-                               "backup made before the upgrade instead")
+            raise OmnilabError(
+                f"{crossed[0]} cannot be downgraded: the platform schema holds the older data in "
+                "another shape (string memory ids, per-day agent_stats, metrics JSON); restore a "
+                "backup made before the upgrade instead"
+            )
     _run(engine, command.downgrade, revision)
 
 
@@ -160,8 +172,9 @@ def check(engine: sa.Engine) -> list[Any]:
     from alembic.migration import MigrationContext
 
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object,
-                                                     "include_name": include_name})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object, "include_name": include_name}
+        )
         with warnings.catch_warnings():  # filter indexes are expressions, which SQLite reflection skips
             warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
             # alembic compares a sequence of MetaData (as for target_metadata); its stub names only one

@@ -13,8 +13,19 @@ import sqlalchemy as sa
 from omnilab.sql.schema import NAMING
 from omnilab.sql.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
-__all__ = ["METADATA", "embedding_cache", "lab_meta", "memory_vectors", "search_thresholds", "FTS_NAMES",
-           "FILTER_INDEX_PREFIX", "PG_TSV", "keyword_ddl", "include_object", "include_name"]
+__all__ = [
+    "METADATA",
+    "embedding_cache",
+    "lab_meta",
+    "memory_vectors",
+    "search_thresholds",
+    "FTS_NAMES",
+    "FILTER_INDEX_PREFIX",
+    "PG_TSV",
+    "keyword_ddl",
+    "include_object",
+    "include_name",
+]
 
 METADATA = sa.MetaData(naming_convention=NAMING)
 
@@ -75,10 +86,18 @@ search_thresholds = sa.Table(
 #: database objects for keyword search that the models cannot express (FTS5 table and its shadow
 #: tables and triggers on SQLite, a generated tsvector column and its GIN index on PostgreSQL);
 #: Alembic's comparison skips them.
-FTS_NAMES = frozenset({
-    "memory_fts", "memory_fts_data", "memory_fts_idx", "memory_fts_content", "memory_fts_docsize",
-    "memory_fts_config", "content_tsv", "ix_memory_entries_content_tsv",
-})
+FTS_NAMES = frozenset(
+    {
+        "memory_fts",
+        "memory_fts_data",
+        "memory_fts_idx",
+        "memory_fts_content",
+        "memory_fts_docsize",
+        "memory_fts_config",
+        "content_tsv",
+        "ix_memory_entries_content_tsv",
+    }
+)
 
 #: prefix of the expression indexes users add for metadata filters (MemoryStore.add_filter_index)
 FILTER_INDEX_PREFIX = "ix_memory_entries_meta_"
@@ -113,9 +132,13 @@ def keyword_ddl(dialect: str) -> list[str]:
     keyword row when its key row goes.
     """
     if dialect == "postgresql":
-        return [f"ALTER TABLE memory_entries ADD COLUMN IF NOT EXISTS content_tsv tsvector "
-                f"GENERATED ALWAYS AS ({PG_TSV}) STORED",
-                "CREATE INDEX IF NOT EXISTS ix_memory_entries_content_tsv ON memory_entries USING gin (content_tsv)"]
-    return ["CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(body, tokenize='porter unicode61')",
-            "CREATE TRIGGER IF NOT EXISTS memory_fts_ad AFTER DELETE ON memory_vectors BEGIN "
-            "DELETE FROM memory_fts WHERE rowid = old.id; END"]
+        return [
+            f"ALTER TABLE memory_entries ADD COLUMN IF NOT EXISTS content_tsv tsvector "
+            f"GENERATED ALWAYS AS ({PG_TSV}) STORED",
+            "CREATE INDEX IF NOT EXISTS ix_memory_entries_content_tsv ON memory_entries USING gin (content_tsv)",
+        ]
+    return [
+        "CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(body, tokenize='porter unicode61')",
+        "CREATE TRIGGER IF NOT EXISTS memory_fts_ad AFTER DELETE ON memory_vectors BEGIN "
+        "DELETE FROM memory_fts WHERE rowid = old.id; END",
+    ]

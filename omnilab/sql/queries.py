@@ -52,10 +52,28 @@ from omnilab.sql.schema import TABLES
 from omnilab.sql.types import UTCDateTime, utcnow
 
 __all__ = [
-    "MAX_DAYS", "window", "stats_dates", "agent_workload", "performance_summary", "agent_performance",
-    "available_agents", "agent_timeseries", "daily_trend", "performance_breakdown", "execution_times",
-    "error_summary", "api_latency", "memory_access_patterns", "refresh_project_stats", "refresh_agent_stats",
-    "agent_stats", "two_windows", "period_keys", "period_outcomes", "task_type_agents", "model_usage",
+    "MAX_DAYS",
+    "window",
+    "stats_dates",
+    "agent_workload",
+    "performance_summary",
+    "agent_performance",
+    "available_agents",
+    "agent_timeseries",
+    "daily_trend",
+    "performance_breakdown",
+    "execution_times",
+    "error_summary",
+    "api_latency",
+    "memory_access_patterns",
+    "refresh_project_stats",
+    "refresh_agent_stats",
+    "agent_stats",
+    "two_windows",
+    "period_keys",
+    "period_outcomes",
+    "task_type_agents",
+    "model_usage",
 ]
 
 Bind = Union[sa.Engine, sa.Connection]
@@ -189,8 +207,9 @@ class _WindowStart(_WindowEnd):
 
 
 def _in_window(col: sa.ColumnElement, start: dt.datetime, end: dt.datetime) -> sa.ColumnElement:
-    return sa.and_(col >= sa.bindparam(None, start, type_=_WindowStart()),
-                   col <= sa.bindparam(None, end, type_=_WindowEnd()))
+    return sa.and_(
+        col >= sa.bindparam(None, start, type_=_WindowStart()), col <= sa.bindparam(None, end, type_=_WindowEnd())
+    )
 
 
 def _as_float(expr: Any) -> sa.ColumnElement:
@@ -234,8 +253,7 @@ def _quantile_source(conn: sa.Connection, keys: Sequence[str], x: str, base: sa.
     xc = inner.c[x]
     ranked = sa.select(
         *inner.c,
-        sa.func.row_number().over(partition_by=part, order_by=(sa.case((xc.is_(None), 1), else_=0), xc))
-        .label("_rn"),
+        sa.func.row_number().over(partition_by=part, order_by=(sa.case((xc.is_(None), 1), else_=0), xc)).label("_rn"),
         sa.func.count(xc).over(partition_by=part).label("_n"),
     )
     return ranked.subquery("b")
@@ -275,9 +293,16 @@ def _perf_aggregates(conn: sa.Connection, b: sa.Subquery, quantiles: dict[str, f
     return cols
 
 
-_PERF_DTYPES = {"total_tasks": "int64", "successful_tasks": "int64", "failed_tasks": "int64",
-                "success_rate": "float64", "avg_execution_time": "float64", "p50_execution_time": "float64",
-                "p95_execution_time": "float64", "total_tokens": "int64"}
+_PERF_DTYPES = {
+    "total_tasks": "int64",
+    "successful_tasks": "int64",
+    "failed_tasks": "int64",
+    "success_rate": "float64",
+    "avg_execution_time": "float64",
+    "p50_execution_time": "float64",
+    "p95_execution_time": "float64",
+    "total_tokens": "int64",
+}
 _P50_P95 = {"p50_execution_time": 0.5, "p95_execution_time": 0.95}
 
 
@@ -295,8 +320,15 @@ def agent_workload(bind: Bind) -> pd.DataFrame:
     joined = a.outerjoin(t, sa.and_(t.c.agent_id == a.c.id, t.c.status.in_(ACTIVE_TASK_STATUSES)))
     active = sa.func.count(t.c.id)
     stmt = (
-        sa.select(a.c.id.label("agent_id"), a.c.name, active.label("active_tasks"), a.c.system_name, a.c.status,
-                  a.c.priority, a.c.max_concurrent_tasks)
+        sa.select(
+            a.c.id.label("agent_id"),
+            a.c.name,
+            active.label("active_tasks"),
+            a.c.system_name,
+            a.c.status,
+            a.c.priority,
+            a.c.max_concurrent_tasks,
+        )
         .select_from(joined)
         .where(a.c.status.in_(WORKING_AGENT_STATUSES))
         .group_by(a.c.id, a.c.name, a.c.system_name, a.c.status, a.c.priority, a.c.max_concurrent_tasks)
@@ -324,19 +356,34 @@ def performance_summary(bind: Bind, days: int = 7, *, now: Any = None) -> pd.Dat
     rate = _rate(wins, wins + fails).label("success_rate")
     stmt = (
         sa.select(
-            a.c.id.label("agent_id"), a.c.name,
+            a.c.id.label("agent_id"),
+            a.c.name,
             total.label("total_tasks"),
             _as_float(sa.func.avg(p.c.execution_time)).label("avg_execution_time"),
             sa.func.coalesce(sa.func.sum(p.c.tokens_used), 0).label("total_tokens"),
-            rate, a.c.system_name, wins.label("successful_tasks"), fails.label("failed_tasks"),
+            rate,
+            a.c.system_name,
+            wins.label("successful_tasks"),
+            fails.label("failed_tasks"),
         )
         .select_from(joined)
         .group_by(a.c.id, a.c.name, a.c.system_name)
         .order_by(rate.desc().nulls_last(), total.desc(), a.c.id)
     )
-    return with_rate_interval(_frame(bind, stmt, {"total_tasks": "int64", "avg_execution_time": "float64",
-                                                  "total_tokens": "int64", "success_rate": "float64",
-                                                  "successful_tasks": "int64", "failed_tasks": "int64"}))
+    return with_rate_interval(
+        _frame(
+            bind,
+            stmt,
+            {
+                "total_tasks": "int64",
+                "avg_execution_time": "float64",
+                "total_tokens": "int64",
+                "success_rate": "float64",
+                "successful_tasks": "int64",
+                "failed_tasks": "int64",
+            },
+        )
+    )
 
 
 def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = None) -> dict[str, Any]:
@@ -355,7 +402,10 @@ def agent_performance(bind: Bind, agent_id: str, days: int = 30, *, now: Any = N
     total, wins, fails = _outcomes(p.c.id, p.c.success)
     stmt = (
         sa.select(
-            a.c.id, a.c.name, total.label("total_tasks"), wins.label("successful_tasks"),
+            a.c.id,
+            a.c.name,
+            total.label("total_tasks"),
+            wins.label("successful_tasks"),
             fails.label("failed_tasks"),
             _rate(wins, wins + fails).label("success_rate"),
             _rate(fails, wins + fails).label("error_rate"),
@@ -405,8 +455,15 @@ def available_agents(bind: Bind, task_type: str | None = None) -> pd.DataFrame:
     max_concurrent_tasks (Int64).
     """
     a = _agents
-    stmt = sa.select(a.c.id.label("agent_id"), a.c.name, a.c.system_name, a.c.agent_type, a.c.priority,
-                     a.c.capabilities, a.c.max_concurrent_tasks).where(a.c.status == "idle")
+    stmt = sa.select(
+        a.c.id.label("agent_id"),
+        a.c.name,
+        a.c.system_name,
+        a.c.agent_type,
+        a.c.priority,
+        a.c.capabilities,
+        a.c.max_concurrent_tasks,
+    ).where(a.c.status == "idle")
     if task_type is not None:
         _check_name(task_type, "task_type")
         with _connect(bind) as conn:
@@ -418,8 +475,10 @@ def available_agents(bind: Bind, task_type: str | None = None) -> pd.DataFrame:
         else:
             each = sa.func.json_each(a.c.capabilities).table_valued("value", "type")
             stmt = stmt.where(
-                sa.select(sa.literal(1)).select_from(each)
-                .where(each.c.type == "text", each.c.value == task_type).exists()
+                sa.select(sa.literal(1))
+                .select_from(each)
+                .where(each.c.type == "text", each.c.value == task_type)
+                .exists()
             )
     stmt = stmt.order_by(a.c.priority.desc().nulls_last(), a.c.name, a.c.id)
     return _frame(bind, stmt, {"priority": "Int64", "max_concurrent_tasks": "Int64"})
@@ -429,11 +488,11 @@ def available_agents(bind: Bind, task_type: str | None = None) -> pd.DataFrame:
 def _perf_base(start: dt.datetime, end: dt.datetime, *extra: sa.ColumnElement) -> sa.Select:
     p = _perf
     return sa.select(p.c.id.label("run_id"), p.c.execution_time, p.c.success, p.c.tokens_used, *extra).where(
-        _in_window(p.c.timestamp, start, end))
+        _in_window(p.c.timestamp, start, end)
+    )
 
 
-def agent_timeseries(bind: Bind, days: int = 30, *, agent_id: str | None = None,
-                     now: Any = None) -> pd.DataFrame:
+def agent_timeseries(bind: Bind, days: int = 30, *, agent_id: str | None = None, now: Any = None) -> pd.DataFrame:
     """Per agent and UTC day: total_tasks, successful_tasks, failed_tasks, success_rate (%) with
     success_rate_low / _high (95 % Wilson), avg/p50/p95 execution time (s), total_tokens, partial (the
     window covers only part of that day: its first and last day). Only days on which the agent ran
@@ -448,8 +507,11 @@ def agent_timeseries(bind: Bind, days: int = 30, *, agent_id: str | None = None,
             if agent_id is not None:
                 base = base.where(_perf.c.agent_id == agent_id)
             b = _quantile_source(conn, ["agent_id", "day"], "execution_time", base)
-            stmt = (sa.select(b.c.agent_id, b.c.day, *_perf_aggregates(conn, b, _P50_P95))
-                    .group_by(b.c.agent_id, b.c.day).order_by(b.c.agent_id, b.c.day))
+            stmt = (
+                sa.select(b.c.agent_id, b.c.day, *_perf_aggregates(conn, b, _P50_P95))
+                .group_by(b.c.agent_id, b.c.day)
+                .order_by(b.c.agent_id, b.c.day)
+            )
             frame = read_frame(conn, stmt, dtypes=_PERF_DTYPES)
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
@@ -469,15 +531,15 @@ def daily_trend(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
         with _connect(bind) as conn:
             base = _perf_base(start, end, _day(conn, _perf.c.timestamp).label("day"))
             b = _quantile_source(conn, ["day"], "execution_time", base)
-            stmt = (sa.select(b.c.day, *_perf_aggregates(conn, b, _P50_P95))
-                    .group_by(b.c.day).order_by(b.c.day))
+            stmt = sa.select(b.c.day, *_perf_aggregates(conn, b, _P50_P95)).group_by(b.c.day).order_by(b.c.day)
             frame = read_frame(conn, stmt, dtypes=_PERF_DTYPES)
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
     frame["day"] = pd.to_datetime(frame["day"], utc=True).astype(_TS)
     # Calendar filling is presentation, not aggregation: quiet days become explicit zero rows.
-    calendar = pd.date_range(pd.Timestamp(start).floor("D"), pd.Timestamp(end).floor("D"), freq="D",
-                             unit="us", name="day")
+    calendar = pd.date_range(
+        pd.Timestamp(start).floor("D"), pd.Timestamp(end).floor("D"), freq="D", unit="us", name="day"
+    )
     frame = frame.set_index("day").reindex(calendar).reset_index()
     for col in ("total_tasks", "successful_tasks", "failed_tasks", "total_tokens"):
         frame[col] = frame[col].fillna(0).astype("int64")
@@ -493,8 +555,7 @@ def _partial_days(days: pd.Series, start: dt.datetime, end: dt.datetime) -> pd.S
     return ((days == first) & start_cut) | ((days == last) & end_cut)
 
 
-def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
-                          now: Any = None) -> pd.DataFrame:
+def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *, now: Any = None) -> pd.DataFrame:
     """Run statistics per ``task_type``, agent ``system_name`` or ``agent_type`` over the window.
 
     Columns: <by>, agents (distinct agents that ran), total_tasks, successful_tasks, failed_tasks,
@@ -513,16 +574,17 @@ def performance_breakdown(bind: Bind, by: str = "task_type", days: int = 30, *,
             if by == "task_type":
                 base = _perf_base(start, end, p.c.task_type, p.c.agent_id)
             else:
-                base = (sa.select(p.c.id.label("run_id"), p.c.execution_time, p.c.success, p.c.tokens_used,
-                                  a.c[by], p.c.agent_id)
-                        .select_from(a.outerjoin(p, sa.and_(p.c.agent_id == a.c.id,
-                                                            _in_window(p.c.timestamp, start, end)))))
+                base = sa.select(
+                    p.c.id.label("run_id"), p.c.execution_time, p.c.success, p.c.tokens_used, a.c[by], p.c.agent_id
+                ).select_from(a.outerjoin(p, sa.and_(p.c.agent_id == a.c.id, _in_window(p.c.timestamp, start, end))))
             b = _quantile_source(conn, [by], "execution_time", base)
             aggs = _perf_aggregates(conn, b, _P50_P95)
             total, rate = aggs[0], aggs[3]
-            stmt = (sa.select(b.c[by], sa.func.count(sa.distinct(b.c.agent_id)).label("agents"), *aggs)
-                    .group_by(b.c[by])
-                    .order_by(rate.desc().nulls_last(), total.desc(), b.c[by]))
+            stmt = (
+                sa.select(b.c[by], sa.func.count(sa.distinct(b.c.agent_id)).label("agents"), *aggs)
+                .group_by(b.c[by])
+                .order_by(rate.desc().nulls_last(), total.desc(), b.c[by])
+            )
             return with_rate_interval(read_frame(conn, stmt, dtypes={"agents": "int64", **_PERF_DTYPES}))
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
@@ -533,9 +595,12 @@ def execution_times(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFr
     unknown), success (nullable ``boolean``), in run order."""
     start, end = window(days, now)
     a, p = _agents, _perf
-    stmt = (sa.select(p.c.agent_id, a.c.system_name, p.c.execution_time, p.c.success)
-            .select_from(p.join(a, a.c.id == p.c.agent_id))
-            .where(_in_window(p.c.timestamp, start, end)).order_by(p.c.id))
+    stmt = (
+        sa.select(p.c.agent_id, a.c.system_name, p.c.execution_time, p.c.success)
+        .select_from(p.join(a, a.c.id == p.c.agent_id))
+        .where(_in_window(p.c.timestamp, start, end))
+        .order_by(p.c.id)
+    )
     try:
         with _connect(bind) as conn:
             frame = _read_columns(conn, stmt, floats=["execution_time"])  # many rows: built column-wise
@@ -557,20 +622,33 @@ def error_summary(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFram
     count = sa.func.count(e.c.id)
     try:
         with _connect(bind) as conn:
-            resolved = (e.c.resolved if _has_column(conn, "error_logs", "resolved")
-                        else sa.cast(sa.null(), sa.Boolean))
+            resolved = e.c.resolved if _has_column(conn, "error_logs", "resolved") else sa.cast(sa.null(), sa.Boolean)
             stmt = (
-                sa.select(e.c.component, e.c.severity, e.c.error_type, count.label("errors"),
-                          (count - _count_if(resolved.is_(True))).label("unresolved"),
-                          sa.func.count(sa.distinct(e.c.agent_id)).label("agents"),
-                          sa.func.min(e.c.timestamp).label("first_seen"),
-                          sa.func.max(e.c.timestamp).label("last_seen"))
+                sa.select(
+                    e.c.component,
+                    e.c.severity,
+                    e.c.error_type,
+                    count.label("errors"),
+                    (count - _count_if(resolved.is_(True))).label("unresolved"),
+                    sa.func.count(sa.distinct(e.c.agent_id)).label("agents"),
+                    sa.func.min(e.c.timestamp).label("first_seen"),
+                    sa.func.max(e.c.timestamp).label("last_seen"),
+                )
                 .where(_in_window(e.c.timestamp, start, end))
                 .group_by(e.c.component, e.c.severity, e.c.error_type)
                 .order_by(count.desc(), e.c.component, e.c.severity, e.c.error_type)
             )
-            return read_frame(conn, stmt, dtypes={"errors": "int64", "unresolved": "int64", "agents": "int64",
-                                                  "first_seen": _TS, "last_seen": _TS})
+            return read_frame(
+                conn,
+                stmt,
+                dtypes={
+                    "errors": "int64",
+                    "unresolved": "int64",
+                    "agents": "int64",
+                    "first_seen": _TS,
+                    "last_seen": _TS,
+                },
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
 
@@ -588,9 +666,9 @@ def api_latency(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
     u = TABLES["api_usage"]
     try:
         with _connect(bind) as conn:
-            base = sa.select(u.c.id, u.c.endpoint, u.c.method, u.c.status_code,
-                             (u.c.response_time * 1000.0).label("response_ms")).where(
-                _in_window(u.c.timestamp, start, end))
+            base = sa.select(
+                u.c.id, u.c.endpoint, u.c.method, u.c.status_code, (u.c.response_time * 1000.0).label("response_ms")
+            ).where(_in_window(u.c.timestamp, start, end))
             b = _quantile_source(conn, ["endpoint", "method"], "response_ms", base)
             count = sa.func.count(b.c.id)
 
@@ -598,26 +676,39 @@ def api_latency(bind: Bind, days: int = 30, *, now: Any = None) -> pd.DataFrame:
                 return _count_if(sa.and_(b.c.status_code >= lo, b.c.status_code < lo + 100))
 
             stmt = (
-                sa.select(b.c.endpoint, b.c.method, count.label("requests"),
-                          _as_float(sa.func.avg(b.c.response_ms)).label("mean_ms"),
-                          *(_quantile(conn, b, "response_ms", q).label(f"p{round(q * 100)}_ms")
-                            for q in (0.5, 0.95, 0.99)),
-                          _rate(_count_if(b.c.status_code >= 400), sa.func.count(b.c.status_code))
-                          .label("error_rate"),
-                          *(in_class(c).label(f"status_{c // 100}xx") for c in (200, 300, 400, 500)))
+                sa.select(
+                    b.c.endpoint,
+                    b.c.method,
+                    count.label("requests"),
+                    _as_float(sa.func.avg(b.c.response_ms)).label("mean_ms"),
+                    *(_quantile(conn, b, "response_ms", q).label(f"p{round(q * 100)}_ms") for q in (0.5, 0.95, 0.99)),
+                    _rate(_count_if(b.c.status_code >= 400), sa.func.count(b.c.status_code)).label("error_rate"),
+                    *(in_class(c).label(f"status_{c // 100}xx") for c in (200, 300, 400, 500)),
+                )
                 .group_by(b.c.endpoint, b.c.method)
                 .order_by(count.desc(), b.c.endpoint, b.c.method)
             )
-            return read_frame(conn, stmt, dtypes={
-                "requests": "int64", "mean_ms": "float64", "p50_ms": "float64", "p95_ms": "float64",
-                "p99_ms": "float64", "error_rate": "float64", "status_2xx": "int64", "status_3xx": "int64",
-                "status_4xx": "int64", "status_5xx": "int64"})
+            return read_frame(
+                conn,
+                stmt,
+                dtypes={
+                    "requests": "int64",
+                    "mean_ms": "float64",
+                    "p50_ms": "float64",
+                    "p95_ms": "float64",
+                    "p99_ms": "float64",
+                    "error_rate": "float64",
+                    "status_2xx": "int64",
+                    "status_3xx": "int64",
+                    "status_4xx": "int64",
+                    "status_5xx": "int64",
+                },
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
 
 
-def memory_access_patterns(bind: Bind, days: int = 30, *, by: str = "memory_type",
-                           now: Any = None) -> pd.DataFrame:
+def memory_access_patterns(bind: Bind, days: int = 30, *, by: str = "memory_type", now: Any = None) -> pd.DataFrame:
     """memory_access in the window per ``memory_type`` or ``agent_id`` (of the reader) and access_type.
 
     Columns: <by>, access_type, accesses, memories (distinct memory ids), agents (distinct readers),
@@ -633,18 +724,31 @@ def memory_access_patterns(bind: Bind, days: int = 30, *, by: str = "memory_type
         with _connect(bind) as conn:
             score = m.c.score if _has_column(conn, "memory_access", "score") else sa.cast(sa.null(), sa.Float)
             stmt = (
-                sa.select(key.label(by), m.c.access_type, count.label("accesses"),
-                          sa.func.count(sa.distinct(m.c.memory_id)).label("memories"),
-                          sa.func.count(sa.distinct(m.c.agent_id)).label("agents"),
-                          _as_float(sa.func.avg(score)).label("avg_score"),
-                          sa.func.max(m.c.timestamp).label("last_access"))
+                sa.select(
+                    key.label(by),
+                    m.c.access_type,
+                    count.label("accesses"),
+                    sa.func.count(sa.distinct(m.c.memory_id)).label("memories"),
+                    sa.func.count(sa.distinct(m.c.agent_id)).label("agents"),
+                    _as_float(sa.func.avg(score)).label("avg_score"),
+                    sa.func.max(m.c.timestamp).label("last_access"),
+                )
                 .select_from(m.join(e, e.c.id == m.c.memory_id))
                 .where(_in_window(m.c.timestamp, start, end))
                 .group_by(key, m.c.access_type)
                 .order_by(count.desc(), key, m.c.access_type)
             )
-            return read_frame(conn, stmt, dtypes={"accesses": "int64", "memories": "int64", "agents": "int64",
-                                                  "avg_score": "float64", "last_access": _TS})
+            return read_frame(
+                conn,
+                stmt,
+                dtypes={
+                    "accesses": "int64",
+                    "memories": "int64",
+                    "agents": "int64",
+                    "avg_score": "float64",
+                    "last_access": _TS,
+                },
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
 
@@ -659,8 +763,9 @@ def _line_count(content: Any) -> sa.ColumnElement:
     """Lines of a text as ``len(text.splitlines())`` counts them for '\\n' line ends (NULL for NULL)."""
     nl = sa.literal("\n", sa.String)
     newlines = sa.func.length(content) - sa.func.length(sa.func.replace(content, nl, ""))
-    unterminated = sa.case((sa.and_(sa.func.length(content) > 0,
-                                    sa.func.substr(content, sa.func.length(content), 1) != nl), 1), else_=0)
+    unterminated = sa.case(
+        (sa.and_(sa.func.length(content) > 0, sa.func.substr(content, sa.func.length(content), 1) != nl), 1), else_=0
+    )
     return newlines + unterminated
 
 
@@ -681,21 +786,37 @@ def refresh_project_stats(bind: Bind, *, now: Any = None) -> pd.DataFrame:
         with _transaction(bind) as conn:
             done = sa.and_(t.c.status == "completed", t.c.started_at.is_not(None), t.c.completed_at.is_not(None))
             touched = sa.func.coalesce(t.c.updated_at, t.c.completed_at, t.c.started_at, t.c.created_at)
-            tq = (sa.select(
-                t.c.project_id.label("pid"), sa.func.count(t.c.id).label("total"),
-                _count_if(t.c.status == "completed").label("completed"),
-                _count_if(t.c.status == "failed").label("failed"),
-                sa.func.count(sa.distinct(t.c.agent_id)).label("agents"),
-                sa.func.avg(sa.case((done, _seconds_between(conn, t.c.started_at, t.c.completed_at)))).label("dur"),
-                sa.func.max(touched).label("last"))
-                .where(t.c.project_id.is_not(None)).group_by(t.c.project_id).subquery("tq"))
-            fq = (sa.select(f.c.project_id.label("pid"), sa.func.count(f.c.id).label("files"),
-                            sa.func.sum(sa.func.coalesce(f.c.line_count, _line_count(f.c.content))).label("lines"),
-                            sa.func.max(sa.func.coalesce(f.c.updated_at, f.c.created_at)).label("last"))
-                  .group_by(f.c.project_id).subquery("fq"))
-            kq = (sa.select(t.c.project_id.label("pid"), sa.func.sum(_perf.c.tokens_used).label("tokens"))
-                  .select_from(_perf.join(t, t.c.id == _perf.c.task_id))
-                  .where(t.c.project_id.is_not(None)).group_by(t.c.project_id).subquery("kq"))
+            tq = (
+                sa.select(
+                    t.c.project_id.label("pid"),
+                    sa.func.count(t.c.id).label("total"),
+                    _count_if(t.c.status == "completed").label("completed"),
+                    _count_if(t.c.status == "failed").label("failed"),
+                    sa.func.count(sa.distinct(t.c.agent_id)).label("agents"),
+                    sa.func.avg(sa.case((done, _seconds_between(conn, t.c.started_at, t.c.completed_at)))).label("dur"),
+                    sa.func.max(touched).label("last"),
+                )
+                .where(t.c.project_id.is_not(None))
+                .group_by(t.c.project_id)
+                .subquery("tq")
+            )
+            fq = (
+                sa.select(
+                    f.c.project_id.label("pid"),
+                    sa.func.count(f.c.id).label("files"),
+                    sa.func.sum(sa.func.coalesce(f.c.line_count, _line_count(f.c.content))).label("lines"),
+                    sa.func.max(sa.func.coalesce(f.c.updated_at, f.c.created_at)).label("last"),
+                )
+                .group_by(f.c.project_id)
+                .subquery("fq")
+            )
+            kq = (
+                sa.select(t.c.project_id.label("pid"), sa.func.sum(_perf.c.tokens_used).label("tokens"))
+                .select_from(_perf.join(t, t.c.id == _perf.c.task_id))
+                .where(t.c.project_id.is_not(None))
+                .group_by(t.c.project_id)
+                .subquery("kq")
+            )
             cols = {
                 "project_id": pr.c.id,
                 "files_count": sa.func.coalesce(fq.c.files, 0),
@@ -709,17 +830,39 @@ def refresh_project_stats(bind: Bind, *, now: Any = None) -> pd.DataFrame:
                 "avg_task_duration": _as_float(tq.c.dur),
                 "updated_at": sa.literal(stamp, UTCDateTime()),
             }
-            src = (sa.select(*cols.values())
-                   .select_from(pr.outerjoin(tq, tq.c.pid == pr.c.id).outerjoin(fq, fq.c.pid == pr.c.id)
-                                .outerjoin(kq, kq.c.pid == pr.c.id)))
+            src = sa.select(*cols.values()).select_from(
+                pr.outerjoin(tq, tq.c.pid == pr.c.id)
+                .outerjoin(fq, fq.c.pid == pr.c.id)
+                .outerjoin(kq, kq.c.pid == pr.c.id)
+            )
             conn.execute(s.delete())
             conn.execute(s.insert().from_select(list(cols), src))
-            out = (sa.select(s.c.project_id, pr.c.name, *(s.c[c] for c in list(cols)[1:]))
-                   .select_from(s.join(pr, pr.c.id == s.c.project_id)).order_by(pr.c.name, pr.c.id))
-            return read_frame(conn, out, dtypes={
-                **{c: "int64" for c in ("files_count", "lines_of_code", "tasks_completed", "agents_used",
-                                        "tasks_total", "tasks_failed", "total_tokens")},
-                "avg_task_duration": "float64", "last_activity": _TS, "updated_at": _TS})
+            out = (
+                sa.select(s.c.project_id, pr.c.name, *(s.c[c] for c in list(cols)[1:]))
+                .select_from(s.join(pr, pr.c.id == s.c.project_id))
+                .order_by(pr.c.name, pr.c.id)
+            )
+            return read_frame(
+                conn,
+                out,
+                dtypes={
+                    **{
+                        c: "int64"
+                        for c in (
+                            "files_count",
+                            "lines_of_code",
+                            "tasks_completed",
+                            "agents_used",
+                            "tasks_total",
+                            "tasks_failed",
+                            "total_tokens",
+                        )
+                    },
+                    "avg_task_duration": "float64",
+                    "last_activity": _TS,
+                    "updated_at": _TS,
+                },
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"refreshing project_stats failed, nothing changed: {exc}") from exc
 
@@ -731,17 +874,32 @@ def _date(conn: sa.Connection, col: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.substr(col, 1, 10)  # SQLite: 'YYYY-MM-DD' text, as SQLAlchemy's Date writes it
 
 
-_STATS_COLUMNS = ("tasks_completed", "tasks_failed", "total_execution_time", "total_tokens_used",
-                  "average_response_time", "success_rate")
-_STATS_DTYPES = {"tasks_completed": "Int64", "tasks_failed": "Int64", "total_execution_time": "float64",
-                 "total_tokens_used": "Int64", "average_response_time": "float64", "success_rate": "float64"}
+_STATS_COLUMNS = (
+    "tasks_completed",
+    "tasks_failed",
+    "total_execution_time",
+    "total_tokens_used",
+    "average_response_time",
+    "success_rate",
+)
+_STATS_DTYPES = {
+    "tasks_completed": "Int64",
+    "tasks_failed": "Int64",
+    "total_execution_time": "float64",
+    "total_tokens_used": "Int64",
+    "average_response_time": "float64",
+    "success_rate": "float64",
+}
 
 
 def _stats_select(start: dt.date, end: dt.date, agent_id: str | None) -> sa.Select:
     s, a = TABLES["agent_stats"], _agents
-    stmt = (sa.select(s.c.id, s.c.agent_id, a.c.name, s.c.date, *(s.c[c] for c in _STATS_COLUMNS))
-            .select_from(s.outerjoin(a, a.c.id == s.c.agent_id))
-            .where(s.c.date >= start, s.c.date <= end).order_by(s.c.agent_id, s.c.date, s.c.id))
+    stmt = (
+        sa.select(s.c.id, s.c.agent_id, a.c.name, s.c.date, *(s.c[c] for c in _STATS_COLUMNS))
+        .select_from(s.outerjoin(a, a.c.id == s.c.agent_id))
+        .where(s.c.date >= start, s.c.date <= end)
+        .order_by(s.c.agent_id, s.c.date, s.c.id)
+    )
     if agent_id is not None:
         stmt = stmt.where(s.c.agent_id == agent_id)
     return stmt
@@ -771,15 +929,22 @@ def refresh_agent_stats(bind: Bind, days: int = 30, *, now: Any = None) -> pd.Da
     try:
         with _transaction(bind) as conn:
             day = _date(conn, p.c.timestamp).label("day")
-            runs = (sa.select(p.c.agent_id, day, p.c.success, p.c.execution_time, p.c.tokens_used)
-                    .where(_in_window(p.c.timestamp, start, end)).subquery("r"))
+            runs = (
+                sa.select(p.c.agent_id, day, p.c.success, p.c.execution_time, p.c.tokens_used)
+                .where(_in_window(p.c.timestamp, start, end))
+                .subquery("r")
+            )
             _total, wins, fails = _outcomes(runs.c.agent_id, runs.c.success)
-            src = (sa.select(runs.c.agent_id, runs.c.day, wins, fails,
-                             _as_float(sa.func.coalesce(sa.func.sum(runs.c.execution_time), 0)),
-                             sa.func.coalesce(sa.func.sum(runs.c.tokens_used), 0),
-                             _as_float(sa.func.avg(runs.c.execution_time)),
-                             _rate(wins, wins + fails, scale=1.0))
-                   .group_by(runs.c.agent_id, runs.c.day))
+            src = sa.select(
+                runs.c.agent_id,
+                runs.c.day,
+                wins,
+                fails,
+                _as_float(sa.func.coalesce(sa.func.sum(runs.c.execution_time), 0)),
+                sa.func.coalesce(sa.func.sum(runs.c.tokens_used), 0),
+                _as_float(sa.func.avg(runs.c.execution_time)),
+                _rate(wins, wins + fails, scale=1.0),
+            ).group_by(runs.c.agent_id, runs.c.day)
             conn.execute(s.delete().where(s.c.date >= first, s.c.date <= last))
             conn.execute(s.insert().from_select(["agent_id", "date", *_STATS_COLUMNS], src))
             return _stats_frame(conn, _stats_select(first, last, None))
@@ -826,8 +991,10 @@ def _period_source(conn: sa.Connection, by: str, periods: tuple[dt.datetime, ...
     prev, cur, end = periods
     if by == "model":
         u = TABLES["api_usage"]
-        keys = [u.c[k] if _has_column(conn, "api_usage", k) else sa.cast(sa.null(), sa.String).label(k)
-                for k in ("provider", "model")]
+        keys = [
+            u.c[k] if _has_column(conn, "api_usage", k) else sa.cast(sa.null(), sa.String).label(k)
+            for k in ("provider", "model")
+        ]
         ts, row_id, seconds = u.c.timestamp, u.c.id, u.c.response_time
         win, fail = u.c.status_code < 400, u.c.status_code >= 400  # NULL status: neither
         source: Any = u
@@ -840,9 +1007,18 @@ def _period_source(conn: sa.Connection, by: str, periods: tuple[dt.datetime, ...
         else:
             keys, source = [p.c[by]], p
     period = sa.case((ts >= sa.bindparam(None, cur, type_=_WindowStart()), "current"), else_="previous")
-    base = (sa.select(*keys, period.label("period"), row_id.label("run_id"), seconds.label("execution_time"),
-                      sa.case((win, 1), else_=0).label("win"), sa.case((fail, 1), else_=0).label("fail"))
-            .select_from(source).where(_in_window(ts, prev, end)))
+    base = (
+        sa.select(
+            *keys,
+            period.label("period"),
+            row_id.label("run_id"),
+            seconds.label("execution_time"),
+            sa.case((win, 1), else_=0).label("win"),
+            sa.case((fail, 1), else_=0).label("fail"),
+        )
+        .select_from(source)
+        .where(_in_window(ts, prev, end))
+    )
     return base, [k.name for k in keys]
 
 
@@ -853,12 +1029,12 @@ def _read_columns(conn: sa.Connection, stmt: sa.Select, floats: Sequence[str] = 
     names = list(result.keys())
     rows = result.fetchall()
     columns = list(zip(*rows)) if rows else [()] * len(names)
-    return pd.DataFrame({n: np.array(c, dtype=float if n in floats else object)
-                         for n, c in zip(names, columns)})
+    return pd.DataFrame({n: np.array(c, dtype=float if n in floats else object) for n, c in zip(names, columns)})
 
 
-def period_outcomes(bind: Bind, by: str, periods: tuple[dt.datetime, dt.datetime, dt.datetime]
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def period_outcomes(
+    bind: Bind, by: str, periods: tuple[dt.datetime, dt.datetime, dt.datetime]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per group of ``by`` and window of :func:`two_windows`: the counts frame and the raw times frame.
 
     Counts: the key(s) (for agent_id also name and system_name; every agent, and for system_name /
@@ -873,30 +1049,53 @@ def period_outcomes(bind: Bind, by: str, periods: tuple[dt.datetime, dt.datetime
             base, keys = _period_source(conn, by, periods)
             b = base.subquery("b")
             wins, fails = sa.func.coalesce(sa.func.sum(b.c.win), 0), sa.func.coalesce(sa.func.sum(b.c.fail), 0)
-            stmt = (sa.select(*(b.c[k] for k in keys), b.c.period, sa.func.count(b.c.run_id).label("runs"),
-                              wins.label("successful"), fails.label("failed"),
-                              _rate(wins, wins + fails).label("success_rate"))
-                    .group_by(*(b.c[k] for k in keys), b.c.period))
-            counts = read_frame(conn, stmt, dtypes={"runs": "int64", "successful": "int64", "failed": "int64",
-                                                    "success_rate": "float64"})
-            times = _read_columns(conn, sa.select(*(b.c[k] for k in keys), b.c.period, b.c.execution_time)
-                                  .where(b.c.execution_time.is_not(None)), floats=["execution_time"])
+            stmt = sa.select(
+                *(b.c[k] for k in keys),
+                b.c.period,
+                sa.func.count(b.c.run_id).label("runs"),
+                wins.label("successful"),
+                fails.label("failed"),
+                _rate(wins, wins + fails).label("success_rate"),
+            ).group_by(*(b.c[k] for k in keys), b.c.period)
+            counts = read_frame(
+                conn,
+                stmt,
+                dtypes={"runs": "int64", "successful": "int64", "failed": "int64", "success_rate": "float64"},
+            )
+            times = _read_columns(
+                conn,
+                sa.select(*(b.c[k] for k in keys), b.c.period, b.c.execution_time).where(
+                    b.c.execution_time.is_not(None)
+                ),
+                floats=["execution_time"],
+            )
             groups = None
             if by == "agent_id":
-                groups = read_frame(conn, sa.select(_agents.c.id.label("agent_id"), _agents.c.name,
-                                                    _agents.c.system_name).order_by(_agents.c.id))
+                groups = read_frame(
+                    conn,
+                    sa.select(_agents.c.id.label("agent_id"), _agents.c.name, _agents.c.system_name).order_by(
+                        _agents.c.id
+                    ),
+                )
             elif by in ("system_name", "agent_type"):
                 groups = read_frame(conn, sa.select(_agents.c[by]).distinct())
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
     for k in keys:  # all-NULL or empty key columns come back as float: make the merges below match
         counts[k], times[k] = counts[k].astype(object), times[k].astype(object)
-    medians = (times.groupby([*keys, "period"], dropna=False)["execution_time"].median()
-               .rename("median_time").reset_index().astype({k: object for k in keys}))
+    medians = (
+        times.groupby([*keys, "period"], dropna=False)["execution_time"]
+        .median()
+        .rename("median_time")
+        .reset_index()
+        .astype({k: object for k in keys})
+    )
     counts = counts.merge(medians, on=[*keys, "period"], how="left")
     measures = ["runs", "successful", "failed", "success_rate", "median_time"]
-    sides = [counts.loc[counts["period"] == w, [*keys, *measures]].rename(columns={m: f"{m}_{w}" for m in measures})
-             for w in ("previous", "current")]
+    sides = [
+        counts.loc[counts["period"] == w, [*keys, *measures]].rename(columns={m: f"{m}_{w}" for m in measures})
+        for w in ("previous", "current")
+    ]
     frame = sides[0].merge(sides[1], on=keys, how="outer")  # pandas matches NULL keys with each other
     if groups is not None:
         frame = groups.merge(frame, on=keys, how="left")
@@ -908,8 +1107,9 @@ def period_outcomes(bind: Bind, by: str, periods: tuple[dt.datetime, dt.datetime
     return frame.reset_index(drop=True), times
 
 
-def task_type_agents(bind: Bind, task_type: str, days: int = 30, *, now: Any = None
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def task_type_agents(
+    bind: Bind, task_type: str, days: int = 30, *, now: Any = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The agents that ran ``task_type`` in the window and their non-NULL execution times.
 
     Agents: agent_id, name, system_name, runs, successful_tasks, failed_tasks, success_rate (%),
@@ -925,15 +1125,29 @@ def task_type_agents(bind: Bind, task_type: str, days: int = 30, *, now: Any = N
             b = _quantile_source(conn, ["agent_id"], "execution_time", base)
             aggs = _perf_aggregates(conn, b, _P50_P95)
             agg = sa.select(b.c.agent_id, *aggs).group_by(b.c.agent_id).subquery("g")
-            stmt = (sa.select(agg.c.agent_id, a.c.name, a.c.system_name, agg.c.total_tasks.label("runs"),
-                              agg.c.successful_tasks, agg.c.failed_tasks, agg.c.success_rate,
-                              agg.c.p50_execution_time, agg.c.p95_execution_time, agg.c.total_tokens)
-                    .select_from(agg.outerjoin(a, a.c.id == agg.c.agent_id))
-                    .order_by(agg.c.success_rate.desc().nulls_last(), agg.c.total_tasks.desc(), agg.c.agent_id))
+            stmt = (
+                sa.select(
+                    agg.c.agent_id,
+                    a.c.name,
+                    a.c.system_name,
+                    agg.c.total_tasks.label("runs"),
+                    agg.c.successful_tasks,
+                    agg.c.failed_tasks,
+                    agg.c.success_rate,
+                    agg.c.p50_execution_time,
+                    agg.c.p95_execution_time,
+                    agg.c.total_tokens,
+                )
+                .select_from(agg.outerjoin(a, a.c.id == agg.c.agent_id))
+                .order_by(agg.c.success_rate.desc().nulls_last(), agg.c.total_tasks.desc(), agg.c.agent_id)
+            )
             agents = read_frame(conn, stmt, dtypes={**_PERF_DTYPES, "runs": "int64"})
             raw = base.subquery("t")
-            times = _read_columns(conn, sa.select(raw.c.agent_id, raw.c.execution_time)
-                                  .where(raw.c.execution_time.is_not(None)), floats=["execution_time"])
+            times = _read_columns(
+                conn,
+                sa.select(raw.c.agent_id, raw.c.execution_time).where(raw.c.execution_time.is_not(None)),
+                floats=["execution_time"],
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
     return agents, times
@@ -955,36 +1169,59 @@ def model_usage(bind: Bind, days: int = 30, *, now: Any = None, by_day: bool = T
     u = TABLES["api_usage"]
     try:
         with _connect(bind) as conn:
+
             def col(name: str, type_: Any) -> sa.ColumnElement:
                 present = _has_column(conn, "api_usage", name)
                 return (u.c[name] if present else sa.cast(sa.null(), type_)).label(name)
 
             keys = (["day"] if by_day else []) + ["provider", "model"]
-            base = sa.select(u.c.id, u.c.status_code, (u.c.response_time * 1000.0).label("response_ms"),
-                             col("provider", sa.String), col("model", sa.String), col("tokens_used", sa.Integer),
-                             col("cost_usd", sa.Float), *([_day(conn, u.c.timestamp).label("day")] if by_day else [])
-                             ).where(_in_window(u.c.timestamp, start, end))
+            base = sa.select(
+                u.c.id,
+                u.c.status_code,
+                (u.c.response_time * 1000.0).label("response_ms"),
+                col("provider", sa.String),
+                col("model", sa.String),
+                col("tokens_used", sa.Integer),
+                col("cost_usd", sa.Float),
+                *([_day(conn, u.c.timestamp).label("day")] if by_day else []),
+            ).where(_in_window(u.c.timestamp, start, end))
             b = _quantile_source(conn, keys, "response_ms", base)
             errors = _count_if(b.c.status_code >= 400)
             known = sa.func.count(b.c.status_code)
             has_tokens = _has_column(conn, "api_usage", "tokens_used")
             has_cost = _has_column(conn, "api_usage", "cost_usd")
             cost = sa.func.coalesce(sa.func.sum(b.c.cost_usd), 0.0) if has_cost else sa.cast(sa.null(), sa.Float)
-            stmt = (sa.select(*(b.c[k] for k in keys), sa.func.count(b.c.id).label("calls"),
-                              (sa.func.coalesce(sa.func.sum(b.c.tokens_used), 0) if has_tokens
-                               else sa.cast(sa.null(), sa.Integer)).label("tokens"),
-                              _as_float(cost).label("cost_usd"), errors.label("errors"),
-                              (known - errors).label("_ok"), _rate(errors, known).label("error_rate"),
-                              _as_float(sa.func.avg(b.c.response_ms)).label("mean_ms"),
-                              *(_quantile(conn, b, "response_ms", q).label(f"p{round(q * 100)}_ms")
-                                for q in (0.5, 0.95, 0.99)))
-                    .group_by(*(b.c[k] for k in keys)))
-            order = ([b.c.day] if by_day else [cost.desc(), sa.func.count(b.c.id).desc()])
+            stmt = sa.select(
+                *(b.c[k] for k in keys),
+                sa.func.count(b.c.id).label("calls"),
+                (
+                    sa.func.coalesce(sa.func.sum(b.c.tokens_used), 0) if has_tokens else sa.cast(sa.null(), sa.Integer)
+                ).label("tokens"),
+                _as_float(cost).label("cost_usd"),
+                errors.label("errors"),
+                (known - errors).label("_ok"),
+                _rate(errors, known).label("error_rate"),
+                _as_float(sa.func.avg(b.c.response_ms)).label("mean_ms"),
+                *(_quantile(conn, b, "response_ms", q).label(f"p{round(q * 100)}_ms") for q in (0.5, 0.95, 0.99)),
+            ).group_by(*(b.c[k] for k in keys))
+            order = [b.c.day] if by_day else [cost.desc(), sa.func.count(b.c.id).desc()]
             stmt = stmt.order_by(*order, b.c.provider.asc().nulls_last(), b.c.model.asc().nulls_last())
-            frame = read_frame(conn, stmt, dtypes={
-                "calls": "int64", "tokens": "Int64", "cost_usd": "float64", "errors": "int64", "_ok": "int64",
-                "error_rate": "float64", "mean_ms": "float64", "p50_ms": "float64", "p95_ms": "float64",
-                "p99_ms": "float64"})
+            frame = read_frame(
+                conn,
+                stmt,
+                dtypes={
+                    "calls": "int64",
+                    "tokens": "Int64",
+                    "cost_usd": "float64",
+                    "errors": "int64",
+                    "_ok": "int64",
+                    "error_rate": "float64",
+                    "mean_ms": "float64",
+                    "p50_ms": "float64",
+                    "p95_ms": "float64",
+                    "p99_ms": "float64",
+                },
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"analytics query failed: {exc}") from exc
     frame = with_rate_interval(frame, successes="errors", failures="_ok", rate="error_rate").drop(columns="_ok")

@@ -47,68 +47,127 @@ from omnilab._checks import is_number
 from omnilab.errors import InvalidInput, OmnilabError, QueryTimeout, ReadOnlyViolation, StoreUnavailable
 from omnilab.sql.engine import driver_connection
 
-__all__ = ["run_read_only", "QueryTimeout", "DEFAULT_TIMEOUT", "pg_denied_names", "SQLITE_DENIED_FUNCTIONS",
-           "SQLITE_DENIED_TABLES", "PG_DENIED_FUNCTIONS", "PG_DENIED_PREFIXES"]
+__all__ = [
+    "run_read_only",
+    "QueryTimeout",
+    "DEFAULT_TIMEOUT",
+    "pg_denied_names",
+    "SQLITE_DENIED_FUNCTIONS",
+    "SQLITE_DENIED_TABLES",
+    "PG_DENIED_FUNCTIONS",
+    "PG_DENIED_PREFIXES",
+]
 
 #: seconds a ``lab.sql`` statement may run by default
 DEFAULT_TIMEOUT = 30.0
 _PG_MAX_TIMEOUT_MS = 2**31 - 1  # statement_timeout is an int4 of milliseconds
 
 
-
 # ------------------------------------------------------------------------------------------ deny-lists
 #: SQLite functions that reach native code, the file system or other SQL (canonical lower-case names)
-SQLITE_DENIED_FUNCTIONS = frozenset({
-    "fts3_tokenizer",  # one argument returns a native pointer, two install one: a later FTS3 use crashes
-    "fts5",  # hands out the FTS5 API pointer (sqlite3_bind_pointer)
-    "load_extension",  # loads a shared library (also disabled by the driver; refused here in any case)
-    "readfile", "writefile", "lsmode", "edit",  # fileio / shell extensions: files and an external editor
-    "eval",  # the eval extension runs SQL text
-    "zipfile", "sqlar_compress", "sqlar_uncompress",  # zipfile / sqlar extensions read and write archives
-    "rtreenode", "rtreedepth",  # debugging functions that parse raw node blobs (CVE-2019-8457)
-})
+SQLITE_DENIED_FUNCTIONS = frozenset(
+    {
+        "fts3_tokenizer",  # one argument returns a native pointer, two install one: a later FTS3 use crashes
+        "fts5",  # hands out the FTS5 API pointer (sqlite3_bind_pointer)
+        "load_extension",  # loads a shared library (also disabled by the driver; refused here in any case)
+        "readfile",
+        "writefile",
+        "lsmode",
+        "edit",  # fileio / shell extensions: files and an external editor
+        "eval",  # the eval extension runs SQL text
+        "zipfile",
+        "sqlar_compress",
+        "sqlar_uncompress",  # zipfile / sqlar extensions read and write archives
+        "rtreenode",
+        "rtreedepth",  # debugging functions that parse raw node blobs (CVE-2019-8457)
+    }
+)
 #: SQLite virtual tables that read files or raw database pages
 SQLITE_DENIED_TABLES = frozenset({"fsdir", "zipfile", "sqlite_dbpage", "sqlite_dbdata", "sqlite_dbptr"})
 
 #: PostgreSQL functions whose effect outlives the rolled-back read-only transaction, or that read server
 #: files or run SQL text of their own (also views named like them: pg_hba_file_rules, …)
-PG_DENIED_FUNCTIONS = frozenset({
-    # other sessions and the server
-    "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_rotate_logfile_old",
-    "pg_switch_wal", "pg_switch_xlog", "pg_create_restore_point", "pg_promote", "pg_wal_replay_pause",
-    "pg_wal_replay_resume", "pg_xlog_replay_pause", "pg_xlog_replay_resume", "pg_backup_start", "pg_backup_stop",
-    "pg_start_backup", "pg_stop_backup", "pg_log_backend_memory_contexts", "pg_import_system_collations",
-    "pg_stop_making_pinned_objects", "pg_nextoid", "gin_clean_pending_list", "brin_summarize_new_values",
-    "brin_summarize_range", "brin_desummarize_range", "pg_stat_statements_reset", "pg_notify",
-    # session state that survives a rollback (and would let a query lift its own timeout)
-    "set_config", "setseed",
-    # server files
-    "pg_stat_file", "pg_show_all_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings", "pg_logdir_ls",
-    # replication slots (created and dropped outside the transaction, they hold WAL forever)
-    "pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
-    "pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot", "pg_drop_replication_slot",
-    "pg_replication_slot_advance",
-    # SQL text run by the function itself, out of reach of this check
-    "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
-    "ts_stat", "ts_rewrite", "connectby",
-    # large objects written through the old API
-    "lowrite", "loread",
-})
+PG_DENIED_FUNCTIONS = frozenset(
+    {
+        # other sessions and the server
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_rotate_logfile_old",
+        "pg_switch_wal",
+        "pg_switch_xlog",
+        "pg_create_restore_point",
+        "pg_promote",
+        "pg_wal_replay_pause",
+        "pg_wal_replay_resume",
+        "pg_xlog_replay_pause",
+        "pg_xlog_replay_resume",
+        "pg_backup_start",
+        "pg_backup_stop",
+        "pg_start_backup",
+        "pg_stop_backup",
+        "pg_log_backend_memory_contexts",
+        "pg_import_system_collations",
+        "pg_stop_making_pinned_objects",
+        "pg_nextoid",
+        "gin_clean_pending_list",
+        "brin_summarize_new_values",
+        "brin_summarize_range",
+        "brin_desummarize_range",
+        "pg_stat_statements_reset",
+        "pg_notify",
+        # session state that survives a rollback (and would let a query lift its own timeout)
+        "set_config",
+        "setseed",
+        # server files
+        "pg_stat_file",
+        "pg_show_all_file_settings",
+        "pg_hba_file_rules",
+        "pg_ident_file_mappings",
+        "pg_logdir_ls",
+        # replication slots (created and dropped outside the transaction, they hold WAL forever)
+        "pg_create_physical_replication_slot",
+        "pg_create_logical_replication_slot",
+        "pg_copy_physical_replication_slot",
+        "pg_copy_logical_replication_slot",
+        "pg_drop_replication_slot",
+        "pg_replication_slot_advance",
+        # SQL text run by the function itself, out of reach of this check
+        "query_to_xml",
+        "query_to_xml_and_xmlschema",
+        "query_to_xmlschema",
+        "cursor_to_xml",
+        "cursor_to_xmlschema",
+        "ts_stat",
+        "ts_rewrite",
+        "connectby",
+        # large objects written through the old API
+        "lowrite",
+        "loread",
+    }
+)
 #: …and every name starting with one of these
 PG_DENIED_PREFIXES = (
     "pg_stat_reset",  # pg_stat_reset, _shared, _single_table_counters, _slru, _replication_slot, …
-    "pg_advisory_", "pg_try_advisory_",  # advisory locks (session locks outlive the rollback)
-    "pg_read_", "pg_ls_", "pg_file_",  # pg_read_file, pg_read_binary_file, pg_ls_dir, …; adminpack's pg_file_*
+    "pg_advisory_",
+    "pg_try_advisory_",  # advisory locks (session locks outlive the rollback)
+    "pg_read_",
+    "pg_ls_",
+    "pg_file_",  # pg_read_file, pg_read_binary_file, pg_ls_dir, …; adminpack's pg_file_*
     "lo_",  # lo_import / lo_export (server files) and the other large-object functions
-    "pg_logical_", "pg_replication_origin_",  # logical decoding, WAL messages, replication origins
-    "dblink", "crosstab",  # extensions that open connections or run SQL text
+    "pg_logical_",
+    "pg_replication_origin_",  # logical decoding, WAL messages, replication origins
+    "dblink",
+    "crosstab",  # extensions that open connections or run SQL text
     "binary_upgrade_",
 )
 
 
 # ------------------------------------------------------------------------------------------------ entry
-def run_read_only(engine: sa.Engine, query: str, params: dict[str, Any], *,
-                  timeout: float | None = DEFAULT_TIMEOUT) -> tuple[list[str], list[tuple]]:
+def run_read_only(
+    engine: sa.Engine, query: str, params: dict[str, Any], *, timeout: float | None = DEFAULT_TIMEOUT
+) -> tuple[list[str], list[tuple]]:
     """Execute one read-only statement; returns (column names, rows).
 
     ``timeout``: seconds before the statement is stopped with :class:`QueryTimeout` (``None``: no limit).
@@ -148,8 +207,9 @@ _SQLITE_ALLOWED = {
 _PROGRESS_STEPS = 1000  # VM instructions between two clock checks (about 10-50 µs of work)
 
 
-def _sqlite(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
-            seconds: float | None) -> tuple[list[str], list[tuple]]:
+def _sqlite(
+    engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any], seconds: float | None
+) -> tuple[list[str], list[tuple]]:
     refused: list[str] = []
 
     def authorizer(action: int, arg1: Any, arg2: Any, *_rest: Any) -> int:
@@ -188,8 +248,9 @@ def _sqlite(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
             if timed_out:
                 raise QueryTimeout(f"lab.sql stopped the query after {seconds:g} s (timeout=)") from exc
             if refused:
-                raise ReadOnlyViolation(f"lab.sql does not run {refused[0]}: it reaches native code, files or "
-                                        f"the server outside the query") from exc
+                raise ReadOnlyViolation(
+                    f"lab.sql does not run {refused[0]}: it reaches native code, files or the server outside the query"
+                ) from exc
             raise _classify(exc) from exc
         finally:
             raw.set_progress_handler(None, 0)
@@ -199,8 +260,9 @@ def _sqlite(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------------- PostgreSQL
-def _postgresql(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
-                seconds: float | None) -> tuple[list[str], list[tuple]]:
+def _postgresql(
+    engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any], seconds: float | None
+) -> tuple[list[str], list[tuple]]:
     import psycopg
 
     sql_text, args = _pg_positional(stmt, params)
@@ -208,12 +270,16 @@ def _postgresql(engine: sa.Engine, stmt: sa.TextClause, params: dict[str, Any],
     # statements that start like a query get that far (comments skipped, nested ones too).
     first = _first_word(sql_text)
     if first not in _PG_QUERY_STARTS:
-        raise ReadOnlyViolation(f"lab.sql runs queries only (SELECT, WITH, VALUES, TABLE, SHOW, EXPLAIN), "
-                                f"not {first.upper() or 'this statement'}")
+        raise ReadOnlyViolation(
+            f"lab.sql runs queries only (SELECT, WITH, VALUES, TABLE, SHOW, EXPLAIN), "
+            f"not {first.upper() or 'this statement'}"
+        )
     denied = pg_denied_names(sql_text)
     if denied:
-        raise ReadOnlyViolation(f"lab.sql does not run {', '.join(denied)}: server administration, files or "
-                                f"effects that outlive the read-only transaction")
+        raise ReadOnlyViolation(
+            f"lab.sql does not run {', '.join(denied)}: server administration, files or "
+            f"effects that outlive the read-only transaction"
+        )
     with _connect(engine) as conn:
         raw = driver_connection(conn)
         try:
@@ -466,11 +532,11 @@ def _decode_unicode(text: str, escape: str) -> str:
         elif text.startswith(escape, i + 1):
             out.append(escape)
             i += 2
-        elif re.fullmatch(r"[0-9A-Fa-f]{4}", text[i + 1:i + 5]):
-            out.append(_codepoint(text[i + 1:i + 5]))
+        elif re.fullmatch(r"[0-9A-Fa-f]{4}", text[i + 1 : i + 5]):
+            out.append(_codepoint(text[i + 1 : i + 5]))
             i += 5
-        elif text.startswith("+", i + 1) and re.fullmatch(r"[0-9A-Fa-f]{6}", text[i + 2:i + 8]):
-            out.append(_codepoint(text[i + 2:i + 8]))
+        elif text.startswith("+", i + 1) and re.fullmatch(r"[0-9A-Fa-f]{6}", text[i + 2 : i + 8]):
+            out.append(_codepoint(text[i + 2 : i + 8]))
             i += 8
         else:
             raise _LexError("bad Unicode escape in a U& identifier")
@@ -499,7 +565,18 @@ def _pg_reset(conn: sa.Connection, raw: Any) -> None:
 def _classify(exc: BaseException) -> OmnilabError:
     text = str(getattr(exc, "orig", exc))
     lowered = text.lower()
-    if any(s in lowered for s in ("not authorized", "read-only", "read only", "readonly",
-                                  "multiple commands", "one statement at a time", "query_only", "cannot modify")):
+    if any(
+        s in lowered
+        for s in (
+            "not authorized",
+            "read-only",
+            "read only",
+            "readonly",
+            "multiple commands",
+            "one statement at a time",
+            "query_only",
+            "cannot modify",
+        )
+    ):
         return ReadOnlyViolation(f"lab.sql is read-only: {text.strip()}")
     return InvalidInput(f"query failed: {text.strip()}")

@@ -21,9 +21,21 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from omnilab.sql.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
 __all__ = ["Base", "TABLES", "JSON_COLUMNS", "PLATFORM_INDEXES", "OMNILAB_COLUMNS"] + [
-    "Agent", "AgentStats", "AgentPerformance", "Task", "TaskDependency", "Workflow", "Project",
-    "ProjectFile", "ProjectStats", "MemoryEntry", "MemoryRelationship", "MemoryAccess",
-    "SystemHealth", "ApiUsage", "ErrorLog",
+    "Agent",
+    "AgentStats",
+    "AgentPerformance",
+    "Task",
+    "TaskDependency",
+    "Workflow",
+    "Project",
+    "ProjectFile",
+    "ProjectStats",
+    "MemoryEntry",
+    "MemoryRelationship",
+    "MemoryAccess",
+    "SystemHealth",
+    "ApiUsage",
+    "ErrorLog",
 ]
 
 NAMING = {
@@ -59,8 +71,14 @@ def _ref(target: str, *, nullable: bool = True) -> Any:
 
 def _stamp(*, nullable: bool = True, index: bool = False, onupdate: bool = False) -> Any:
     """``TIMESTAMP DEFAULT CURRENT_TIMESTAMP``."""
-    return mapped_column(UTCDateTime(), nullable=nullable, default=utcnow, server_default=_NOW, index=index,
-                         onupdate=utcnow if onupdate else None)
+    return mapped_column(
+        UTCDateTime(),
+        nullable=nullable,
+        default=utcnow,
+        server_default=_NOW,
+        index=index,
+        onupdate=utcnow if onupdate else None,
+    )
 
 
 def _int(default: int, *, nullable: bool = True) -> Any:
@@ -73,8 +91,12 @@ def _real(default: float) -> Any:
 
 def _text(length: int | None, default: str | None = None, *, nullable: bool = True) -> Any:
     kind = sa.String(length) if length else sa.Text()
-    return mapped_column(kind, nullable=nullable, default=default,
-                         server_default=sa.text(f"'{default}'") if default is not None else None)
+    return mapped_column(
+        kind,
+        nullable=nullable,
+        default=default,
+        server_default=sa.text(f"'{default}'") if default is not None else None,
+    )
 
 
 def _json(*, nullable: bool = True) -> Any:
@@ -121,16 +143,21 @@ class AgentStats(Base):
     total_tokens_used: Mapped[Optional[int]] = _int(0)
     average_response_time: Mapped[Optional[float]] = _real(0.0)  # seconds
     success_rate: Mapped[Optional[float]] = _real(0.0)  # 0..1
-    date: Mapped[Optional[dt.date]] = mapped_column(sa.Date, default=lambda: utcnow().date(),
-                                                    server_default=sa.text("CURRENT_DATE"))
+    date: Mapped[Optional[dt.date]] = mapped_column(
+        sa.Date, default=lambda: utcnow().date(), server_default=sa.text("CURRENT_DATE")
+    )
 
 
 class AgentPerformance(Base):
     __tablename__ = "agent_performance"
     # The covering index answers per-agent window aggregates from the index alone.
-    __table_args__ = (sa.Index("idx_agent_performance_timestamp", "timestamp"),
-                      sa.Index("ix_agent_performance_agent_window", "agent_id", "timestamp", "execution_time",
-                               "success", "tokens_used"), _AUTOINC)
+    __table_args__ = (
+        sa.Index("idx_agent_performance_timestamp", "timestamp"),
+        sa.Index(
+            "ix_agent_performance_agent_window", "agent_id", "timestamp", "execution_time", "success", "tokens_used"
+        ),
+        _AUTOINC,
+    )
 
     id: Mapped[int] = _serial()
     agent_id: Mapped[str] = _ref("agents.id", nullable=False)
@@ -149,9 +176,13 @@ class AgentPerformance(Base):
 # ------------------------------------------------------------------------------------------------ tasks
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (sa.Index("idx_tasks_status", "status"), sa.Index("idx_tasks_agent_id", "agent_id"),
-                      sa.Index("idx_tasks_created_at", "created_at"), sa.Index("ix_tasks_project_id", "project_id"),
-                      sa.Index("ix_tasks_lab_id_status", "lab_id", "status"))
+    __table_args__ = (
+        sa.Index("idx_tasks_status", "status"),
+        sa.Index("idx_tasks_agent_id", "agent_id"),
+        sa.Index("idx_tasks_created_at", "created_at"),
+        sa.Index("ix_tasks_project_id", "project_id"),
+        sa.Index("ix_tasks_lab_id_status", "lab_id", "status"),
+    )
 
     id: Mapped[str] = _id()
     content: Mapped[str] = _text(None, nullable=False)
@@ -185,8 +216,11 @@ class Task(Base):
 
 class TaskDependency(Base):
     __tablename__ = "task_dependencies"
-    __table_args__ = (sa.Index("ix_task_dependencies_task_id", "task_id"),
-                      sa.Index("ix_task_dependencies_depends_on_task_id", "depends_on_task_id"), _AUTOINC)
+    __table_args__ = (
+        sa.Index("ix_task_dependencies_task_id", "task_id"),
+        sa.Index("ix_task_dependencies_depends_on_task_id", "depends_on_task_id"),
+        _AUTOINC,
+    )
 
     id: Mapped[int] = _serial()
     task_id: Mapped[str] = _ref("tasks.id", nullable=False)
@@ -269,9 +303,11 @@ class ProjectStats(Base):
 # --------------------------------------------------------------------------------------------- memories
 class MemoryEntry(Base):
     __tablename__ = "memory_entries"
-    __table_args__ = (sa.Index("idx_memory_entries_type", "memory_type"),
-                      sa.Index("idx_memory_entries_created_at", "created_at"),
-                      sa.Index("ix_memory_entries_agent_id", "agent_id"))
+    __table_args__ = (
+        sa.Index("idx_memory_entries_type", "memory_type"),
+        sa.Index("idx_memory_entries_created_at", "created_at"),
+        sa.Index("ix_memory_entries_agent_id", "agent_id"),
+    )
 
     id: Mapped[str] = _id()  # the platform's string id; FAISS keys live in omnilab's memory_vectors
     content: Mapped[str] = _text(None, nullable=False)
@@ -293,8 +329,11 @@ class MemoryEntry(Base):
 
 class MemoryRelationship(Base):
     __tablename__ = "memory_relationships"
-    __table_args__ = (sa.Index("ix_memory_relationships_source_memory_id", "source_memory_id"),
-                      sa.Index("ix_memory_relationships_target_memory_id", "target_memory_id"), _AUTOINC)
+    __table_args__ = (
+        sa.Index("ix_memory_relationships_source_memory_id", "source_memory_id"),
+        sa.Index("ix_memory_relationships_target_memory_id", "target_memory_id"),
+        _AUTOINC,
+    )
 
     id: Mapped[int] = _serial()
     source_memory_id: Mapped[str] = _ref("memory_entries.id", nullable=False)
@@ -306,8 +345,11 @@ class MemoryRelationship(Base):
 
 class MemoryAccess(Base):
     __tablename__ = "memory_access"
-    __table_args__ = (sa.Index("ix_memory_access_memory_id", "memory_id"),
-                      sa.Index("ix_memory_access_timestamp", "timestamp"), _AUTOINC)
+    __table_args__ = (
+        sa.Index("ix_memory_access_memory_id", "memory_id"),
+        sa.Index("ix_memory_access_timestamp", "timestamp"),
+        _AUTOINC,
+    )
 
     id: Mapped[int] = _serial()
     memory_id: Mapped[str] = _ref("memory_entries.id", nullable=False)
@@ -378,15 +420,22 @@ TABLES: dict[str, sa.Table] = {t.name: t for t in Base.metadata.sorted_tables}
 
 #: table name -> names of its JSON columns (decoded to Python lists/dicts on the way out)
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
-    name: tuple(c.name for c in table.columns if isinstance(c.type, sa.JSON))
-    for name, table in TABLES.items()
+    name: tuple(c.name for c in table.columns if isinstance(c.type, sa.JSON)) for name, table in TABLES.items()
 }
 
 #: the platform's own eight indexes (schema.sql), by name
-PLATFORM_INDEXES = frozenset({
-    "idx_agents_status", "idx_agents_type", "idx_tasks_status", "idx_tasks_agent_id", "idx_tasks_created_at",
-    "idx_memory_entries_type", "idx_memory_entries_created_at", "idx_agent_performance_timestamp",
-})
+PLATFORM_INDEXES = frozenset(
+    {
+        "idx_agents_status",
+        "idx_agents_type",
+        "idx_tasks_status",
+        "idx_tasks_agent_id",
+        "idx_tasks_created_at",
+        "idx_memory_entries_type",
+        "idx_memory_entries_created_at",
+        "idx_agent_performance_timestamp",
+    }
+)
 
 #: table name -> omnilab's additions to it (nullable or defaulted; ``omnilab db adopt`` adds them)
 OMNILAB_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -48,9 +48,15 @@ GENERATED_IDS = {("tasks", "id"), ("projects", "id"), ("workflows", "id"), ("mem
 #: JSON columns that omnilab fills with an empty list/dict when a row leaves them out (the platform's own
 #: rows may hold NULL there; readers tolerate both)
 JSON_DEFAULTS: dict[tuple[str, str], type] = {
-    ("agents", "capabilities"): list, ("agents", "model_requirements"): list, ("agents", "tags"): list,
-    ("agents", "config"): dict, ("tasks", "context"): dict, ("projects", "settings"): dict,
-    ("memory_entries", "tags"): list, ("memory_entries", "metadata"): dict, ("system_health", "metrics"): dict,
+    ("agents", "capabilities"): list,
+    ("agents", "model_requirements"): list,
+    ("agents", "tags"): list,
+    ("agents", "config"): dict,
+    ("tasks", "context"): dict,
+    ("projects", "settings"): dict,
+    ("memory_entries", "tags"): list,
+    ("memory_entries", "metadata"): dict,
+    ("system_health", "metrics"): dict,
 }
 
 
@@ -265,8 +271,7 @@ def validate_rows(table_name: str, rows: list[dict[str, Any]]) -> list[dict[str,
         unknown = [k for k in row if k not in columns]
         if unknown:
             raise InvalidInput(
-                f"{where}: unknown column(s) {', '.join(map(repr, unknown))}; "
-                f"{table_name} has {', '.join(columns)}"
+                f"{where}: unknown column(s) {', '.join(map(repr, unknown))}; {table_name} has {', '.join(columns)}"
             )
         clean: dict[str, Any] = {}
         for name, col in columns.items():
@@ -309,7 +314,7 @@ def check_foreign_keys(conn: sa.Connection, table_name: str, rows: list[dict[str
         found: set = set()
         values = sorted(wanted, key=str)
         for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
+            chunk = values[start : start + 500]
             found.update(conn.execute(sa.select(target).where(target.in_(chunk))).scalars())
         missing = wanted - found
         if missing:

@@ -10,5 +10,19 @@ thresholds), ``index`` (FAISS per type), ``embedders`` (+ ``onnx_backend``) with
 
 from __future__ import annotations
 
-__all__ = ["embedders", "onnx_backend", "cache", "index", "filters", "hybrid", "keys", "ingest", "search", "memory",
-           "meta", "relations", "sources", "thresholds"]
+__all__ = [
+    "embedders",
+    "onnx_backend",
+    "cache",
+    "index",
+    "filters",
+    "hybrid",
+    "keys",
+    "ingest",
+    "search",
+    "memory",
+    "meta",
+    "relations",
+    "sources",
+    "thresholds",
+]

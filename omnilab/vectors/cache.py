@@ -67,7 +67,8 @@ class EmbeddingCache:
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(wanted), _CHUNK):
             stmt = sa.select(t.c.text_hash, t.c.vector).where(
-                t.c.embedder == self.embedder_name, t.c.text_hash.in_(wanted[i:i + _CHUNK]))
+                t.c.embedder == self.embedder_name, t.c.text_hash.in_(wanted[i : i + _CHUNK])
+            )
             for key, blob in conn.execute(stmt):
                 out[key] = from_bytes(blob, self.dim)
         return out
@@ -77,15 +78,18 @@ class EmbeddingCache:
         if not items:
             return
         now = utcnow()
-        rows = [{"embedder": self.embedder_name, "text_hash": k, "dim": self.dim, "vector": to_bytes(v),
-                 "created_at": now} for k, v in items.items()]
+        rows = [
+            {"embedder": self.embedder_name, "text_hash": k, "dim": self.dim, "vector": to_bytes(v), "created_at": now}
+            for k, v in items.items()
+        ]
         if conn.dialect.name == "sqlite":
             # straight to the driver: this is the hot path of ingest (UTCDateTime stores naive UTC text)
             stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
             conn.exec_driver_sql(
                 "INSERT OR IGNORE INTO embedding_cache (embedder, text_hash, dim, vector, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(r["embedder"], r["text_hash"], r["dim"], r["vector"], stamp) for r in rows])
+                [(r["embedder"], r["text_hash"], r["dim"], r["vector"], stamp) for r in rows],
+            )
             return
         from sqlalchemy.dialects.postgresql import insert
 
@@ -93,12 +97,16 @@ class EmbeddingCache:
 
     def count(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(embedding_cache).where(
-                embedding_cache.c.embedder == self.embedder_name)).scalar_one()
+            return conn.execute(
+                sa.select(sa.func.count())
+                .select_from(embedding_cache)
+                .where(embedding_cache.c.embedder == self.embedder_name)
+            ).scalar_one()
 
 
-def embed_texts(embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str],
-                batch_size: int = 256) -> tuple[list[str], dict[str, np.ndarray], EmbedStats]:
+def embed_texts(
+    embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str], batch_size: int = 256
+) -> tuple[list[str], dict[str, np.ndarray], EmbedStats]:
     """Preprocess ``texts``, look them up in the cache and embed only the misses.
 
     Returns (key per text, key -> vector for every text, stats). New vectors are *not* written here: the
@@ -114,7 +122,7 @@ def embed_texts(embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str],
             missing[k] = p
     items = list(missing.items())
     for i in range(0, len(items), batch_size):
-        chunk = items[i:i + batch_size]
+        chunk = items[i : i + batch_size]
         vecs = embedder.embed([p for _, p in chunk])
         for (k, _), v in zip(chunk, vecs):
             vectors[k] = v

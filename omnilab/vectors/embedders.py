@@ -32,9 +32,22 @@ from omnilab._checks import is_int
 from omnilab.errors import ConfigError, InvalidInput, OmnilabError, StoreUnavailable
 
 __all__ = [
-    "Embedder", "HashingEmbedder", "SentenceTransformerEmbedder", "OnnxSentenceEmbedder", "OpenAIEmbedder",
-    "create_embedder", "default_spec", "text_key", "collapse", "REGISTRY", "BACKEND_ENV",
-    "LangChainEmbedder", "LlamaIndexEmbedder", "PrecomputedEmbedder", "DetachedEmbedder", "is_embedder_like",
+    "Embedder",
+    "HashingEmbedder",
+    "SentenceTransformerEmbedder",
+    "OnnxSentenceEmbedder",
+    "OpenAIEmbedder",
+    "create_embedder",
+    "default_spec",
+    "text_key",
+    "collapse",
+    "REGISTRY",
+    "BACKEND_ENV",
+    "LangChainEmbedder",
+    "LlamaIndexEmbedder",
+    "PrecomputedEmbedder",
+    "DetachedEmbedder",
+    "is_embedder_like",
 ]
 
 log = logging.getLogger(__name__)
@@ -134,7 +147,7 @@ class HashingEmbedder(Embedder):
         feats += [("b:" + a + " " + b, 0.7) for a, b in zip(words, words[1:])]
         for w in set(words):
             padded = f"<{w}>"
-            feats += [("c:" + padded[i:i + 3], 0.3) for i in range(len(padded) - 2)]
+            feats += [("c:" + padded[i : i + 3], 0.3) for i in range(len(padded) - 2)]
         return feats
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -257,8 +270,13 @@ class SentenceTransformerEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        vecs = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return l2_normalize(vecs)
 
 
@@ -282,8 +300,14 @@ class OnnxSentenceEmbedder(Embedder):
 
     backend = "onnx"
 
-    def __init__(self, model: str = DEFAULT_ST_MODEL, *, batch_size: int = 32, cache_dir: Path | None = None,
-                 fallback: bool = True) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_ST_MODEL,
+        *,
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+        fallback: bool = True,
+    ) -> None:
         from omnilab.vectors import onnx_backend
 
         if not onnx_backend.available():
@@ -293,8 +317,10 @@ class OnnxSentenceEmbedder(Embedder):
         self.layout = onnx_backend.read_layout(self.path, st_short_name(self.path))
         self.dim = st_model_dim(self.path)
         if self.dim != self.layout.dim:
-            raise ConfigError(f"the ONNX backend needs the pooled dimension ({self.dim}) to equal the hidden size "
-                              f"({self.layout.dim}) of the model at {self.path}")
+            raise ConfigError(
+                f"the ONNX backend needs the pooled dimension ({self.dim}) to equal the hidden size "
+                f"({self.layout.dim}) of the model at {self.path}"
+            )
         self.name = f"sentence-transformers:{st_short_name(self.path)}"
         self.spec = self.name
         self.batch_size, self.cache_dir, self.fallback = batch_size, cache_dir, fallback
@@ -329,7 +355,7 @@ class OnnxSentenceEmbedder(Embedder):
         limit = self.layout.max_seq_length - 2  # [CLS] and [SEP]
         if len(enc.ids) <= limit:
             return text
-        return text[:enc.offsets[limit - 1][1]].rstrip()
+        return text[: enc.offsets[limit - 1][1]].rstrip()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -353,8 +379,11 @@ def _tiktoken_encoding() -> Any | None:
         return None
     import tempfile
 
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR") or os.path.join(
-        tempfile.gettempdir(), "data-gym-cache")
+    cache_dir = (
+        os.environ.get("TIKTOKEN_CACHE_DIR")
+        or os.environ.get("DATA_GYM_CACHE_DIR")
+        or os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    )
     url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
     if not (Path(cache_dir) / hashlib.sha1(url.encode()).hexdigest()).is_file():  # noqa: S324 - tiktoken's name
         return None
@@ -374,9 +403,17 @@ class OpenAIEmbedder(Embedder):
     estimate (3 characters per token).
     """
 
-    def __init__(self, model: str = "text-embedding-3-small", *, dimensions: int | None = None,
-                 api_key: str | None = None, base_url: str | None = None, max_retries: int = 5,
-                 backoff: float = 0.5, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        dimensions: int | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 60.0,
+    ) -> None:
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
         if not self.api_key:
             raise ConfigError("the openai embedder needs an API key: set OPENAI_API_KEY in the environment")
@@ -408,8 +445,7 @@ class OpenAIEmbedder(Embedder):
             toks = self.encoding.encode(text, disallowed_special=())
             return text if len(toks) <= OPENAI_MAX_TOKENS else self.encoding.decode(toks[:OPENAI_MAX_TOKENS])
         limit = OPENAI_MAX_TOKENS * 3
-        return text if len(text.encode("utf-8")) <= limit else text.encode("utf-8")[:limit].decode(
-            "utf-8", "ignore")
+        return text if len(text.encode("utf-8")) <= limit else text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
     def _batches(self, texts: Sequence[str]) -> list[tuple[int, int]]:
         out, start, tokens = [], 0, 0
@@ -438,8 +474,8 @@ class OpenAIEmbedder(Embedder):
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"OPENAI_BASE_URL must be an http(s) URL, got {self.base_url!r}")
         for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(url, data=data, method="POST", headers={  # noqa: S310 - checked above
-                "Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"}
+            req = urllib.request.Request(url, data=data, method="POST", headers=headers)  # noqa: S310 - checked above
             self.requests += 1
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
@@ -493,8 +529,7 @@ def is_embedder_like(obj: Any) -> bool:
 def _kind_of(obj: Any) -> str | None:
     if callable(getattr(obj, "embed_documents", None)) and callable(getattr(obj, "embed_query", None)):
         return "langchain"
-    if callable(getattr(obj, "get_text_embedding_batch", None)) and callable(getattr(obj, "get_query_embedding",
-                                                                                         None)):
+    if callable(getattr(obj, "get_text_embedding_batch", None)) and callable(getattr(obj, "get_query_embedding", None)):
         return "llamaindex"
     return None
 
@@ -522,8 +557,10 @@ def _as_matrix(values: Any, n: int, dim: int, who: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise OmnilabError(f"{who} returned something that is not a list of vectors") from exc
     if mat.ndim != 2 or mat.shape != (n, dim):
-        raise OmnilabError(f"{who} returned shape {mat.shape}, expected {(n, dim)}; a lab's embedder keeps one "
-                           "dimension (pass dim=... if the object's declared size is not its output size)")
+        raise OmnilabError(
+            f"{who} returned shape {mat.shape}, expected {(n, dim)}; a lab's embedder keeps one "
+            "dimension (pass dim=... if the object's declared size is not its output size)"
+        )
     if not np.isfinite(mat).all():
         raise OmnilabError(f"{who} returned non-finite values")
     if n and (np.linalg.norm(mat, axis=1) == 0).any():
@@ -650,9 +687,12 @@ class PrecomputedEmbedder(DetachedEmbedder):
     def __init__(self, dim: int) -> None:
         if not is_int(dim) or not 1 <= dim <= 65536:
             raise ConfigError(f"dim must be an integer in 1..65536, got {dim!r}")
-        super().__init__(f"precomputed:{dim}", dim,
-                         f"this lab stores vectors computed outside omnilab (precomputed:{dim}): give embeddings "
-                         "(or query vectors), or reindex it with a text embedder")
+        super().__init__(
+            f"precomputed:{dim}",
+            dim,
+            f"this lab stores vectors computed outside omnilab (precomputed:{dim}): give embeddings "
+            "(or query vectors), or reindex it with a text embedder",
+        )
         self.spec = self.name
 
 
@@ -660,8 +700,12 @@ def _external(arg: str | None) -> Embedder:
     dim, _, name = (arg or "").partition(":")
     if not dim.isdigit() or not name:
         raise ValueError("expected external:<dim>:<name>")
-    return DetachedEmbedder(name, int(dim), f"this lab is embedded with an outside object ({name}); pass it again: "
-                                            f"omnilab.open(path, embedder=<that object>)")
+    return DetachedEmbedder(
+        name,
+        int(dim),
+        f"this lab is embedded with an outside object ({name}); pass it again: "
+        f"omnilab.open(path, embedder=<that object>)",
+    )
 
 
 def _precomputed(arg: str | None) -> Embedder:
@@ -700,10 +744,13 @@ def _openai(arg: str | None) -> Embedder:
 
 #: spec prefix -> factory(argument after the first ':')
 REGISTRY: dict[str, Callable[[str | None], Embedder]] = {
-    "hashing": _hashing, "hashing-v1": _hashing,
-    "sentence-transformers": _st, "st": _st,
+    "hashing": _hashing,
+    "hashing-v1": _hashing,
+    "sentence-transformers": _st,
+    "st": _st,
     "openai": _openai,
-    "external": _external, "precomputed": _precomputed,
+    "external": _external,
+    "precomputed": _precomputed,
 }
 
 
@@ -721,13 +768,16 @@ def create_embedder(spec: Any) -> Embedder:
     if kind == "llamaindex":
         return LlamaIndexEmbedder(spec)
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"embedder must be a spec string, an Embedder or an object with embed_documents/"
-                          f"embed_query, got {spec!r}")
+        raise ConfigError(
+            f"embedder must be a spec string, an Embedder or an object with embed_documents/embed_query, got {spec!r}"
+        )
     kind, _, arg = spec.strip().partition(":")
     factory = REGISTRY.get(kind.lower())
     if factory is None:
-        raise ConfigError(f"unknown embedder {kind!r}; choose one of hashing, sentence-transformers, openai, "
-                          "or pass an embedding object (embed_documents/embed_query)")
+        raise ConfigError(
+            f"unknown embedder {kind!r}; choose one of hashing, sentence-transformers, openai, "
+            "or pass an embedding object (embed_documents/embed_query)"
+        )
     try:
         return factory(arg or None)
     except ValueError as exc:

@@ -33,8 +33,16 @@ import sqlalchemy as sa
 from omnilab.errors import InvalidInput
 from omnilab.sql.schema import TABLES
 
-__all__ = ["compile_where", "check_where", "OPERATORS", "FILTER_COLUMNS", "MAX_WHERE_DEPTH", "MAX_WHERE_NESTING",
-           "MAX_WHERE_TERMS", "MAX_IN_VALUES"]
+__all__ = [
+    "compile_where",
+    "check_where",
+    "OPERATORS",
+    "FILTER_COLUMNS",
+    "MAX_WHERE_DEPTH",
+    "MAX_WHERE_NESTING",
+    "MAX_WHERE_TERMS",
+    "MAX_IN_VALUES",
+]
 
 #: how deep $and/$or may nest
 MAX_WHERE_DEPTH = 32
@@ -58,8 +66,9 @@ _MEM = TABLES["memory_entries"]
 FILTER_COLUMNS = tuple(c.name for c in _MEM.columns if c.name not in ("metadata", "tags"))
 
 
-def compile_where(where: Mapping[str, Any] | None, dialect: str, table: sa.Table = _MEM,
-                  columns: Collection[str] | None = None) -> sa.ColumnElement | None:
+def compile_where(
+    where: Mapping[str, Any] | None, dialect: str, table: sa.Table = _MEM, columns: Collection[str] | None = None
+) -> sa.ColumnElement | None:
     """A boolean SQL clause for ``where`` (``None`` for no filter). ``dialect``: "sqlite" or "postgresql".
 
     ``columns``: the columns the database really has (a platform database lacks omnilab's additions).
@@ -104,8 +113,9 @@ def check_where(where: Any) -> None:
                 if isinstance(sub, (Mapping, list, tuple)):
                     stack.append((sub, nesting + 1, logic))
             if terms > MAX_WHERE_TERMS:
-                raise InvalidInput(f"where holds more than {MAX_WHERE_TERMS} conditions; "
-                                   f"combine values with $in instead")
+                raise InvalidInput(
+                    f"where holds more than {MAX_WHERE_TERMS} conditions; combine values with $in instead"
+                )
         elif isinstance(value, (list, tuple)):
             if len(value) > MAX_IN_VALUES:
                 raise InvalidInput(f"a where list holds {len(value):,} values; at most {MAX_IN_VALUES:,} are allowed")
@@ -170,8 +180,9 @@ def _grouped(op: Any, clauses: list[sa.ColumnElement]) -> sa.ColumnElement:
     if len(clauses) <= _BALANCE:
         return op(*clauses)
     half = len(clauses) // 2
-    return op(*(sa.type_coerce(_grouped(op, part), sa.Boolean).self_group()
-                for part in (clauses[:half], clauses[half:])))
+    return op(
+        *(sa.type_coerce(_grouped(op, part), sa.Boolean).self_group() for part in (clauses[:half], clauses[half:]))
+    )
 
 
 class _Compiler:
@@ -210,7 +221,8 @@ class _Compiler:
             return sa.and_(*[self._json_op(path, op, v, key) for op, v in ops.items()])
         if key not in self.columns:
             raise InvalidInput(
-                f"unknown filter key {key!r}; use a column ({', '.join(self.columns)}), tags or metadata.<key>")
+                f"unknown filter key {key!r}; use a column ({', '.join(self.columns)}), tags or metadata.<key>"
+            )
         return sa.and_(*[self._column_op(self.t.c[key], op, v, key) for op, v in ops.items()])
 
     @staticmethod
@@ -221,7 +233,8 @@ class _Compiler:
             bad = [op for op in cond if op not in OPERATORS]
             if bad:
                 raise InvalidInput(
-                    f"{key}: unknown operator(s) {', '.join(map(repr, bad))}; use {', '.join(OPERATORS)}")
+                    f"{key}: unknown operator(s) {', '.join(map(repr, bad))}; use {', '.join(OPERATORS)}"
+                )
             return dict(cond)
         return {"$eq": cond}
 
@@ -291,14 +304,21 @@ class _Compiler:
             return col.in_(values)
         if _is_datetime(col):  # needs the column's own conversion of every value
             if len(values) > _DATETIME_IN:
-                raise InvalidInput(f"{key}: $in/$nin on a date/time column takes at most {_DATETIME_IN:,} values; "
-                                   f"use $gte/$lte for a range")
-            return _grouped(sa.or_, [col.in_(values[i:i + _INLINE_IN]) for i in range(0, len(values), _INLINE_IN)])
+                raise InvalidInput(
+                    f"{key}: $in/$nin on a date/time column takes at most {_DATETIME_IN:,} values; "
+                    f"use $gte/$lte for a range"
+                )
+            return _grouped(sa.or_, [col.in_(values[i : i + _INLINE_IN]) for i in range(0, len(values), _INLINE_IN)])
         if self.pg:  # text[] (a cast to the column's varchar(n)[] would truncate) or bigint[]
             from sqlalchemy.dialects.postgresql import ARRAY
 
-            element = sa.Text() if isinstance(col.type, sa.String) else sa.BigInteger() \
-                if isinstance(col.type, sa.Integer) else col.type
+            element = (
+                sa.Text()
+                if isinstance(col.type, sa.String)
+                else sa.BigInteger()
+                if isinstance(col.type, sa.Integer)
+                else col.type
+            )
             return col == sa.any_(sa.bindparam(None, values, type_=ARRAY(element)))
         return col.in_(_json_list(values))
 

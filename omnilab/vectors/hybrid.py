@@ -27,8 +27,18 @@ from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors.embedders import split_identifiers
 
-__all__ = ["fts_body", "fts_write", "fts_missing", "query_terms", "keyword_search", "fuse",
-           "DEFAULT_FUSION", "DEFAULT_WEIGHT", "FUSIONS", "RRF_K"]
+__all__ = [
+    "fts_body",
+    "fts_write",
+    "fts_missing",
+    "query_terms",
+    "keyword_search",
+    "fuse",
+    "DEFAULT_FUSION",
+    "DEFAULT_WEIGHT",
+    "FUSIONS",
+    "RRF_K",
+]
 
 MEM = TABLES["memory_entries"]
 MV = memory_vectors
@@ -43,8 +53,10 @@ RRF_K = 60
 _CAMEL_WORD = re.compile(r"\b[A-Za-z0-9_]*[a-z0-9][A-Z][A-Za-z0-9_]*\b|\b[A-Z]{2,}[a-z][A-Za-z0-9_]*\b")
 
 # Common English words carry no signal for code search and make OR-queries match nearly everything.
-STOPWORDS = frozenset("""a an and are as at be been but by can do does for from has have if in into is it its
-of on or that the their then there these this those to was were which will with you your not no""".split())
+STOPWORDS = frozenset(
+    """a an and are as at be been but by can do does for from has have if in into is it its
+of on or that the their then there these this those to was were which will with you your not no""".split()
+)
 
 
 def fts_body(content: str) -> str:
@@ -63,9 +75,8 @@ def fts_write(conn: sa.Connection, rows: Sequence[tuple[int, str]], *, fresh: bo
     if not fresh:
         ids = [r[0] for r in rows]
         for i in range(0, len(ids), 500):
-            conn.execute(sa.delete(FTS).where(FTS.c.rowid.in_(ids[i:i + 500])))
-    conn.exec_driver_sql("INSERT INTO memory_fts (rowid, body) VALUES (?, ?)",
-                         [(int(i), fts_body(c)) for i, c in rows])
+            conn.execute(sa.delete(FTS).where(FTS.c.rowid.in_(ids[i : i + 500])))
+    conn.exec_driver_sql("INSERT INTO memory_fts (rowid, body) VALUES (?, ?)", [(int(i), fts_body(c)) for i, c in rows])
 
 
 def fts_missing(conn: sa.Connection) -> list[tuple[int, str]]:
@@ -86,9 +97,16 @@ def query_terms(query: str) -> list[str]:
     return list(seen)
 
 
-def keyword_search(conn: sa.Connection, query: str, *, limit: int, where: sa.ColumnElement | None = None,
-                   types: Iterable[str] | None = None, ids: Sequence[int] | None = None,
-                   allowed: Container[int] | None = None) -> dict[int, float]:
+def keyword_search(
+    conn: sa.Connection,
+    query: str,
+    *,
+    limit: int,
+    where: sa.ColumnElement | None = None,
+    types: Iterable[str] | None = None,
+    ids: Sequence[int] | None = None,
+    allowed: Container[int] | None = None,
+) -> dict[int, float]:
     """vector id -> keyword score (higher is better) of the best ``limit`` matches.
 
     ``conn``: omnilab's own database. ``where``: a compiled filter on memory_entries, only when that table
@@ -102,16 +120,22 @@ def keyword_search(conn: sa.Connection, query: str, *, limit: int, where: sa.Col
         tsv: sa.ColumnElement[Any] = sa.literal_column("memory_entries.content_tsv")
         tsq = sa.func.to_tsquery(sa.literal_column("'english'::regconfig"), sa.bindparam("q", " | ".join(terms)))
         score: sa.ColumnElement[float] = sa.func.ts_rank(tsv, tsq, 1)
-        stmt = (sa.select(MV.c.id, score.label("s")).select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id))
-                .where(tsv.op("@@")(tsq)))
+        stmt = (
+            sa.select(MV.c.id, score.label("s"))
+            .select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id))
+            .where(tsv.op("@@")(tsq))
+        )
     else:
         match = " OR ".join(f'"{t}"' for t in terms)  # terms are [a-z0-9]+ only, so quoting is safe
         score = -sa.func.bm25(sa.literal_column("memory_fts"))
         source = FTS.join(MV, MV.c.id == FTS.c.rowid)
         if where is not None:
             source = source.join(MEM, MEM.c.id == MV.c.memory_id)
-        stmt = (sa.select(MV.c.id, score.label("s")).select_from(source)
-                .where(sa.literal_column("memory_fts").op("MATCH")(sa.bindparam("q", match))))
+        stmt = (
+            sa.select(MV.c.id, score.label("s"))
+            .select_from(source)
+            .where(sa.literal_column("memory_fts").op("MATCH")(sa.bindparam("q", match)))
+        )
     if where is not None:
         stmt = stmt.where(where)
     if types is not None:
@@ -120,7 +144,7 @@ def keyword_search(conn: sa.Connection, query: str, *, limit: int, where: sa.Col
     if ids is not None:
         ids = list(ids)
         for i in range(0, len(ids), 500):
-            for vid, s in conn.execute(stmt.where(MV.c.id.in_(ids[i:i + 500]))):
+            for vid, s in conn.execute(stmt.where(MV.c.id.in_(ids[i : i + 500]))):
                 if allowed is None or vid in allowed:
                     out[int(vid)] = float(s)
         return out
@@ -135,8 +159,13 @@ def keyword_search(conn: sa.Connection, query: str, *, limit: int, where: sa.Col
     return out
 
 
-def fuse(vector: Mapping[int, float], keyword: Mapping[int, float], *, method: str = DEFAULT_FUSION,
-         weight: float = DEFAULT_WEIGHT) -> list[tuple[int, float]]:
+def fuse(
+    vector: Mapping[int, float],
+    keyword: Mapping[int, float],
+    *,
+    method: str = DEFAULT_FUSION,
+    weight: float = DEFAULT_WEIGHT,
+) -> list[tuple[int, float]]:
     """Fused (memory id, score) best first over the union of ids.
 
     ``vector`` must hold the cosine of every id in the union; ``keyword`` the keyword score of those that

@@ -139,8 +139,16 @@ class VectorIndex:
     int64 ids that passed a SQL filter) restricts the search exactly.
     """
 
-    def __init__(self, directory: str | Path, *, dim: int, embedder: str, kind: str = "flat",
-                 hnsw_m: int = 32, ef_search: int = 128) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        dim: int,
+        embedder: str,
+        kind: str = "flat",
+        hnsw_m: int = 32,
+        ef_search: int = 128,
+    ) -> None:
         if kind not in ("flat", "hnsw"):
             raise ConfigError(f"index kind must be 'flat' or 'hnsw', got {kind!r}")
         self.dir = Path(directory)
@@ -219,8 +227,11 @@ class VectorIndex:
                 pos = ti.positions.pop(i, None)
                 if pos is not None and ti.labels is not None:
                     ti.labels[pos] = -1
-            if ti.hnsw is not None and ti.labels is not None and \
-                    np.count_nonzero(ti.labels < 0) > max(1000, 0.25 * ti.labels.size):
+            if (
+                ti.hnsw is not None
+                and ti.labels is not None
+                and np.count_nonzero(ti.labels < 0) > max(1000, 0.25 * ti.labels.size)
+            ):
                 self._rebuild_hnsw(ti)
             self.dirty.add(t)
         return sum(len(v) for v in by_type.values())
@@ -249,8 +260,14 @@ class VectorIndex:
         return arr, out
 
     # -------------------------------------------------------------------------------------- search
-    def search(self, query: np.ndarray, k: int, *, types: Iterable[str] | None = None,
-               candidates: Mapping[str, np.ndarray] | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        types: Iterable[str] | None = None,
+        candidates: Mapping[str, np.ndarray] | None = None,
+    ) -> list[Hit]:
         """The k best (highest cosine) vectors over ``types`` (default all), exact unless HNSW is used
         unfiltered. With ``candidates`` only those ids can be returned, and the result is always exact."""
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
@@ -263,8 +280,9 @@ class VectorIndex:
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]
 
-    def _search_types(self, q: np.ndarray, k: int, names: list[str], candidates: Mapping[str, np.ndarray] | None,
-                      hits: list[Hit]) -> None:
+    def _search_types(
+        self, q: np.ndarray, k: int, names: list[str], candidates: Mapping[str, np.ndarray] | None, hits: list[Hit]
+    ) -> None:
         for t in names:
             ti = self.types[t]
             if ti.count == 0:
@@ -361,8 +379,10 @@ class VectorIndex:
         if int(m.get("format", 0)) != FORMAT_VERSION:
             raise StoreUnavailable(f"vector index format {m.get('format')} is not supported (need {FORMAT_VERSION})")
         if m.get("embedder") != self.embedder or int(m.get("dim", 0)) != self.dim:
-            raise ConfigError(f"vector index in {self.dir} was built with {m.get('embedder')} "
-                              f"(dim {m.get('dim')}), the lab uses {self.embedder} (dim {self.dim})")
+            raise ConfigError(
+                f"vector index in {self.dir} was built with {m.get('embedder')} "
+                f"(dim {m.get('dim')}), the lab uses {self.embedder} (dim {self.dim})"
+            )
         faiss = _faiss()
         types: dict[str, _TypeIndex] = {}
         files = m.get("types", {})
@@ -436,9 +456,14 @@ class VectorIndex:
                 _fsync_npy(self.dir / info["labels"], ti.labels)
             files[t] = info
         manifest = {
-            "format": FORMAT_VERSION, "embedder": self.embedder, "dim": self.dim, "index": self.kind,
-            "generation": gen, "sql_generation": int(sql_generation),
-            "counts": {t: self.types[t].count for t in sorted(files)}, "types": files,
+            "format": FORMAT_VERSION,
+            "embedder": self.embedder,
+            "dim": self.dim,
+            "index": self.kind,
+            "generation": gen,
+            "sql_generation": int(sql_generation),
+            "counts": {t: self.types[t].count for t in sorted(files)},
+            "types": files,
         }
         _fsync_write(self.dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
         _fsync_dir(self.dir)

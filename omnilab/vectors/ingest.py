@@ -41,8 +41,12 @@ class Batch:
     named: list[bool]
 
     def subset(self, keep: list[int]) -> Batch:
-        return Batch([self.rows[i] for i in keep], [self.hashes[i] for i in keep], [self.vectors[i] for i in keep],
-                     [self.named[i] for i in keep])
+        return Batch(
+            [self.rows[i] for i in keep],
+            [self.hashes[i] for i in keep],
+            [self.vectors[i] for i in keep],
+            [self.named[i] for i in keep],
+        )
 
 
 @dataclass
@@ -123,8 +127,7 @@ def _check_vectors(values: list[Any], dim: int, offset: int) -> list[np.ndarray 
 
 
 # -------------------------------------------------------------------------------------- dedupe
-def dedupe_batch(engine: sa.Engine, own: sa.Engine, batch: Batch, *, dedupe: bool
-                 ) -> tuple[Batch, int, dict[str, int]]:
+def dedupe_batch(engine: sa.Engine, own: sa.Engine, batch: Batch, *, dedupe: bool) -> tuple[Batch, int, dict[str, int]]:
     """(the rows to write, how many were duplicates, key rows to replace).
 
     A duplicate is a row whose id is already stored, or (``dedupe``) whose type and content are already
@@ -141,11 +144,16 @@ def dedupe_batch(engine: sa.Engine, own: sa.Engine, batch: Batch, *, dedupe: boo
     with own.connect() as conn:
         if dedupe:
             for part in chunks(sorted(set(batch.hashes))):
-                known.update((t, h) for t, h in conn.execute(sa.select(MV.c.memory_type, MV.c.content_hash).where(
-                    MV.c.content_hash.in_(part))))
+                known.update(
+                    (t, h)
+                    for t, h in conn.execute(
+                        sa.select(MV.c.memory_type, MV.c.content_hash).where(MV.c.content_hash.in_(part))
+                    )
+                )
         for part in chunks([m for m in named if m not in existing]):
-            leftover.update((m, int(i)) for m, i in conn.execute(
-                sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part))))
+            leftover.update(
+                (m, int(i)) for m, i in conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part)))
+            )
     seen: set[tuple[str, str]] = set()
     keep: list[int] = []
     for i, r in enumerate(batch.rows):

@@ -67,7 +67,7 @@ def stored_content_hash(content: Any) -> str | None:
 
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def insert_keys(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -111,9 +111,21 @@ class KeyRows:
     ``saved`` is called after this object saved the index, ``maybe_save`` saves it when a save is due.
     """
 
-    def __init__(self, *, engine: sa.Engine, own: sa.Engine, meta: LabMeta, embedder: Embedder,
-                 cache: EmbeddingCache, index: VectorIndex, lock: threading.RLock, follow: bool, progress: bool,
-                 saved: Callable[[], None], maybe_save: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        own: sa.Engine,
+        meta: LabMeta,
+        embedder: Embedder,
+        cache: EmbeddingCache,
+        index: VectorIndex,
+        lock: threading.RLock,
+        follow: bool,
+        progress: bool,
+        saved: Callable[[], None],
+        maybe_save: Callable[[], None],
+    ) -> None:
         self.engine = engine
         self.own = own
         self.meta = meta
@@ -164,8 +176,9 @@ class KeyRows:
         """memory id -> (vector id, memory type) of every key row, kept in memory (two-database labs only)."""
         if self._keymap is None:
             with self.own.connect() as conn:
-                self._keymap = {m: (int(i), t) for i, m, t in conn.execute(
-                    sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type))}
+                self._keymap = {
+                    m: (int(i), t) for i, m, t in conn.execute(sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type))
+                }
         return self._keymap
 
     # ------------------------------------------------------------------------------- freshness
@@ -184,14 +197,21 @@ class KeyRows:
         pg = self.engine.dialect.name == "postgresql"
         cols: list[sa.ColumnElement[Any]]
         if pg:
-            cols = [sa.func.count(), sa.cast(sa.func.max(MEM.c.created_at), sa.Text),
-                    sa.cast(sa.func.max(MEM.c.updated_at), sa.Text), sa.func.sum(sa.func.length(MEM.c.content)),
-                    sa.cast(sa.func.sum(sa.extract("epoch", MEM.c.updated_at)), sa.Text)]
+            cols = [
+                sa.func.count(),
+                sa.cast(sa.func.max(MEM.c.created_at), sa.Text),
+                sa.cast(sa.func.max(MEM.c.updated_at), sa.Text),
+                sa.func.sum(sa.func.length(MEM.c.content)),
+                sa.cast(sa.func.sum(sa.extract("epoch", MEM.c.updated_at)), sa.Text),
+            ]
         else:  # timestamps are text there, possibly in several formats: read raw
-            cols = [sa.func.count(), sa.func.max(MEM.c.created_at, type_=_RAW),
-                    sa.func.max(MEM.c.updated_at, type_=_RAW), sa.func.sum(sa.func.length(MEM.c.content)),
-                    sa.func.sum(sa.cast(sa.func.strftime("%s", sa.type_coerce(MEM.c.updated_at, sa.Text)),
-                                        sa.Integer))]
+            cols = [
+                sa.func.count(),
+                sa.func.max(MEM.c.created_at, type_=_RAW),
+                sa.func.max(MEM.c.updated_at, type_=_RAW),
+                sa.func.sum(sa.func.length(MEM.c.content)),
+                sa.func.sum(sa.cast(sa.func.strftime("%s", sa.type_coerce(MEM.c.updated_at, sa.Text)), sa.Integer)),
+            ]
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(*cols).select_from(MEM)).one()
         return [int(row[0]), row[1], row[2], int(row[3] or 0), row[4]]
@@ -230,8 +250,15 @@ class KeyRows:
         stmt = everything
         usable = isinstance(last, list) and len(last) == len(fp) and (last[1] is not None or last[2] is not None)
         if usable:  # only rows stamped since the last look can be new or changed (for the rest: see below)
-            stmt = stmt.where(sa.or_(*[_since(c, v, pg) for c, v in ((MEM.c.created_at, last[1]),
-                                                                     (MEM.c.updated_at, last[2])) if v is not None]))
+            stmt = stmt.where(
+                sa.or_(
+                    *[
+                        _since(c, v, pg)
+                        for c, v in ((MEM.c.created_at, last[1]), (MEM.c.updated_at, last[2]))
+                        if v is not None
+                    ]
+                )
+            )
         seen = self._sync_select(stmt, out)
         with self.own.connect() as conn:
             n_keys = conn.execute(sa.select(sa.func.count()).select_from(MV)).scalar_one()
@@ -268,17 +295,31 @@ class KeyRows:
         with self.own.begin() as conn:
             have = {}
             for part in chunks([r[0] for r in rows]):
-                have.update({m: (i, t, h) for i, m, t, h in conn.execute(
-                    sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type, MV.c.content_hash)
-                    .where(MV.c.memory_id.in_(part)))})
+                have.update(
+                    {
+                        m: (i, t, h)
+                        for i, m, t, h in conn.execute(
+                            sa.select(MV.c.id, MV.c.memory_id, MV.c.memory_type, MV.c.content_hash).where(
+                                MV.c.memory_id.in_(part)
+                            )
+                        )
+                    }
+                )
             new, fts = [], []
             changed = 0
             for mid, mtype, content in rows:
                 h = stored_content_hash(content)
                 cur = have.get(mid)
                 if cur is None:
-                    new.append({"memory_id": mid, "memory_type": mtype, "content_hash": h, "embedding_key": None,
-                                "_content": content})
+                    new.append(
+                        {
+                            "memory_id": mid,
+                            "memory_type": mtype,
+                            "content_hash": h,
+                            "embedding_key": None,
+                            "_content": content,
+                        }
+                    )
                 elif cur[2] != h or cur[1] != mtype:
                     values: dict[str, Any] = {"memory_type": mtype}
                     if cur[2] != h:
@@ -305,8 +346,9 @@ class KeyRows:
         added = 0
         for part in chunks(missing, 2000):
             with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content)
-                                    .where(MEM.c.id.in_(part))).all()
+                rows = conn.execute(
+                    sa.select(MEM.c.id, MEM.c.memory_type, MEM.c.content).where(MEM.c.id.in_(part))
+                ).all()
             added += self._sync_rows(rows)[0]
         return len(gone), added
 
@@ -333,8 +375,9 @@ class KeyRows:
         if self.stale:
             self.reconcile(progress=self._progress)
 
-    def reconcile_locked(self, *, progress: bool, save: bool, embed: bool = True, fp: list[Any] | None = None,
-                          repair: bool = True) -> dict[str, int]:
+    def reconcile_locked(
+        self, *, progress: bool, save: bool, embed: bool = True, fp: list[Any] | None = None, repair: bool = True
+    ) -> dict[str, int]:
         """``fp``: the fingerprint just taken; ``repair``: also look for missing keyword rows (a full scan)."""
         started = time.perf_counter()
         synced = self.sync_keys(fp)
@@ -369,8 +412,13 @@ class KeyRows:
                 self.index.load()
                 return self.reconcile_locked(progress=progress, save=save, embed=embed)
             self._saved()
-        out = {"added": added, "removed": removed, "embedded": len(embedded), "keyword_rows": len(missing_fts),
-               **synced}
+        out = {
+            "added": added,
+            "removed": removed,
+            "embedded": len(embedded),
+            "keyword_rows": len(missing_fts),
+            **synced,
+        }
         if any(out.values()):
             log.info("reconciled the vector index with SQL in %.2fs: %s", time.perf_counter() - started, out)
         return out
@@ -381,8 +429,11 @@ class KeyRows:
 
         out: dict[int, str] = {}
         bar = tqdm(total=len(ids), desc="embedding memories", disable=not progress, unit="mem")
-        set_key = sa.update(MV).where(MV.c.id == sa.bindparam("vid")).values(
-            embedding_key=sa.bindparam("key"), content_hash=sa.bindparam("hash"))
+        set_key = (
+            sa.update(MV)
+            .where(MV.c.id == sa.bindparam("vid"))
+            .values(embedding_key=sa.bindparam("key"), content_hash=sa.bindparam("hash"))
+        )
         for chunk in chunks(ids, 1024):
             with self.own.connect() as conn:
                 mids = dict(conn.execute(sa.select(MV.c.id, MV.c.memory_id).where(MV.c.id.in_(chunk))).all())
@@ -393,8 +444,13 @@ class KeyRows:
             with self.own.begin() as conn:
                 self.cache.put_many(conn, {k: vectors[k] for k in stats.new_keys})
                 if pairs:  # one executemany: per-row statements cost more than the embedding itself
-                    conn.execute(set_key, [{"vid": vid, "key": key, "hash": stored_content_hash(content)}
-                                           for (vid, content), key in zip(pairs, keys)])
+                    conn.execute(
+                        set_key,
+                        [
+                            {"vid": vid, "key": key, "hash": stored_content_hash(content)}
+                            for (vid, content), key in zip(pairs, keys)
+                        ],
+                    )
             out.update({p[0]: k for p, k in zip(pairs, keys)})
             bar.update(len(chunk))
         bar.close()

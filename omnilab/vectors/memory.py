@@ -64,10 +64,21 @@ class MemoryStore:
     :data:`omnilab.vectors.search.ResultCacheProvider`; without one, results are never cached).
     """
 
-    def __init__(self, engine: sa.Engine, directory: str | Path, *, own_engine: sa.Engine | None = None,
-                 read_only: bool = False, embedder: str | Embedder | None = None, index: str = "flat",
-                 reindex: bool = False, progress: bool = False, log_access: bool = False,
-                 follow: bool | None = None, result_cache: ResultCacheProvider | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        directory: str | Path,
+        *,
+        own_engine: sa.Engine | None = None,
+        read_only: bool = False,
+        embedder: str | Embedder | None = None,
+        index: str = "flat",
+        reindex: bool = False,
+        progress: bool = False,
+        log_access: bool = False,
+        follow: bool | None = None,
+        result_cache: ResultCacheProvider | None = None,
+    ) -> None:
         self.engine = engine
         self.own = own_engine if own_engine is not None else engine
         self.split = self.own is not engine
@@ -77,8 +88,9 @@ class MemoryStore:
         if self.split and self.own.dialect.name != "sqlite":
             raise ConfigError("omnilab's own tables live in the platform's PostgreSQL database or in a SQLite file")
         if self.read_only and log_access:
-            raise ReadOnlyViolation("this lab is attached read-only: log_access would write memory_access rows "
-                                    "to the platform's database")
+            raise ReadOnlyViolation(
+                "this lab is attached read-only: log_access would write memory_access rows to the platform's database"
+            )
         with engine.connect() as conn:  # a platform database lacks omnilab's added columns
             self.columns = frozenset(c["name"] for c in sa.inspect(conn).get_columns("memory_entries"))
         self.directory = Path(directory)
@@ -97,19 +109,42 @@ class MemoryStore:
         if wanted is not None and wanted.name != recorded["name"] and not reindex:
             raise ConfigError(
                 f"this lab's memories are embedded with {recorded['name']} (dim {recorded['dim']}); "
-                f"opening it with {wanted.name} needs omnilab.open(..., reindex=True) or lab.reindex('{wanted.spec}')")
-        self.embedder = wanted if wanted is not None and wanted.name == recorded["name"] else create_embedder(
-            recorded["spec"])
+                f"opening it with {wanted.name} needs omnilab.open(..., reindex=True) or lab.reindex('{wanted.spec}')"
+            )
+        self.embedder = (
+            wanted if wanted is not None and wanted.name == recorded["name"] else create_embedder(recorded["spec"])
+        )
         self.index_kind = index
         self._open_index()
-        self.keys = KeyRows(engine=engine, own=self.own, meta=self.meta, embedder=self.embedder, cache=self.cache,
-                            index=self.index, lock=self._lock, follow=self.follow, progress=progress,
-                            saved=self._mark_saved, maybe_save=self._maybe_save)
+        self.keys = KeyRows(
+            engine=engine,
+            own=self.own,
+            meta=self.meta,
+            embedder=self.embedder,
+            cache=self.cache,
+            index=self.index,
+            lock=self._lock,
+            follow=self.follow,
+            progress=progress,
+            saved=self._mark_saved,
+            maybe_save=self._maybe_save,
+        )
         self.searcher = MemorySearch(
-            engine=engine, own=self.own, columns=self.columns, embedder=self.embedder, cache=self.cache,
-            index=self.index, lock=self._lock, catch_up=self.keys.check_platform, refresh=self.refresh,
-            key_map=self.keys.key_map, generation=self.sql_generation, read_only=self.read_only,
-            log_access=log_access, result_cache=result_cache)
+            engine=engine,
+            own=self.own,
+            columns=self.columns,
+            embedder=self.embedder,
+            cache=self.cache,
+            index=self.index,
+            lock=self._lock,
+            catch_up=self.keys.check_platform,
+            refresh=self.refresh,
+            key_map=self.keys.key_map,
+            generation=self.sql_generation,
+            read_only=self.read_only,
+            log_access=log_access,
+            result_cache=result_cache,
+        )
         if wanted is not None and wanted.name != recorded["name"]:
             self.reindex(wanted, progress=progress)
         elif self.follow:
@@ -119,16 +154,18 @@ class MemoryStore:
 
     def _open_index(self) -> None:
         self.cache = EmbeddingCache(self.own, self.embedder.name, self.embedder.dim)
-        self.index = VectorIndex(self.directory, dim=self.embedder.dim, embedder=self.embedder.name,
-                                 kind=self.index_kind)
+        self.index = VectorIndex(
+            self.directory, dim=self.embedder.dim, embedder=self.embedder.name, kind=self.index_kind
+        )
         with self.index.lock:
             try:
                 if self.index.load():
                     self._mark_saved()  # what is on disk is what we hold
             except (ConfigError, OmnilabError) as exc:  # a derived file: rebuild it from SQL
                 log.warning("rebuilding the vector index: %s", exc)
-                self.index.generation = (self.index.disk_generation() if self._manifest_readable()
-                                         else self.index.file_generation())
+                self.index.generation = (
+                    self.index.disk_generation() if self._manifest_readable() else self.index.file_generation()
+                )
                 self.index.clear()
 
     def _manifest_readable(self) -> bool:
@@ -213,24 +250,48 @@ class MemoryStore:
             self.keys.close()
 
     # ----------------------------------------------------------------------------------- writing
-    def remember(self, content: str, memory_type: str, *, priority: int = 5, agent_id: str | None = None,
-                 session_id: str | None = None, project_id: str | None = None, tags: Iterable[str] = (),
-                 metadata: Mapping[str, Any] | None = None, **extra: Any) -> str:
+    def remember(
+        self,
+        content: str,
+        memory_type: str,
+        *,
+        priority: int = 5,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        project_id: str | None = None,
+        tags: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
         """Store one memory and return its memory id (a uuid string unless ``id`` is given)."""
         self._writable("remember()")
         if isinstance(tags, str):
             raise InvalidInput("tags must be a list of strings, not one string")
-        row = {"content": content, "memory_type": getattr(memory_type, "value", memory_type),
-               "priority": int(getattr(priority, "value", priority)) if priority is not None else None,
-               "agent_id": agent_id, "session_id": session_id, "project_id": project_id,
-               "tags": list(tags), "metadata": dict(metadata or {}), **extra}
+        row = {
+            "content": content,
+            "memory_type": getattr(memory_type, "value", memory_type),
+            "priority": int(getattr(priority, "value", priority)) if priority is not None else None,
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "project_id": project_id,
+            "tags": list(tags),
+            "metadata": dict(metadata or {}),
+            **extra,
+        }
         summary = self.ingest([row], progress=False, dedupe=False)
         if not summary["memory_ids"]:
             raise InvalidInput(f"a memory with id {row.get('id') or row.get('memory_id')!r} already exists")
         return summary["memory_ids"][0]
 
-    def ingest(self, data: Any, *, memory_type: str | None = None, batch_size: int = 1000,
-               progress: bool = True, dedupe: bool = True) -> dict[str, Any]:
+    def ingest(
+        self,
+        data: Any,
+        *,
+        memory_type: str | None = None,
+        batch_size: int = 1000,
+        progress: bool = True,
+        dedupe: bool = True,
+    ) -> dict[str, Any]:
         """Bulk-add memories; see :meth:`omnilab.Lab.ingest`. Returns a summary dict.
 
         Each batch is one transaction, so an ingest that fails part-way keeps the batches written before
@@ -245,8 +306,15 @@ class MemoryStore:
 
         self._writable("ingest()")
         started = time.perf_counter()
-        summary: dict[str, Any] = {"added": 0, "duplicates": 0, "embedded": 0, "cache_hits": 0,
-                                   "precomputed": 0, "seconds": 0.0, "memory_ids": []}
+        summary: dict[str, Any] = {
+            "added": 0,
+            "duplicates": 0,
+            "embedded": 0,
+            "cache_hits": 0,
+            "precomputed": 0,
+            "seconds": 0.0,
+            "memory_ids": [],
+        }
         total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
         bar = tqdm(total=total, desc="ingest", unit="mem", disable=not progress)
         with self._lock:
@@ -270,8 +338,9 @@ class MemoryStore:
         summary["seconds"] = round(time.perf_counter() - started, 3)
         return summary
 
-    def _ingest_batch(self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool,
-                      summary: dict[str, Any]) -> None:
+    def _ingest_batch(
+        self, batch: list[dict[str, Any]], offset: int, memory_type: str | None, dedupe: bool, summary: dict[str, Any]
+    ) -> None:
         """One batch: validate -> dedupe -> embed -> write (one transaction) -> index; counts go to ``summary``."""
         pending: list[str] = []  # the ids being committed: looked up again if the connection dies meanwhile
         try:
@@ -311,7 +380,8 @@ class MemoryStore:
             f"lost the database connection while ingesting (rows from {offset}): "
             f"{len(summary['memory_ids'])} memories written by this call"
             + (f", {len(unknown)} not known (the database cannot be reached to check)" if unknown else "")
-            + f": {getattr(exc, 'orig', exc)}")
+            + f": {getattr(exc, 'orig', exc)}"
+        )
         err.unknown_ids = unknown  # type: ignore[attr-defined]  # documented extra attribute of this error
         return err
 
@@ -342,9 +412,13 @@ class MemoryStore:
                 bulk_insert(pconn, "memory_entries", cols)
                 for part in chunks(list(leftover.values())):
                     oconn.execute(sa.delete(MV).where(MV.c.id.in_(part)))  # keyword rows go by trigger
-                id_of = insert_keys(oconn, [{"memory_id": r["id"], "memory_type": r["memory_type"],
-                                             "content_hash": h, "embedding_key": k}
-                                            for r, h, k in zip(rows, batch.hashes, vectors.keys)])
+                id_of = insert_keys(
+                    oconn,
+                    [
+                        {"memory_id": r["id"], "memory_type": r["memory_type"], "content_hash": h, "embedding_key": k}
+                        for r, h, k in zip(rows, batch.hashes, vectors.keys)
+                    ],
+                )
                 vids = [id_of[r["id"]] for r in rows]
                 hybrid.fts_write(oconn, [(v, r["content"]) for v, r in zip(vids, rows)], fresh=True)
                 self.meta.bump(oconn)
@@ -361,8 +435,12 @@ class MemoryStore:
             by_type.setdefault(r["memory_type"], []).append(j)
         keys = vectors.keys
         for mtype, js in by_type.items():
-            self.index.add(mtype, np.asarray([vids[j] for j in js], dtype=np.int64),
-                           np.vstack([vectors.vectors[keys[j]] for j in js]), [keys[j] for j in js])
+            self.index.add(
+                mtype,
+                np.asarray([vids[j] for j in js], dtype=np.int64),
+                np.vstack([vectors.vectors[keys[j]] for j in js]),
+                [keys[j] for j in js],
+            )
 
     def forget(self, memory_ids: str | Iterable[str]) -> int:
         """Delete memories by memory id (with their access log and relationships); returns how many existed."""
@@ -401,15 +479,17 @@ class MemoryStore:
                     stmt = sa.select(MEM.c.id).where(MEM.c.id.in_(part))
                     if only is not None:
                         stmt = stmt.where(only)
-                    mine = list(pconn.execute(stmt.with_for_update() if self.dialect == "postgresql" else stmt)
-                                .scalars())
+                    mine = list(
+                        pconn.execute(stmt.with_for_update() if self.dialect == "postgresql" else stmt).scalars()
+                    )
                     if not mine:
                         continue
                     found += mine
                     # the platform's foreign keys have no ON DELETE: dependents go first
                     pconn.execute(sa.delete(ACCESS).where(ACCESS.c.memory_id.in_(mine)))
-                    pconn.execute(sa.delete(REL).where(sa.or_(REL.c.source_memory_id.in_(mine),
-                                                              REL.c.target_memory_id.in_(mine))))
+                    pconn.execute(
+                        sa.delete(REL).where(sa.or_(REL.c.source_memory_id.in_(mine), REL.c.target_memory_id.in_(mine)))
+                    )
                     pconn.execute(sa.delete(MEM).where(MEM.c.id.in_(mine)))
                     vids += list(oconn.execute(sa.select(MV.c.id).where(MV.c.memory_id.in_(mine))).scalars())
                     oconn.execute(sa.delete(MV).where(MV.c.memory_id.in_(mine)))  # keyword rows go by trigger
@@ -424,21 +504,36 @@ class MemoryStore:
     def update(self, memory_id: str, **changes: Any) -> None:
         """Change fields of one memory; new content (or type) re-embeds/re-indexes it."""
         self._writable("update_memory()")
-        allowed = {"content", "memory_type", "priority", "agent_id", "session_id", "project_id", "tags",
-                   "metadata", "expires_at"}
+        allowed = {
+            "content",
+            "memory_type",
+            "priority",
+            "agent_id",
+            "session_id",
+            "project_id",
+            "tags",
+            "metadata",
+            "expires_at",
+        }
         bad = set(changes) - allowed
         if bad:
             raise InvalidInput(f"cannot update {', '.join(sorted(bad))}; allowed: {', '.join(sorted(allowed))}")
         with self._lock:
             self.keys.ensure_fresh()
             with self.engine.connect() as conn:
-                cur = conn.execute(sa.select(*[c for c in MEM.columns if c.name in self.columns])
-                                   .where(MEM.c.id == memory_id)).mappings().one_or_none()
+                cur = (
+                    conn.execute(
+                        sa.select(*[c for c in MEM.columns if c.name in self.columns]).where(MEM.c.id == memory_id)
+                    )
+                    .mappings()
+                    .one_or_none()
+                )
             if cur is None:
                 raise NotFound(f"no memory with id {memory_id!r}")
             with self.own.connect() as conn:
-                vid, key = conn.execute(sa.select(MV.c.id, MV.c.embedding_key).where(MV.c.memory_id == memory_id)
-                                        ).one_or_none() or (None, None)
+                vid, key = conn.execute(
+                    sa.select(MV.c.id, MV.c.embedding_key).where(MV.c.memory_id == memory_id)
+                ).one_or_none() or (None, None)
             row = {k: v for k, v in cur.items() if k != "updated_at"}
             row.update({k: getattr(v, "value", v) for k, v in changes.items()})
             clean = validate_rows("memory_entries", [row])[0]
@@ -528,50 +623,120 @@ class MemoryStore:
 
     # ------------------------------------------------------------------------------------ reading
     # Done by self.searcher (MemorySearch); these are the store's public face for it.
-    def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
-                 limit: int | None = None, include_expired: bool = False, **filters: Any) -> pd.DataFrame:
+    def memories(
+        self,
+        memory_type: str | Iterable[str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        include_expired: bool = False,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Memories newest first (see :meth:`MemorySearch.memories`)."""
-        return self.searcher.memories(memory_type, where=where, limit=limit, include_expired=include_expired,
-                                      **filters)
+        return self.searcher.memories(memory_type, where=where, limit=limit, include_expired=include_expired, **filters)
 
     def query_vector(self, query: Any) -> np.ndarray:
         """A text or vector query as a normalized (dim,) float32 vector."""
         return self.searcher.query_vector(query)
 
-    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
-               where: Mapping[str, Any] | None = None, cache: bool | None = False,
-               include_expired: bool = False) -> pd.DataFrame:
+    def search(
+        self,
+        query: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        threshold: float | str | None = None,
+        where: Mapping[str, Any] | None = None,
+        cache: bool | None = False,
+        include_expired: bool = False,
+    ) -> pd.DataFrame:
         """Exact top-k memories as a frame (see :meth:`MemorySearch.search`; results are cached only when asked)."""
-        return self.searcher.search(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                                    cache=cache, include_expired=include_expired)
+        return self.searcher.search(
+            query,
+            memory_type=memory_type,
+            k=k,
+            threshold=threshold,
+            where=where,
+            cache=cache,
+            include_expired=include_expired,
+        )
 
-    def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
-                    where: Mapping[str, Any] | None = None, include_expired: bool = False) -> list[Hit]:
+    def search_hits(
+        self,
+        query: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        threshold: float | None = None,
+        where: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> list[Hit]:
         """Exact top-k (vector id, cosine, type) among memories matching ``where``."""
-        return self.searcher.search_hits(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                                         include_expired=include_expired)
+        return self.searcher.search_hits(
+            query, memory_type=memory_type, k=k, threshold=threshold, where=where, include_expired=include_expired
+        )
 
-    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
-                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                      weight: float | None = None, pool: int | None = None,
-                      include_expired: bool = False) -> pd.DataFrame:
+    def hybrid_search(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        fusion: str | None = None,
+        weight: float | None = None,
+        pool: int | None = None,
+        include_expired: bool = False,
+    ) -> pd.DataFrame:
         """Keyword (BM25) and vector search fused (see :meth:`MemorySearch.hybrid_search`)."""
-        return self.searcher.hybrid_search(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
-                                           weight=weight, pool=pool, include_expired=include_expired)
+        return self.searcher.hybrid_search(
+            query,
+            memory_type=memory_type,
+            k=k,
+            where=where,
+            fusion=fusion,
+            weight=weight,
+            pool=pool,
+            include_expired=include_expired,
+        )
 
-    def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
-                    where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                    weight: float | None = None, pool: int | None = None,
-                    include_expired: bool = False) -> list[Fused]:
+    def hybrid_hits(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        fusion: str | None = None,
+        weight: float | None = None,
+        pool: int | None = None,
+        include_expired: bool = False,
+    ) -> list[Fused]:
         """Fused (id, score, cosine, keyword score) best first."""
-        return self.searcher.hybrid_hits(query, memory_type=memory_type, k=k, where=where, fusion=fusion,
-                                         weight=weight, pool=pool, include_expired=include_expired)
+        return self.searcher.hybrid_hits(
+            query,
+            memory_type=memory_type,
+            k=k,
+            where=where,
+            fusion=fusion,
+            weight=weight,
+            pool=pool,
+            include_expired=include_expired,
+        )
 
-    def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
-                     pool: int = 50, include_expired: bool = False) -> tuple[dict[int, float], dict[int, float]]:
+    def hybrid_pools(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        where: Mapping[str, Any] | None = None,
+        pool: int = 50,
+        include_expired: bool = False,
+    ) -> tuple[dict[int, float], dict[int, float]]:
         """Both candidate pools of a hybrid search: (cosine by id, keyword score by id)."""
-        return self.searcher.hybrid_pools(query, memory_type=memory_type, where=where, pool=pool,
-                                          include_expired=include_expired)
+        return self.searcher.hybrid_pools(
+            query, memory_type=memory_type, where=where, pool=pool, include_expired=include_expired
+        )
 
     def relate(self, source: str, target: str, relationship_type: str = "related", strength: float = 1.0) -> None:
         """Link two memories (directed, unique per type); an existing link gets the new strength."""
@@ -606,9 +771,16 @@ class MemoryStore:
     def stats(self) -> dict[str, Any]:
         with self.own.connect() as conn:
             cached = conn.execute(sa.select(sa.func.count()).select_from(embedding_cache)).scalar_one()
-        return {"embedder": self.embedder.name, "dim": self.embedder.dim, "index": self.index_kind,
-                "vectors": len(self.index), "per_type": self.index.counts(), "generation": self.generation,
-                "cached_embeddings": int(cached), "read_only": self.read_only}
+        return {
+            "embedder": self.embedder.name,
+            "dim": self.embedder.dim,
+            "index": self.index_kind,
+            "vectors": len(self.index),
+            "per_type": self.index.counts(),
+            "generation": self.generation,
+            "cached_embeddings": int(cached),
+            "read_only": self.read_only,
+        }
 
 
 def _connection_lost(exc: Exception, dbapi: Any) -> bool:
@@ -616,4 +788,3 @@ def _connection_lost(exc: Exception, dbapi: Any) -> bool:
     if isinstance(exc, sa.exc.DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
     return dbapi is not None and isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
-

@@ -45,20 +45,23 @@ class LabMeta:
 
     def _set(self, conn: sa.Connection, key: str, value: Any, only_if_new: bool) -> None:
         ins = insert_on_conflict(conn, lab_meta).values(key=key, value=value, counter=0, updated_at=utcnow())
-        conn.execute(ins.on_conflict_do_nothing() if only_if_new else ins.on_conflict_do_update(
-            index_elements=["key"], set_={"value": value, "updated_at": utcnow()}))
+        conn.execute(
+            ins.on_conflict_do_nothing()
+            if only_if_new
+            else ins.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
+        )
 
     def bump(self, conn: sa.Connection) -> int:
         """Increment the memory write generation inside the caller's transaction; returns the new value."""
         ins = insert_on_conflict(conn, lab_meta).values(key=_GENERATION, value=None, counter=1, updated_at=utcnow())
-        stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
-            "counter": lab_meta.c.counter + 1, "updated_at": utcnow()}).returning(lab_meta.c.counter)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["key"], set_={"counter": lab_meta.c.counter + 1, "updated_at": utcnow()}
+        ).returning(lab_meta.c.counter)
         self.bumped = int(conn.execute(stmt).scalar_one())
         return self.bumped
 
     def generation(self) -> int:
         """The memory write generation as stored (0 before the first write)."""
         with self.engine.connect() as conn:
-            gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == _GENERATION)
-                               ).scalar_one_or_none()
+            gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == _GENERATION)).scalar_one_or_none()
         return int(gen or 0)

@@ -43,8 +43,17 @@ import numpy as np
 
 from omnilab.errors import ConfigError, OmnilabError
 
-__all__ = ["EXPORT_FORMAT", "MIN_EXPORT_COSINE", "StLayout", "OnnxModel", "available", "read_layout",
-           "default_cache_dir", "load_tokenizer", "load_model"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "MIN_EXPORT_COSINE",
+    "StLayout",
+    "OnnxModel",
+    "available",
+    "read_layout",
+    "default_cache_dir",
+    "load_tokenizer",
+    "load_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +134,14 @@ def read_layout(path: Path, name: str) -> StLayout:
     if not (path / "tokenizer.json").is_file():
         raise ConfigError(f"the ONNX backend needs the fast tokenizer file {path / 'tokenizer.json'}")
     st_config = _json(path / "sentence_bert_config.json")
-    return StLayout(path=path, name=re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60],
-                    max_seq_length=int(st_config.get("max_seq_length") or 512),
-                    do_lower_case=bool(st_config.get("do_lower_case", False)),
-                    dim=int(config["hidden_size"]), num_heads=int(config["num_attention_heads"]))
+    return StLayout(
+        path=path,
+        name=re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60],
+        max_seq_length=int(st_config.get("max_seq_length") or 512),
+        do_lower_case=bool(st_config.get("do_lower_case", False)),
+        dim=int(config["hidden_size"]),
+        num_heads=int(config["num_attention_heads"]),
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -186,7 +199,7 @@ class OnnxModel:
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(seqs), self.layout.dim), dtype=np.float32)
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             ids, mask = _pad([seqs[i] for i in rows])
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = self.session.run(None, {k: feeds[k] for k in self._inputs})[0]
@@ -206,8 +219,8 @@ def _pad(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.zeros((len(seqs), width), dtype=np.int64)
     mask = np.zeros((len(seqs), width), dtype=np.int64)
     for row, seq in enumerate(seqs):
-        ids[row, :len(seq)] = seq
-        mask[row, :len(seq)] = 1
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
     return ids, mask
 
 
@@ -334,21 +347,37 @@ def _build(layout: StLayout, entry: _Entry) -> None:
     from omnilab.vectors.index import _fsync_dir, _fsync_write
 
     started = time.perf_counter()
-    log.warning("exporting %s to ONNX once (this takes a while; later runs load it in well under a second) "
-                "into %s", layout.name, entry.model.parent)
+    log.warning(
+        "exporting %s to ONNX once (this takes a while; later runs load it in well under a second) into %s",
+        layout.name,
+        entry.model.parent,
+    )
     with _scratch(entry) as tmp:
         model_file, info = _export(layout, tmp)
         data = model_file.read_bytes()
         with open(model_file, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(model_file, entry.model)
-    manifest = {"format": EXPORT_FORMAT, "key": entry.key, "model": layout.name, "source": str(layout.path),
-                "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "stat": list(_stat_key(entry.model)),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **info}
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "key": entry.key,
+        "model": layout.name,
+        "source": str(layout.path),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "stat": list(_stat_key(entry.model)),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **info,
+    }
     _fsync_write(entry.manifest, json.dumps(manifest, indent=1).encode("utf-8"))
     _fsync_dir(entry.model.parent)
-    log.warning("exported %s to %s in %.1fs (min cosine to PyTorch on probe texts %.6f)", layout.name,
-                entry.model, time.perf_counter() - started, info["min_probe_cosine"])
+    log.warning(
+        "exported %s to %s in %.1fs (min cosine to PyTorch on probe texts %.6f)",
+        layout.name,
+        entry.model,
+        time.perf_counter() - started,
+        info["min_probe_cosine"],
+    )
 
 
 def _export(layout: StLayout, tmp: Path) -> tuple[Path, dict[str, Any]]:
@@ -376,24 +405,36 @@ def _export(layout: StLayout, tmp: Path) -> tuple[Path, dict[str, Any]]:
             self.inner = model
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     # The PyTorch reference for the check below, on other lengths than the trace and one past max_seq_length.
     ids, mask = _pad(_tokenize(layout, _PROBES))
     with torch.no_grad():
-        ref = _mean_pool(model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                               token_type_ids=torch.zeros_like(torch.from_numpy(ids))).last_hidden_state.numpy(), mask)
+        ref = _mean_pool(
+            model(
+                input_ids=torch.from_numpy(ids),
+                attention_mask=torch.from_numpy(mask),
+                token_type_ids=torch.zeros_like(torch.from_numpy(ids)),
+            ).last_hidden_state.numpy(),
+            mask,
+        )
     ids, mask = _pad(_tokenize(layout, _PROBES[:2]))  # traced with padding, so the graph keeps the mask
     raw = tmp / "raw.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
         # eval(): the exporter puts the module back in its own mode afterwards, and a new Module trains
-        torch.onnx.export(HiddenStates().eval(), (torch.from_numpy(ids), torch.from_numpy(mask),
-                                           torch.zeros_like(torch.from_numpy(ids))), str(raw),
-                          input_names=list(_INPUTS), output_names=["last_hidden_state"],
-                          dynamic_axes={n: {0: "batch", 1: "sequence"} for n in (*_INPUTS, "last_hidden_state")},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            HiddenStates().eval(),
+            (torch.from_numpy(ids), torch.from_numpy(mask), torch.zeros_like(torch.from_numpy(ids))),
+            str(raw),
+            input_names=list(_INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in (*_INPUTS, "last_hidden_state")},
+            opset_version=17,
+            dynamo=False,
+        )
     final, fused = _fuse(layout, raw, tmp / "fused.onnx")
     got = OnnxModel(layout, _session(str(final)), "exported").encode(_PROBES, batch_size=3)
     cosine = float(_cosines(ref, got).min())
@@ -402,9 +443,16 @@ def _export(layout: StLayout, tmp: Path) -> tuple[Path, dict[str, Any]]:
     import onnxruntime
     import transformers
 
-    return final, {"fused": fused, "min_probe_cosine": cosine, "max_seq_length": layout.max_seq_length,
-                   "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                                "onnxruntime": onnxruntime.__version__}}
+    return final, {
+        "fused": fused,
+        "min_probe_cosine": cosine,
+        "max_seq_length": layout.max_seq_length,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+    }
 
 
 def _fuse(layout: StLayout, raw: Path, out: Path) -> tuple[Path, bool]:
@@ -412,8 +460,9 @@ def _fuse(layout: StLayout, raw: Path, out: Path) -> tuple[Path, bool]:
     try:
         from onnxruntime.transformers import optimizer
 
-        fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=layout.num_heads,
-                                         hidden_size=layout.dim, opt_level=1)
+        fused = optimizer.optimize_model(
+            str(raw), model_type="bert", num_heads=layout.num_heads, hidden_size=layout.dim, opt_level=1
+        )
         fused.save_model_to_file(str(out))
     except Exception as exc:  # noqa: BLE001 - the optimizer is best effort; the raw graph is correct
         log.info("onnxruntime's BERT fusions did not apply to %s (%s); using the plain export", layout.name, exc)

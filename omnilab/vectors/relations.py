@@ -27,8 +27,9 @@ def _existing(conn: sa.Connection, memory_ids: list[str]) -> None:
         raise NotFound(f"no memory with id {missing[0]!r}")
 
 
-def relate(engine: sa.Engine, source: str, target: str, relationship_type: str = "related",
-           strength: float = 1.0) -> None:
+def relate(
+    engine: sa.Engine, source: str, target: str, relationship_type: str = "related", strength: float = 1.0
+) -> None:
     """Link two memories (directed, unique per type); an existing link gets the new strength."""
     if not isinstance(relationship_type, str) or not relationship_type.strip() or len(relationship_type) > 50:
         raise InvalidInput("relationship_type must be a non-empty string of at most 50 characters")
@@ -38,12 +39,21 @@ def relate(engine: sa.Engine, source: str, target: str, relationship_type: str =
         raise InvalidInput("a memory cannot be related to itself")
     with engine.begin() as conn:
         _existing(conn, [source, target])
-        match = sa.and_(REL.c.source_memory_id == source, REL.c.target_memory_id == target,
-                        REL.c.relationship_type == relationship_type)
+        match = sa.and_(
+            REL.c.source_memory_id == source,
+            REL.c.target_memory_id == target,
+            REL.c.relationship_type == relationship_type,
+        )
         if conn.execute(sa.update(REL).where(match).values(strength=float(strength))).rowcount == 0:
-            conn.execute(sa.insert(REL).values(source_memory_id=source, target_memory_id=target,
-                                               relationship_type=relationship_type, strength=float(strength),
-                                               created_at=utcnow()))
+            conn.execute(
+                sa.insert(REL).values(
+                    source_memory_id=source,
+                    target_memory_id=target,
+                    relationship_type=relationship_type,
+                    strength=float(strength),
+                    created_at=utcnow(),
+                )
+            )
 
 
 def related(engine: sa.Engine, memory_id: str, relationship_type: str | None = None) -> pd.DataFrame:
@@ -51,12 +61,24 @@ def related(engine: sa.Engine, memory_id: str, relationship_type: str | None = N
     with engine.connect() as conn:
         _existing(conn, [memory_id])
         frames = []
-        for direction, mine, other in (("out", REL.c.source_memory_id, REL.c.target_memory_id),
-                                       ("in", REL.c.target_memory_id, REL.c.source_memory_id)):
-            stmt = (sa.select(sa.literal(direction).label("direction"), REL.c.relationship_type,
-                              REL.c.strength, MEM.c.id.label("memory_id"), MEM.c.memory_type, MEM.c.content,
-                              MEM.c.agent_id, MEM.c.created_at)
-                    .join(MEM, MEM.c.id == other).where(mine == memory_id))
+        for direction, mine, other in (
+            ("out", REL.c.source_memory_id, REL.c.target_memory_id),
+            ("in", REL.c.target_memory_id, REL.c.source_memory_id),
+        ):
+            stmt = (
+                sa.select(
+                    sa.literal(direction).label("direction"),
+                    REL.c.relationship_type,
+                    REL.c.strength,
+                    MEM.c.id.label("memory_id"),
+                    MEM.c.memory_type,
+                    MEM.c.content,
+                    MEM.c.agent_id,
+                    MEM.c.created_at,
+                )
+                .join(MEM, MEM.c.id == other)
+                .where(mine == memory_id)
+            )
             if relationship_type is not None:
                 stmt = stmt.where(REL.c.relationship_type == relationship_type)
             frames.append(read_frame(conn, stmt, dtypes={"created_at": "datetime64[us, UTC]"}))

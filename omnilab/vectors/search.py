@@ -41,18 +41,47 @@ from omnilab.vectors.keys import chunks
 from omnilab.vectors.sources import check_vector
 from omnilab.vectors.thresholds import resolve_threshold
 
-__all__ = ["MemorySearch", "ResultCache", "ResultCacheSlot", "ResultCacheProvider", "RESULT_COLUMNS", "check_k",
-           "expired_clause"]
+__all__ = [
+    "MemorySearch",
+    "ResultCache",
+    "ResultCacheSlot",
+    "ResultCacheProvider",
+    "RESULT_COLUMNS",
+    "check_k",
+    "expired_clause",
+]
 
 log = logging.getLogger(__name__)
 
 MEM = TABLES["memory_entries"]
 MV = memory_vectors
 ACCESS = TABLES["memory_access"]
-RESULT_COLUMNS = ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority", "tags",
-                  "metadata", "created_at", "session_id", "project_id", "vector_id"]
-_ROW_COLUMNS = ["memory_type", "content", "agent_id", "priority", "tags", "metadata", "created_at", "session_id",
-                "project_id"]
+RESULT_COLUMNS = [
+    "rank",
+    "score",
+    "memory_id",
+    "memory_type",
+    "content",
+    "agent_id",
+    "priority",
+    "tags",
+    "metadata",
+    "created_at",
+    "session_id",
+    "project_id",
+    "vector_id",
+]
+_ROW_COLUMNS = [
+    "memory_type",
+    "content",
+    "agent_id",
+    "priority",
+    "tags",
+    "metadata",
+    "created_at",
+    "session_id",
+    "project_id",
+]
 MEMORY_TYPES = enums.values(enums.MemoryType)
 _UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
 _QUERY_CACHE = 1024  # query texts whose vectors are kept in memory
@@ -126,8 +155,9 @@ def _expires_epoch(dialect: str) -> sa.ColumnElement[float]:
     return sa.cast(sa.extract("epoch", MEM.c.expires_at), sa.Float)
 
 
-def _unexpired(dialect: str, columns: frozenset[str], now: dt.datetime | sa.BindParameter[float]
-               ) -> sa.ColumnElement[bool] | None:
+def _unexpired(
+    dialect: str, columns: frozenset[str], now: dt.datetime | sa.BindParameter[float]
+) -> sa.ColumnElement[bool] | None:
     """SQL: the memory has not expired at ``now`` (a time, or a bind parameter of Unix seconds); None when
     memory_entries has no expires_at at all."""
     if "expires_at" not in columns:
@@ -158,11 +188,24 @@ class MemorySearch:
     ``result_cache`` provides the cache of :meth:`search` (None: results are never cached).
     """
 
-    def __init__(self, *, engine: sa.Engine, own: sa.Engine, columns: frozenset[str], embedder: Embedder,
-                 cache: EmbeddingCache, index: VectorIndex, lock: threading.RLock, catch_up: Callable[[], None],
-                 refresh: Callable[[], None], key_map: Callable[[], Mapping[str, tuple[int, str]]],
-                 generation: Callable[[], int], read_only: bool = False, log_access: bool = False,
-                 result_cache: ResultCacheProvider | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        own: sa.Engine,
+        columns: frozenset[str],
+        embedder: Embedder,
+        cache: EmbeddingCache,
+        index: VectorIndex,
+        lock: threading.RLock,
+        catch_up: Callable[[], None],
+        refresh: Callable[[], None],
+        key_map: Callable[[], Mapping[str, tuple[int, str]]],
+        generation: Callable[[], int],
+        read_only: bool = False,
+        log_access: bool = False,
+        result_cache: ResultCacheProvider | None = None,
+    ) -> None:
         self.engine = engine
         self.own = own
         self.split = own is not engine
@@ -190,8 +233,15 @@ class MemorySearch:
         self._query_cache.clear()
 
     # ----------------------------------------------------------------------------------- reading
-    def memories(self, memory_type: str | Iterable[str] | None = None, *, where: Mapping[str, Any] | None = None,
-                 limit: int | None = None, include_expired: bool = False, **filters: Any) -> pd.DataFrame:
+    def memories(
+        self,
+        memory_type: str | Iterable[str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        include_expired: bool = False,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Memories (memory_entries columns, platform names) newest first; keyword filters are column equality.
 
         Memories past their ``expires_at`` are left out unless ``include_expired``.
@@ -214,8 +264,7 @@ class MemorySearch:
         with self.engine.connect() as conn:
             frame = read_frame(conn, stmt, dtypes=table_dtypes(MEM))
         for col, empty in (("tags", list), ("metadata", dict)):  # platform rows may hold NULL
-            frame[col] = pd.Series([empty() if v is None else v for v in frame[col]], dtype=object,
-                                   index=frame.index)
+            frame[col] = pd.Series([empty() if v is None else v for v in frame[col]], dtype=object, index=frame.index)
         return frame
 
     def query_vector(self, query: Any) -> np.ndarray:
@@ -262,15 +311,17 @@ class MemorySearch:
                     self._where_cache.popitem(last=False)
         return clause
 
-    def _candidates(self, clause: sa.ColumnElement[bool] | None, types: list[str] | None
-                    ) -> dict[str, np.ndarray] | None:
+    def _candidates(
+        self, clause: sa.ColumnElement[bool] | None, types: list[str] | None
+    ) -> dict[str, np.ndarray] | None:
         """memory type -> vector ids of the memories matching the compiled filter (None: no filter)."""
         if clause is None:
             return None
         out: dict[str, list[int]] = {}
         if not self.split:
-            stmt = (sa.select(MV.c.memory_type, MV.c.id).select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id))
-                    .where(clause))
+            stmt = (
+                sa.select(MV.c.memory_type, MV.c.id).select_from(MEM.join(MV, MV.c.memory_id == MEM.c.id)).where(clause)
+            )
             if types is not None:
                 stmt = stmt.where(MV.c.memory_type.in_(types))
             with self.engine.connect() as conn:
@@ -288,8 +339,9 @@ class MemorySearch:
                         out.setdefault(hit[1], []).append(hit[0])
         return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
 
-    def _scope(self, query: Any, memory_type: Any, where: Mapping[str, Any] | None
-               ) -> tuple[np.ndarray, list[str] | None, sa.ColumnElement[bool] | None, dict[str, np.ndarray] | None]:
+    def _scope(
+        self, query: Any, memory_type: Any, where: Mapping[str, Any] | None
+    ) -> tuple[np.ndarray, list[str] | None, sa.ColumnElement[bool] | None, dict[str, np.ndarray] | None]:
         """What a search computes once: (query vector, types, compiled filter, candidate ids by type), with the
         index brought up to date (writes by others followed, a newer saved index loaded)."""
         self._catch_up()
@@ -301,15 +353,38 @@ class MemorySearch:
         return q, types, clause, cand
 
     # ------------------------------------------------------------------------------ exact search
-    def search_hits(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | None = None,
-                    where: Mapping[str, Any] | None = None, include_expired: bool = False) -> list[Hit]:
+    def search_hits(
+        self,
+        query: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        threshold: float | None = None,
+        where: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> list[Hit]:
         """Exact top-k (vector id, cosine, type) among memories matching ``where`` (filter before ranking)."""
-        return self._ranked(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                            include_expired=include_expired, full=False)[0]
+        return self._ranked(
+            query,
+            memory_type=memory_type,
+            k=k,
+            threshold=threshold,
+            where=where,
+            include_expired=include_expired,
+            full=False,
+        )[0]
 
-    def _ranked(self, query: Any, *, memory_type: Any, k: int, threshold: float | None,
-                where: Mapping[str, Any] | None, include_expired: bool, full: bool
-                ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
+    def _ranked(
+        self,
+        query: Any,
+        *,
+        memory_type: Any,
+        k: int,
+        threshold: float | None,
+        where: Mapping[str, Any] | None,
+        include_expired: bool,
+        full: bool,
+    ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
         """The hits and (``full``) their rows: see :meth:`_live_hits`."""
         k = check_k(k)
         _check_threshold(threshold)
@@ -320,8 +395,16 @@ class MemorySearch:
             hits = [h for h in hits if h.score >= threshold]
         return hits, rows
 
-    def _live_hits(self, q: np.ndarray, k: int, types: list[str] | None, cand: dict[str, np.ndarray] | None, *,
-                   include_expired: bool, full: bool) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
+    def _live_hits(
+        self,
+        q: np.ndarray,
+        k: int,
+        types: list[str] | None,
+        cand: dict[str, np.ndarray] | None,
+        *,
+        include_expired: bool,
+        full: bool,
+    ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
         """The k best hits whose memories exist and (unless ``include_expired``) have not expired.
 
         The index may hold vectors whose rows are gone (another process deleted them and has not saved its
@@ -347,9 +430,17 @@ class MemorySearch:
             log.debug("search skipped %d vectors of deleted or expired memories", len(checked) - len(rows))
         return live[:k], rows
 
-    def search(self, query: Any, *, memory_type: Any = None, k: int = 10, threshold: float | str | None = None,
-               where: Mapping[str, Any] | None = None, cache: bool | None = False,
-               include_expired: bool = False) -> pd.DataFrame:
+    def search(
+        self,
+        query: Any,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        threshold: float | str | None = None,
+        where: Mapping[str, Any] | None = None,
+        cache: bool | None = False,
+        include_expired: bool = False,
+    ) -> pd.DataFrame:
         """Exact top-k memories as a frame (see :meth:`omnilab.Lab.search`).
 
         ``threshold="tuned"``: the threshold saved for ``memory_type`` and this embedder. ``cache``: None lets
@@ -367,9 +458,16 @@ class MemorySearch:
             frame = self._search_frame(query, memory_type, k, value, where, include_expired)
             frame.attrs["cache"] = "off"
             return frame
-        key = {"memory_type": memory_type, "k": k, "threshold": value, "where": where,
-               "embedder": self.embedder.name, "generation": self._generation(), "include_expired": include_expired,
-               "lab": slot.scope}  # platform-layout entries share one unprefixed key space
+        key = {
+            "memory_type": memory_type,
+            "k": k,
+            "threshold": value,
+            "where": where,
+            "embedder": self.embedder.name,
+            "generation": self._generation(),
+            "include_expired": include_expired,
+            "lab": slot.scope,
+        }  # platform-layout entries share one unprefixed key space
         hit = slot.cache.get(query, **key)
         if hit is not None:
             hit.attrs["cache"] = "hit"
@@ -383,31 +481,61 @@ class MemorySearch:
         frame.attrs["cache"] = "miss"
         return frame
 
-    def _search_frame(self, query: Any, memory_type: Any, k: int, threshold: float | None,
-                      where: Mapping[str, Any] | None, include_expired: bool) -> pd.DataFrame:
-        hits, rows = self._ranked(query, memory_type=memory_type, k=k, threshold=threshold, where=where,
-                                  include_expired=include_expired, full=True)
+    def _search_frame(
+        self,
+        query: Any,
+        memory_type: Any,
+        k: int,
+        threshold: float | None,
+        where: Mapping[str, Any] | None,
+        include_expired: bool,
+    ) -> pd.DataFrame:
+        hits, rows = self._ranked(
+            query,
+            memory_type=memory_type,
+            k=k,
+            threshold=threshold,
+            where=where,
+            include_expired=include_expired,
+            full=True,
+        )
         frame = self._frame([h.id for h in hits], [h.score for h in hits], rows)
         self._log_reads(frame, query)
         return frame
 
     # ----------------------------------------------------------------------------- hybrid search
-    def hybrid_search(self, query: str, *, memory_type: Any = None, k: int = 10,
-                      where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                      weight: float | None = None, pool: int | None = None,
-                      include_expired: bool = False) -> pd.DataFrame:
+    def hybrid_search(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        fusion: str | None = None,
+        weight: float | None = None,
+        pool: int | None = None,
+        include_expired: bool = False,
+    ) -> pd.DataFrame:
         """Keyword (BM25) and vector search fused; ``score`` is the fused score, plus both parts."""
-        fused = self._hybrid_fused(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
-                                   pool=pool, include_expired=include_expired)
+        fused = self._hybrid_fused(
+            query,
+            memory_type=memory_type,
+            k=k,
+            where=where,
+            fusion=fusion,
+            weight=weight,
+            pool=pool,
+            include_expired=include_expired,
+        )
         # Both pools hold live memories only; a memory deleted since then is skipped and the next one taken.
         k = check_k(k)
         now = utcnow()
         rows: dict[int, tuple[Any, ...]] = {}
         taken: list[Fused] = []
         for start in range(0, len(fused), k):
-            part = fused[start:start + k]
+            part = fused[start : start + k]
             rows.update(self._rows_for([h[0] for h in part], include_expired=_flag(include_expired), now=now))
-            taken += [h for h in part if h[0] in rows][:k - len(taken)]
+            taken += [h for h in part if h[0] in rows][: k - len(taken)]
             if len(taken) >= k:
                 break
         frame = self._frame([h[0] for h in taken], [h[1] for h in taken], rows)
@@ -416,17 +544,42 @@ class MemorySearch:
         self._log_reads(frame, query)
         return frame
 
-    def hybrid_hits(self, query: str, *, memory_type: Any = None, k: int = 10,
-                    where: Mapping[str, Any] | None = None, fusion: str | None = None,
-                    weight: float | None = None, pool: int | None = None,
-                    include_expired: bool = False) -> list[Fused]:
+    def hybrid_hits(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        fusion: str | None = None,
+        weight: float | None = None,
+        pool: int | None = None,
+        include_expired: bool = False,
+    ) -> list[Fused]:
         """Fused (id, score, cosine, keyword score) best first."""
-        return self._hybrid_fused(query, memory_type=memory_type, k=k, where=where, fusion=fusion, weight=weight,
-                                  pool=pool, include_expired=include_expired)[:check_k(k)]
+        return self._hybrid_fused(
+            query,
+            memory_type=memory_type,
+            k=k,
+            where=where,
+            fusion=fusion,
+            weight=weight,
+            pool=pool,
+            include_expired=include_expired,
+        )[: check_k(k)]
 
-    def _hybrid_fused(self, query: str, *, memory_type: Any, k: int, where: Mapping[str, Any] | None,
-                      fusion: str | None, weight: float | None, pool: int | None,
-                      include_expired: bool) -> list[Fused]:
+    def _hybrid_fused(
+        self,
+        query: str,
+        *,
+        memory_type: Any,
+        k: int,
+        where: Mapping[str, Any] | None,
+        fusion: str | None,
+        weight: float | None,
+        pool: int | None,
+        include_expired: bool,
+    ) -> list[Fused]:
         """Every fused candidate (id, score, cosine, keyword score), best first."""
         k = check_k(k)
         fusion = fusion or hybrid.DEFAULT_FUSION
@@ -435,13 +588,25 @@ class MemorySearch:
             raise InvalidInput(f"weight must be in [0, 1], got {weight!r}")
         if fusion not in hybrid.FUSIONS:
             raise InvalidInput(f"fusion must be one of {hybrid.FUSIONS}, got {fusion!r}")
-        vec, kw = self.hybrid_pools(query, memory_type=memory_type, where=where,
-                                    pool=max(50, 5 * k) if pool is None else pool, include_expired=include_expired)
+        vec, kw = self.hybrid_pools(
+            query,
+            memory_type=memory_type,
+            where=where,
+            pool=max(50, 5 * k) if pool is None else pool,
+            include_expired=include_expired,
+        )
         fused = hybrid.fuse(vec, kw, method=fusion, weight=float(weight))
         return [(i, s, vec[i], kw.get(i, 0.0)) for i, s in fused]
 
-    def hybrid_pools(self, query: str, *, memory_type: Any = None, where: Mapping[str, Any] | None = None,
-                     pool: int = 50, include_expired: bool = False) -> tuple[dict[int, float], dict[int, float]]:
+    def hybrid_pools(
+        self,
+        query: str,
+        *,
+        memory_type: Any = None,
+        where: Mapping[str, Any] | None = None,
+        pool: int = 50,
+        include_expired: bool = False,
+    ) -> tuple[dict[int, float], dict[int, float]]:
         """Both candidate pools with full information: (cosine by id, keyword score by id) over their union.
 
         The top ``pool`` of each side (``where`` and expiry applied before ranking on both; memories whose
@@ -463,8 +628,11 @@ class MemorySearch:
             kw = self._keyword_pool(conn, query, pool, clause, types, allowed, include_expired)
             extra_kw = [i for i in vec if i not in kw]
             if extra_kw and kw:  # vec ids are live already
-                kw.update(hybrid.keyword_search(conn, query, limit=len(extra_kw), where=clause, types=types,
-                                                ids=extra_kw, allowed=allowed))
+                kw.update(
+                    hybrid.keyword_search(
+                        conn, query, limit=len(extra_kw), where=clause, types=types, ids=extra_kw, allowed=allowed
+                    )
+                )
         only_kw = [i for i in kw if i not in vec]
         if only_kw:
             with self._lock:
@@ -473,8 +641,16 @@ class MemorySearch:
             kw = {i: s for i, s in kw.items() if i in vec}  # not indexed yet: cannot be scored fairly
         return vec, kw
 
-    def _keyword_pool(self, conn: sa.Connection, query: str, pool: int, clause: sa.ColumnElement[bool] | None,
-                      types: list[str] | None, allowed: set[int] | None, include_expired: bool) -> dict[int, float]:
+    def _keyword_pool(
+        self,
+        conn: sa.Connection,
+        query: str,
+        pool: int,
+        clause: sa.ColumnElement[bool] | None,
+        types: list[str] | None,
+        allowed: set[int] | None,
+        include_expired: bool,
+    ) -> dict[int, float]:
         """The best ``pool`` keyword matches among live memories, refilled (doubling) past deleted/expired ones."""
         now = utcnow()
         live: set[int] = set()
@@ -491,8 +667,9 @@ class MemorySearch:
             limit = max(2 * limit, pool + 2 * (len(kw) - len(out)))
 
     # ------------------------------------------------------------------------------------- rows
-    def _rows_for(self, ids: list[int], *, include_expired: bool = False, now: dt.datetime | None = None,
-                  full: bool = True) -> dict[int, tuple[Any, ...]]:
+    def _rows_for(
+        self, ids: list[int], *, include_expired: bool = False, now: dt.datetime | None = None, full: bool = True
+    ) -> dict[int, tuple[Any, ...]]:
         """vector id -> (memory_id, *_ROW_COLUMNS, expires_at as Unix seconds) of the memories that exist and
         (unless ``include_expired``) have not expired at ``now``; ``full=False``: the ids only (empty tuples)."""
         if not ids:
@@ -508,8 +685,9 @@ class MemorySearch:
             with self.own.connect() as conn:
                 mids = dict(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.id.in_(part))).all())
             with self.engine.connect() as conn:
-                out.update({mids[r[0]]: tuple(r) if full else () for r in conn.execute(
-                    stmt, {**params, "ids": list(mids)})})
+                out.update(
+                    {mids[r[0]]: tuple(r) if full else () for r in conn.execute(stmt, {**params, "ids": list(mids)})}
+                )
         return out
 
     def _row_statement(self, full: bool, live: bool) -> sa.Select:
@@ -538,8 +716,10 @@ class MemorySearch:
         """Result rows in rank order from the rows ``_rows_for`` read (lean: this is on every search's path)."""
         keep = [(i, s) for i, s in zip(ids, scores) if i in found]
         recs = [found[i] for i, _ in keep]
-        data: dict[str, Any] = {"rank": np.arange(1, len(keep) + 1, dtype=np.int64),
-                                "score": np.array([s for _, s in keep], dtype=np.float64)}
+        data: dict[str, Any] = {
+            "rank": np.arange(1, len(keep) + 1, dtype=np.int64),
+            "score": np.array([s for _, s in keep], dtype=np.float64),
+        }
         # Typed arrays up front: per-column astype after construction costs more than the search.
         for j, c in enumerate(["memory_id", *_ROW_COLUMNS]):
             vals = [r[j] for r in recs]
@@ -566,8 +746,10 @@ class MemorySearch:
             return
         now = utcnow()
         qtext = query if isinstance(query, str) else None
-        self._access.extend({"memory_id": m, "access_type": "read", "query": qtext, "score": float(s),
-                             "timestamp": now} for m, s in zip(frame["memory_id"], frame["score"]))
+        self._access.extend(
+            {"memory_id": m, "access_type": "read", "query": qtext, "score": float(s), "timestamp": now}
+            for m, s in zip(frame["memory_id"], frame["score"])
+        )
         if len(self._access) >= _ACCESS_BATCH:
             self.flush_access()
 
@@ -578,15 +760,21 @@ class MemorySearch:
             return
         try:
             with self.engine.begin() as conn:
-                live = set(conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_({r["memory_id"] for r in rows})))
-                           .scalars())
+                live = set(
+                    conn.execute(sa.select(MEM.c.id).where(MEM.c.id.in_({r["memory_id"] for r in rows}))).scalars()
+                )
                 rows = [r for r in rows if r["memory_id"] in live]
                 if rows:
                     conn.execute(sa.insert(ACCESS), rows)
                     for mid in {r["memory_id"] for r in rows} if "access_count" in self.columns else ():
                         n = sum(1 for r in rows if r["memory_id"] == mid)
-                        conn.execute(sa.update(MEM).where(MEM.c.id == mid).values(
-                            access_count=sa.func.coalesce(MEM.c.access_count, 0) + n,
-                            last_accessed=rows[-1]["timestamp"]))
+                        conn.execute(
+                            sa.update(MEM)
+                            .where(MEM.c.id == mid)
+                            .values(
+                                access_count=sa.func.coalesce(MEM.c.access_count, 0) + n,
+                                last_accessed=rows[-1]["timestamp"],
+                            )
+                        )
         except sa.exc.SQLAlchemyError as exc:  # access logging must never break a search
             log.warning("could not write memory_access rows: %s", exc)

@@ -40,8 +40,9 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InvalidInput(f"{path.name} line {lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
-                                   ) from exc
+                raise InvalidInput(
+                    f"{path.name} line {lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                ) from exc
             if not line.strip():
                 continue
             try:
@@ -99,8 +100,9 @@ def iter_batches(data: Any, batch_size: int) -> Iterator[list[dict[str, Any]]]:
     elif isinstance(data, Iterable) and not isinstance(data, (bytes, str)):
         rows = data
     else:
-        raise InvalidInput(f"ingest takes a DataFrame, an iterable of dicts or a .jsonl/.csv path, "
-                           f"not {type(data).__name__}")
+        raise InvalidInput(
+            f"ingest takes a DataFrame, an iterable of dicts or a .jsonl/.csv path, not {type(data).__name__}"
+        )
     it = iter(rows)
     while True:
         batch = list(itertools.islice(it, batch_size))
@@ -149,8 +151,15 @@ def fast_memory_rows(rows: list[dict[str, Any]], memory_types: tuple[str, ...]) 
 
     now = dt.datetime.now(dt.timezone.utc)
     out = []
-    allowed = set(_SIMPLE_TEXT) | {"content", "memory_type", "priority", "tags", "metadata", "access_count",
-                                   *_DATETIMES}
+    allowed = set(_SIMPLE_TEXT) | {
+        "content",
+        "memory_type",
+        "priority",
+        "tags",
+        "metadata",
+        "access_count",
+        *_DATETIMES,
+    }
     for row in rows:
         if not row.keys() <= allowed:
             return None

@@ -21,8 +21,15 @@ from omnilab.sql.frames import read_frame
 from omnilab.sql.own_tables import search_thresholds
 from omnilab.sql.types import utcnow
 
-__all__ = ["TUNED", "check_memory_type", "check_embedder_name", "save_threshold", "get_threshold",
-           "saved_thresholds", "resolve_threshold"]
+__all__ = [
+    "TUNED",
+    "check_memory_type",
+    "check_embedder_name",
+    "save_threshold",
+    "get_threshold",
+    "saved_thresholds",
+    "resolve_threshold",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +55,19 @@ def check_embedder_name(embedder: Any) -> str:
     return embedder
 
 
-def save_threshold(engine: sa.Engine, threshold: Any, *, memory_type: Any, embedder: str,
-                   f1: float | None = None, precision: float | None = None, recall: float | None = None,
-                   k: int | None = None, n_queries: int | None = None,
-                   details: dict[str, Any] | None = None) -> dict[str, Any]:
+def save_threshold(
+    engine: sa.Engine,
+    threshold: Any,
+    *,
+    memory_type: Any,
+    embedder: str,
+    f1: float | None = None,
+    precision: float | None = None,
+    recall: float | None = None,
+    k: int | None = None,
+    n_queries: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Store the threshold for (memory type, embedder), replacing an earlier one, with how it scored when
     tuned (all None for a number chosen by hand). Returns the row."""
     mtype = check_memory_type(memory_type)
@@ -60,8 +76,18 @@ def save_threshold(engine: sa.Engine, threshold: Any, *, memory_type: Any, embed
         raise InvalidInput("save_threshold needs a memory_type (thresholds are per type and embedder)")
     if not is_number(threshold) or not -1.0 <= float(threshold) <= 1.0:
         raise InvalidInput(f"threshold must be a cosine in [-1, 1], got {threshold!r}")
-    row = {"memory_type": mtype, "embedder": name, "threshold": float(threshold), "f1": f1, "precision": precision,
-           "recall": recall, "k": k, "n_queries": n_queries, "details": details, "updated_at": utcnow()}
+    row = {
+        "memory_type": mtype,
+        "embedder": name,
+        "threshold": float(threshold),
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "k": k,
+        "n_queries": n_queries,
+        "details": details,
+        "updated_at": utcnow(),
+    }
     update = [c for c in row if c not in _KEY]
     ins = insert_on_conflict(engine, search_thresholds).values(**row)
     stmt = ins.on_conflict_do_update(index_elements=_KEY, set_={c: ins.excluded[c] for c in update})
@@ -77,8 +103,9 @@ def get_threshold(engine: sa.Engine, memory_type: Any, embedder: str) -> float |
     name = check_embedder_name(embedder)
     t = search_thresholds
     with engine.connect() as conn:
-        value = conn.execute(sa.select(t.c.threshold).where(t.c.memory_type == mtype, t.c.embedder == name)
-                             ).scalar_one_or_none()
+        value = conn.execute(
+            sa.select(t.c.threshold).where(t.c.memory_type == mtype, t.c.embedder == name)
+        ).scalar_one_or_none()
     return None if value is None else float(value)
 
 
@@ -86,8 +113,9 @@ def saved_thresholds(engine: sa.Engine) -> pd.DataFrame:
     """Every saved threshold (all embedders), by memory type."""
     t = search_thresholds
     with engine.connect() as conn:
-        return read_frame(conn, sa.select(t).order_by(t.c.memory_type, t.c.embedder),
-                          dtypes={"updated_at": "datetime64[us, UTC]"})
+        return read_frame(
+            conn, sa.select(t).order_by(t.c.memory_type, t.c.embedder), dtypes={"updated_at": "datetime64[us, UTC]"}
+        )
 
 
 def resolve_threshold(engine: sa.Engine, threshold: Any, memory_type: Any, *, embedder: str) -> float | None:
@@ -104,5 +132,6 @@ def resolve_threshold(engine: sa.Engine, threshold: Any, memory_type: Any, *, em
     if value is None:
         raise InvalidInput(
             f"no tuned threshold saved for memory type {mtype!r} and embedder {embedder!r}; "
-            "run lab.tune_threshold(labels, memory_type=...) and lab.save_threshold(result) first")
+            "run lab.tune_threshold(labels, memory_type=...) and lab.save_threshold(result) first"
+        )
     return value

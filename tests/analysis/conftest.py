@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "omnilab_test_analytics_data", Path(__file__).resolve().parents[1] / "sql" / "analytics_data.py")
+    "omnilab_test_analytics_data", Path(__file__).resolve().parents[1] / "sql" / "analytics_data.py"
+)
 analytics_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(analytics_data)
 

@@ -12,8 +12,15 @@ from matplotlib.figure import Figure
 from omnilab.analysis import plots
 from omnilab.errors import InvalidInput
 
-CHARTS = ["success_by_agent", "execution_time_distribution", "daily_trend", "token_use", "error_mix", "cost_by_model",
-          "latency_by_model"]
+CHARTS = [
+    "success_by_agent",
+    "execution_time_distribution",
+    "daily_trend",
+    "token_use",
+    "error_mix",
+    "cost_by_model",
+    "latency_by_model",
+]
 
 
 def _render(fig: Figure) -> bytes:
@@ -66,10 +73,18 @@ def test_success_by_agent_groups_by_system_and_sorts(data_lab, now):
 
 
 def test_repeated_names_get_their_id_and_unknown_outcomes_are_labelled():
-    summary = pd.DataFrame({
-        "agent_id": ["a1", "a2", "a3"], "name": ["coder", "coder", "tester"], "system_name": ["S", "S", "T"],
-        "total_tasks": [10, 4, 0], "successful_tasks": [5, 0, 0], "failed_tasks": [5, 0, 0],
-        "success_rate": [50.0, float("nan"), float("nan")], "total_tokens": [100, 7, 0]})
+    summary = pd.DataFrame(
+        {
+            "agent_id": ["a1", "a2", "a3"],
+            "name": ["coder", "coder", "tester"],
+            "system_name": ["S", "S", "T"],
+            "total_tasks": [10, 4, 0],
+            "successful_tasks": [5, 0, 0],
+            "failed_tasks": [5, 0, 0],
+            "success_rate": [50.0, float("nan"), float("nan")],
+            "total_tokens": [100, 7, 0],
+        }
+    )
     ax = plots.success_by_agent(summary, days=7).axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert sorted(labels) == ["coder [a1] (S)", "coder [a2] (S)", "tester (T)"]
@@ -89,9 +104,16 @@ def test_token_use_sorted_and_in_thousands(data_lab, now):
 
 
 def test_charts_handle_empty_frames(lab):
-    figs = [lab.plot.success_by_agent(), lab.plot.execution_time_distribution(), lab.plot.daily_trend(7),
-            lab.plot.workload(), lab.plot.token_use(), lab.plot.error_mix(), lab.plot.cost_by_model(),
-            lab.plot.latency_by_model()]
+    figs = [
+        lab.plot.success_by_agent(),
+        lab.plot.execution_time_distribution(),
+        lab.plot.daily_trend(7),
+        lab.plot.workload(),
+        lab.plot.token_use(),
+        lab.plot.error_mix(),
+        lab.plot.cost_by_model(),
+        lab.plot.latency_by_model(),
+    ]
     for fig in figs:
         assert isinstance(fig, Figure) and _render(fig)
     # an empty lab: a note in the middle, no axis ticks that pretend there is data
@@ -133,7 +155,8 @@ def test_model_charts_match_model_usage(data_lab, now):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert any(label.startswith("(none)/(none)") for label in labels)
     assert any(label.startswith("azure/gpt-4o") for label in labels) and any(
-        label.startswith("openai/gpt-4o") for label in labels)  # same model name, two providers: two rows
+        label.startswith("openai/gpt-4o") for label in labels
+    )  # same model name, two providers: two rows
     daily = data_lab.model_usage(30, now=now)
     cost_ax = plots.cost_by_model(daily, days=30).axes[0]
     heights = sum(p.get_height() for p in cost_ax.patches)

@@ -159,9 +159,13 @@ def test_report_on_an_attached_platform_database(tmp_path):
         path = lab.report(tmp_path / "platform.html", days=30, now=fixed)
         doc = check_report(lab, path, 30)
     assert db.read_bytes() == before
-    runs = [r for r in written["agent_performance"]
-            if fixed - dt.timedelta(days=30) <= dt.datetime.fromisoformat(r["timestamp"]).replace(
-                tzinfo=dt.timezone.utc) <= fixed]
+    runs = [
+        r
+        for r in written["agent_performance"]
+        if fixed - dt.timedelta(days=30)
+        <= dt.datetime.fromisoformat(r["timestamp"]).replace(tzinfo=dt.timezone.utc)
+        <= fixed
+    ]
     html_text = path.read_text(encoding="utf-8")
     assert _card(html_text, "runs in the window") == f"{len(runs):,}"
     assert _card(html_text, "success rate") == f"{100 * sum(r['success'] for r in runs) / len(runs):.1f}%"
@@ -184,14 +188,22 @@ def test_report_on_the_sample_is_polished(sample_lab_path, tmp_path):
 @pytest.fixture
 def regression_lab(lab):
     """One agent drops from 90 % to 60 % of 200 runs in the last week; another stays at 85 %."""
-    lab.insert("agents", [{"id": a, "name": a, "agent_type": "coder", "system_name": "S"} for a in ("falling",
-                                                                                                 "steady")])
+    lab.insert(
+        "agents", [{"id": a, "name": a, "agent_type": "coder", "system_name": "S"} for a in ("falling", "steady")]
+    )
     rows = []
     for agent, before, after in (("falling", 180, 120), ("steady", 170, 170)):
         for week, wins in ((2, before), (1, after)):
             start = NOW - dt.timedelta(days=7 * week)
-            rows += [{"agent_id": agent, "success": i < wins, "execution_time": 1.0 + i % 7,
-                      "timestamp": start + dt.timedelta(minutes=30 * i + 1)} for i in range(200)]
+            rows += [
+                {
+                    "agent_id": agent,
+                    "success": i < wins,
+                    "execution_time": 1.0 + i % 7,
+                    "timestamp": start + dt.timedelta(minutes=30 * i + 1),
+                }
+                for i in range(200)
+            ]
     lab.insert("agent_performance", rows)
     return lab
 
@@ -202,7 +214,7 @@ NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc)
 def test_what_changed_lists_the_regression_with_q_values(regression_lab, tmp_path):
     path = regression_lab.report(tmp_path / "changed.html", days=30, now=NOW)
     html_text = path.read_text(encoding="utf-8")
-    section = html_text[html_text.index('<section id="what-changed">'):html_text.index("</section>")]
+    section = html_text[html_text.index('<section id="what-changed">') : html_text.index("</section>")]
     changes = regression_lab.compare_windows(7, now=NOW).set_index("agent_id")
     q = changes.loc["falling", "q_value"]
     assert "Regression: falling" in section and "90.0%" in section and "60.0%" in section

@@ -56,8 +56,18 @@ def _fisher_brute(a: int, n1: int, c: int, n2: int) -> float:
     return sum(p for p in probs.values() if p <= probs[a] * (1 + 1e-7))
 
 
-@pytest.mark.parametrize("s1,n1,s2,n2", [(180, 200, 120, 200), (40, 50, 30, 50), (3, 5, 1, 6), (10, 10, 8, 10),
-                                         (0, 4, 4, 4), (50, 50, 50, 50), (900, 1000, 880, 1000)])
+@pytest.mark.parametrize(
+    "s1,n1,s2,n2",
+    [
+        (180, 200, 120, 200),
+        (40, 50, 30, 50),
+        (3, 5, 1, 6),
+        (10, 10, 8, 10),
+        (0, 4, 4, 4),
+        (50, 50, 50, 50),
+        (900, 1000, 880, 1000),
+    ],
+)
 def test_proportion_test_matches_statsmodels_and_brute_force(s1, n1, s2, n2):
     p, kind = statistics.proportion_test(s1, n1, s2, n2)
     table = np.array([[s1, n1 - s1], [s2, n2 - s2]])
@@ -103,9 +113,16 @@ def test_mann_whitney_matches_brute_force():
 def _runs(agent: str, start: dt.datetime, wins: int, fails: int, seconds: float, rng) -> list[dict]:
     out = []
     for i, success in enumerate([True] * wins + [False] * fails):
-        out.append({"agent_id": agent, "task_type": "code", "success": success,
-                    "timestamp": start + dt.timedelta(minutes=20 * i + 1),
-                    "execution_time": float(np.round(seconds * rng.lognormal(0, 0.3), 3)), "tokens_used": 10})
+        out.append(
+            {
+                "agent_id": agent,
+                "task_type": "code",
+                "success": success,
+                "timestamp": start + dt.timedelta(minutes=20 * i + 1),
+                "execution_time": float(np.round(seconds * rng.lognormal(0, 0.3), 3)),
+                "tokens_used": 10,
+            }
+        )
     return out
 
 
@@ -114,16 +131,33 @@ def regression_lab(lab):
     """One agent drops from 90 % to 60 % in the last week; one stays at 85 %; one is always right; one
     never runs; one only ran this week; plus a week of NULL outcomes for the steady agent."""
     rng = np.random.default_rng(0)
-    lab.insert("agents", [{"id": a, "name": a, "agent_type": "coder", "system_name": s}
-                          for a, s in [("falling", "S1"), ("steady", "S1"), ("perfect", "S2"), ("idle", "S2"),
-                                       ("newcomer", "S2")]])
+    lab.insert(
+        "agents",
+        [
+            {"id": a, "name": a, "agent_type": "coder", "system_name": s}
+            for a, s in [("falling", "S1"), ("steady", "S1"), ("perfect", "S2"), ("idle", "S2"), ("newcomer", "S2")]
+        ],
+    )
     prev, cur = NOW - dt.timedelta(days=14), NOW - dt.timedelta(days=7)
-    rows = (_runs("falling", prev, 180, 20, 10.0, rng) + _runs("falling", cur, 120, 80, 10.0, rng)
-            + _runs("steady", prev, 170, 30, 5.0, rng) + _runs("steady", cur, 170, 30, 5.0, rng)
-            + _runs("perfect", prev, 40, 0, 3.0, rng) + _runs("perfect", cur, 45, 0, 9.0, rng)
-            + _runs("newcomer", cur, 5, 1, 2.0, rng))
-    rows += [{"agent_id": "steady", "task_type": "code", "success": None, "execution_time": None,
-              "timestamp": cur + dt.timedelta(hours=3 * i)} for i in range(10)]
+    rows = (
+        _runs("falling", prev, 180, 20, 10.0, rng)
+        + _runs("falling", cur, 120, 80, 10.0, rng)
+        + _runs("steady", prev, 170, 30, 5.0, rng)
+        + _runs("steady", cur, 170, 30, 5.0, rng)
+        + _runs("perfect", prev, 40, 0, 3.0, rng)
+        + _runs("perfect", cur, 45, 0, 9.0, rng)
+        + _runs("newcomer", cur, 5, 1, 2.0, rng)
+    )
+    rows += [
+        {
+            "agent_id": "steady",
+            "task_type": "code",
+            "success": None,
+            "execution_time": None,
+            "timestamp": cur + dt.timedelta(hours=3 * i),
+        }
+        for i in range(10)
+    ]
     lab.insert("agent_performance", rows)
     return lab
 
@@ -152,7 +186,8 @@ def test_seeded_regression_is_flagged(regression_lab):
     # q-values: BH over the rows that had a test
     tested = frame["p_value"].notna()
     assert frame.loc[tested, "q_value"].to_numpy() == pytest.approx(
-        multipletests(frame.loc[tested, "p_value"], method="fdr_bh")[1], rel=1e-9)
+        multipletests(frame.loc[tested, "p_value"], method="fdr_bh")[1], rel=1e-9
+    )
     assert frame.attrs["current_window"] == (NOW - dt.timedelta(days=7), NOW)
 
 
@@ -205,8 +240,9 @@ def test_compare_windows_matches_pandas(data_lab, by):
     if by == "model":
         usage = data_lab.table("api_usage")
         status = usage["status_code"].astype(float)
-        runs = usage.assign(success=np.where(status.isna(), None, status < 400),
-                            execution_time=usage["response_time"].astype(float))
+        runs = usage.assign(
+            success=np.where(status.isna(), None, status < 400), execution_time=usage["response_time"].astype(float)
+        )
         keys = ["provider", "model"]
     else:
         runs, keys = data_lab.table("agent_performance"), [by]
@@ -217,13 +253,13 @@ def test_compare_windows_matches_pandas(data_lab, by):
     assert len(got) == len(ref) and got.index.equals(ref.index)
     for col in ref.columns:
         assert got[col].to_numpy(float) == pytest.approx(ref[col].to_numpy(float), rel=1e-7, nan_ok=True), col
-    low, high = (statistics.wilson_interval(got["successful_current"], got["successful_current"]
-                                            + got["failed_current"]))
+    low, high = statistics.wilson_interval(got["successful_current"], got["successful_current"] + got["failed_current"])
     for i, (k, f) in enumerate(zip(got["successful_current"], got["failed_current"])):
         if k + f:
             ci = stats.binomtest(int(k), int(k + f)).proportion_ci(method="wilson")
-            assert (got["success_rate_current_low"].iloc[i], got["success_rate_current_high"].iloc[i]) == \
-                pytest.approx((100 * ci.low, 100 * ci.high), rel=1e-9, abs=1e-9)
+            assert (got["success_rate_current_low"].iloc[i], got["success_rate_current_high"].iloc[i]) == pytest.approx(
+                (100 * ci.low, 100 * ci.high), rel=1e-9, abs=1e-9
+            )
     assert got["success_rate_current_low"].to_numpy() == pytest.approx(low, nan_ok=True)
     assert high.size == len(got)
 
@@ -248,8 +284,7 @@ def test_compare_agents_matches_pandas(data_lab):
     expected = set(itertools.combinations(result.agents["agent_id"], 2))
     assert set(zip(pairs["agent_id_a"], pairs["agent_id_b"])) == expected
     assert (pairs["rate_difference"] >= 0).all()
-    assert pairs["q_value"].to_numpy() == pytest.approx(
-        multipletests(pairs["p_value"], method="fdr_bh")[1], rel=1e-9)
+    assert pairs["q_value"].to_numpy() == pytest.approx(multipletests(pairs["p_value"], method="fdr_bh")[1], rel=1e-9)
     for row in pairs.itertuples():
         t1 = runs.loc[runs["agent_id"] == row.agent_id_a, "execution_time"].dropna().astype(float)
         t2 = runs.loc[runs["agent_id"] == row.agent_id_b, "execution_time"].dropna().astype(float)

@@ -134,8 +134,10 @@ def test_bad_labels_and_curves_are_refused():
 
 
 # ------------------------------------------------------------------------------ through the lab
-WORDS = ("alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega parse render fetch store cache "
-         "queue token vector index merge split sort filter").split()
+WORDS = (
+    "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega parse render fetch store cache "
+    "queue token vector index merge split sort filter"
+).split()
 
 
 def _seed_lab(lab, seed=3, n=60):
@@ -198,8 +200,10 @@ def test_saved_threshold_drives_search_tuned(lab):
     lab.save_threshold(0.9, memory_type="knowledge", embedder="sentence-transformers:all-MiniLM-L6-v2")
     assert tuning.get_threshold(lab, "knowledge") == pytest.approx(0.25)
     saved = lab.thresholds()
-    assert len(saved) == 2 and set(saved["embedder"]) == {lab.memory.embedder.name,
-                                                           "sentence-transformers:all-MiniLM-L6-v2"}
+    assert len(saved) == 2 and set(saved["embedder"]) == {
+        lab.memory.embedder.name,
+        "sentence-transformers:all-MiniLM-L6-v2",
+    }
     assert tuning.get_threshold(lab, "code") is None
     with pytest.raises(InvalidInput, match="one memory_type"):
         lab.search("alpha", threshold="tuned")

@@ -140,8 +140,11 @@ def _check_the_page(page, port: int, query: str, memory_id: str, function_name: 
     tuned = page.locator(".omnilab-tuned[data-tuned]")
     tuned.wait_for(timeout=30_000)
     # the tuned threshold is preselected and its red tick sits under the slider's handle
-    geometry = _wait_for(lambda: (g := page.evaluate(_SLIDER_GEOMETRY)) and abs(g["handle"] - g["tick"]) < 2 and g,
-                         30, "the tuned tick under the slider's handle")
+    geometry = _wait_for(
+        lambda: (g := page.evaluate(_SLIDER_GEOMETRY)) and abs(g["handle"] - g["tick"]) < 2 and g,
+        30,
+        "the tuned tick under the slider's handle",
+    )
     assert geometry["width"] > 100 and geometry["color"] == "rgb(214, 39, 40)"
 
     box.fill(query)
@@ -173,10 +176,25 @@ def test_search_in_the_browser_then_stop(ui_lab, stop):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     path, query, memory_id, function_name = ui_lab
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "omnilab.cli", "ui", "--lab", str(path), "--port", str(port),
-                             "--kernel-idle-timeout", str(IDLE)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "OMNILAB_EMBEDDER": "hashing"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "omnilab.cli",
+            "ui",
+            "--lab",
+            str(path),
+            "--port",
+            str(port),
+            "--kernel-idle-timeout",
+            str(IDLE),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMNILAB_EMBEDDER": "hashing"},
+    )
     started: dict[int, psutil.Process] = {}
     try:
         _wait_for(lambda: _port_open(port), 120, f"port {port} did not open", proc)

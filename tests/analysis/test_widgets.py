@@ -42,8 +42,9 @@ def filled(lab):
 def test_build_where_and_terms():
     assert build_where("(any)", "") is None
     assert build_where("coder_a", None) == {"agent_id": "coder_a"}
-    assert build_where(None, "web, python") == {"$and": [{"tags": {"$contains": "web"}},
-                                                         {"tags": {"$contains": "python"}}]}
+    assert build_where(None, "web, python") == {
+        "$and": [{"tags": {"$contains": "web"}}, {"tags": {"$contains": "python"}}]
+    }
     assert query_terms("Parse the date of a 2 string") == ["parse", "date", "2", "string"]
 
 
@@ -132,8 +133,10 @@ def test_search_ui_filters_threshold_and_modes(filled):
     t = float(everything["score"].iloc[1])
     ui.threshold.value = round(t, 2)
     ui.button.click()
-    assert ui.frame["memory_id"].tolist() == lab.search("web request", k=10, threshold=ui.threshold.value)[
-        "memory_id"].tolist()
+    assert (
+        ui.frame["memory_id"].tolist()
+        == lab.search("web request", k=10, threshold=ui.threshold.value)["memory_id"].tolist()
+    )
     assert (ui.frame["score"] >= ui.threshold.value).all()
     # hybrid: the fused ranking; the threshold applies to each hit's cosine, never shows one below it
     ui.mode.value = "hybrid"
@@ -204,15 +207,20 @@ def test_search_once_counts_what_the_threshold_hides(filled):
     outcome = search_once(lab, "web request", k=10, threshold=t)
     assert outcome.frame["memory_id"].tolist() == lab.search("web request", k=10, threshold=t)["memory_id"].tolist()
     assert outcome.cut == len(everything) - len(outcome.frame) and outcome.best_cut == pytest.approx(
-        everything["score"].iloc[len(outcome.frame)])
+        everything["score"].iloc[len(outcome.frame)]
+    )
     assert "hid" not in status_html(search_once(lab, "web request", k=10), k=10)
 
 
 # ------------------------------------------------------------------------------- ThresholdTuner
 def test_threshold_tuner_live_point_and_save(filled):
     lab, ids = filled
-    labels = {"parse a date": [ids[0]], "http request retry": [ids[2]], "html template page": [ids[1]],
-              "shell tokens": [ids[4]]}
+    labels = {
+        "parse a date": [ids[0]],
+        "http request retry": [ids[2]],
+        "html template page": [ids[1]],
+        "shell tokens": [ids[4]],
+    }
     tuner = ThresholdTuner(lab, labels, memory_type="code", k=3)
     res = tuner.result
     assert tuner.slider.value == pytest.approx(round(res.threshold, 3))
@@ -235,9 +243,11 @@ def test_threshold_tuner_scores_scratch_labels_in_their_lab_and_saves_into_the_u
     import omnilab
 
     scratch, ids = filled  # stands in for the scratch lab stdlib_labels builds
-    labels = tuning.StdlibLabels(labels=tuning.normalize_labels({"parse a date": [ids[0]],
-                                                                 "http request retry": [ids[2]]}),
-                                 lab=scratch, scratch=tmp_path / "scratch")
+    labels = tuning.StdlibLabels(
+        labels=tuning.normalize_labels({"parse a date": [ids[0]], "http request retry": [ids[2]]}),
+        lab=scratch,
+        scratch=tmp_path / "scratch",
+    )
     with omnilab.open(tmp_path / "mine", embedder="hashing") as mine:
         tuner = ThresholdTuner(mine, labels, memory_type="code", k=3, plot=False)
         assert tuner.result.n_queries == 2

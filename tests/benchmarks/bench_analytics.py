@@ -47,8 +47,9 @@ def orm_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
     start, end = queries.window(days, now)
     with Session(engine) as session:
         agents = session.scalars(sa.select(Agent)).all()
-        runs = session.scalars(sa.select(AgentPerformance).where(
-            AgentPerformance.timestamp >= start, AgentPerformance.timestamp <= end)).all()
+        runs = session.scalars(
+            sa.select(AgentPerformance).where(AgentPerformance.timestamp >= start, AgentPerformance.timestamp <= end)
+        ).all()
         acc: dict[str, list] = {a.id: [0, 0.0, 0, 0, 0, 0] for a in agents}  # n, s, timed, tokens, wins, known
         for run in runs:
             a = acc[run.agent_id]
@@ -63,9 +64,17 @@ def orm_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
         rows = []
         for agent in agents:
             n, seconds, timed, tokens, wins, known = acc[agent.id]
-            rows.append({"agent_id": agent.id, "name": agent.name, "system_name": agent.system_name,
-                         "total_tasks": n, "avg_execution_time": seconds / timed if timed else float("nan"),
-                         "total_tokens": tokens, "success_rate": wins * 100.0 / known if known else float("nan")})
+            rows.append(
+                {
+                    "agent_id": agent.id,
+                    "name": agent.name,
+                    "system_name": agent.system_name,
+                    "total_tasks": n,
+                    "avg_execution_time": seconds / timed if timed else float("nan"),
+                    "total_tokens": tokens,
+                    "success_rate": wins * 100.0 / known if known else float("nan"),
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -74,13 +83,22 @@ def pandas_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
     start, end = queries.window(days, now)
     p, a = TABLES["agent_performance"], TABLES["agents"]
     with engine.connect() as conn:
-        runs = pd.read_sql(sa.select(p.c.agent_id, p.c.execution_time, p.c.success, p.c.tokens_used)
-                           .where(p.c.timestamp >= start, p.c.timestamp <= end), conn)
+        runs = pd.read_sql(
+            sa.select(p.c.agent_id, p.c.execution_time, p.c.success, p.c.tokens_used).where(
+                p.c.timestamp >= start, p.c.timestamp <= end
+            ),
+            conn,
+        )
         agents = pd.read_sql(sa.select(a.c.id.label("agent_id"), a.c.name, a.c.system_name), conn)
     success = runs["success"].astype("boolean")
     runs = runs.assign(win=(success == True).fillna(False), known=success.notna())  # noqa: E712
-    g = runs.groupby("agent_id").agg(total_tasks=("agent_id", "size"), avg_execution_time=("execution_time", "mean"),
-                                     total_tokens=("tokens_used", "sum"), wins=("win", "sum"), known=("known", "sum"))
+    g = runs.groupby("agent_id").agg(
+        total_tasks=("agent_id", "size"),
+        avg_execution_time=("execution_time", "mean"),
+        total_tokens=("tokens_used", "sum"),
+        wins=("win", "sum"),
+        known=("known", "sum"),
+    )
     out = agents.merge(g, left_on="agent_id", right_index=True, how="left")
     out["total_tasks"] = out["total_tasks"].fillna(0).astype("int64")
     out["total_tokens"] = out["total_tokens"].fillna(0).astype("int64")
@@ -89,7 +107,10 @@ def pandas_summary(engine: sa.Engine, days: int, now: Any) -> pd.DataFrame:
 
 
 APPROACHES: dict[str, Callable[[sa.Engine, int, Any], pd.DataFrame]] = {
-    "sql": sql_summary, "pandas": pandas_summary, "orm": orm_summary}
+    "sql": sql_summary,
+    "pandas": pandas_summary,
+    "orm": orm_summary,
+}
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -157,8 +178,12 @@ def bench_backend(lab: omnilab.Lab, days_list: list[int], repeats: int, orm_repe
         row["pandas_over_sql"] = row["pandas_median_s"] / row["sql_median_s"]
         row["plan"] = query_plan(engine, days, now)
         out.append(row)
-        print(f"  {lab.backend} days={days}: rows={row['rows_in_window']:,} sql={row['sql_median_s']:.4f}s "
-              f"pandas={row['pandas_median_s']:.4f}s orm={row['orm_median_s']:.3f}s", file=sys.stderr, flush=True)
+        print(
+            f"  {lab.backend} days={days}: rows={row['rows_in_window']:,} sql={row['sql_median_s']:.4f}s "
+            f"pandas={row['pandas_median_s']:.4f}s orm={row['orm_median_s']:.3f}s",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
@@ -198,20 +223,27 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_backend(lab, days_list, args.repeats, args.orm_repeats)
 
     print("\nperformance_summary: median seconds (ratio = baseline / sql; targets orm >= 10x, pandas >= 3x)")
-    head = (f"{'backend':<11}{'days':>5}{'rows':>11}{'sql':>10}{'pandas':>10}{'orm':>10}"
-            f"{'pandas/sql':>12}{'orm/sql':>10}")
+    head = (
+        f"{'backend':<11}{'days':>5}{'rows':>11}{'sql':>10}{'pandas':>10}{'orm':>10}{'pandas/sql':>12}{'orm/sql':>10}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['backend']:<11}{r['days']:>5}{r['rows_in_window']:>11,}{r['sql_median_s']:>10.4f}"
-              f"{r['pandas_median_s']:>10.4f}{r['orm_median_s']:>10.3f}{r['pandas_over_sql']:>11.1f}x"
-              f"{r['orm_over_sql']:>9.1f}x")
+        print(
+            f"{r['backend']:<11}{r['days']:>5}{r['rows_in_window']:>11,}{r['sql_median_s']:>10.4f}"
+            f"{r['pandas_median_s']:>10.4f}{r['orm_median_s']:>10.3f}{r['pandas_over_sql']:>11.1f}x"
+            f"{r['orm_over_sql']:>9.1f}x"
+        )
     print("\nquery plans of performance_summary:")
     for r in rows:
         print(f"[{r['backend']} days={r['days']}]\n{r['plan']}")
-    doc = {"benchmark": "performance_summary", "approaches": list(APPROACHES), "results": rows,
-           "targets": {"orm_over_sql": 10, "pandas_over_sql": 3},
-           "met": all(r["orm_over_sql"] >= 10 and r["pandas_over_sql"] >= 3 for r in rows)}
+    doc = {
+        "benchmark": "performance_summary",
+        "approaches": list(APPROACHES),
+        "results": rows,
+        "targets": {"orm_over_sql": 10, "pandas_over_sql": 3},
+        "met": all(r["orm_over_sql"] >= 10 and r["pandas_over_sql"] >= 3 for r in rows),
+    }
     text = json.dumps(doc, indent=2, default=str)
     print("\n" + text)
     if args.json:

@@ -50,8 +50,7 @@ def measure(lab_path: Path, repeat: int, **open_kw: Any) -> dict[str, float]:
         for i in range(repeat):
             q = QUERIES[i % len(QUERIES)]
             plain.append(_timed(lambda q=q: lab.search(q, k=10, cache=False))[0])
-            filtered.append(_timed(lambda q=q: lab.search(q, k=10, cache=False,
-                                                          where={"memory_type": "code"}))[0])
+            filtered.append(_timed(lambda q=q: lab.search(q, k=10, cache=False, where={"memory_type": "code"}))[0])
             summary.append(_timed(lambda: lab.performance_summary(days=7))[0])
         out["search"] = statistics.median(plain)
         out["search where"] = statistics.median(filtered)
@@ -73,8 +72,11 @@ def owned_copy(platform: Path, lab_path: Path, embedder: str) -> None:
             if table in ("agent_performance", "agent_stats"):  # serial keys: let the database number them
                 rows = [{k: v for k, v in r.items() if k != "id"} for r in rows]
             lab.insert(table, pd.DataFrame(rows))
-        mems = pd.read_sql("SELECT id, content, memory_type, priority, metadata, tags, agent_id, session_id, "
-                           "project_id FROM memory_entries", con)
+        mems = pd.read_sql(
+            "SELECT id, content, memory_type, priority, metadata, tags, agent_id, session_id, "
+            "project_id FROM memory_entries",
+            con,
+        )
         mems["metadata"] = mems["metadata"].map(json.loads)
         mems["tags"] = mems["tags"].map(json.loads)
         lab.ingest(mems, progress=False, dedupe=False)
@@ -91,27 +93,57 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         platform = tmp_path / "omnidev.db"
-        t_build, _ = _timed(lambda: build_platform_sqlite(platform, n_runs=args.runs,
-                                                          n_extra_memories=args.memories - 10))
+        t_build, _ = _timed(
+            lambda: build_platform_sqlite(platform, n_runs=args.runs, n_extra_memories=args.memories - 10)
+        )
         digest = hashlib.sha256(platform.read_bytes()).hexdigest()
-        attached = measure(tmp_path / "attached-lab", args.repeat, database_url=f"sqlite:///{platform}",
-                           read_only=True, embedder=args.embedder)
-        reopened = measure(tmp_path / "attached-lab", args.repeat, database_url=f"sqlite:///{platform}",
-                           read_only=True, embedder=args.embedder)
+        attached = measure(
+            tmp_path / "attached-lab",
+            args.repeat,
+            database_url=f"sqlite:///{platform}",
+            read_only=True,
+            embedder=args.embedder,
+        )
+        reopened = measure(
+            tmp_path / "attached-lab",
+            args.repeat,
+            database_url=f"sqlite:///{platform}",
+            read_only=True,
+            embedder=args.embedder,
+        )
         t_copy, _ = _timed(lambda: owned_copy(platform, tmp_path / "owned-lab", args.embedder))
         owned = measure(tmp_path / "owned-lab", args.repeat, embedder=args.embedder)
         unchanged = hashlib.sha256(platform.read_bytes()).hexdigest() == digest
     rows = []
     for step in attached:
-        rows.append({"step": step, "attached s": attached[step], "attached again s": reopened[step],
-                     "owned lab s": owned[step], "attached / owned": attached[step] / owned[step]})
+        rows.append(
+            {
+                "step": step,
+                "attached s": attached[step],
+                "attached again s": reopened[step],
+                "owned lab s": owned[step],
+                "attached / owned": attached[step] / owned[step],
+            }
+        )
     table = pd.DataFrame(rows)
-    print(f"platform database: {args.memories:,} memories, {args.runs:,} runs (built in {t_build:.1f}s); "
-          f"embedder {args.embedder}; owned copy made in {t_copy:.1f}s; medians of {args.repeat}")
+    print(
+        f"platform database: {args.memories:,} memories, {args.runs:,} runs (built in {t_build:.1f}s); "
+        f"embedder {args.embedder}; owned copy made in {t_copy:.1f}s; medians of {args.repeat}"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"platform file unchanged: {unchanged}")
-    print(json.dumps({"memories": args.memories, "runs": args.runs, "embedder": args.embedder,
-                      "unchanged": unchanged, "rows": rows}, indent=1))
+    print(
+        json.dumps(
+            {
+                "memories": args.memories,
+                "runs": args.runs,
+                "embedder": args.embedder,
+                "unchanged": unchanged,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

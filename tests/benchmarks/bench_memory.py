@@ -36,8 +36,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
-WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
-         "lima", "mike", "november", "oscar", "papa"]
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+]
 TYPES = ["knowledge", "code", "task", "insight"]
 
 
@@ -48,8 +64,11 @@ def _rss() -> int:
 
 def rows(n: int) -> Any:
     for i in range(n):
-        yield {"content": f"note {i}: {WORDS[i % 16]} {WORDS[(i // 16) % 16]} item {i * 7919 % 100003}",
-               "memory_type": TYPES[i % 4], "metadata": {"n": i}}
+        yield {
+            "content": f"note {i}: {WORDS[i % 16]} {WORDS[(i // 16) % 16]} item {i * 7919 % 100003}",
+            "memory_type": TYPES[i % 4],
+            "metadata": {"n": i},
+        }
 
 
 def child(src: str, n: int, batch: int) -> dict[str, Any]:
@@ -97,16 +116,28 @@ def child(src: str, n: int, batch: int) -> dict[str, Any]:
         lab.close()
     index = vectors * dim * 4
     peak = max(peaks.get("ingest", 0), peaks.get("save", 0))
-    return {"rows": n, "added": summary["added"], "seconds": round(seconds, 1), "open_mb": opened / MB,
-            "ingest_peak_mb": peaks.get("ingest", 0) / MB, "save_peak_mb": peaks.get("save", 0) / MB,
-            "before_save_mb": peaks.get("before save", 0) / MB,
-            "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "index_mb": index / MB,
-            "ratio": (peak - opened) / index if index else None}
+    return {
+        "rows": n,
+        "added": summary["added"],
+        "seconds": round(seconds, 1),
+        "open_mb": opened / MB,
+        "ingest_peak_mb": peaks.get("ingest", 0) / MB,
+        "save_peak_mb": peaks.get("save", 0) / MB,
+        "before_save_mb": peaks.get("before save", 0) / MB,
+        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "index_mb": index / MB,
+        "ratio": (peak - opened) / index if index else None,
+    }
 
 
 def run(src: Path, n: int, batch: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", str(src), "--rows", str(n), "--batch", str(batch)],
-                         capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(src)})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(src), "--rows", str(n), "--batch", str(batch)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )
     if out.returncode != 0:
         raise SystemExit(f"measuring run failed ({src}):\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -128,21 +159,32 @@ def main() -> None:
         if not args.no_baseline:
             base = Path(tmp) / "baseline"
             base.mkdir()
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "omnilab"],
-                                     capture_output=True, check=True).stdout
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.baseline, "omnilab"], capture_output=True, check=True
+            ).stdout
             subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
             results[f"baseline ({args.baseline})"] = run(base, args.rows, args.batch)
         results["this checkout"] = run(ROOT, args.rows, args.batch)
-    cols = ["seconds", "open_mb", "ingest_peak_mb", "before_save_mb", "save_peak_mb", "ru_maxrss_mb", "index_mb",
-            "ratio"]
+    cols = [
+        "seconds",
+        "open_mb",
+        "ingest_peak_mb",
+        "before_save_mb",
+        "save_peak_mb",
+        "ru_maxrss_mb",
+        "index_mb",
+        "ratio",
+    ]
     print(f"{args.rows} rows, batch {args.batch}, hashing embedder, SQLite")
     print(f"{'run':<22}" + "".join(f"{c:>16}" for c in cols))
     for name, r in results.items():
         print(f"{name:<22}" + "".join(f"{r[c]:>16.2f}" if isinstance(r[c], float) else f"{r[c]!s:>16}" for c in cols))
     if len(results) == 2:
         (_, b), (_, a) = results.items()
-        print(f"peak RSS after/before: {a['ru_maxrss_mb'] / b['ru_maxrss_mb']:.2f}x "
-              f"({b['ru_maxrss_mb']:.0f} MB -> {a['ru_maxrss_mb']:.0f} MB)")
+        print(
+            f"peak RSS after/before: {a['ru_maxrss_mb'] / b['ru_maxrss_mb']:.2f}x "
+            f"({b['ru_maxrss_mb']:.0f} MB -> {a['ru_maxrss_mb']:.0f} MB)"
+        )
     print(json.dumps(results, indent=1))
 
 

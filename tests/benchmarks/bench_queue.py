@@ -30,8 +30,12 @@ import omnilab
 
 
 def _lab(tmp: Path, redis_url: str, database_url: str | None) -> omnilab.Lab:
-    return omnilab.open(tmp / f"lab-{uuid.uuid4().hex[:6]}", redis_url=redis_url,
-                        redis_prefix=f"bench{uuid.uuid4().hex[:8]}:", database_url=database_url)
+    return omnilab.open(
+        tmp / f"lab-{uuid.uuid4().hex[:6]}",
+        redis_url=redis_url,
+        redis_prefix=f"bench{uuid.uuid4().hex[:8]}:",
+        database_url=database_url,
+    )
 
 
 def run_raw(lab: omnilab.Lab, n: int) -> dict[str, Any]:
@@ -66,8 +70,7 @@ def run_omnilab(lab: omnilab.Lab, n: int) -> dict[str, Any]:
     while (lease := q.dequeue("w", lease=60)) is not None:
         done += lease.ack({"ok": True})
     t2 = time.perf_counter()
-    return {"enqueue_s": t1 - t0, "drain_s": t2 - t1, "total_s": t2 - t0, "completed": done,
-            "lost": _check(lab, ids)}
+    return {"enqueue_s": t1 - t0, "drain_s": t2 - t1, "total_s": t2 - t0, "completed": done, "lost": _check(lab, ids)}
 
 
 def run_omnilab_batch(lab: omnilab.Lab, n: int, enq_batch: int = 500, deq_batch: int = 100) -> dict[str, Any]:
@@ -75,15 +78,15 @@ def run_omnilab_batch(lab: omnilab.Lab, n: int, enq_batch: int = 500, deq_batch:
     t0 = time.perf_counter()
     ids: list[str] = []
     for start in range(0, n, enq_batch):
-        ids += q.enqueue_many([{"content": f"task {i}", "task_type": "testing"}
-                               for i in range(start, min(n, start + enq_batch))])
+        ids += q.enqueue_many(
+            [{"content": f"task {i}", "task_type": "testing"} for i in range(start, min(n, start + enq_batch))]
+        )
     t1 = time.perf_counter()
     done = 0
     while leases := q.dequeue_many("w", deq_batch, lease=60):
         done += sum(q.ack_many(leases, [{"ok": True}] * len(leases)))
     t2 = time.perf_counter()
-    return {"enqueue_s": t1 - t0, "drain_s": t2 - t1, "total_s": t2 - t0, "completed": done,
-            "lost": _check(lab, ids)}
+    return {"enqueue_s": t1 - t0, "drain_s": t2 - t1, "total_s": t2 - t0, "completed": done, "lost": _check(lab, ids)}
 
 
 def crash_scenario(lab: omnilab.Lab, n: int, k: int, lease: float = 0.5) -> dict[str, int]:
@@ -108,8 +111,13 @@ def crash_scenario(lab: omnilab.Lab, n: int, k: int, lease: float = 0.5) -> dict
         if not leases:
             break
         done += sum(q.ack_many(leases))
-    return {"n": n, "killed_worker_held": k, "raw_lost": n - raw_done, "omnilab_lost": _check(lab, ids),
-            "omnilab_completed": done}
+    return {
+        "n": n,
+        "killed_worker_held": k,
+        "raw_lost": n - raw_done,
+        "omnilab_lost": _check(lab, ids),
+        "omnilab_completed": done,
+    }
 
 
 def main() -> None:
@@ -148,12 +156,28 @@ def main() -> None:
     print(f"queue benchmark: n={args.n}, repeats={args.repeats} (medians), redis={args.redis}, sql={backend}")
     print(f"{'variant':<15}{'enqueue s':>11}{'drain s':>10}{'total s':>10}{'tasks/s':>10}{'x raw':>8}{'lost':>6}")
     for name, s in summary.items():
-        print(f"{name:<15}{s['enqueue_s']:>11.3f}{s['drain_s']:>10.3f}{s['total_s']:>10.3f}"
-              f"{s['tasks_per_s']:>10.0f}{s['ratio_vs_raw']:>8.2f}{s['lost']:>6d}")
-    print(f"crash (worker dies holding {crash['killed_worker_held']} of {crash['n']}): "
-          f"raw lost {crash['raw_lost']}, omnilab lost {crash['omnilab_lost']}")
-    print(json.dumps({"n": args.n, "repeats": args.repeats, "redis": args.redis, "sql": backend,
-                      "target_ratio": 0.5, "results": summary, "crash": crash}, indent=2))
+        print(
+            f"{name:<15}{s['enqueue_s']:>11.3f}{s['drain_s']:>10.3f}{s['total_s']:>10.3f}"
+            f"{s['tasks_per_s']:>10.0f}{s['ratio_vs_raw']:>8.2f}{s['lost']:>6d}"
+        )
+    print(
+        f"crash (worker dies holding {crash['killed_worker_held']} of {crash['n']}): "
+        f"raw lost {crash['raw_lost']}, omnilab lost {crash['omnilab_lost']}"
+    )
+    print(
+        json.dumps(
+            {
+                "n": args.n,
+                "repeats": args.repeats,
+                "redis": args.redis,
+                "sql": backend,
+                "target_ratio": 0.5,
+                "results": summary,
+                "crash": crash,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,13 +34,14 @@ def run(seconds: float, database_url: str | None, redis_url: str, workers: int =
     tmp = Path(tempfile.mkdtemp(prefix="omnilab-soak-"))
     path = tmp / "lab"
     prefix = f"soak{uuid.uuid4().hex[:8]}:"
-    with omnilab.open(path, database_url=database_url, redis_url=redis_url, redis_prefix=prefix,
-                      embedder="hashing"):
+    with omnilab.open(path, database_url=database_url, redis_url=redis_url, redis_prefix=prefix, embedder="hashing"):
         pass
     ctx = get_context()
     results = [tmp / f"soak{i}.json" for i in range(workers)]
-    procs = [ctx.Process(target=soak, args=(str(path), database_url, redis_url, prefix, seconds, i, str(results[i])))
-             for i in range(workers)]
+    procs = [
+        ctx.Process(target=soak, args=(str(path), database_url, redis_url, prefix, seconds, i, str(results[i])))
+        for i in range(workers)
+    ]
     started = time.perf_counter()
     for p in procs:
         p.start()
@@ -53,8 +54,9 @@ def run(seconds: float, database_url: str | None, redis_url: str, workers: int =
             out.append({"exitcode": p.exitcode, "error_count": 1, "errors": ["process died"]})
         else:
             out.append(json.loads(r.read_text()))
-    with omnilab.open(path, database_url=database_url, redis_url=redis_url, redis_prefix=prefix,
-                      embedder="hashing") as lab:
+    with omnilab.open(
+        path, database_url=database_url, redis_url=redis_url, redis_prefix=prefix, embedder="hashing"
+    ) as lab:
         memories = int(lab.counts()["memory_entries"])
         for i in range(workers):
             lab.queue.purge(f"soak{i}")
@@ -64,21 +66,31 @@ def run(seconds: float, database_url: str | None, redis_url: str, workers: int =
         "errors": sum(o.get("error_count", 0) for o in out),
         "rss_growth_mb": [round(o["end_mb"] - o["start_mb"], 1) for o in out if "end_mb" in o],
         "rss_end_over_start": [round(o["end_mb"] / o["start_mb"], 3) for o in out if "end_mb" in o],
-        "last_over_first_quarter_ops": [round(o["ops_per_quarter"][3] / max(1, o["ops_per_quarter"][0]), 3)
-                                         for o in out if "ops_per_quarter" in o],
+        "last_over_first_quarter_ops": [
+            round(o["ops_per_quarter"][3] / max(1, o["ops_per_quarter"][0]), 3) for o in out if "ops_per_quarter" in o
+        ],
         "memories_at_end": memories,
         "wall_seconds": round(wall, 1),
     }
-    return {"config": {"seconds": seconds, "workers": workers, "sql": "postgresql" if database_url else "sqlite",
-                       "redis": "embedded" if redis_url == "embedded" else "server"},
-            "processes": out, "summary": summary}
+    return {
+        "config": {
+            "seconds": seconds,
+            "workers": workers,
+            "sql": "postgresql" if database_url else "sqlite",
+            "redis": "embedded" if redis_url == "embedded" else "server",
+        },
+        "processes": out,
+        "summary": summary,
+    }
 
 
 def print_table(report: dict) -> None:
     cfg = report["config"]
     print(f"soak: {cfg['workers']} processes x {cfg['seconds']:.0f} s, SQL {cfg['sql']}, Redis {cfg['redis']}")
-    head = f"{'pid':>8} {'RSS start MB':>12} {'RSS end MB':>10} {'growth':>7} {'ops':>7} " \
-           f"{'remember':>8} {'search':>7} {'forget':>6} {'enq':>6} {'deq':>6} {'ack':>6} {'q4/q1':>6} {'errors':>6}"
+    head = (
+        f"{'pid':>8} {'RSS start MB':>12} {'RSS end MB':>10} {'growth':>7} {'ops':>7} "
+        f"{'remember':>8} {'search':>7} {'forget':>6} {'enq':>6} {'deq':>6} {'ack':>6} {'q4/q1':>6} {'errors':>6}"
+    )
     print(head)
     print("-" * len(head))
     for o in report["processes"]:
@@ -87,12 +99,16 @@ def print_table(report: dict) -> None:
             continue
         ops = o["ops"]
         q = o["ops_per_quarter"]
-        print(f"{o['pid']:>8} {o['start_mb']:>12.1f} {o['end_mb']:>10.1f} {o['end_mb'] - o['start_mb']:>+7.1f} "
-              f"{o['total_ops']:>7} {ops['remember']:>8} {ops['search']:>7} {ops['forget']:>6} {ops['enqueue']:>6} "
-              f"{ops['dequeue']:>6} {ops['ack']:>6} {q[3] / max(1, q[0]):>6.2f} {o['error_count']:>6}")
+        print(
+            f"{o['pid']:>8} {o['start_mb']:>12.1f} {o['end_mb']:>10.1f} {o['end_mb'] - o['start_mb']:>+7.1f} "
+            f"{o['total_ops']:>7} {ops['remember']:>8} {ops['search']:>7} {ops['forget']:>6} {ops['enqueue']:>6} "
+            f"{ops['dequeue']:>6} {ops['ack']:>6} {q[3] / max(1, q[0]):>6.2f} {o['error_count']:>6}"
+        )
     s = report["summary"]
-    print(f"total ops {s['total_ops']:,}, errors {s['errors']}, memories at end {s['memories_at_end']:,}, "
-          f"wall {s['wall_seconds']} s")
+    print(
+        f"total ops {s['total_ops']:,}, errors {s['errors']}, memories at end {s['memories_at_end']:,}, "
+        f"wall {s['wall_seconds']} s"
+    )
 
 
 def main() -> int:

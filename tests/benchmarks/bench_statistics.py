@@ -86,10 +86,14 @@ def pandas_compare_windows(engine: sa.Engine, days: int, now: Any, by: str) -> p
             row[f"runs_{w}"] = len(side)
             row[f"successful_{w}"], row[f"failed_{w}"] = int(side["win"].sum()), int(side["fail"].sum())
         row["p_value"] = statistics.proportion_test(
-            row["successful_previous"], row["successful_previous"] + row["failed_previous"],
-            row["successful_current"], row["successful_current"] + row["failed_current"])[0]
-        row["time_p_value"] = statistics.mann_whitney(sides["previous"]["execution_time"].dropna(),
-                                                      sides["current"]["execution_time"].dropna())
+            row["successful_previous"],
+            row["successful_previous"] + row["failed_previous"],
+            row["successful_current"],
+            row["successful_current"] + row["failed_current"],
+        )[0]
+        row["time_p_value"] = statistics.mann_whitney(
+            sides["previous"]["execution_time"].dropna(), sides["current"]["execution_time"].dropna()
+        )
         rows[key] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -98,15 +102,31 @@ def pandas_model_usage(engine: sa.Engine, days: int, now: Any, by_day: bool) -> 
     start, end = queries.window(days, now)
     u = TABLES["api_usage"]
     with engine.connect() as conn:
-        raw = pd.read_sql(sa.select(u.c.provider, u.c.model, u.c.timestamp, u.c.status_code, u.c.response_time,
-                                    u.c.tokens_used, u.c.cost_usd)
-                          .where(u.c.timestamp >= start, u.c.timestamp <= end), conn)
+        raw = pd.read_sql(
+            sa.select(
+                u.c.provider,
+                u.c.model,
+                u.c.timestamp,
+                u.c.status_code,
+                u.c.response_time,
+                u.c.tokens_used,
+                u.c.cost_usd,
+            ).where(u.c.timestamp >= start, u.c.timestamp <= end),
+            conn,
+        )
     raw["day"] = pd.to_datetime(raw["timestamp"], utc=True).dt.floor("D")
     raw["ms"] = raw["response_time"] * 1000.0
     keys = (["day"] if by_day else []) + ["provider", "model"]
     g = raw.groupby(keys, dropna=False)
-    return pd.DataFrame({"calls": g.size(), "cost_usd": g["cost_usd"].sum(), "p50_ms": g["ms"].quantile(0.5),
-                         "p95_ms": g["ms"].quantile(0.95), "p99_ms": g["ms"].quantile(0.99)})
+    return pd.DataFrame(
+        {
+            "calls": g.size(),
+            "cost_usd": g["cost_usd"].sum(),
+            "p50_ms": g["ms"].quantile(0.5),
+            "p95_ms": g["ms"].quantile(0.95),
+            "p99_ms": g["ms"].quantile(0.99),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -144,22 +164,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no lab database at {db}; run: omnilab sample --size large --lab {args.lab}", file=sys.stderr)
         return 2
     load_before = os.getloadavg()
-    with omnilab.open(tempfile.mkdtemp(prefix="bench-stats-"), database_url=f"sqlite:///{db}", read_only=True,
-                      embedder="hashing") as lab:
+    with omnilab.open(
+        tempfile.mkdtemp(prefix="bench-stats-"), database_url=f"sqlite:///{db}", read_only=True, embedder="hashing"
+    ) as lab:
         engine = lab.engine
         runs = lab.sql("SELECT count(*) AS n, max(timestamp) AS last FROM agent_performance").iloc[0]
         now = pd.Timestamp(runs["last"], tz="UTC").to_pydatetime()  # the sample's own "now"
         busiest = lab.performance_by_task_type(30, now=now).sort_values("total_tasks").task_type.iloc[-1]
         cases: list[tuple[str, Callable[[], Any], Callable[[], Any] | None, Callable[[Any, Any], None] | None]] = [
-            ("compare_windows(7)", lambda: lab.compare_windows(7, now=now),
-             lambda: pandas_compare_windows(engine, 7, now, "agent_id"),
-             lambda g, r: check_compare(g, r, "agent_id")),
-            ("compare_windows(7, by=model)", lambda: lab.compare_windows(7, now=now, by="model"),
-             lambda: pandas_compare_windows(engine, 7, now, "model"), lambda g, r: check_compare(g, r, "model")),
-            ("model_usage(30)", lambda: lab.model_usage(30, now=now),
-             lambda: pandas_model_usage(engine, 30, now, True), lambda g, r: check_usage(g, r, True)),
-            ("model_usage(30, by_day=False)", lambda: lab.model_usage(30, now=now, by_day=False),
-             lambda: pandas_model_usage(engine, 30, now, False), lambda g, r: check_usage(g, r, False)),
+            (
+                "compare_windows(7)",
+                lambda: lab.compare_windows(7, now=now),
+                lambda: pandas_compare_windows(engine, 7, now, "agent_id"),
+                lambda g, r: check_compare(g, r, "agent_id"),
+            ),
+            (
+                "compare_windows(7, by=model)",
+                lambda: lab.compare_windows(7, now=now, by="model"),
+                lambda: pandas_compare_windows(engine, 7, now, "model"),
+                lambda g, r: check_compare(g, r, "model"),
+            ),
+            (
+                "model_usage(30)",
+                lambda: lab.model_usage(30, now=now),
+                lambda: pandas_model_usage(engine, 30, now, True),
+                lambda g, r: check_usage(g, r, True),
+            ),
+            (
+                "model_usage(30, by_day=False)",
+                lambda: lab.model_usage(30, now=now, by_day=False),
+                lambda: pandas_model_usage(engine, 30, now, False),
+                lambda g, r: check_usage(g, r, False),
+            ),
             (f"compare_agents({busiest!r}, 30)", lambda: lab.compare_agents(busiest, 30, now=now), None, None),
             ("performance_summary(7) [context]", lambda: lab.performance_summary(7, now=now), None, None),
         ]
@@ -170,12 +206,22 @@ def main(argv: list[str] | None = None) -> int:
             if base is not None:
                 t_base, ref = timed(base, args.repeat)
                 check(got, ref)
-                row.update(baseline="pandas", baseline_median_s=stats_mod.median(t_base),
-                           ratio=stats_mod.median(t_base) / stats_mod.median(t_mine), checked_equal=True)
+                row.update(
+                    baseline="pandas",
+                    baseline_median_s=stats_mod.median(t_base),
+                    ratio=stats_mod.median(t_base) / stats_mod.median(t_mine),
+                    checked_equal=True,
+                )
             results.append(row)
         t_report, text = timed(lambda: render_report(lab, 30, now=now), args.report_repeat)
-        results.append({"case": "report (30 days, render_report)", "omnilab_median_s": stats_mod.median(t_report),
-                        "omnilab_times_s": t_report, "html_bytes": len(text.encode())})
+        results.append(
+            {
+                "case": "report (30 days, render_report)",
+                "omnilab_median_s": stats_mod.median(t_report),
+                "omnilab_times_s": t_report,
+                "html_bytes": len(text.encode()),
+            }
+        )
     load_after = os.getloadavg()
     print(f"large sample: {int(runs['n']):,} agent_performance rows; now = {now:%Y-%m-%d %H:%M:%S} UTC")
     print(f"load average (1/5/15 min) before {load_before}, after {load_after} on {os.cpu_count()} CPUs")
@@ -184,9 +230,20 @@ def main(argv: list[str] | None = None) -> int:
         base = f"{r['baseline_median_s']:.3f}" if "baseline_median_s" in r else "—"
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "—"
         print(f"{r['case']:<38} {r['omnilab_median_s']:>10.3f} {base:>10} {ratio:>7}")
-    print(json.dumps({"benchmark": "statistics", "rows": int(runs["n"]), "repeat": args.repeat,
-                      "load_before": load_before, "load_after": load_after, "results": results}, indent=2,
-                     default=str))
+    print(
+        json.dumps(
+            {
+                "benchmark": "statistics",
+                "rows": int(runs["n"]),
+                "repeat": args.repeat,
+                "load_before": load_before,
+                "load_after": load_after,
+                "results": results,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 

@@ -25,8 +25,9 @@ from omnilab.analysis import tuning
 from omnilab.vectors.embedders import sentence_transformers_available
 
 
-def bootstrap(test: tuning.TuningResult, labels: pd.DataFrame, thresholds: dict[str, float], *, n: int = 300,
-              seed: int = 0) -> dict[str, dict[str, float]]:
+def bootstrap(
+    test: tuning.TuningResult, labels: pd.DataFrame, thresholds: dict[str, float], *, n: int = 300, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Resample test modules; F1 per threshold choice per resample (pooled counts, as in the curve)."""
     hits = test.hits
     n_rel = np.array([len(r) for r in labels["relevant"]])
@@ -54,8 +55,11 @@ def bootstrap(test: tuning.TuningResult, labels: pd.DataFrame, thresholds: dict[
 
 
 def _spread(values: np.ndarray) -> dict[str, float]:
-    return {"median": round(float(np.median(values)), 4), "p5": round(float(np.percentile(values, 5)), 4),
-            "p95": round(float(np.percentile(values, 95)), 4)}
+    return {
+        "median": round(float(np.median(values)), 4),
+        "p5": round(float(np.percentile(values, 5)), 4),
+        "p95": round(float(np.percentile(values, 95)), 4),
+    }
 
 
 def run(spec: str, max_queries: int | None, k: int) -> tuple[pd.DataFrame, dict]:
@@ -69,16 +73,23 @@ def run(spec: str, max_queries: int | None, k: int) -> tuple[pd.DataFrame, dict]
         boot = bootstrap(test, test_labels, {"design": tuning.DESIGN_THRESHOLD, "tuned": train.threshold})
     by = table.set_index("choice")
     summary = {
-        "embedder": train.embedder, "k": k, "train_queries": train.n_queries, "test_queries": test.n_queries,
-        "test_modules": int(test_labels["module"].nunique()), "tuned_threshold": round(train.threshold, 4),
+        "embedder": train.embedder,
+        "k": k,
+        "train_queries": train.n_queries,
+        "test_queries": test.n_queries,
+        "test_modules": int(test_labels["module"].nunique()),
+        "tuned_threshold": round(train.threshold, 4),
         "f1_test_design_0.7": round(float(by.loc["design", "f1"]), 4),
         "f1_test_tuned": round(float(by.loc["tuned", "f1"]), 4),
         "f1_test_no_threshold": round(float(by.loc["none", "f1"]), 4),
         "f1_test_best_possible": round(float(by.loc["best_possible", "f1"]), 4),
-        "ratio_tuned_over_design": (round(float(by.loc["tuned", "f1"] / by.loc["design", "f1"]), 3)
-                                    if by.loc["design", "f1"] > 0 else None),  # undefined when 0.7 finds nothing
-        "bootstrap_by_module": boot, "test_mrr": round(test.ranks["mrr"], 4),
-        "seconds_embedding": round(prepared, 1), "seconds_total": round(time.perf_counter() - started, 1),
+        "ratio_tuned_over_design": (
+            round(float(by.loc["tuned", "f1"] / by.loc["design", "f1"]), 3) if by.loc["design", "f1"] > 0 else None
+        ),  # undefined when 0.7 finds nothing
+        "bootstrap_by_module": boot,
+        "test_mrr": round(test.ranks["mrr"], 4),
+        "seconds_embedding": round(prepared, 1),
+        "seconds_total": round(time.perf_counter() - started, 1),
     }
     return table, summary
 
@@ -92,16 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     tables, summaries = [], []
     for spec in args.embedders.split(","):
         if spec.startswith(("sentence", "st")) and not sentence_transformers_available():
-            print(f"skipping {spec}: sentence-transformers or the offline MiniLM weights are not installed",
-                  file=sys.stderr)
+            print(
+                f"skipping {spec}: sentence-transformers or the offline MiniLM weights are not installed",
+                file=sys.stderr,
+            )
             continue
         table, summary = run(spec, args.max_queries, args.k)
         tables.append(table)
         summaries.append(summary)
     table = pd.concat(tables, ignore_index=True)
     print(f"held-out modules, top-{args.k} search, F1 per threshold choice:")
-    print(table[["embedder", "choice", "threshold", "precision", "recall", "f1", "retrieved"]].round(4)
-          .to_string(index=False))
+    print(
+        table[["embedder", "choice", "threshold", "precision", "recall", "f1", "retrieved"]]
+        .round(4)
+        .to_string(index=False)
+    )
     print()
     print(json.dumps(summaries, indent=1))
     return 0

@@ -40,10 +40,16 @@ def vectors(n: int, seed: int = 0) -> np.ndarray:
 
 
 def rows(vecs: np.ndarray) -> list[dict]:
-    return [{"content": f"memory {i} about topic {i % 97} and module m{i % 31}",
-             "memory_type": ("code", "task", "knowledge")[i % 3],
-             "metadata": {"group": i % GROUPS, "lang": ("python", "go")[i % 2], "score": (i * 37 % 100) / 100},
-             "tags": [f"t{i % 5}"], "embedding": vecs[i]} for i in range(len(vecs))]
+    return [
+        {
+            "content": f"memory {i} about topic {i % 97} and module m{i % 31}",
+            "memory_type": ("code", "task", "knowledge")[i % 3],
+            "metadata": {"group": i % GROUPS, "lang": ("python", "go")[i % 2], "score": (i * 37 % 100) / 100},
+            "tags": [f"t{i % 5}"],
+            "embedding": vecs[i],
+        }
+        for i in range(len(vecs))
+    ]
 
 
 def p50(times: list[float]) -> float:
@@ -67,14 +73,34 @@ def bench_ingest(n: int, tmp: Path) -> dict:
     col = client.create_collection("memories", metadata={"hnsw:space": "ip"}, embedding_function=None)
     t = time.perf_counter()
     for s in range(0, n, 5000):
-        part = data[s:s + 5000]
-        col.add(ids=[str(i) for i in range(s, s + len(part))], embeddings=vecs[s:s + len(part)],
-                documents=[r["content"] for r in part],
-                metadatas=[{"group": r["metadata"]["group"], "lang": r["metadata"]["lang"],
-                            "score": r["metadata"]["score"], "memory_type": r["memory_type"]} for r in part])
+        part = data[s : s + 5000]
+        col.add(
+            ids=[str(i) for i in range(s, s + len(part))],
+            embeddings=vecs[s : s + len(part)],
+            documents=[r["content"] for r in part],
+            metadatas=[
+                {
+                    "group": r["metadata"]["group"],
+                    "lang": r["metadata"]["lang"],
+                    "score": r["metadata"]["score"],
+                    "memory_type": r["memory_type"],
+                }
+                for r in part
+            ],
+        )
     chroma = time.perf_counter() - t
-    return {"n": n, "omnilab_s": ours, "chroma_s": chroma, "omnilab_per_s": n / ours, "chroma_per_s": n / chroma,
-            "speedup": chroma / ours, "_lab": lab, "_col": col, "_vecs": vecs, "_ids": summary["memory_ids"]}
+    return {
+        "n": n,
+        "omnilab_s": ours,
+        "chroma_s": chroma,
+        "omnilab_per_s": n / ours,
+        "chroma_per_s": n / chroma,
+        "speedup": chroma / ours,
+        "_lab": lab,
+        "_col": col,
+        "_vecs": vecs,
+        "_ids": summary["memory_ids"],
+    }
 
 
 def bench_filtered(ing: dict, queries: int) -> dict:
@@ -101,10 +127,18 @@ def bench_filtered(ing: dict, queries: int) -> dict:
         cres = col.query(query_embeddings=[q], n_results=10, where={"group": g})
         chroma_t.append(time.perf_counter() - t)
         chroma_rec.append(len({int(i) for i in cres["ids"][0]} & set(ref.tolist())) / 10)
-    return {"n": n, "selectivity": 1 / GROUPS, "queries": queries, "omnilab_p50_ms": p50(ours_t),
-            "omnilab_hits_p50_ms": p50(ours_hits_t), "chroma_p50_ms": p50(chroma_t),
-            "speedup": p50(chroma_t) / p50(ours_t), "speedup_hits": p50(chroma_t) / p50(ours_hits_t),
-            "omnilab_recall": float(np.mean(ours_rec)), "chroma_recall": float(np.mean(chroma_rec))}
+    return {
+        "n": n,
+        "selectivity": 1 / GROUPS,
+        "queries": queries,
+        "omnilab_p50_ms": p50(ours_t),
+        "omnilab_hits_p50_ms": p50(ours_hits_t),
+        "chroma_p50_ms": p50(chroma_t),
+        "speedup": p50(chroma_t) / p50(ours_t),
+        "speedup_hits": p50(chroma_t) / p50(ours_hits_t),
+        "omnilab_recall": float(np.mean(ours_rec)),
+        "chroma_recall": float(np.mean(chroma_rec)),
+    }
 
 
 def bench_exact(n: int, queries: int, tmp: Path) -> dict:
@@ -139,10 +173,17 @@ def bench_exact(n: int, queries: int, tmp: Path) -> dict:
             t_lab.append(time.perf_counter() - t)
             agree += res["content"].str.extract(r"memory (\d+) ")[0].astype(int).tolist() == ref[0].tolist()
             assert len(hits) == 10
-    return {"n": n, "queries": queries, "faiss_p50_ms": p50(t_raw), "faiss_1thread_p50_ms": p50(t_raw1),
-            "omnilab_hits_p50_ms": p50(t_hits),
-            "omnilab_search_p50_ms": p50(t_lab), "ratio_hits": p50(t_hits) / p50(t_raw),
-            "ratio_search": p50(t_lab) / p50(t_raw), "same_results": agree / queries}
+    return {
+        "n": n,
+        "queries": queries,
+        "faiss_p50_ms": p50(t_raw),
+        "faiss_1thread_p50_ms": p50(t_raw1),
+        "omnilab_hits_p50_ms": p50(t_hits),
+        "omnilab_search_p50_ms": p50(t_lab),
+        "ratio_hits": p50(t_hits) / p50(t_raw),
+        "ratio_search": p50(t_lab) / p50(t_raw),
+        "same_results": agree / queries,
+    }
 
 
 def bench_reingest(n: int, tmp: Path) -> dict:
@@ -163,9 +204,15 @@ def bench_reingest(n: int, tmp: Path) -> dict:
         t = time.perf_counter()
         again = lab.ingest(data, progress=False, batch_size=256, dedupe=False)  # new rows, cached vectors
         t_again = time.perf_counter() - t
-    return {"n": len(data), "first_s": t_first, "reingest_s": t_again, "speedup": t_first / t_again,
-            "first_embedded": first["embedded"], "reingest_embedded": again["embedded"],
-            "reingest_cache_hits": again["cache_hits"]}
+    return {
+        "n": len(data),
+        "first_s": t_first,
+        "reingest_s": t_again,
+        "speedup": t_first / t_again,
+        "first_embedded": first["embedded"],
+        "reingest_embedded": again["embedded"],
+        "reingest_cache_hits": again["cache_hits"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     if "skipped" in r:
         lines.append(f"| re-ingest vs first ingest | skipped: {r['skipped']} | | | >= 50x |")
     else:
-        lines.append(f"| re-ingest {r['n']:,} texts, MiniLM | {r['reingest_s']:.2f} s | first {r['first_s']:.2f} s "
-                     f"| {r['speedup']:.0f}x faster | >= 50x |")
+        lines.append(
+            f"| re-ingest {r['n']:,} texts, MiniLM | {r['reingest_s']:.2f} s | first {r['first_s']:.2f} s "
+            f"| {r['speedup']:.0f}x faster | >= 50x |"
+        )
     print("\n".join(lines))
     print(json.dumps(out, indent=1, default=float))
     if args.json:

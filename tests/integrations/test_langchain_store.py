@@ -82,8 +82,10 @@ def test_filtered_search_equals_numpy_brute_force(store):
     cases = [
         ({"metadata.group": 2}, lambda m: m["group"] == 2),
         ({"metadata.group": {"$gte": 3}, "metadata.team": "red"}, lambda m: m["group"] >= 3 and m["team"] == "red"),
-        ({"$or": [{"metadata.group": 0}, {"metadata.team": {"$ne": "red"}}]},
-         lambda m: m["group"] == 0 or m["team"] != "red"),
+        (
+            {"$or": [{"metadata.group": 0}, {"metadata.team": {"$ne": "red"}}]},
+            lambda m: m["group"] == 0 or m["team"] != "red",
+        ),
         ({"metadata.group": {"$in": [1, 4]}}, lambda m: m["group"] in (1, 4)),
     ]
     for where, pred in cases:
@@ -95,8 +97,9 @@ def test_filtered_search_equals_numpy_brute_force(store):
     # by vector, and relevance scores (= cosine)
     qv = emb.embed_query("agent queue")
     by_vec = store.similarity_search_by_vector(qv, k=5, filter={"metadata.group": 2})
-    assert [d.id for d in by_vec] == [d.id for d, _ in store.similarity_search_with_score("agent queue", 5,
-                                                                                          {"metadata.group": 2})]
+    assert [d.id for d in by_vec] == [
+        d.id for d, _ in store.similarity_search_with_score("agent queue", 5, {"metadata.group": 2})
+    ]
     rel = store.similarity_search_with_relevance_scores("agent queue", k=3)
     want = brute_force(emb, texts, metas, "agent queue", 3, lambda m: True)
     np.testing.assert_allclose([s for _, s in rel], [s for _, s in want], atol=1e-5)
@@ -114,8 +117,9 @@ def test_mmr_is_langchains_mmr_over_the_exact_filtered_candidates(store):
     vecs = unit(emb.embed_documents([texts[i] for i, _ in cand]))
     q = unit([emb.embed_query("index cache")])[0]
     chosen = maximal_marginal_relevance(q, list(vecs), lambda_mult=0.3, k=5)
-    got = store.max_marginal_relevance_search("index cache", k=5, fetch_k=20, lambda_mult=0.3,
-                                              filter={"metadata.team": "blue"})
+    got = store.max_marginal_relevance_search(
+        "index cache", k=5, fetch_k=20, lambda_mult=0.3, filter={"metadata.team": "blue"}
+    )
     assert [d.id for d in got] == [ids[cand[j][0]] for j in chosen]
 
 
@@ -146,12 +150,18 @@ def test_upserts_deletes_and_scoping(store, tmp_path):
     with pytest.raises(InvalidInput):
         store.add_texts(["ok"], [{"bad": {1, 2}}])
     assert len(lab.memories("knowledge")) == 0
-    store.add_documents([Document(page_content="alpha", metadata={"v": 1}, id="a"),
-                         Document(page_content="beta", metadata={"v": 2}, id="b")], tags=["lc"])
+    store.add_documents(
+        [
+            Document(page_content="alpha", metadata={"v": 1}, id="a"),
+            Document(page_content="beta", metadata={"v": 2}, id="b"),
+        ],
+        tags=["lc"],
+    )
     store.add_texts(["alpha two"], [{"v": 3}], ids=["a"])
     assert store.get_by_ids(["b", "a", "zz", "a"]) == [
         Document(id="b", page_content="beta", metadata={"v": 2}),
-        Document(id="a", page_content="alpha two", metadata={"v": 3})]
+        Document(id="a", page_content="alpha two", metadata={"v": 3}),
+    ]
     assert store.similarity_search("alpha two", k=1)[0].id == "a"  # re-embedded on overwrite
     assert [d.id for d in store.similarity_search("beta", k=5, filter={"tags": {"$contains": "lc"}})] != []
     store.delete([other, "b"])  # another type's id is not this store's to delete
@@ -239,7 +249,8 @@ def test_store_over_a_lab_with_its_own_embedder(lab):
     assert isinstance(store.embeddings, LabEmbeddings)
     hit = store.similarity_search("retry queue backoff", k=5)
     assert [d.page_content for d in hit] == ["the retry queue backs off exponentially"]
-    np.testing.assert_allclose(store.embeddings.embed_query("retry queue"),
-                               lab.memory.embedder.embed_one("retry queue"), atol=1e-6)
+    np.testing.assert_allclose(
+        store.embeddings.embed_query("retry queue"), lab.memory.embedder.embed_one("retry queue"), atol=1e-6
+    )
     with pytest.raises(InvalidInput):
         OmnilabVectorStore(lab, memory_type="nope")

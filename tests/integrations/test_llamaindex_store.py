@@ -34,8 +34,11 @@ def make_nodes(n: int, seed: int = 0, rare_every: int | None = None) -> list[Tex
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     nodes = []
     for i in range(n):
-        meta: dict = {"n": int(rng.integers(0, 100)), "title": " ".join(rng.choice(WORDS, size=2)),
-                      "tags": sorted({str(t) for t in rng.choice(list("abcd"), size=int(rng.integers(0, 3)))})}
+        meta: dict = {
+            "n": int(rng.integers(0, 100)),
+            "title": " ".join(rng.choice(WORDS, size=2)),
+            "tags": sorted({str(t) for t in rng.choice(list("abcd"), size=int(rng.integers(0, 3)))}),
+        }
         if i % 7:  # some nodes lack the key, some have it empty
             meta["color"] = str(rng.choice(["red", "green", "blue"])) if i % 11 else ""
         if rare_every:
@@ -48,13 +51,15 @@ def make_nodes(n: int, seed: int = 0, rare_every: int | None = None) -> list[Tex
 
 def reference(nodes, query: np.ndarray, k: int, filters) -> list[str]:
     """numpy cosine over the nodes LlamaIndex's own filter function accepts (nested filters recursively)."""
+
     def ok(node, f) -> bool:
         if f is None:
             return True
         if not any(isinstance(x, MetadataFilters) for x in f.filters):
             return build_metadata_filter_fn(lambda _: node.metadata, f)(node.node_id)
-        parts = [ok(node, x) if isinstance(x, MetadataFilters) else ok(node, MetadataFilters(filters=[x]))
-                 for x in f.filters]
+        parts = [
+            ok(node, x) if isinstance(x, MetadataFilters) else ok(node, MetadataFilters(filters=[x])) for x in f.filters
+        ]
         return all(parts) if f.condition == FilterCondition.AND else any(parts)
 
     keep = [nd for nd in nodes if ok(nd, filters)]
@@ -86,10 +91,14 @@ CASES = {
     "text_match_insensitive": mf(f("title", FilterOperator.TEXT_MATCH_INSENSITIVE, "BETA")),
     "is_empty": mf(f("color", FilterOperator.IS_EMPTY)),
     "or": mf(f("color", FilterOperator.EQ, "red"), f("n", FilterOperator.LT, 5), condition=FilterCondition.OR),
-    "not": mf(f("color", FilterOperator.EQ, "red"), f("n", FilterOperator.IN, [1, 2, 3]),
-              condition=FilterCondition.NOT),
-    "nested": mf(mf(f("color", FilterOperator.EQ, "blue"), f("n", FilterOperator.GT, 50)),
-                 mf(f("tags", FilterOperator.CONTAINS, "d")), condition=FilterCondition.OR),
+    "not": mf(
+        f("color", FilterOperator.EQ, "red"), f("n", FilterOperator.IN, [1, 2, 3]), condition=FilterCondition.NOT
+    ),
+    "nested": mf(
+        mf(f("color", FilterOperator.EQ, "blue"), f("n", FilterOperator.GT, 50)),
+        mf(f("tags", FilterOperator.CONTAINS, "d")),
+        condition=FilterCondition.OR,
+    ),
 }
 
 
@@ -124,18 +133,26 @@ def test_doc_ids_node_ids_mmr_and_async(filled):
     q /= np.linalg.norm(q)
     res = store.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=5, doc_ids=["doc-3", "doc-4"]))
     assert res.ids == reference([n for n in nodes if n.ref_doc_id in ("doc-3", "doc-4")], q, 5, None)
-    res = store.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=3,
-                                       node_ids=["node-1", "node-2", "node-9", "node-40"]))
-    assert res.ids == reference([n for n in nodes if n.node_id in ("node-1", "node-2", "node-9", "node-40")], q, 3,
-                                None)
-    mmr = store.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=4, mode=VectorStoreQueryMode.MMR,
-                                       mmr_threshold=0.5))
+    res = store.query(
+        VectorStoreQuery(
+            query_embedding=q.tolist(), similarity_top_k=3, node_ids=["node-1", "node-2", "node-9", "node-40"]
+        )
+    )
+    assert res.ids == reference(
+        [n for n in nodes if n.node_id in ("node-1", "node-2", "node-9", "node-40")], q, 3, None
+    )
+    mmr = store.query(
+        VectorStoreQuery(
+            query_embedding=q.tolist(), similarity_top_k=4, mode=VectorStoreQueryMode.MMR, mmr_threshold=0.5
+        )
+    )
     from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
 
     cand = reference(nodes, q, 16, None)
     by_id = {n.node_id: n for n in nodes}
-    _, want = get_top_k_mmr_embeddings(q.tolist(), [by_id[i].embedding for i in cand], embedding_ids=cand,
-                                       similarity_top_k=4, mmr_threshold=0.5)
+    _, want = get_top_k_mmr_embeddings(
+        q.tolist(), [by_id[i].embedding for i in cand], embedding_ids=cand, similarity_top_k=4, mmr_threshold=0.5
+    )
     assert mmr.ids == want
     import asyncio
 
@@ -146,8 +163,11 @@ def test_doc_ids_node_ids_mmr_and_async(filled):
     with pytest.raises(ConfigError, match="precomputed"):
         store.query(VectorStoreQuery(query_str="text only", similarity_top_k=2))  # precomputed lab cannot embed
     with pytest.raises(InvalidInput):
-        store.query(VectorStoreQuery(query_embedding=q.tolist(),
-                                     filters=mf(f("n", FilterOperator.GT, 1), condition=FilterCondition.NOT)))
+        store.query(
+            VectorStoreQuery(
+                query_embedding=q.tolist(), filters=mf(f("n", FilterOperator.GT, 1), condition=FilterCondition.NOT)
+            )
+        )
 
 
 def test_delete_by_ref_doc_nodes_clear_and_reopen(filled):
@@ -206,8 +226,9 @@ def test_selectivity_0_1_percent_against_llamaindex_faiss(tmp_path, database_url
     peer = peer_mod.FaissVectorStore(faiss_index=faiss.IndexFlatIP(DIM))
     peer.add([n.model_copy() for n in nodes])
     try:
-        peer_found = len(peer.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=10,
-                                                     filters=rare)).ids)
+        peer_found = len(
+            peer.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=10, filters=rare)).ids
+        )
     except ValueError as exc:  # "Metadata filters not implemented for Faiss yet."
         peer_found = 0
         print(f"\nllama-index FaissVectorStore with filters: {exc}")

@@ -24,8 +24,12 @@ def snapshot(lab: Any) -> dict[str, Any]:
     with lab.engine.connect() as conn:
         mids = set(conn.execute(sa.select(MEM.c.id)).scalars())
         cached = conn.execute(sa.select(sa.func.count()).select_from(embedding_cache)).scalar_one()
-    return {"counts": {k: int(v) for k, v in lab.counts().items()}, "memory_ids": mids,
-            "cache_rows": int(cached), "indexed": set(lab.memory.index.where)}
+    return {
+        "counts": {k: int(v) for k, v in lab.counts().items()},
+        "memory_ids": mids,
+        "cache_rows": int(cached),
+        "indexed": set(lab.memory.index.where),
+    }
 
 
 def manifest_problems(vectors_dir: Path) -> list[str]:
@@ -65,12 +69,18 @@ def consistency(lab: Any, sample_public: int = 5) -> dict[str, Any]:
     keys = memory_vectors
     with lab.engine.connect() as conn:
         # r.id: the FAISS id (memory_vectors.id); r.memory_id: the platform's string id
-        rows = conn.execute(sa.select(keys.c.id, MEM.c.id.label("memory_id"), MEM.c.memory_type,
-                                      keys.c.embedding_key)
-                            .select_from(MEM.outerjoin(keys, keys.c.memory_id == MEM.c.id))
-                            .order_by(keys.c.id)).all()
-        cached = dict(conn.execute(sa.select(embedding_cache.c.text_hash, embedding_cache.c.vector).where(
-            embedding_cache.c.embedder == store.embedder.name)).all())
+        rows = conn.execute(
+            sa.select(keys.c.id, MEM.c.id.label("memory_id"), MEM.c.memory_type, keys.c.embedding_key)
+            .select_from(MEM.outerjoin(keys, keys.c.memory_id == MEM.c.id))
+            .order_by(keys.c.id)
+        ).all()
+        cached = dict(
+            conn.execute(
+                sa.select(embedding_cache.c.text_hash, embedding_cache.c.vector).where(
+                    embedding_cache.c.embedder == store.embedder.name
+                )
+            ).all()
+        )
     indexed = store.index.keys()
     rows = [r for r in rows if r.id is not None]
     sql_ids = {r.id for r in rows}
@@ -79,10 +89,13 @@ def consistency(lab: Any, sample_public: int = 5) -> dict[str, Any]:
         "unkeyed_rows": sorted(r.memory_id for r in rows if r.id is None),
         "orphan_vectors": sorted(set(indexed) - sql_ids),
         "missing_vectors": sorted(sql_ids - set(indexed)),
-        "wrong_type_or_key": [r.id for r in rows if r.id in indexed
-                              and indexed[r.id] != (r.memory_type, key_code(r.embedding_key))],
+        "wrong_type_or_key": [
+            r.id for r in rows if r.id in indexed and indexed[r.id] != (r.memory_type, key_code(r.embedding_key))
+        ],
         "not_cached": [r.id for r in rows if r.embedding_key not in cached],
-        "vector_mismatch": [], "not_first": [], "public_search_failures": [],
+        "vector_mismatch": [],
+        "not_first": [],
+        "public_search_failures": [],
     }
     ok = [r for r in rows if r.id in indexed and r.embedding_key in cached]
     if ok:

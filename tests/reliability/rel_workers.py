@@ -17,8 +17,28 @@ import traceback
 from pathlib import Path
 
 TYPES = ("code", "task", "knowledge")
-WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
-         "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango")
+WORDS = (
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+)
 
 
 def unique_content(tag: str, i: int, rng: random.Random) -> str:
@@ -47,14 +67,20 @@ def crash_child(path: str, url: str | None, round_no: int, seed: int, log_path: 
 
     tqdm.set_lock(threading.RLock())  # not tqdm's multiprocessing lock: a SIGKILL would leak its semaphore
     rng = random.Random(seed)
-    with open(log_path, "a", encoding="utf-8") as fh, \
-            omnilab.open(path, database_url=url, embedder="hashing") as lab:
+    with open(log_path, "a", encoding="utf-8") as fh, omnilab.open(path, database_url=url, embedder="hashing") as lab:
         mine: list[str] = []
         i = 0
         while True:
             n = rng.randint(1, 12)
-            batch = [{"content": unique_content(f"r{round_no}", i + j, rng), "memory_type": TYPES[(i + j) % 3],
-                      "metadata": {"round": round_no, "i": i + j}, "tags": [f"r{round_no}"]} for j in range(n)]
+            batch = [
+                {
+                    "content": unique_content(f"r{round_no}", i + j, rng),
+                    "memory_type": TYPES[(i + j) % 3],
+                    "metadata": {"round": round_no, "i": i + j},
+                    "tags": [f"r{round_no}"],
+                }
+                for j in range(n)
+            ]
             i += n
             out = lab.ingest(batch, batch_size=rng.choice((3, 5, 50)), progress=False)
             for mid in out["memory_ids"]:
@@ -113,12 +139,20 @@ def writer(path: str, url: str | None, wid: int, n: int, batch: int, log_path: s
     done = 0
     started = time.perf_counter()
     try:
-        with open(log_path, "a", encoding="utf-8") as fh, \
-                omnilab.open(path, database_url=url, embedder="hashing") as lab:
+        with (
+            open(log_path, "a", encoding="utf-8") as fh,
+            omnilab.open(path, database_url=url, embedder="hashing") as lab,
+        ):
             i = 0
             while i < n:
-                rows = [{"content": unique_content(f"w{wid}", j, rng), "memory_type": TYPES[j % 3],
-                         "metadata": {"writer": wid, "j": j}} for j in range(i, min(n, i + batch))]
+                rows = [
+                    {
+                        "content": unique_content(f"w{wid}", j, rng),
+                        "memory_type": TYPES[j % 3],
+                        "metadata": {"writer": wid, "j": j},
+                    }
+                    for j in range(i, min(n, i + batch))
+                ]
                 try:
                     out = lab.ingest(rows, batch_size=batch, progress=False)
                 except Exception as exc:  # counted (the user would see it), then the batch is retried
@@ -132,8 +166,9 @@ def writer(path: str, url: str | None, wid: int, n: int, batch: int, log_path: s
                 i += batch
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-    Path(result_path).write_text(json.dumps({"writer": wid, "added": done, "errors": errors,
-                                             "seconds": time.perf_counter() - started}))
+    Path(result_path).write_text(
+        json.dumps({"writer": wid, "added": done, "errors": errors, "seconds": time.perf_counter() - started})
+    )
 
 
 def searcher(path: str, url: str | None, log_paths: list[str], stop_path: str, result_path: str) -> None:
@@ -165,8 +200,9 @@ def searcher(path: str, url: str | None, log_paths: list[str], stop_path: str, r
                             errors.append(f"acknowledged memory {mid} not ranked first: {res.head(2).to_dict()}")
                         else:
                             verified += 1
-                    res = lab.search(" ".join(rng.sample(list(WORD_POOL), 3)), k=8,
-                                     memory_type=rng.choice([None, "code", "task"]))
+                    res = lab.search(
+                        " ".join(rng.sample(list(WORD_POOL), 3)), k=8, memory_type=rng.choice([None, "code", "task"])
+                    )
                     searches += 1
                     problems = _frame_problems(res, 8, RESULT_COLUMNS, np)
                     if problems:
@@ -182,7 +218,7 @@ WORD_POOL = WORDS
 
 
 def _frame_problems(res, k: int, columns: list[str], np) -> str:  # type: ignore[no-untyped-def]
-    if list(res.columns[:len(columns)]) != columns and not set(columns) <= set(res.columns):
+    if list(res.columns[: len(columns)]) != columns and not set(columns) <= set(res.columns):
         return f"missing columns: {set(columns) - set(res.columns)}"
     if len(res) > k:
         return f"{len(res)} rows for k={k}"
@@ -199,8 +235,7 @@ def _frame_problems(res, k: int, columns: list[str], np) -> str:  # type: ignore
 
 
 # ------------------------------------------------------------------------------------------------ soak
-def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float, wid: int,
-         result_path: str) -> None:
+def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float, wid: int, result_path: str) -> None:
     """Mixed remember/search/forget/enqueue/dequeue/ack for ``seconds``; RSS at start and end."""
     import psutil
 
@@ -231,8 +266,7 @@ def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float
             op = rng.random()
             try:
                 if op < 0.25:
-                    mine.append(lab.remember(unique_content(f"s{wid}", i, rng), TYPES[i % 3],
-                                             metadata={"soak": wid}))
+                    mine.append(lab.remember(unique_content(f"s{wid}", i, rng), TYPES[i % 3], metadata={"soak": wid}))
                     i += 1
                     ops["remember"] += 1
                 elif op < 0.55:
@@ -243,8 +277,9 @@ def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float
                         lab.forget([mine.pop(rng.randrange(len(mine))) for _ in range(2)])
                         ops["forget"] += 1
                 elif op < 0.85:
-                    lab.queue.enqueue({"content": f"soak task {wid}-{i}", "priority": rng.randint(1, 10)},
-                                      queue=f"soak{wid}")
+                    lab.queue.enqueue(
+                        {"content": f"soak task {wid}-{i}", "priority": rng.randint(1, 10)}, queue=f"soak{wid}"
+                    )
                     i += 1
                     ops["enqueue"] += 1
                 else:
@@ -258,10 +293,22 @@ def soak(path: str, url: str | None, redis_url: str, prefix: str, seconds: float
                 errors.append(f"{type(exc).__name__}: {exc}")
         rss["end_mb"] = proc.memory_info().rss / 2**20
         elapsed = time.perf_counter() - started
-    Path(result_path).write_text(json.dumps({
-        "worker": wid, "pid": os.getpid(), "seconds": round(elapsed, 1), **{k: round(v, 1) for k, v in rss.items()},
-        "ops": ops, "total_ops": sum(ops.values()), "ops_per_quarter": quarters, "errors": errors[:20],
-        "error_count": len(errors), "memories_left": len(mine)}))
+    Path(result_path).write_text(
+        json.dumps(
+            {
+                "worker": wid,
+                "pid": os.getpid(),
+                "seconds": round(elapsed, 1),
+                **{k: round(v, 1) for k, v in rss.items()},
+                "ops": ops,
+                "total_ops": sum(ops.values()),
+                "ops_per_quarter": quarters,
+                "errors": errors[:20],
+                "error_count": len(errors),
+                "memories_left": len(mine),
+            }
+        )
+    )
 
 
 def get_context():  # type: ignore[no-untyped-def]

@@ -46,9 +46,18 @@ class Env:
         self.lab = self.open()
         self.lab.insert("agents", {"id": "coder", "name": "coder", "agent_type": "coder", "capabilities": ["code"]})
         self.lab.insert("tasks", {"id": str(uuid.uuid4()), "content": "seed task", "agent_id": "coder"})
-        self.ids = self.lab.ingest([{"content": f"seed memory {i} about parsing dates tok{i}",
-                                     "memory_type": ("code", "task")[i % 2], "agent_id": "coder",
-                                     "metadata": {"lang": "python"}} for i in range(6)], progress=False)["memory_ids"]
+        self.ids = self.lab.ingest(
+            [
+                {
+                    "content": f"seed memory {i} about parsing dates tok{i}",
+                    "memory_type": ("code", "task")[i % 2],
+                    "agent_id": "coder",
+                    "metadata": {"lang": "python"},
+                }
+                for i in range(6)
+            ],
+            progress=False,
+        )["memory_ids"]
 
     def open(self, **kw: Any) -> omnilab.Lab:
         kw.setdefault("redis_url", self.redis_url)
@@ -107,6 +116,7 @@ def _stored_verbatim(field: str) -> Callable[[Env, Any], None]:
         value = {"content": row["content"], "tags": row["tags"], "metadata": row["metadata"]}[field]
         assert SQLI in json.dumps(value, ensure_ascii=False)
         assert len(env.lab.agents()) == 1  # and the agents table is still there
+
     return check
 
 
@@ -118,12 +128,14 @@ def _valid_frame(n: int | None = None) -> Callable[[Env, Any], None]:
         if "rank" in res:
             assert list(res["rank"]) == list(range(1, len(res) + 1))
         assert len(env.lab.agents()) == 1
+
     return check
 
 
 def _equals(value: Any) -> Callable[[Env, Any], None]:
     def check(env: Env, res: Any) -> None:
         assert res == value
+
     return check
 
 
@@ -136,6 +148,7 @@ def _damage(fn: Callable[[Path], None]) -> Callable[[Env], Any]:
     def run(env: Env) -> Any:
         lab = env.reopen(fn)
         return lab.search("seed memory", k=50)
+
     return run
 
 
@@ -151,6 +164,7 @@ def _manifest_edit(change: Callable[[dict], Any]) -> Callable[[Path], None]:
     def fn(vec: Path) -> None:
         m = json.loads((vec / "manifest.json").read_text())
         (vec / "manifest.json").write_text(json.dumps(change(m)))
+
     return fn
 
 
@@ -200,6 +214,7 @@ def _redis_nowhere(action: str) -> Callable[[Env], Any]:
         assert len(env.lab.sql("SELECT id FROM agents")) == 1
         assert len(env.lab.memories()) == 6
         return res
+
     return run
 
 
@@ -220,55 +235,129 @@ CASES = [
     Case("surrogate-content", lambda e: e.lab.remember("bad \ud800 text", "code"), InvalidInput),
     Case("surrogate-query", lambda e: e.lab.search("x \udc80 y"), InvalidInput),
     Case("surrogate-hybrid-query", lambda e: e.lab.hybrid_search("x \udc80 y"), InvalidInput),
-    Case("surrogate-agent-name", lambda e: e.lab.insert("agents", {"id": "a2", "name": "x\udcff",
-                                                                   "agent_type": "coder"}), InvalidInput),
-    Case("bytes-content", lambda e: e.lab.ingest([{"content": b"\xff\xfe", "memory_type": "code"}], progress=False),
-         InvalidInput),
-    Case("invalid-utf8-jsonl", lambda e: e.lab.ingest(e.write(
-        "bad.jsonl", b'{"content": "ok", "memory_type": "code"}\n{"content": "x \xff\xfe", "memory_type": "code"}\n'),
-        progress=False), InvalidInput),
-    Case("invalid-utf8-csv", lambda e: e.lab.ingest(e.write("bad.csv", b'content,memory_type\n"ok \xff",code\n'),
-                                                      progress=False), InvalidInput),
+    Case(
+        "surrogate-agent-name",
+        lambda e: e.lab.insert("agents", {"id": "a2", "name": "x\udcff", "agent_type": "coder"}),
+        InvalidInput,
+    ),
+    Case(
+        "bytes-content",
+        lambda e: e.lab.ingest([{"content": b"\xff\xfe", "memory_type": "code"}], progress=False),
+        InvalidInput,
+    ),
+    Case(
+        "invalid-utf8-jsonl",
+        lambda e: e.lab.ingest(
+            e.write(
+                "bad.jsonl",
+                b'{"content": "ok", "memory_type": "code"}\n{"content": "x \xff\xfe", "memory_type": "code"}\n',
+            ),
+            progress=False,
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "invalid-utf8-csv",
+        lambda e: e.lab.ingest(e.write("bad.csv", b'content,memory_type\n"ok \xff",code\n'), progress=False),
+        InvalidInput,
+    ),
     Case("nul-content", lambda e: e.lab.remember("a\x00b", "code"), InvalidInput),
-    Case("nul-agent-id", lambda e: e.lab.insert("agents", {"id": "a\x00b", "name": "n", "agent_type": "coder"}),
-         InvalidInput),
+    Case(
+        "nul-agent-id",
+        lambda e: e.lab.insert("agents", {"id": "a\x00b", "name": "n", "agent_type": "coder"}),
+        InvalidInput,
+    ),
     # ------------------------------------------------------------------------------ vectors
-    Case("nan-embedding", lambda e: e.lab.ingest([{"content": "v1", "memory_type": "code",
-                                                   "embedding": np.full(DIM, np.nan)}], progress=False), InvalidInput),
-    Case("inf-embedding", lambda e: e.lab.ingest([{"content": "v2", "memory_type": "code",
-                                                   "embedding": np.full(DIM, np.inf)}], progress=False), InvalidInput),
-    Case("zero-embedding", lambda e: e.lab.ingest([{"content": "v3", "memory_type": "code",
-                                                    "embedding": np.zeros(DIM)}], progress=False), InvalidInput),
-    Case("wrong-dim-embedding", lambda e: e.lab.ingest([{"content": "v4", "memory_type": "code",
-                                                         "embedding": np.ones(DIM + 1)}], progress=False),
-         InvalidInput),
-    Case("text-embedding", lambda e: e.lab.ingest([{"content": "v5", "memory_type": "code",
-                                                    "embedding": ["a"] * DIM}], progress=False), InvalidInput),
+    Case(
+        "nan-embedding",
+        lambda e: e.lab.ingest(
+            [{"content": "v1", "memory_type": "code", "embedding": np.full(DIM, np.nan)}], progress=False
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "inf-embedding",
+        lambda e: e.lab.ingest(
+            [{"content": "v2", "memory_type": "code", "embedding": np.full(DIM, np.inf)}], progress=False
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "zero-embedding",
+        lambda e: e.lab.ingest([{"content": "v3", "memory_type": "code", "embedding": np.zeros(DIM)}], progress=False),
+        InvalidInput,
+    ),
+    Case(
+        "wrong-dim-embedding",
+        lambda e: e.lab.ingest(
+            [{"content": "v4", "memory_type": "code", "embedding": np.ones(DIM + 1)}], progress=False
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "text-embedding",
+        lambda e: e.lab.ingest([{"content": "v5", "memory_type": "code", "embedding": ["a"] * DIM}], progress=False),
+        InvalidInput,
+    ),
     Case("nan-query-vector", lambda e: e.lab.search(np.full(DIM, np.nan)), InvalidInput),
     Case("wrong-dim-query-vector", lambda e: e.lab.search(np.ones(3)), InvalidInput),
     Case("2d-query-vector", lambda e: e.lab.search(np.ones((2, DIM))), InvalidInput),
-    Case("good-rows-then-bad-vector", lambda e: e.lab.ingest(
-        [{"content": f"good {i}", "memory_type": "code"} for i in range(3)]
-        + [{"content": "bad", "memory_type": "code", "embedding": _emb(float("nan"))}], progress=False), InvalidInput),
+    Case(
+        "good-rows-then-bad-vector",
+        lambda e: e.lab.ingest(
+            [{"content": f"good {i}", "memory_type": "code"} for i in range(3)]
+            + [{"content": "bad", "memory_type": "code", "embedding": _emb(float("nan"))}],
+            progress=False,
+        ),
+        InvalidInput,
+    ),
     # ------------------------------------------------------------------------------ DataFrame dtypes
-    Case("df-priority-text", lambda e: e.lab.ingest(pd.DataFrame(
-        {"content": ["p1", "p2"], "memory_type": ["code"] * 2, "priority": ["5", "high"]}), progress=False),
-        InvalidInput),
-    Case("df-priority-float", lambda e: e.lab.ingest(pd.DataFrame(
-        {"content": ["p3"], "memory_type": ["code"], "priority": [5.5]}), progress=False), InvalidInput),
-    Case("df-content-int", lambda e: e.lab.ingest(pd.DataFrame({"content": [123], "memory_type": ["code"]}),
-                                                  progress=False), InvalidInput),
-    Case("df-bad-datetime", lambda e: e.lab.insert("agents", pd.DataFrame(
-        {"id": ["a3"], "name": ["a3"], "agent_type": ["coder"], "created_at": ["yesterday-ish"]})), InvalidInput),
-    Case("df-text-in-float-column", lambda e: e.lab.insert("agent_performance", pd.DataFrame(
-        {"agent_id": ["coder", "coder"], "execution_time": [1.5, "fast"], "success": [True, True]})), InvalidInput),
+    Case(
+        "df-priority-text",
+        lambda e: e.lab.ingest(
+            pd.DataFrame({"content": ["p1", "p2"], "memory_type": ["code"] * 2, "priority": ["5", "high"]}),
+            progress=False,
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "df-priority-float",
+        lambda e: e.lab.ingest(
+            pd.DataFrame({"content": ["p3"], "memory_type": ["code"], "priority": [5.5]}), progress=False
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "df-content-int",
+        lambda e: e.lab.ingest(pd.DataFrame({"content": [123], "memory_type": ["code"]}), progress=False),
+        InvalidInput,
+    ),
+    Case(
+        "df-bad-datetime",
+        lambda e: e.lab.insert(
+            "agents",
+            pd.DataFrame({"id": ["a3"], "name": ["a3"], "agent_type": ["coder"], "created_at": ["yesterday-ish"]}),
+        ),
+        InvalidInput,
+    ),
+    Case(
+        "df-text-in-float-column",
+        lambda e: e.lab.insert(
+            "agent_performance",
+            pd.DataFrame({"agent_id": ["coder", "coder"], "execution_time": [1.5, "fast"], "success": [True, True]}),
+        ),
+        InvalidInput,
+    ),
     # ------------------------------------------------------------------------------ unknown names
     Case("unknown-memory-type", lambda e: e.lab.remember("zz", "nonsense"), InvalidInput),
     Case("unknown-memory-type-search", lambda e: e.lab.search("zz", memory_type="nonsense"), InvalidInput),
     Case("unknown-table-insert", lambda e: e.lab.insert("nonsense", [{"a": 1}]), InvalidInput),
     Case("unknown-table-read", lambda e: e.lab.table("nonsense"), InvalidInput),
-    Case("unknown-column", lambda e: e.lab.insert("agents", {"id": "a4", "name": "a", "agent_type": "coder",
-                                                             "colour": "red"}), InvalidInput),
+    Case(
+        "unknown-column",
+        lambda e: e.lab.insert("agents", {"id": "a4", "name": "a", "agent_type": "coder", "colour": "red"}),
+        InvalidInput,
+    ),
     Case("unknown-filter-key", lambda e: e.lab.search("zz", where={"colour": "red"}), InvalidInput),
     Case("unknown-filter-operator", lambda e: e.lab.search("zz", where={"priority": {"$regex": "x"}}), InvalidInput),
     Case("unknown-top-operator", lambda e: e.lab.memories(where={"$xor": [{"priority": 1}]}), InvalidInput),
@@ -276,8 +365,13 @@ CASES = [
     Case("filter-not-a-dict", lambda e: e.lab.search("zz", where="priority = 1"), InvalidInput),
     # ------------------------------------------------------------------------------ SQL-looking strings
     Case("sqli-content", lambda e: e.lab.remember(f"note {SQLI}", "code"), OK, _stored_verbatim("content"), added=1),
-    Case("sqli-tags-metadata", lambda e: e.lab.remember("tagged note", "code", tags=[SQLI], metadata={SQLI: SQLI}),
-         OK, _stored_verbatim("tags"), added=1),
+    Case(
+        "sqli-tags-metadata",
+        lambda e: e.lab.remember("tagged note", "code", tags=[SQLI], metadata={SQLI: SQLI}),
+        OK,
+        _stored_verbatim("tags"),
+        added=1,
+    ),
     Case("sqli-search-query", lambda e: e.lab.search(SQLI, k=3), OK, _valid_frame(3)),
     Case("sqli-hybrid-query", lambda e: e.lab.hybrid_search(SQLI + ' " OR NEAR( * -', k=3), OK, _valid_frame()),
     Case("sqli-memory-type", lambda e: e.lab.search("zz", memory_type=SQLI), InvalidInput),
@@ -293,8 +387,12 @@ CASES = [
     Case("sqli-agent-performance", lambda e: e.lab.agent_performance(SQLI), NotFound),
     Case("sqli-breakdown", lambda e: e.lab.performance_breakdown(SQLI), InvalidInput),
     Case("sqli-available-agents", lambda e: e.lab.available_agents(SQLI), OK, _valid_frame(0)),
-    Case("sqli-sql-param", lambda e: e.lab.sql("SELECT count(*) AS n FROM agents WHERE id = :x", {"x": SQLI}),
-         OK, lambda e, r: r["n"].tolist() == [0] or pytest.fail(str(r))),
+    Case(
+        "sqli-sql-param",
+        lambda e: e.lab.sql("SELECT count(*) AS n FROM agents WHERE id = :x", {"x": SQLI}),
+        OK,
+        lambda e, r: r["n"].tolist() == [0] or pytest.fail(str(r)),
+    ),
     Case("sqli-relate", lambda e: e.lab.relate(SQLI, e.ids[0]), NotFound),
     # ------------------------------------------------------------------------------ k and days
     Case("negative-k", lambda e: e.lab.search("seed", k=-1), InvalidInput),
@@ -308,12 +406,19 @@ CASES = [
     Case("negative-limit", lambda e: e.lab.memories(limit=-5), InvalidInput),
     # ------------------------------------------------------------------------------ lab directory
     Case("lab-dir-is-a-file", _lab_is_file, ConfigError, sqlite_only=True),
-    Case("lab-parent-is-a-file", lambda e: omnilab.open(e.write("f", b"x") + "/lab", embedder="hashing"),
-         ConfigError, sqlite_only=True),
+    Case(
+        "lab-parent-is-a-file",
+        lambda e: omnilab.open(e.write("f", b"x") + "/lab", embedder="hashing"),
+        ConfigError,
+        sqlite_only=True,
+    ),
     Case("read-only-lab-dir", _ro_bind_mount, ConfigError),
-    Case("corrupt-sqlite-file", lambda e: (e.write("bad/omnilab.db", b"garbage" * 500),
-                                           omnilab.open(e.tmp / "bad", embedder="hashing")),
-         StoreUnavailable, sqlite_only=True),
+    Case(
+        "corrupt-sqlite-file",
+        lambda e: (e.write("bad/omnilab.db", b"garbage" * 500), omnilab.open(e.tmp / "bad", embedder="hashing")),
+        StoreUnavailable,
+        sqlite_only=True,
+    ),
     Case("other-embedder", lambda e: e.open(embedder="hashing:128"), ConfigError),
     # ------------------------------------------------------------------------------ damaged index
     Case("truncated-faiss-file", _damage(lambda v: _truncate(_faiss_file(v))), OK, _recovered),
@@ -321,12 +426,26 @@ CASES = [
     Case("garbage-faiss-file", _damage(lambda v: _faiss_file(v).write_bytes(b"\x00" * 999)), OK, _recovered),
     Case("truncated-manifest", _damage(lambda v: _truncate(v / "manifest.json")), OK, _recovered),
     Case("manifest-not-an-object", _damage(lambda v: (v / "manifest.json").write_text("[1, 2]")), OK, _recovered),
-    Case("manifest-names-missing-file", _damage(_manifest_edit(
-        lambda m: {**m, "types": {t: {**i, "file": "gone.00000099.faiss"} for t, i in m["types"].items()}})),
-        OK, _recovered),
-    Case("manifest-path-traversal", _damage(_manifest_edit(
-        lambda m: {**m, "types": {t: {**i, "file": "../../omnilab.db"} for t, i in m["types"].items()}})),
-        OK, _recovered),
+    Case(
+        "manifest-names-missing-file",
+        _damage(
+            _manifest_edit(
+                lambda m: {**m, "types": {t: {**i, "file": "gone.00000099.faiss"} for t, i in m["types"].items()}}
+            )
+        ),
+        OK,
+        _recovered,
+    ),
+    Case(
+        "manifest-path-traversal",
+        _damage(
+            _manifest_edit(
+                lambda m: {**m, "types": {t: {**i, "file": "../../omnilab.db"} for t, i in m["types"].items()}}
+            )
+        ),
+        OK,
+        _recovered,
+    ),
     Case("manifest-wrong-dim", _damage(_manifest_edit(lambda m: {**m, "dim": 7})), OK, _recovered),
     Case("index-dir-deleted", _damage(lambda v: shutil.rmtree(v)), OK, _recovered),
     # ------------------------------------------------------------------------------ Redis
@@ -336,25 +455,49 @@ CASES = [
     Case("redis-nowhere-search-and-sql", _redis_nowhere("search"), OK, _valid_frame(3)),
     Case("redis-bad-scheme", lambda e: e.open(redis_url="http://127.0.0.1:6379"), ConfigError, sqlite_only=True),
     # ------------------------------------------------------------------------------ the CLI
-    Case("cli-lab-is-a-file", lambda e: cli.main(["info", "--lab", e.write("cli-file", b"x")]), CLI_ERROR,
-         sqlite_only=True),
+    Case(
+        "cli-lab-is-a-file",
+        lambda e: cli.main(["info", "--lab", e.write("cli-file", b"x")]),
+        CLI_ERROR,
+        sqlite_only=True,
+    ),
     Case("cli-negative-k", lambda e: e.cli("search", "seed", "-k", "-5"), CLI_ERROR),
     Case("cli-where-not-json", lambda e: e.cli("search", "seed", "--where", "{priority: 1"), CLI_ERROR),
-    Case("cli-where-bad-operator", lambda e: e.cli("search", "seed", "--where", '{"priority": {"$where": 1}}'),
-         CLI_ERROR),
+    Case(
+        "cli-where-bad-operator", lambda e: e.cli("search", "seed", "--where", '{"priority": {"$where": 1}}'), CLI_ERROR
+    ),
     Case("cli-unknown-type", lambda e: e.cli("search", "seed", "--type", SQLI), CLI_ERROR),
     Case("cli-surrogate-query", lambda e: e.cli("search", "seed \udcff"), CLI_ERROR),
-    Case("cli-sqli-query", lambda e: e.cli("search", SQLI, "--json"), OK,
-         lambda e, r: (r[0] == 0 and len(json.loads(r[1])) == 6) or pytest.fail(str(r))),
-    Case("cli-ingest-invalid-utf8", lambda e: e.cli("ingest", e.write("c.jsonl", b'{"content": "\xff", '
-                                                                          b'"memory_type": "code"}\n'), "-q"),
-         CLI_ERROR),
-    Case("cli-ingest-nan-embedding", lambda e: e.cli("ingest", e.write("n.jsonl", _jsonl(
-        [{"content": "fine", "memory_type": "code"},
-         {"content": "nan", "memory_type": "code", "embedding": [None] * DIM}])), "-q"), CLI_ERROR),
+    Case(
+        "cli-sqli-query",
+        lambda e: e.cli("search", SQLI, "--json"),
+        OK,
+        lambda e, r: (r[0] == 0 and len(json.loads(r[1])) == 6) or pytest.fail(str(r)),
+    ),
+    Case(
+        "cli-ingest-invalid-utf8",
+        lambda e: e.cli("ingest", e.write("c.jsonl", b'{"content": "\xff", "memory_type": "code"}\n'), "-q"),
+        CLI_ERROR,
+    ),
+    Case(
+        "cli-ingest-nan-embedding",
+        lambda e: e.cli(
+            "ingest",
+            e.write(
+                "n.jsonl",
+                _jsonl(
+                    [
+                        {"content": "fine", "memory_type": "code"},
+                        {"content": "nan", "memory_type": "code", "embedding": [None] * DIM},
+                    ]
+                ),
+            ),
+            "-q",
+        ),
+        CLI_ERROR,
+    ),
     Case("cli-ingest-missing-file", lambda e: e.cli("ingest", str(e.tmp / "nope.jsonl"), "-q"), CLI_ERROR),
-    Case("cli-report-negative-days", lambda e: e.cli("report", "-o", str(e.tmp / "r.html"), "--days", "-1"),
-         CLI_ERROR),
+    Case("cli-report-negative-days", lambda e: e.cli("report", "-o", str(e.tmp / "r.html"), "--days", "-1"), CLI_ERROR),
     Case("cli-queue-redis-nowhere", lambda e: e.cli("queue stats", "--redis-url", NOWHERE), CLI_ERROR),
 ]
 

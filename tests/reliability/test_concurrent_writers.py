@@ -33,8 +33,10 @@ def test_concurrent_writers(tmp_path, database_url, writers):
     search_result = tmp_path / "searcher.json"
     reader = ctx.Process(target=searcher, args=(str(path), database_url, logs, str(stop), str(search_result)))
     reader.start()
-    procs = [ctx.Process(target=writer, args=(str(path), database_url, i, PER_WRITER, BATCH, logs[i], results[i]))
-             for i in range(writers)]
+    procs = [
+        ctx.Process(target=writer, args=(str(path), database_url, i, PER_WRITER, BATCH, logs[i], results[i]))
+        for i in range(writers)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -58,10 +60,18 @@ def test_concurrent_writers(tmp_path, database_url, writers):
         report = consistency(lab, sample_public=10)
     ids = [r[0] for r in stored]
     contents = [r[1] for r in stored]
-    figures = {"backend": "sqlite" if database_url is None else "postgresql", "writers": writers,
-               "rows": len(stored), "expected": writers * PER_WRITER, "errors": len(errors),
-               "lock_errors": len(lock_errors), "searches": seen["searches"], "verified_first": seen["verified"],
-               "search_errors": len(seen["errors"]), "seconds": round(max(o["seconds"] for o in outs), 1)}
+    figures = {
+        "backend": "sqlite" if database_url is None else "postgresql",
+        "writers": writers,
+        "rows": len(stored),
+        "expected": writers * PER_WRITER,
+        "errors": len(errors),
+        "lock_errors": len(lock_errors),
+        "searches": seen["searches"],
+        "verified_first": seen["verified"],
+        "search_errors": len(seen["errors"]),
+        "seconds": round(max(o["seconds"] for o in outs), 1),
+    }
     print("\nCONCURRENT " + json.dumps(figures))
     assert errors == [], errors[:5]
     assert seen["errors"] == [], seen["errors"][:5]

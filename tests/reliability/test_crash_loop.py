@@ -73,15 +73,31 @@ def test_crash_loop_loses_nothing(tmp_path, database_url):
             # 3. the three stores agree
             report = consistency(lab)
             assert_consistent(report)
-        stats.append({"round": rnd, "mode": mode, "memories": report["rows"],
-                      "acked_adds": len(acks["added"]), "acked_forgets": len(acks["forgotten"])})
+        stats.append(
+            {
+                "round": rnd,
+                "mode": mode,
+                "memories": report["rows"],
+                "acked_adds": len(acks["added"]),
+                "acked_forgets": len(acks["forgotten"]),
+            }
+        )
         survived += 1
     assert stats[-1]["memories"] > 0  # the children really wrote
-    print("\nCRASH LOOP " + json.dumps({"backend": "sqlite" if database_url is None else "postgresql",
-                                        "rounds": ROUNDS, "survived": survived, "rows_lost": lost_total,
-                                        "final_memories": stats[-1]["memories"],
-                                        "acked_adds": stats[-1]["acked_adds"],
-                                        "acked_forgets": stats[-1]["acked_forgets"]}))
+    print(
+        "\nCRASH LOOP "
+        + json.dumps(
+            {
+                "backend": "sqlite" if database_url is None else "postgresql",
+                "rounds": ROUNDS,
+                "survived": survived,
+                "rows_lost": lost_total,
+                "final_memories": stats[-1]["memories"],
+                "acked_adds": stats[-1]["acked_adds"],
+                "acked_forgets": stats[-1]["acked_forgets"],
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize("where", ["faiss", "keys", "manifest"])

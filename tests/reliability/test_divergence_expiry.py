@@ -28,8 +28,24 @@ from omnilab import ReadOnlyViolation
 from omnilab.errors import InvalidInput, StoreUnavailable
 from omnilab.sample.platform import build_platform_sqlite
 
-WORDS = ["deploy", "rollback", "payments", "service", "cache", "invoice", "retry", "queue", "latency", "schema",
-         "migration", "token", "budget", "alert", "index", "replica"]
+WORDS = [
+    "deploy",
+    "rollback",
+    "payments",
+    "service",
+    "cache",
+    "invoice",
+    "retry",
+    "queue",
+    "latency",
+    "schema",
+    "migration",
+    "token",
+    "budget",
+    "alert",
+    "index",
+    "replica",
+]
 QUERY = "deploy rollback of the payments service"
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -39,8 +55,9 @@ def _texts(n: int) -> list[str]:
     return [f"note {i}: " + " ".join(rng.choice(WORDS, size=5)) for i in range(n)]
 
 
-def _reference(lab: omnilab.Lab, texts: list[str], ids: list[str], query: str, k: int,
-               keep: np.ndarray | None = None) -> list[tuple[str, float]]:
+def _reference(
+    lab: omnilab.Lab, texts: list[str], ids: list[str], query: str, k: int, keep: np.ndarray | None = None
+) -> list[tuple[str, float]]:
     """Top-k (memory_id, cosine) by brute force over the embedder's vectors of ``texts``."""
     emb = lab.memory.embedder
     mat = emb.embed([emb.preprocess(t) for t in texts])
@@ -80,13 +97,15 @@ def test_rows_forgotten_by_another_process_are_skipped_and_refilled(tmp_path, da
         gone = ids[-3:]
         assert set(lab.hybrid_search(QUERY, k=3)["memory_id"]) == set(gone)
         vids = lab.memory.vector_ids_for(gone)
-        subprocess.run([sys.executable, "-c", FORGET_AND_DIE, str(path), database_url or "", ",".join(gone)],
-                       check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-c", FORGET_AND_DIE, str(path), database_url or "", ",".join(gone)],
+            check=True,
+            timeout=120,
+        )
         assert set(vids.values()) <= set(lab.memory.index.keys())  # this process's index still has them
         hybrid = lab.hybrid_search(QUERY, k=5)  # raised ValueError (Length of values ...) before the fix
         assert len(hybrid) == 5 and not set(gone) & set(hybrid["memory_id"])
-        np.testing.assert_allclose(hybrid["vector_score"], _cosines(lab, hybrid["content"].tolist(), QUERY),
-                                   atol=1e-5)
+        np.testing.assert_allclose(hybrid["vector_score"], _cosines(lab, hybrid["content"].tolist(), QUERY), atol=1e-5)
         assert hybrid["score"].is_monotonic_decreasing
         keep = np.array([m not in gone for m in ids])
         expected = _reference(lab, texts, ids, QUERY, 5, keep)
@@ -109,8 +128,10 @@ def test_more_vanished_rows_than_k_still_fill_k(tmp_path, database_url):
         ids = lab.ingest([{"content": t, "memory_type": "code"} for t in texts], progress=False)["memory_ids"]
         gone = lab.search(QUERY, k=40, cache=False)["memory_id"].tolist()
         with lab.engine.begin() as conn:  # behind the store's back, as another tool or process would
-            conn.execute(sa.text("DELETE FROM memory_entries WHERE id IN :ids").bindparams(
-                sa.bindparam("ids", expanding=True)), {"ids": gone})
+            conn.execute(
+                sa.text("DELETE FROM memory_entries WHERE id IN :ids").bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": gone},
+            )
         keep = np.array([m not in gone for m in ids])
         _check_search(lab.search(QUERY, k=10, cache=False), _reference(lab, texts, ids, QUERY, 10, keep))
         hybrid = lab.hybrid_search(QUERY, k=10)
@@ -142,20 +163,23 @@ def test_expired_memories_are_hidden_and_purged(tmp_path, database_url):
         dead = {m for m, e in zip(ids, expired) if e}
         # exact pre-filter: the expired memories are the best matches, yet k unexpired ones come back
         _check_search(lab.search(QUERY, k=10, cache=False), _reference(lab, contents, ids, QUERY, 10, ~expired))
-        _check_search(lab.search(QUERY, k=10, cache=False, include_expired=True),
-                      _reference(lab, contents, ids, QUERY, 10))
+        _check_search(
+            lab.search(QUERY, k=10, cache=False, include_expired=True), _reference(lab, contents, ids, QUERY, 10)
+        )
         g1 = np.array([r["metadata"]["g"] == 1 for r in rows])
-        _check_search(lab.search(QUERY, k=7, cache=False, where={"metadata.g": 1}),
-                      _reference(lab, contents, ids, QUERY, 7, ~expired & g1))
+        _check_search(
+            lab.search(QUERY, k=7, cache=False, where={"metadata.g": 1}),
+            _reference(lab, contents, ids, QUERY, 7, ~expired & g1),
+        )
         hybrid = lab.hybrid_search(QUERY, k=10)
         assert len(hybrid) == 10 and not dead & set(hybrid["memory_id"])
-        np.testing.assert_allclose(hybrid["vector_score"], _cosines(lab, hybrid["content"].tolist(), QUERY),
-                                   atol=1e-5)
+        np.testing.assert_allclose(hybrid["vector_score"], _cosines(lab, hybrid["content"].tolist(), QUERY), atol=1e-5)
         assert dead & set(lab.hybrid_search(QUERY, k=10, include_expired=True)["memory_id"])
         assert sorted(lab.memories()["id"]) == sorted(set(ids) - dead)
         assert sorted(lab.memories(include_expired=True)["id"]) == sorted(ids)
-        assert sorted(lab.memories("code")["id"]) == sorted(m for m, r in zip(ids, rows)
-                                                            if r["memory_type"] == "code" and m not in dead)
+        assert sorted(lab.memories("code")["id"]) == sorted(
+            m for m, r in zip(ids, rows) if r["memory_type"] == "code" and m not in dead
+        )
         with pytest.raises(InvalidInput):
             lab.search(QUERY, include_expired="yes")
         # expiring later by update; a relationship and an access row must not block the purge
@@ -177,8 +201,9 @@ def test_expired_memories_are_hidden_and_purged(tmp_path, database_url):
             if lab.backend == "sqlite":
                 assert conn.execute(sa.text("SELECT count(*) FROM memory_fts")).scalar_one() == len(live)
         keep = np.array([m in set(live) for m in ids])
-        _check_search(lab.search(QUERY, k=10, cache=False, include_expired=True),
-                      _reference(lab, contents, ids, QUERY, 10, keep))
+        _check_search(
+            lab.search(QUERY, k=10, cache=False, include_expired=True), _reference(lab, contents, ids, QUERY, 10, keep)
+        )
         path = lab.path
     with omnilab.open(path, database_url=database_url, embedder="hashing") as again:
         assert len(again.memory.index) == len(live)
@@ -188,12 +213,18 @@ def test_expired_memories_are_hidden_and_purged(tmp_path, database_url):
 def test_expiry_reads_every_sqlite_timestamp_format(tmp_path):
     """The platform writes SQLite timestamps as ISO text with a 'T' and an offset, or without fractions."""
     with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
-        ids = lab.ingest([{"content": f"{QUERY} {i}", "memory_type": "code"} for i in range(6)],
-                         progress=False)["memory_ids"]
+        ids = lab.ingest([{"content": f"{QUERY} {i}", "memory_type": "code"} for i in range(6)], progress=False)[
+            "memory_ids"
+        ]
         past, future = NOW - dt.timedelta(hours=3), NOW + dt.timedelta(hours=3)
-        stamps = [past.isoformat(), past.strftime("%Y-%m-%d %H:%M:%S"),
-                  past.astimezone(dt.timezone(dt.timedelta(hours=5))).isoformat(),  # same instant, +05:00
-                  future.isoformat(), future.strftime("%Y-%m-%d %H:%M:%S"), "not a time"]
+        stamps = [
+            past.isoformat(),
+            past.strftime("%Y-%m-%d %H:%M:%S"),
+            past.astimezone(dt.timezone(dt.timedelta(hours=5))).isoformat(),  # same instant, +05:00
+            future.isoformat(),
+            future.strftime("%Y-%m-%d %H:%M:%S"),
+            "not a time",
+        ]
         with lab.engine.begin() as conn:
             for m, s in zip(ids, stamps):
                 conn.execute(sa.text("UPDATE memory_entries SET expires_at = :s WHERE id = :m"), {"s": s, "m": m})
@@ -206,8 +237,9 @@ def test_expiry_reads_every_sqlite_timestamp_format(tmp_path):
 def test_cached_search_results_expire_with_their_memories(tmp_path, database_url):
     prefix = f"t{uuid.uuid4().hex[:10]}:"
     query = f"{QUERY} {uuid.uuid4().hex}"  # unique: no other lab's cache entry can answer it
-    with omnilab.open(tmp_path / "lab", database_url=database_url, embedder="hashing", redis_url=REDIS_URL,
-                      redis_prefix=prefix) as lab:
+    with omnilab.open(
+        tmp_path / "lab", database_url=database_url, embedder="hashing", redis_url=REDIS_URL, redis_prefix=prefix
+    ) as lab:
         lab.ingest([{"content": t, "memory_type": "code"} for t in _texts(50)], progress=False)
         soon = lab.remember(query, "code", expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2))
         first = lab.search(query, k=3, cache=True)
@@ -222,8 +254,7 @@ def test_cached_search_results_expire_with_their_memories(tmp_path, database_url
 def test_attached_platform_without_expiry_column_expires_nothing(tmp_path):
     path = tmp_path / "omnidev.db"
     written = build_platform_sqlite(path, now=NOW)
-    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True,
-                      embedder="hashing") as lab:
+    with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True, embedder="hashing") as lab:
         assert len(lab.memories()) == len(written["memory_entries"])
         assert len(lab.search("payroll salary", k=5, cache=False)) == 5
         assert len(lab.hybrid_search("payroll salary", k=5)) == 5
@@ -297,8 +328,9 @@ def test_index_save_streams_to_disk(tmp_path):
     """The saved files load back to the same vectors (the save writes FAISS files directly)."""
     texts = _texts(500)
     with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
-        lab.ingest([{"content": t, "memory_type": ("code", "task")[i % 2]} for i, t in enumerate(texts)],
-                   progress=False)
+        lab.ingest(
+            [{"content": t, "memory_type": ("code", "task")[i % 2]} for i, t in enumerate(texts)], progress=False
+        )
         before = lab.memory.index.keys()
         ids, mat = lab.memory.index.vectors(sorted(before))
     assert not [p for p in (tmp_path / "lab" / "vectors").iterdir() if p.suffix == ".tmp"]

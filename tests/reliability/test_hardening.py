@@ -41,10 +41,17 @@ def _plain(url: str) -> str:
 
 def _seed(lab: omnilab.Lab) -> list[dict[str, Any]]:
     """N memories with typed metadata; returns the rows as a reference for pandas-free filtering."""
-    rows = [{"id": f"m{i:04d}", "content": f"memory {i} about topic {i % 7}", "memory_type": ("code", "task")[i % 2],
-             "priority": 1 + i % 10, "session_id": f"s{i % 13}",
-             "metadata": {"n": i, "s": f"v{i}", "b": i % 2 == 0, "f": i + 0.5, **({"opt": i} if i % 3 else {})}}
-            for i in range(N)]
+    rows = [
+        {
+            "id": f"m{i:04d}",
+            "content": f"memory {i} about topic {i % 7}",
+            "memory_type": ("code", "task")[i % 2],
+            "priority": 1 + i % 10,
+            "session_id": f"s{i % 13}",
+            "metadata": {"n": i, "s": f"v{i}", "b": i % 2 == 0, "f": i + 0.5, **({"opt": i} if i % 3 else {})},
+        }
+        for i in range(N)
+    ]
     lab.ingest(rows, progress=False)
     return rows
 
@@ -58,8 +65,11 @@ def seeded(lab):
 def test_fts3_tokenizer_pointer_is_not_leaked(tmp_path):
     """Reproduction 4: ``SELECT hex(fts3_tokenizer('simple'))`` returned a native pointer."""
     with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
-        for q in ("SELECT hex(fts3_tokenizer('simple')) AS p", "SELECT FTS3_Tokenizer('simple') AS p",
-                  "SELECT quote(fts3_tokenizer('porter')) AS p"):
+        for q in (
+            "SELECT hex(fts3_tokenizer('simple')) AS p",
+            "SELECT FTS3_Tokenizer('simple') AS p",
+            "SELECT quote(fts3_tokenizer('porter')) AS p",
+        ):
             with pytest.raises(ReadOnlyViolation, match="fts3_tokenizer"):
                 lab.sql(q)
         assert lab.sql("SELECT 1 AS one")["one"].tolist() == [1]
@@ -91,8 +101,9 @@ SEGFAULT = textwrap.dedent("""
 def test_fts3_tokenizer_cannot_install_a_pointer_and_crash(tmp_path):
     """Reproduction 4: two arguments installed an arbitrary pointer on the pooled connection and the next
     FTS3 statement crashed the process (exit 139). Run in a child process so a crash cannot take pytest."""
-    proc = subprocess.run([sys.executable, "-c", SEGFAULT, str(tmp_path / "lab")], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SEGFAULT, str(tmp_path / "lab")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert proc.stdout.strip().splitlines()[-1] == "refused=2 found=1"
 
@@ -132,8 +143,10 @@ def test_sqlite_denied_function_inside_a_view_is_refused(tmp_path):
 def test_sqlite_ordinary_functions_still_work(tmp_path):
     with omnilab.open(tmp_path / "lab", embedder="hashing") as lab:
         lab.insert("agents", {"id": "coder", "name": "coder", "agent_type": "coder", "capabilities": ["a", "b"]})
-        frame = lab.sql("SELECT lower(name) AS l, json_array_length(capabilities) AS n, hex('A') AS h, "
-                        "count(*) OVER () AS c, (SELECT count(*) FROM json_each(capabilities)) AS e FROM agents")
+        frame = lab.sql(
+            "SELECT lower(name) AS l, json_array_length(capabilities) AS n, hex('A') AS h, "
+            "count(*) OVER () AS c, (SELECT count(*) FROM json_each(capabilities)) AS e FROM agents"
+        )
         assert frame.iloc[0].tolist() == ["coder", 2, "41", 1, 2]
 
 
@@ -199,8 +212,13 @@ def test_pg_stat_reset_is_refused(tmp_path, pg_schema_url, pg_url):
     """Reproduction 5: lab.sql ran pg_stat_reset()."""
     with _pg_lab(tmp_path, pg_schema_url) as lab:
         before = lab.sql("SELECT stats_reset::text AS t FROM pg_stat_database WHERE datname = current_database()")
-        for query in ("SELECT pg_stat_reset()", "SELECT pg_catalog.PG_STAT_RESET()", 'SELECT "pg_stat_reset"()',
-                      "SELECT pg_stat_reset_shared('bgwriter')", "SELECT pg_stat_reset_single_table_counters(0)"):
+        for query in (
+            "SELECT pg_stat_reset()",
+            "SELECT pg_catalog.PG_STAT_RESET()",
+            'SELECT "pg_stat_reset"()',
+            "SELECT pg_stat_reset_shared('bgwriter')",
+            "SELECT pg_stat_reset_single_table_counters(0)",
+        ):
             with pytest.raises(ReadOnlyViolation):
                 lab.sql(query)
         after = lab.sql("SELECT stats_reset::text AS t FROM pg_stat_database WHERE datname = current_database()")
@@ -211,12 +229,20 @@ def test_pg_stat_reset_is_refused(tmp_path, pg_schema_url, pg_url):
 def test_pg_non_transactional_effects_are_refused(tmp_path, pg_schema_url, pg_url):
     """Functions whose effect survives the rollback: replication slots, advisory locks, settings, files."""
     slot = f"omnilab_probe_{uuid.uuid4().hex[:8]}"
-    queries = [f"SELECT pg_create_physical_replication_slot('{slot}')",
-               "SELECT pg_advisory_lock(4242)", "SELECT pg_try_advisory_lock(4242)",
-               "SELECT set_config('statement_timeout', '0', false)", "SELECT pg_read_file('PG_VERSION')",
-               "SELECT pg_ls_dir('.')", "SELECT lo_import('/etc/hostname')", "SELECT pg_reload_conf()",
-               "SELECT pg_notify('c', 'x')", "SELECT query_to_xml('SELECT pg_terminate_backend(1)', true, false, '')",
-               "SELECT pg_logical_emit_message(false, 'p', 'x')", "SELECT * FROM pg_hba_file_rules"]
+    queries = [
+        f"SELECT pg_create_physical_replication_slot('{slot}')",
+        "SELECT pg_advisory_lock(4242)",
+        "SELECT pg_try_advisory_lock(4242)",
+        "SELECT set_config('statement_timeout', '0', false)",
+        "SELECT pg_read_file('PG_VERSION')",
+        "SELECT pg_ls_dir('.')",
+        "SELECT lo_import('/etc/hostname')",
+        "SELECT pg_reload_conf()",
+        "SELECT pg_notify('c', 'x')",
+        "SELECT query_to_xml('SELECT pg_terminate_backend(1)', true, false, '')",
+        "SELECT pg_logical_emit_message(false, 'p', 'x')",
+        "SELECT * FROM pg_hba_file_rules",
+    ]
     with _pg_lab(tmp_path, pg_schema_url) as lab:
         for q in queries:
             with pytest.raises(ReadOnlyViolation):
@@ -231,11 +257,20 @@ def test_pg_non_transactional_effects_are_refused(tmp_path, pg_schema_url, pg_ur
 def test_every_denied_postgresql_function_of_this_server_is_refused(tmp_path, pg_schema_url):
     """All functions of the server matched by the deny-list, as the catalogue names them, are refused."""
     with _pg_lab(tmp_path, pg_schema_url) as lab:
-        names = lab.sql("SELECT DISTINCT p.proname AS name, n.nspname AS schema FROM pg_proc p "
-                        "JOIN pg_namespace n ON n.oid = p.pronamespace")
+        names = lab.sql(
+            "SELECT DISTINCT p.proname AS name, n.nspname AS schema FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace"
+        )
         denied = [(r.schema, r.name) for r in names.itertuples() if readonly._pg_is_denied(r.name)]  # noqa: SLF001
-        assert {"pg_terminate_backend", "pg_stat_reset", "set_config", "pg_read_file", "pg_advisory_lock",
-                "lo_import", "pg_create_physical_replication_slot"} <= {n for _, n in denied}
+        assert {
+            "pg_terminate_backend",
+            "pg_stat_reset",
+            "set_config",
+            "pg_read_file",
+            "pg_advisory_lock",
+            "lo_import",
+            "pg_create_physical_replication_slot",
+        } <= {n for _, n in denied}
         for schema, name in denied:
             with pytest.raises(ReadOnlyViolation, match=name):
                 lab.sql(f'SELECT "{schema}"."{name}"()')
@@ -255,7 +290,7 @@ HIDDEN = [  # the server does not see an identifier here
     "SELECT 1 AS v -- zz_canary_fn(1)",
     "SELECT n'x'' zz_canary_fn(1) --' AS v",
     "SELECT U&'zz_canary_fn(1)' AS v",
-    "SELECT 1 AS \"zz_canary_fnX\"",
+    'SELECT 1 AS "zz_canary_fnX"',
 ]
 CALLED = [  # the server resolves a call of the canary
     "SELECT zz_canary_fn(1)",
@@ -276,7 +311,7 @@ CALLED = [  # the server resolves a call of the canary
     "VALUES (zz_canary_fn(1))",
     "SELECT x$$, zz_canary_fn(1) FROM (SELECT 1 AS x$$) t",
     "SELECT b'01' AS a, zz_canary_fn(1)",
-    "SELECT \"a\"\"b\" FROM (SELECT 1 AS \"a\"\"b\") t WHERE zz_canary_fn(1)",
+    'SELECT "a""b" FROM (SELECT 1 AS "a""b") t WHERE zz_canary_fn(1)',
 ]
 
 
@@ -302,8 +337,7 @@ def test_pg_lexer_agrees_with_the_server(pg_url, monkeypatch):
 
 
 def test_pg_lexer_refuses_what_it_cannot_read():
-    for sql_text in ("SELECT 'unterminated", 'SELECT "open', "SELECT $a$ open", "SELECT /* open",
-                     'SELECT U&"\\zzzz"'):
+    for sql_text in ("SELECT 'unterminated", 'SELECT "open', "SELECT $a$ open", "SELECT /* open", 'SELECT U&"\\zzzz"'):
         assert readonly.pg_denied_names(sql_text) == ["<unreadable statement>"]
 
 
@@ -333,8 +367,9 @@ def test_sql_timeout_stops_a_runaway_query(lab):
     """Reproduction 5: a recursive CTE (SQLite) and pg_sleep(30) (PostgreSQL) ran on."""
     _assert_times_out(lab, RUNAWAY[lab.backend])
     if lab.backend == "postgresql":  # the recursive CTE too
-        _assert_times_out(lab, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
-                               "SELECT max(x) AS v FROM c")
+        _assert_times_out(
+            lab, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) AS v FROM c"
+        )
     assert isinstance(QueryTimeout("x"), InvalidInput)
     assert lab.insert("agents", {"id": "after", "name": "after", "agent_type": "coder"}) == 1
 
@@ -348,8 +383,9 @@ def test_sql_timeout_none_and_bad_values(lab):
 
 def test_sql_parameters_still_bind_on_both(lab):
     """The statement reaches the server as written: placeholders bound, percent signs left alone."""
-    lab.insert("agents", [{"id": "a%", "name": "x'y", "agent_type": "coder"},
-                          {"id": "b", "name": "z", "agent_type": "coder"}])
+    lab.insert(
+        "agents", [{"id": "a%", "name": "x'y", "agent_type": "coder"}, {"id": "b", "name": "z", "agent_type": "coder"}]
+    )
     assert lab.sql("SELECT id FROM agents WHERE name = :n ORDER BY id", {"n": "x'y"})["id"].tolist() == ["a%"]
     frame = lab.sql("SELECT id, '%' AS one, '%%' AS two FROM agents WHERE name = :n AND :n = name", {"n": "z"})
     assert frame.values.tolist() == [["b", "%", "%%"]]
@@ -364,8 +400,9 @@ def attached(request, tmp_path):
     if request.param == "sqlite":
         path = tmp_path / "omnidev.db"
         build_platform_sqlite(path, now=NOW)
-        with omnilab.open(tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True,
-                          embedder="hashing") as lab:
+        with omnilab.open(
+            tmp_path / "lab", database_url=f"sqlite:///{path}", read_only=True, embedder="hashing"
+        ) as lab:
             yield lab
         return
     pg_url = request.getfixturevalue("pg_url")
@@ -376,8 +413,9 @@ def attached(request, tmp_path):
         with psycopg.connect(_plain(pg_url), options=f"-csearch_path={schema}") as conn:
             build_platform_postgres(conn, now=NOW)
         url = sa.engine.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        with omnilab.open(tmp_path / "lab", database_url=url.render_as_string(hide_password=False), read_only=True,
-                          embedder="hashing") as lab:
+        with omnilab.open(
+            tmp_path / "lab", database_url=url.render_as_string(hide_password=False), read_only=True, embedder="hashing"
+        ) as lab:
             yield lab
     finally:
         with psycopg.connect(_plain(pg_url), autocommit=True) as admin:
@@ -417,9 +455,11 @@ def test_connection_killed_mid_sql_is_store_unavailable(tmp_path, pg_schema_url,
         killed = 0
         with psycopg.connect(_plain(pg_url), autocommit=True) as admin:
             for _ in range(100):
-                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                       "WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                                       [f"%AS {marker}%"]).fetchone()[0]
+                killed = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                    [f"%AS {marker}%"],
+                ).fetchone()[0]
                 if killed:
                     break
                 time.sleep(0.05)
@@ -448,8 +488,11 @@ def test_deep_filter_is_invalid_input(seeded):
     deep = {"priority": 1}
     for _ in range(2000):
         deep = {"$and": [deep]}
-    for call in (lambda: lab.memories(where=deep), lambda: lab.search("memory", where=deep),
-                 lambda: lab.hybrid_search("memory", where=deep)):
+    for call in (
+        lambda: lab.memories(where=deep),
+        lambda: lab.search("memory", where=deep),
+        lambda: lab.hybrid_search("memory", where=deep),
+    ):
         with pytest.raises(InvalidInput, match="deeper"):
             call()
     with pytest.raises(InvalidInput, match="deeper"):
@@ -468,8 +511,9 @@ def test_long_or_list_is_exact(seeded):
     """A flat $or of 1,000 conditions: SQLite parses ``a OR b OR …`` as a chain 1,000 deep and refused it."""
     lab, rows = seeded
     wanted = set(range(0, N, 3))
-    terms = [{"metadata.n": i} for i in sorted(wanted)] + [{"metadata.s": f"none{i}"}
-                                                          for i in range(filters.MAX_WHERE_TERMS - len(wanted))]
+    terms = [{"metadata.n": i} for i in sorted(wanted)] + [
+        {"metadata.s": f"none{i}"} for i in range(filters.MAX_WHERE_TERMS - len(wanted))
+    ]
     where = {"$or": terms}
     assert _ids(lab.memories(where=where)) == sorted(r["id"] for r in rows if r["metadata"]["n"] in wanted)
     with pytest.raises(InvalidInput, match="conditions"):
@@ -490,13 +534,18 @@ def test_deep_metadata_is_invalid_input_and_writes_nothing(seeded):
 
     before = snapshot(lab)
     deep = nested(1000)
-    for call in (lambda: lab.remember("deep", "code", metadata=deep),
-                 lambda: lab.ingest([{"content": "ok", "memory_type": "code"},
-                                     {"content": "deep", "memory_type": "code", "metadata": deep}], progress=False),
-                 lambda: lab.insert("memory_entries", {"content": "deep", "memory_type": "code", "metadata": deep}),
-                 lambda: lab.insert("agents", {"id": "x", "name": "x", "agent_type": "coder", "config": deep}),
-                 lambda: lab.ingest([{"content": "deep", "memory_type": "code",
-                                      "metadata": '{"a": ' * 999 + "{}" + "}" * 999}], progress=False)):
+    for call in (
+        lambda: lab.remember("deep", "code", metadata=deep),
+        lambda: lab.ingest(
+            [{"content": "ok", "memory_type": "code"}, {"content": "deep", "memory_type": "code", "metadata": deep}],
+            progress=False,
+        ),
+        lambda: lab.insert("memory_entries", {"content": "deep", "memory_type": "code", "metadata": deep}),
+        lambda: lab.insert("agents", {"id": "x", "name": "x", "agent_type": "coder", "config": deep}),
+        lambda: lab.ingest(
+            [{"content": "deep", "memory_type": "code", "metadata": '{"a": ' * 999 + "{}" + "}" * 999}], progress=False
+        ),
+    ):
         with pytest.raises(InvalidInput, match="deeper"):
             call()
     assert snapshot(lab) == before
@@ -513,11 +562,20 @@ def test_deep_jsonl_line_is_invalid_input(seeded, tmp_path):
         lab.ingest(path, progress=False)
 
 
-@pytest.mark.parametrize("where", [
-    {"metadata.n": 2**64}, {"metadata.n": {"$gt": -(2**63) - 1}}, {"priority": 2**64},
-    {"priority": {"$in": [1, 2**70]}}, {"access_count": {"$lt": -(2**80)}}, {"metadata.n": {"$nin": [2**63]}},
-    {"metadata.n": float("inf")}, {"metadata.f": {"$lt": float("-inf")}},
-], ids=["meta-eq", "meta-gt", "col-eq", "col-in", "col-lt", "meta-nin", "meta-inf", "meta-neg-inf"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"metadata.n": 2**64},
+        {"metadata.n": {"$gt": -(2**63) - 1}},
+        {"priority": 2**64},
+        {"priority": {"$in": [1, 2**70]}},
+        {"access_count": {"$lt": -(2**80)}},
+        {"metadata.n": {"$nin": [2**63]}},
+        {"metadata.n": float("inf")},
+        {"metadata.f": {"$lt": float("-inf")}},
+    ],
+    ids=["meta-eq", "meta-gt", "col-eq", "col-in", "col-lt", "meta-nin", "meta-inf", "meta-neg-inf"],
+)
 def test_integers_beyond_64_bits_are_invalid_input(seeded, where):
     """Reproduction 7: OverflowError (SQLite) / DataError (PostgreSQL)."""
     lab, _ = seeded
@@ -539,8 +597,14 @@ def test_integer_boundaries_and_fractions(seeded):
         with pytest.raises(InvalidInput, match="range"):
             lab.memories(where=bad)
     prio = {r["id"]: r["priority"] for r in rows}
-    for op, fn in (("$gt", lambda p: p > 5.5), ("$gte", lambda p: p >= 5.5), ("$lt", lambda p: p < 5.5),
-                   ("$lte", lambda p: p <= 5.5), ("$eq", lambda p: p == 5.5), ("$ne", lambda p: p != 5.5)):
+    for op, fn in (
+        ("$gt", lambda p: p > 5.5),
+        ("$gte", lambda p: p >= 5.5),
+        ("$lt", lambda p: p < 5.5),
+        ("$lte", lambda p: p <= 5.5),
+        ("$eq", lambda p: p == 5.5),
+        ("$ne", lambda p: p != 5.5),
+    ):
         assert _ids(lab.memories(where={"priority": {op: 5.5}})) == sorted(i for i, p in prio.items() if fn(p)), op
     assert _ids(lab.memories(where={"priority": {"$in": [2.5, 3.0]}})) == sorted(i for i, p in prio.items() if p == 3)
 
@@ -573,18 +637,26 @@ def test_long_in_lists_are_an_exact_prefilter(seeded, size):
     cases = [
         ({"metadata.n": {"$in": numbers}}, lambda r: _typed_in(r["metadata"]["n"], typed)),
         ({"metadata.n": {"$nin": numbers}}, lambda r: not _typed_in(r["metadata"]["n"], typed)),
-        ({"metadata.opt": {"$nin": numbers}}, lambda r: "opt" not in r["metadata"]
-         or not _typed_in(r["metadata"]["opt"], typed)),
+        (
+            {"metadata.opt": {"$nin": numbers}},
+            lambda r: "opt" not in r["metadata"] or not _typed_in(r["metadata"]["opt"], typed),
+        ),
         ({"metadata.s": {"$in": strings}}, lambda r: r["metadata"]["s"] in string_set),
-        ({"metadata.b": {"$in": [True] + strings[:size // 2]}}, lambda r: r["metadata"]["b"] is True),
-        ({"id": {"$in": [f"m{i:04d}" for i in range(0, 3 * size, 3)]}},
-         lambda r: int(r["id"][1:]) % 3 == 0 and int(r["id"][1:]) < 3 * size),
-        ({"id": {"$nin": [f"m{i:04d}" for i in range(0, 3 * size, 3)]}},
-         lambda r: not (int(r["id"][1:]) % 3 == 0 and int(r["id"][1:]) < 3 * size)),
+        ({"metadata.b": {"$in": [True] + strings[: size // 2]}}, lambda r: r["metadata"]["b"] is True),
+        (
+            {"id": {"$in": [f"m{i:04d}" for i in range(0, 3 * size, 3)]}},
+            lambda r: int(r["id"][1:]) % 3 == 0 and int(r["id"][1:]) < 3 * size,
+        ),
+        (
+            {"id": {"$nin": [f"m{i:04d}" for i in range(0, 3 * size, 3)]}},
+            lambda r: not (int(r["id"][1:]) % 3 == 0 and int(r["id"][1:]) < 3 * size),
+        ),
         ({"priority": {"$in": list(range(3, 3 + size))}}, lambda r: r["priority"] >= 3),
         ({"priority": {"$in": [2.0, 2.5] + list(range(100, 98 + size))}}, lambda r: r["priority"] == 2),
-        ({"session_id": {"$nin": [f"s{i}" for i in range(1, size + 1)]}},
-         lambda r: not 1 <= int(r["session_id"][1:]) <= size),
+        (
+            {"session_id": {"$nin": [f"s{i}" for i in range(1, size + 1)]}},
+            lambda r: not 1 <= int(r["session_id"][1:]) <= size,
+        ),
     ]
     for where, keep in cases:
         want = sorted(r["id"] for r in rows if keep(r))
@@ -595,16 +667,26 @@ def test_long_in_lists_are_an_exact_prefilter(seeded, size):
 
 def test_too_long_in_list_is_invalid_input(seeded):
     lab, _ = seeded
-    for where in ({"metadata.n": {"$in": list(range(filters.MAX_IN_VALUES + 1))}},
-                  {"id": {"$nin": iter([str(i) for i in range(filters.MAX_IN_VALUES + 1)])}}):
+    for where in (
+        {"metadata.n": {"$in": list(range(filters.MAX_IN_VALUES + 1))}},
+        {"id": {"$nin": iter([str(i) for i in range(filters.MAX_IN_VALUES + 1)])}},
+    ):
         with pytest.raises(InvalidInput, match="at most"):
             lab.memories(where=where)
 
 
-@pytest.mark.parametrize("where", [
-    {"session_id": "a\x00b"}, {"metadata.s": "v1\x00"}, {"metadata.s": {"$in": ["v1", "v\x002"]}},
-    {"tags": {"$contains": "a\x00"}}, {"id": {"$nin": ["m0001\x00"]}}, {"metadata.s": "bad \udc80"},
-], ids=["col-eq", "meta-eq", "meta-in", "tags", "col-nin", "surrogate"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"session_id": "a\x00b"},
+        {"metadata.s": "v1\x00"},
+        {"metadata.s": {"$in": ["v1", "v\x002"]}},
+        {"tags": {"$contains": "a\x00"}},
+        {"id": {"$nin": ["m0001\x00"]}},
+        {"metadata.s": "bad \udc80"},
+    ],
+    ids=["col-eq", "meta-eq", "meta-in", "tags", "col-nin", "surrogate"],
+)
 def test_nul_bytes_in_filter_values_are_invalid_input(seeded, where):
     """Reproduction 7: a NUL byte in a PostgreSQL filter value raised DataError."""
     lab, _ = seeded
@@ -615,12 +697,18 @@ def test_nul_bytes_in_filter_values_are_invalid_input(seeded, where):
 def test_nul_bytes_in_json_are_invalid_input_and_write_nothing(seeded):
     lab, _ = seeded
     before = snapshot(lab)
-    for call in (lambda: lab.remember("nul", "code", metadata={"k": "a\x00b"}),
-                 lambda: lab.remember("nul", "code", metadata={"k\x00": 1}),
-                 lambda: lab.remember("nul", "code", tags=["a\x00"]),
-                 lambda: lab.ingest([{"content": "fine", "memory_type": "code"},
-                                     {"content": "nul", "memory_type": "code", "metadata": {"k": ["\x00"]}}],
-                                    progress=False)):
+    for call in (
+        lambda: lab.remember("nul", "code", metadata={"k": "a\x00b"}),
+        lambda: lab.remember("nul", "code", metadata={"k\x00": 1}),
+        lambda: lab.remember("nul", "code", tags=["a\x00"]),
+        lambda: lab.ingest(
+            [
+                {"content": "fine", "memory_type": "code"},
+                {"content": "nul", "memory_type": "code", "metadata": {"k": ["\x00"]}},
+            ],
+            progress=False,
+        ),
+    ):
         with pytest.raises(InvalidInput, match="NUL"):
             call()
     assert snapshot(lab) == before
@@ -650,4 +738,3 @@ def test_check_where_is_iterative():
     with pytest.raises(InvalidInput, match="deeper"):
         filters.check_where({"metadata.k": {"$in": deep}})
     filters.check_where(_deep_and(filters.MAX_WHERE_DEPTH, {"metadata.n": {"$in": [1, 2]}}))
-

@@ -158,8 +158,9 @@ def test_a_lab_id_is_stable_and_recorded_in_its_database(shared, tmp_path):
     again = shared.open("d")
     assert again.lab_id == lab_id and again.sessions.conn.prefix == f"omnilab:{lab_id}:"
     # a lab attached read-only to d's database keeps its identity in its own lab directory
-    ro = omnilab.open(tmp_path / "ro", database_url=_db_url(again), read_only=True, embedder="hashing",
-                      redis_url=shared.url())
+    ro = omnilab.open(
+        tmp_path / "ro", database_url=_db_url(again), read_only=True, embedder="hashing", redis_url=shared.url()
+    )
     shared.labs.append(ro)
     assert ro.lab_id != lab_id and ro.lab_id == _recorded_id(ro.own_engine)
     assert _recorded_id(again.engine) == lab_id  # the attached database was not written
@@ -248,8 +249,12 @@ def test_recover_puts_every_task_back_on_its_own_queue(shared, database_url):
     assert q.dequeue("w", queue="third").task_id == blocked
     rows = {r["id"]: r for r in (_task(lab, i) for i in [first, *others, blocked, leased])}
     assert {i: (r["queue_name"], r["lab_id"]) for i, r in rows.items()} == {
-        first: ("default", lab.lab_id), others[0]: ("other", lab.lab_id), others[1]: ("other", lab.lab_id),
-        blocked: ("third", lab.lab_id), leased: ("other", lab.lab_id)}
+        first: ("default", lab.lab_id),
+        others[0]: ("other", lab.lab_id),
+        others[1]: ("other", lab.lab_id),
+        blocked: ("third", lab.lab_id),
+        leased: ("other", lab.lab_id),
+    }
 
 
 def test_two_prefixes_on_one_database_never_take_each_others_tasks(shared, database_url):

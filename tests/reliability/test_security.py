@@ -45,9 +45,23 @@ def _dotted(node: ast.AST) -> str:
 
 # --------------------------------------------------------------------------------- dangerous calls
 BANNED_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve", "marshal", "joblib"}
-BANNED_CALLS = {"eval", "exec", "compile", "__import__", "os.system", "os.popen", "pd.read_pickle",
-                "pandas.read_pickle", "yaml.load", "yaml.unsafe_load", "torch.load", "np.load", "numpy.load",
-                "subprocess.getoutput", "subprocess.getstatusoutput"}
+BANNED_CALLS = {
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "os.system",
+    "os.popen",
+    "pd.read_pickle",
+    "pandas.read_pickle",
+    "yaml.load",
+    "yaml.unsafe_load",
+    "torch.load",
+    "np.load",
+    "numpy.load",
+    "subprocess.getoutput",
+    "subprocess.getstatusoutput",
+}
 
 
 def dangerous(tree: ast.Module) -> list[str]:
@@ -74,9 +88,11 @@ def dangerous(tree: ast.Module) -> list[str]:
 
 
 def test_scanner_catches_what_it_should():
-    bad = ast.parse("import pickle\nfrom dill import loads\nx = eval('1')\nimport subprocess\n"
-                    "subprocess.run('ls', shell=True)\nimport numpy as np\nnp.load('f.npy')\n"
-                    "# eval( in a comment is fine\ns = 'pickle.loads in a string is fine'\n")
+    bad = ast.parse(
+        "import pickle\nfrom dill import loads\nx = eval('1')\nimport subprocess\n"
+        "subprocess.run('ls', shell=True)\nimport numpy as np\nnp.load('f.npy')\n"
+        "# eval( in a comment is fine\ns = 'pickle.loads in a string is fine'\n"
+    )
     assert len(dangerous(bad)) == 5
     assert dangerous(ast.parse("np.load(b, allow_pickle=False)\nstmt.compile(dialect=d)\n")) == []
 
@@ -92,58 +108,105 @@ SQL_SINKS = {"text", "literal_column", "exec_driver_sql", "execute", "executeman
 #: (module, function, source of the interpolated expression) -> why it cannot carry user data.
 #: Everything else that reaches a SQL sink must be a constant string or a SQLAlchemy construct.
 ALLOWED_INTERPOLATIONS: dict[tuple[str, str, str], str] = {
-    ("omnilab/sql/bulk.py", "bulk_insert", "table_name"):
-        "a key of omnilab.sql.schema.TABLES (looked up first: TABLES[table_name]); callers pass constants",
+    (
+        "omnilab/sql/bulk.py",
+        "bulk_insert",
+        "table_name",
+    ): "a key of omnilab.sql.schema.TABLES (looked up first: TABLES[table_name]); callers pass constants",
     ("omnilab/sql/bulk.py", "bulk_insert", "quoted"): "column names of the schema table, double-quoted",
     ("omnilab/sql/bulk.py", "bulk_insert", "marks"): "one '?' placeholder per column: the values are bound",
-    ("omnilab/sql/bulk.py", "bulk_insert", "sql.Identifier(table_name)"):
-        "psycopg's sql.Identifier quotes the (schema) table name for COPY",
-    ("omnilab/sql/bulk.py", "bulk_insert", "sql.SQL(', ').join((sql.Identifier(c) for c in names))"):
-        "psycopg-quoted schema column names for COPY; rows travel in the COPY data stream",
+    (
+        "omnilab/sql/bulk.py",
+        "bulk_insert",
+        "sql.Identifier(table_name)",
+    ): "psycopg's sql.Identifier quotes the (schema) table name for COPY",
+    (
+        "omnilab/sql/bulk.py",
+        "bulk_insert",
+        "sql.SQL(', ').join((sql.Identifier(c) for c in names))",
+    ): "psycopg-quoted schema column names for COPY; rows travel in the COPY data stream",
     ("omnilab/sql/engine.py", "_sqlite_pragmas", "BUSY_TIMEOUT_MS"): "a module constant int, formatted with :d",
-    ("omnilab/sql/migrations/versions/0002_vector_memory.py", "upgrade", "PG_TSV"):
-        "a module constant: the generated tsvector expression of the migration",
-    ("omnilab/vectors/filters.py", "json_path_expr", "p"):
-        "metadata key parts, each matched against _KEY_RE (letters, digits, _ and -) before use",
+    (
+        "omnilab/sql/migrations/versions/0002_vector_memory.py",
+        "upgrade",
+        "PG_TSV",
+    ): "a module constant: the generated tsvector expression of the migration",
+    (
+        "omnilab/vectors/filters.py",
+        "json_path_expr",
+        "p",
+    ): "metadata key parts, each matched against _KEY_RE (letters, digits, _ and -) before use",
     ("omnilab/vectors/filters.py", "json_path_expr", "table"): "None or a schema table name given by omnilab code",
     ("omnilab/vectors/filters.py", "json_path_expr", "col"): "'metadata' or '<schema table>.metadata'",
-    ("omnilab/vectors/memory.py", "add_filter_index", "name"):
-        "FILTER_INDEX_PREFIX + the validated key parts (json_path_expr rejects anything else first)",
-    ("omnilab/vectors/memory.py", "add_filter_index", "sql_expr"):
-        "json_path_expr(...) compiled: a literal built only from validated key parts",
+    (
+        "omnilab/vectors/memory.py",
+        "add_filter_index",
+        "name",
+    ): "FILTER_INDEX_PREFIX + the validated key parts (json_path_expr rejects anything else first)",
+    (
+        "omnilab/vectors/memory.py",
+        "add_filter_index",
+        "sql_expr",
+    ): "json_path_expr(...) compiled: a literal built only from validated key parts",
     ("omnilab/sql/schema.py", "_text", "default"): "a constant default of the platform's DDL ('idle', 'medium', ...)",
     ("omnilab/sql/attach.py", "_pragmas", "BUSY_TIMEOUT_MS"): "a module constant int, formatted with :d",
     ("omnilab/sql/attach.py", "_sqlite_read_only", "BUSY_TIMEOUT_MS"): "a module constant int (the timeout)",
     ("omnilab/sample/platform.py", "_insert", "table"): "a key of platform_rows(): the platform's table names",
     ("omnilab/sample/platform.py", "_insert", "', '.join(cols)"): "the column names of platform_rows()",
     ("omnilab/sample/platform.py", "_insert", "', '.join([mark] * len(cols))"): "one placeholder per column",
-    ("omnilab/sql/adopt.py", "_add", "ddl"):
-        "CreateColumn of an omnilab model column (+ quoted FK target from the models)",
+    (
+        "omnilab/sql/adopt.py",
+        "_add",
+        "ddl",
+    ): "CreateColumn of an omnilab model column (+ quoted FK target from the models)",
     ("omnilab/sql/adopt.py", "_add", "later"): "None or the constant 'CURRENT_TIMESTAMP'",
     ("omnilab/sql/adopt.py", "_add", "prep.quote(col)"): "a column name from OMNILAB_COLUMNS, quoted by the dialect",
     ("omnilab/sql/adopt.py", "_add", "prep.quote(name)"): "a table name from OMNILAB_COLUMNS, quoted by the dialect",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_check_fit", "measure"):
-        "LENGTH/ABS over a constant column expression of _copies",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_check_fit", "source"):
-        "constant FROM clause of _copies (old table names)",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "', '.join(columns)"):
-        "constant new column names of _copies",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "', '.join(columns.values())"):
-        "constant SQL expressions of _copies",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_check_fit",
+        "measure",
+    ): "LENGTH/ABS over a constant column expression of _copies",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_check_fit",
+        "source",
+    ): "constant FROM clause of _copies (old table names)",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_copy",
+        "', '.join(columns)",
+    ): "constant new column names of _copies",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_copy",
+        "', '.join(columns.values())",
+    ): "constant SQL expressions of _copies",
     ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "name"): "a table name from _copies",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "order"):
-        "'' or ORDER BY a constant of ORDER_BY",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_copy",
+        "order",
+    ): "'' or ORDER BY a constant of ORDER_BY",
     ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_copy", "source"): "constant FROM clause of _copies",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "OLD"):
-        "the module constant '_old0004_'",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "index"):
-        "an index name read from pg_indexes, double-quoted",
+    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "OLD"): "the module constant '_old0004_'",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_set_aside",
+        "index",
+    ): "an index name read from pg_indexes, double-quoted",
     ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "n"): "a local int counter",
     ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "name"): "a table name from OLD_TABLES",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "_set_aside", "seq"):
-        "pg_get_serial_sequence() of an OLD_TABLES table (quoted regclass text)",
-    ("omnilab/sql/migrations/versions/0005_platform_schema.py", "upgrade", "PG_TSV"):
-        "a module constant: the generated tsvector expression (same as 0002)",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "_set_aside",
+        "seq",
+    ): "pg_get_serial_sequence() of an OLD_TABLES table (quoted regclass text)",
+    (
+        "omnilab/sql/migrations/versions/0005_platform_schema.py",
+        "upgrade",
+        "PG_TSV",
+    ): "a module constant: the generated tsvector expression (same as 0002)",
 }
 
 
@@ -206,11 +269,13 @@ def dynamic_sql(module: str, tree: ast.Module) -> list[tuple[str, str, str]]:
 
 
 def test_sql_scanner_catches_what_it_should():
-    src = ("def f(conn, u1, u2, u3, u4, u5):\n    q = f'SELECT * FROM t WHERE a = {u1}'\n    conn.execute(sa.text(q))\n"
-           "    conn.exec_driver_sql('DELETE FROM t WHERE b = %s' % u2)\n"
-           "    conn.execute(text('SELECT ' + u3))\n    conn.execute(sa.text('SELECT :a'), {'a': u5})\n"
-           "    conn.execute(sa.literal_column('x' if u5 else f'{u4}'))\n"
-           "    conn.execute(sa.select(t).where(t.c.a == u5))\n    n = 1 + u5\n")
+    src = (
+        "def f(conn, u1, u2, u3, u4, u5):\n    q = f'SELECT * FROM t WHERE a = {u1}'\n    conn.execute(sa.text(q))\n"
+        "    conn.exec_driver_sql('DELETE FROM t WHERE b = %s' % u2)\n"
+        "    conn.execute(text('SELECT ' + u3))\n    conn.execute(sa.text('SELECT :a'), {'a': u5})\n"
+        "    conn.execute(sa.literal_column('x' if u5 else f'{u4}'))\n"
+        "    conn.execute(sa.select(t).where(t.c.a == u5))\n    n = 1 + u5\n"
+    )
     assert [x[2] for x in dynamic_sql("m", ast.parse(src))] == ["u1", "u2", "u3", "u4"]
 
 
@@ -245,12 +310,17 @@ def test_user_strings_only_travel_as_parameters(lab, statements):
     lab.insert("tasks", {"id": str(uuid.uuid4()), "content": evil, "agent_id": "coder", "task_type": evil})
     mid = lab.remember(f"memory {evil}", "code", tags=[evil], metadata={"k": evil}, session_id=evil[:60])
     lab.update_memory(mid, content=f"updated {evil}")
-    for call in (lambda: lab.search(evil), lambda: lab.hybrid_search(evil), lambda: lab.memories(session_id=evil),
-                 lambda: lab.search(evil, where={"metadata.k": evil, "tags": {"$contains": evil}}),
-                 lambda: lab.search(evil, where={"$or": [{"session_id": {"$in": [evil]}}, {"content": {"$ne": evil}}]}),
-                 lambda: lab.tasks(agent_id=evil), lambda: lab.available_agents(evil),
-                 lambda: lab.sql("SELECT count(*) FROM agents WHERE name = :n", {"n": evil}),
-                 lambda: lab.forget([evil, mid])):
+    for call in (
+        lambda: lab.search(evil),
+        lambda: lab.hybrid_search(evil),
+        lambda: lab.memories(session_id=evil),
+        lambda: lab.search(evil, where={"metadata.k": evil, "tags": {"$contains": evil}}),
+        lambda: lab.search(evil, where={"$or": [{"session_id": {"$in": [evil]}}, {"content": {"$ne": evil}}]}),
+        lambda: lab.tasks(agent_id=evil),
+        lambda: lab.available_agents(evil),
+        lambda: lab.sql("SELECT count(*) FROM agents WHERE name = :n", {"n": evil}),
+        lambda: lab.forget([evil, mid]),
+    ):
         call()
     with pytest.raises(InvalidInput):
         lab.search(evil, where={f"metadata.{evil}": 1})
@@ -292,8 +362,9 @@ def test_redis_keys_stay_under_the_prefix_on_a_server(tmp_path, database_url, se
     client = redis.Redis.from_url(url)
     before = _all_keys(client)
     prefix = f"sec{uuid.uuid4().hex[:8]}:"
-    with omnilab.open(tmp_path / "lab", database_url=database_url, embedder="hashing", redis_url=url,
-                      redis_prefix=prefix) as lab:
+    with omnilab.open(
+        tmp_path / "lab", database_url=database_url, embedder="hashing", redis_url=url, redis_prefix=prefix
+    ) as lab:
         _redis_workload(lab)
     written = _all_keys(client) - before
     assert written, "the workload wrote nothing to Redis"
@@ -348,8 +419,10 @@ def test_secrets_never_reach_the_lab_logs_reports_or_notebooks(tmp_path, pg_sche
     engine = sa.create_engine(pg_schema_url)
     with engine.connect() as conn:
         for t in sa.inspect(conn).get_table_names():
-            n = conn.execute(sa.text(f'SELECT count(*) FROM "{t}" x WHERE x::text LIKE :a OR x::text LIKE :b'),
-                             {"a": f"%{secret_pw}%", "b": f"%{secret_key}%"}).scalar_one()
+            n = conn.execute(
+                sa.text(f'SELECT count(*) FROM "{t}" x WHERE x::text LIKE :a OR x::text LIKE :b'),
+                {"a": f"%{secret_pw}%", "b": f"%{secret_key}%"},
+            ).scalar_one()
             assert n == 0, t
     engine.dispose()
 
@@ -359,15 +432,19 @@ def _run_notebook(tmp_path: Path, lab_path: Path) -> str:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
-        "import omnilab, os",
-        f"lab = omnilab.open({str(lab_path)!r}); lab",
-        "lab.stores()",
-        "print(lab.settings); print(lab.database_url if False else 'ok')",
-        "lab.search('memory', k=2)[['rank', 'score', 'memory_type']]",
-    )]
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-                            ).execute()
+    nb.cells = [
+        nbformat.v4.new_code_cell(src)
+        for src in (
+            "import omnilab, os",
+            f"lab = omnilab.open({str(lab_path)!r}); lab",
+            "lab.stores()",
+            "print(lab.settings); print(lab.database_url if False else 'ok')",
+            "lab.search('memory', k=2)[['rank', 'score', 'memory_type']]",
+        )
+    ]
+    nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     out = tmp_path / "run.ipynb"
     nbformat.write(nb, out)
     return out.read_text()
@@ -415,8 +492,11 @@ PG_ONLY = {
 }
 #: PostgreSQL functions a READ ONLY transaction lets run: they must leave no lasting effect.
 PG_SIDE_EFFECTS = {
-    "set-config": ("SELECT set_config('application_name', 'pwned', false) AS v",
-                   "SELECT current_setting('application_name') AS v", lambda v: v != "pwned"),
+    "set-config": (
+        "SELECT set_config('application_name', 'pwned', false) AS v",
+        "SELECT current_setting('application_name') AS v",
+        lambda v: v != "pwned",
+    ),
     "advisory-lock": ("SELECT pg_advisory_lock(4242) AS v", None, None),
     "lo-import": ("SELECT lo_create(0) AS v", "SELECT count(*) AS v FROM pg_largeobject_metadata", None),
     "terminate-own-backend": ("SELECT pg_terminate_backend(pg_backend_pid()) AS v", None, None),
@@ -426,8 +506,10 @@ PG_SIDE_EFFECTS = {
 def _sql_cases() -> list[Any]:
     out = []
     for name, q in WRITES.items():
-        out += [pytest.param(q, "sqlite", id=f"{name}-sqlite"),
-                pytest.param(q, "postgresql", id=f"{name}-postgresql", marks=pytest.mark.postgres)]
+        out += [
+            pytest.param(q, "sqlite", id=f"{name}-sqlite"),
+            pytest.param(q, "postgresql", id=f"{name}-postgresql", marks=pytest.mark.postgres),
+        ]
     out += [pytest.param(q, "sqlite", id=f"{n}-sqlite") for n, q in SQLITE_ONLY.items()]
     out += [pytest.param(q, "postgresql", id=f"{n}-postgresql", marks=pytest.mark.postgres) for n, q in PG_ONLY.items()]
     return out
@@ -459,8 +541,11 @@ def sql_labs(tmp_path_factory) -> Any:
                     admin.dispose()
 
                 stack.callback(drop)
-                url = sa.engine.make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"}
-                                                               ).render_as_string(hide_password=False)
+                url = (
+                    sa.engine.make_url(pg)
+                    .update_query_dict({"options": f"-csearch_path={schema}"})
+                    .render_as_string(hide_password=False)
+                )
             lab = omnilab.open(tmp_path_factory.mktemp(backend) / "lab", database_url=url, embedder="hashing")
             stack.callback(lab.close)
             lab.insert("agents", {"id": "coder", "name": "coder", "agent_type": "coder"})
@@ -489,7 +574,7 @@ def test_lab_sql_side_effects_do_not_last(sql_labs, name, pg_url):
     assert snapshot(lab) == before
     if probe:
         after = lab.sql(probe)["v"].tolist()
-        assert (ok(after[0]) if ok else after == probed), after
+        assert ok(after[0]) if ok else after == probed, after
     other = sa.create_engine(pg_url)  # the advisory lock is not held by a pooled connection
     with other.connect() as conn:
         assert conn.execute(sa.text("SELECT pg_try_advisory_lock(4242)")).scalar_one()

@@ -56,8 +56,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 def _open(path: Path, redis_url: str, prefix: str, database_url: str | None = None) -> omnilab.Lab:
-    return omnilab.open(path, redis_url=redis_url, redis_prefix=prefix, database_url=database_url,
-                        embedder="hashing")
+    return omnilab.open(path, redis_url=redis_url, redis_prefix=prefix, database_url=database_url, embedder="hashing")
 
 
 @pytest.fixture
@@ -91,9 +90,21 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -127,8 +138,14 @@ def private_redis() -> Iterator[PrivateRedis]:
 def run_child(code: str, *args: str) -> subprocess.Popen:
     """Start ``python -c code args...`` with the repo importable; stdout is a text pipe."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -151,8 +168,18 @@ def child() -> Iterator:
 # ------------------------------------------------------------------------------------ platform layout
 PLATFORM_DB = 15
 #: every key name of the platform's layout (data/platform/redis-layout.md)
-PLATFORM_PATTERNS = ("session:*", "ws_connections:*", "agent_state:*", "agent_status:*", "task_queue",
-                     "processing_tasks", "memory:*", "memory_search:*", "agent_response:*", "transaction:*")
+PLATFORM_PATTERNS = (
+    "session:*",
+    "ws_connections:*",
+    "agent_state:*",
+    "agent_status:*",
+    "task_queue",
+    "processing_tasks",
+    "memory:*",
+    "memory_search:*",
+    "agent_response:*",
+    "transaction:*",
+)
 
 
 def _with_db(url: str, db: int) -> str:
@@ -186,8 +213,13 @@ class PlatformRedis:
         out: dict[str, tuple[str, object]] = {}
         for k in self.raw.scan_iter(count=1000):
             kind = self.raw.type(k)
-            value = {"string": self.raw.get, "set": self.raw.smembers, "list": lambda x: self.raw.lrange(x, 0, -1),
-                     "hash": self.raw.hgetall, "zset": lambda x: self.raw.zrange(x, 0, -1, withscores=True)}[kind](k)
+            value = {
+                "string": self.raw.get,
+                "set": self.raw.smembers,
+                "list": lambda x: self.raw.lrange(x, 0, -1),
+                "hash": self.raw.hgetall,
+                "zset": lambda x: self.raw.zrange(x, 0, -1, withscores=True),
+            }[kind](k)
             out[k] = (kind, value)
         return out
 

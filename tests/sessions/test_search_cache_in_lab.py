@@ -11,8 +11,13 @@ import omnilab
 def cached_lab(qlab):
     """A lab on each Redis variant x SQL backend with twenty small code memories."""
     qlab.insert("agents", {"name": "coder", "agent_type": "coder"})
-    qlab.ingest([{"content": f"function number {i} parses {w} records", "memory_type": "code", "agent_id": "coder"}
-                 for i, w in enumerate(["csv", "json", "xml", "yaml", "toml"] * 4)], progress=False)
+    qlab.ingest(
+        [
+            {"content": f"function number {i} parses {w} records", "memory_type": "code", "agent_id": "coder"}
+            for i, w in enumerate(["csv", "json", "xml", "yaml", "toml"] * 4)
+        ],
+        progress=False,
+    )
     return qlab
 
 
@@ -114,11 +119,16 @@ def test_a_memory_store_caches_through_the_provider_it_is_given(rlab, tmp_path, 
         def provide(cache):
             asked.append(cache)
             return None if cache is False else ResultCacheSlot(SearchCache(conn), scope)
+
         return provide
 
     rlab.remember("a memory about the network stack", "knowledge")
-    stores = [MemoryStore(rlab.engine, tmp_path / name, own_engine=rlab.own_engine, embedder="hashing",
-                          result_cache=provider(name)) for name in ("a", "b")]
+    stores = [
+        MemoryStore(
+            rlab.engine, tmp_path / name, own_engine=rlab.own_engine, embedder="hashing", result_cache=provider(name)
+        )
+        for name in ("a", "b")
+    ]
     try:
         a, b = stores
         first = a.search("network", cache=True)

@@ -16,21 +16,24 @@ from omnilab.sessions.cache import SearchCache, frame_from_json, frame_to_json
 
 def _result_frame(n: int = 4, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "rank": np.arange(1, n + 1, dtype="int64"),
-        "score": rng.random(n).astype("float32"),
-        "distance": np.r_[rng.random(n - 1), np.nan],
-        "id": pd.array([*range(n - 1), None], dtype="Int64"),
-        "memory_id": pd.Series([f"m{i}" for i in range(n - 1)] + [None], dtype="str"),
-        "memory_type": ["code"] * n,
-        "content": ["def f():\n    return 'é'"] * n,
-        "tags": [["a", "b"], [], ["c"], []][:n] + [[]] * max(0, n - 4),
-        "metadata": [{"language": "python", "line": i} for i in range(n)],
-        "created_at": pd.to_datetime([f"2024-05-0{i + 1}T12:00:00.123456Z" for i in range(n - 1)] + [None],
-                                     utc=True).astype("datetime64[us, UTC]"),
-        "flag": pd.array([True, False, None, True][:n], dtype="boolean"),
-        "plain_bool": [True, False] * (n // 2),
-    })
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, n + 1, dtype="int64"),
+            "score": rng.random(n).astype("float32"),
+            "distance": np.r_[rng.random(n - 1), np.nan],
+            "id": pd.array([*range(n - 1), None], dtype="Int64"),
+            "memory_id": pd.Series([f"m{i}" for i in range(n - 1)] + [None], dtype="str"),
+            "memory_type": ["code"] * n,
+            "content": ["def f():\n    return 'é'"] * n,
+            "tags": [["a", "b"], [], ["c"], []][:n] + [[]] * max(0, n - 4),
+            "metadata": [{"language": "python", "line": i} for i in range(n)],
+            "created_at": pd.to_datetime(
+                [f"2024-05-0{i + 1}T12:00:00.123456Z" for i in range(n - 1)] + [None], utc=True
+            ).astype("datetime64[us, UTC]"),
+            "flag": pd.array([True, False, None, True][:n], dtype="boolean"),
+            "plain_bool": [True, False] * (n // 2),
+        }
+    )
 
 
 def test_frame_json_round_trip_keeps_values_and_dtypes():
@@ -49,13 +52,20 @@ def test_frame_json_round_trip_keeps_values_and_dtypes():
 
 
 def test_keys_cover_every_parameter():
-    base = dict(memory_type="code", k=5, threshold=0.3, where={"agent_id": "coder"}, embedder="hashing:256",
-                generation=7)
+    base = dict(
+        memory_type="code", k=5, threshold=0.3, where={"agent_id": "coder"}, embedder="hashing:256", generation=7
+    )
     k0 = SearchCache.key("sort a list", **base)
     assert k0 == SearchCache.key("sort a list", **dict(reversed(list(base.items()))))  # order-free
     changed = [SearchCache.key("sort a list!", **base)]
-    for name, value in [("memory_type", "task"), ("k", 6), ("threshold", 0.31), ("where", {"agent_id": "x"}),
-                        ("embedder", "hashing:512"), ("generation", 8)]:
+    for name, value in [
+        ("memory_type", "task"),
+        ("k", 6),
+        ("threshold", 0.31),
+        ("where", {"agent_id": "x"}),
+        ("embedder", "hashing:512"),
+        ("generation", 8),
+    ]:
         changed.append(SearchCache.key("sort a list", **{**base, name: value}))
     assert len({k0, *changed}) == len(changed) + 1
     v = np.arange(8, dtype="float32")

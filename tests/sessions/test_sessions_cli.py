@@ -12,8 +12,11 @@ def test_queue_cli_recover_and_stats(tmp_path, redis_url, redis_prefix, capsys, 
     monkeypatch.setenv("OMNILAB_REDIS_PREFIX", redis_prefix)
     lab_path = tmp_path / "lab"
     with omnilab.open(lab_path, redis_url=redis_url) as lab:
-        lab.insert("tasks", [{"content": f"t{i}", "task_type": "testing"} for i in range(3)]
-                   + [{"content": "done", "task_type": "testing", "status": "completed"}])
+        lab.insert(
+            "tasks",
+            [{"content": f"t{i}", "task_type": "testing"} for i in range(3)]
+            + [{"content": "done", "task_type": "testing", "status": "completed"}],
+        )
     args = ["--lab", str(lab_path), "--redis-url", redis_url]
     assert main(["queue", "recover", *args, "--queue", "work"]) == 0
     assert "queued 3 open task(s)" in capsys.readouterr().out

@@ -103,8 +103,10 @@ def test_two_processes_share_one_embedded_redis(tmp_path, child):
 
 
 def test_killed_user_process_does_not_keep_the_server_alive(tmp_path, child):
-    code = ("import sys, time, omnilab\nlab = omnilab.open(sys.argv[1])\n"
-            "print(lab.sessions.conn.server_pid, flush=True)\ntime.sleep(60)\n")
+    code = (
+        "import sys, time, omnilab\nlab = omnilab.open(sys.argv[1])\n"
+        "print(lab.sessions.conn.server_pid, flush=True)\ntime.sleep(60)\n"
+    )
     path = tmp_path / "lab"
     proc = child(code, str(path))
     server_pid = int(proc.stdout.readline())
@@ -130,8 +132,12 @@ def test_outage_then_recovery_without_reopening(killable):
     tid = lab.queue.enqueue({"content": "t", "task_type": "testing"})
     if kind == "server":
         server.kill()
-        for call in (lambda: lab.sessions.create("v"), lambda: lab.sessions.get(sid),
-                     lambda: lab.queue.dequeue("w"), lambda: lab.queue.stats()):
+        for call in (
+            lambda: lab.sessions.create("v"),
+            lambda: lab.sessions.get(sid),
+            lambda: lab.queue.dequeue("w"),
+            lambda: lab.queue.stats(),
+        ):
             with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{server.port}"):
                 call()
         assert lab.tasks()["id"].tolist() == [tid]  # SQL keeps working
@@ -164,8 +170,9 @@ def test_unix_url_reaches_the_same_server(tmp_path):
         sid = a.sessions.create("u")
         sock = a.sessions.conn._server.socket
         # the same database and prefix (a team lab) share the keys of the embedded server through its socket
-        with omnilab.open(tmp_path / "b", redis_url=f"unix://{sock}", redis_prefix="shared:",
-                          database_url=a.database_url) as b:
+        with omnilab.open(
+            tmp_path / "b", redis_url=f"unix://{sock}", redis_prefix="shared:", database_url=a.database_url
+        ) as b:
             assert b.sessions.get(sid)["user_id"] == "u"
             assert b.sessions.conn.server_pid == a.sessions.conn.server_pid
             assert b.lab_id == a.lab_id

@@ -62,8 +62,18 @@ def test_platform_layout_reads_the_platform_keys_exactly(platform_redis):
     assert sessions.connections("no_such_session") == []
 
     f = sessions.frame()
-    assert list(f.columns) == ["session_id", "user_id", "created_at", "last_activity", "seconds_left",
-                               "connections", "current_project", "active_agents", "context", "temporary_data"]
+    assert list(f.columns) == [
+        "session_id",
+        "user_id",
+        "created_at",
+        "last_activity",
+        "seconds_left",
+        "connections",
+        "current_project",
+        "active_agents",
+        "context",
+        "temporary_data",
+    ]
     assert f["session_id"].tolist() == ["sess_a"] and len(sessions) == 1
     row = f.iloc[0]
     s = written["session"]
@@ -150,8 +160,12 @@ def test_platform_layout_writes_exactly_the_platform_keys(platform_redis):
     assert set(doc) == SESSION_FIELDS and set(doc["context"]) == CONTEXT_FIELDS
     assert set(doc["temporary_data"]) == TEMPORARY_FIELDS
     assert doc["session_id"] == sid and doc["user_id"] == "user_2"
-    assert doc["context"] == {"current_project": "p9", "active_agents": [], "conversation_history": [],
-                              "preferences": {}}
+    assert doc["context"] == {
+        "current_project": "p9",
+        "active_agents": [],
+        "conversation_history": [],
+        "preferences": {},
+    }
     assert doc["temporary_data"] == {"draft_code": "print(1)", "incomplete_tasks": [], "search_results": []}
     assert doc["created_at"].endswith("Z") and doc["created_at"] == doc["last_activity"]
     created = _ts(doc["created_at"])
@@ -188,13 +202,19 @@ def test_platform_layout_writes_exactly_the_platform_keys(platform_redis):
     assert sessions.delete("sess_fixed") is True
 
     states = agent_state_cache(conn)
-    stored_state = states.set("agent_x", {"status": "busy", "current_task": "t1", "progress": 10,
-                                          "performance_metrics": {"tokens_used": 5}})
+    stored_state = states.set(
+        "agent_x", {"status": "busy", "current_task": "t1", "progress": 10, "performance_metrics": {"tokens_used": 5}}
+    )
     doc = _json(r, "agent_state:agent_x")
     assert doc == stored_state and set(doc) == STATE_FIELDS and set(doc["performance_metrics"]) == METRIC_FIELDS
-    assert doc == {"agent_id": "agent_x", "status": "busy", "current_task": "t1", "progress": 10,
-                   "estimated_completion": None,
-                   "performance_metrics": {"response_time": None, "success_rate": None, "tokens_used": 5}}
+    assert doc == {
+        "agent_id": "agent_x",
+        "status": "busy",
+        "current_task": "t1",
+        "progress": 10,
+        "estimated_completion": None,
+        "performance_metrics": {"response_time": None, "success_rate": None, "tokens_used": 5},
+    }
     assert r.get("agent_status:agent_x") == "busy"
     assert 295 <= r.ttl("agent_state:agent_x") <= 300 and 295 <= r.ttl("agent_status:agent_x") <= 300
     merged = states.set("agent_x", {"progress": 50, "performance_metrics": {"success_rate": 1.0}})
@@ -214,8 +234,9 @@ def test_platform_caches_memory_cache_and_transaction_log(platform_redis):
     r = platform_redis.raw
     conn = platform_redis.connect()
     caches = Caches(conn)
-    frame = pd.DataFrame({"rank": [1, 2], "score": np.array([0.9, 0.5], dtype="float32"),
-                          "memory_id": ["mem_1", "mem_2"]})
+    frame = pd.DataFrame(
+        {"rank": [1, 2], "score": np.array([0.9, 0.5], dtype="float32"), "memory_id": ["mem_1", "mem_2"]}
+    )
     params = {"memory_type": "code", "k": 2, "embedder": "hashing:256", "generation": 4}
     assert caches.search.set("retry with backoff", frame, **params) is True
     digest = SearchCache.key("retry with backoff", **params)
@@ -236,8 +257,15 @@ def test_platform_caches_memory_cache_and_transaction_log(platform_redis):
     assert stats.loc["response", ["hits", "misses", "sets", "keys"]].tolist() == [1, 1, 1, 1]
 
     mem = MemoryCache(conn)
-    entry = {"id": "mem_1", "content": "retry with backoff", "memory_type": "code", "priority": 5,
-             "tags": ["a"], "metadata": {"n": 1}, "created_at": dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone.utc)}
+    entry = {
+        "id": "mem_1",
+        "content": "retry with backoff",
+        "memory_type": "code",
+        "priority": 5,
+        "tags": ["a"],
+        "metadata": {"n": 1},
+        "created_at": dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone.utc),
+    }
     assert mem.set("mem_1", entry) is True
     assert _json(r, "memory:mem_1") == {**entry, "created_at": "2024-05-01T12:00:00+00:00"}
     assert 3595 <= r.ttl("memory:mem_1") <= 3600 and mem.get("mem_1")["content"] == "retry with backoff"
@@ -277,8 +305,12 @@ def test_platform_pubsub_round_trips(platform_redis):
         got = list(sub.listen(timeout=1))
     assert got == [
         {"event": "chat", "data": {"type": "chat", "text": "hi"}, "channel": "session:sess_a", "session_id": "sess_a"},
-        {"event": "agent_update", "data": {"status": "busy"}, "channel": "agent_updates:agency_coder",
-         "agent_id": "agency_coder"},
+        {
+            "event": "agent_update",
+            "data": {"status": "busy"},
+            "channel": "agent_updates:agency_coder",
+            "agent_id": "agency_coder",
+        },
     ]
     with sessions.subscribe(agents=["agency_tester"]) as sub:
         r.publish("agent_updates:agency_coder", json.dumps({"status": "idle"}))
@@ -328,8 +360,12 @@ def test_read_only_refuses_every_write_and_changes_nothing(platform_redis, layou
         session_store(rw).create("u", session_id="own")
         agent_state_cache(rw).set("coder", {"status": "busy"})
         session_store(rw).register_connection("own", "c1")
-    for key, ttl in (("session:sess_a", 1234), ("agent_state:agency_coder", 222), ("agent_status:agency_coder", 221),
-                     ("ws_connections:sess_a", 1111)):
+    for key, ttl in (
+        ("session:sess_a", 1234),
+        ("agent_state:agency_coder", 222),
+        ("agent_status:agency_coder", 221),
+        ("ws_connections:sess_a", 1111),
+    ):
         r.expire(key, ttl)
     keys = sorted(r.scan_iter(count=1000))
     ttl_before = _ttls(r, keys)
@@ -401,12 +437,27 @@ def _seed_tasks(engine: sa.Engine) -> None:
 
     with engine.begin() as c:
         c.execute(TABLES["agents"].insert(), [{"id": "coder", "name": "coder", "agent_type": "coder"}])
-        c.execute(TABLES["tasks"].insert(), [
-            {"id": "t1", "content": "write the parser", "task_type": "code_generation", "agent_id": "coder",
-             "status": "assigned", "progress": 0},
-            {"id": "t_free", "content": "nobody's", "task_type": "planning", "agent_id": None, "status": "pending",
-             "progress": 0},
-        ])
+        c.execute(
+            TABLES["tasks"].insert(),
+            [
+                {
+                    "id": "t1",
+                    "content": "write the parser",
+                    "task_type": "code_generation",
+                    "agent_id": "coder",
+                    "status": "assigned",
+                    "progress": 0,
+                },
+                {
+                    "id": "t_free",
+                    "content": "nobody's",
+                    "task_type": "planning",
+                    "agent_id": None,
+                    "status": "pending",
+                    "progress": 0,
+                },
+            ],
+        )
 
 
 def _task(engine: sa.Engine, task_id: str) -> dict:
@@ -436,9 +487,17 @@ def test_update_task_progress_sql_then_cache_then_publish(platform_redis, sql_en
         row = _task(sql_engine, "t1")
         assert (row["progress"], row["status"], row["completed_at"]) == (30, "in_progress", None)
         assert t0 - dt.timedelta(seconds=1) <= row["started_at"] <= dt.datetime.now(dt.timezone.utc)
-        assert out == {"task_id": "t1", "agent_id": "coder", "progress": 30, "status": "in_progress",
-                       "started_at": row["started_at"], "completed_at": None, "cached": True, "published": 1,
-                       "warnings": []}
+        assert out == {
+            "task_id": "t1",
+            "agent_id": "coder",
+            "progress": 30,
+            "status": "in_progress",
+            "started_at": row["started_at"],
+            "completed_at": None,
+            "cached": True,
+            "published": 1,
+            "warnings": [],
+        }
         update = {"type": "task_progress", "task_id": "t1", "progress": 30, "status": "in_progress"}
         assert msg["event"] == "task_progress" and msg["agent_id"] == "coder" and msg["data"] == update
         if layout == "platform":
@@ -460,7 +519,11 @@ def test_update_task_progress_sql_then_cache_then_publish(platform_redis, sql_en
         assert _next_message(sub)["data"]["status"] == "completed"
         row = _task(sql_engine, "t1")
         assert (row["progress"], row["status"], row["result"], row["started_at"]) == (
-            100, "completed", {"lines": 120}, started)
+            100,
+            "completed",
+            {"lines": 120},
+            started,
+        )
         assert started <= row["completed_at"] <= dt.datetime.now(dt.timezone.utc)
         assert out["completed_at"] == row["completed_at"]
         assert states.get("coder")["status"] == "idle" and states.get("coder")["progress"] == 100
@@ -541,7 +604,11 @@ def test_queue_in_platform_layout_keeps_its_own_keys(platform_redis, sql_engine)
     platform_cols = {c.name for c in TABLES["tasks"].columns} - set(OMNILAB_COLUMNS["tasks"])
     assert set(pushed) == platform_cols
     assert (pushed["id"], pushed["content"], pushed["status"], pushed["priority"]) == (
-        pid, "for the platform", "pending", 7)
+        pid,
+        "for the platform",
+        "pending",
+        7,
+    )
     assert _task(sql_engine, pid)["status"] == "pending"
     assert q.platform_tasks()["id"].tolist()[-1] == pid  # the newest is taken last
     with pytest.raises(InvalidInput):

@@ -187,8 +187,9 @@ def test_bad_tasks_write_nothing(qlab):
         with pytest.raises(InvalidInput):
             q.enqueue(task)
     with pytest.raises(InvalidInput):
-        q.enqueue_many([{"content": "ok", "task_type": "testing"},
-                        {"content": "bad", "task_type": "testing", "priority": 0}])
+        q.enqueue_many(
+            [{"content": "ok", "task_type": "testing"}, {"content": "bad", "task_type": "testing", "priority": 0}]
+        )
     with pytest.raises(InvalidInput):
         q.enqueue({"content": "x", "task_type": "testing"}, queue="bad name")
     assert q.enqueue({"content": "first", "task_type": "testing", "id": "dup"}) == "dup"
@@ -204,8 +205,9 @@ def test_bad_tasks_write_nothing(qlab):
 
 def test_enqueue_many_and_batches(qlab):
     q = qlab.queue
-    ids = q.enqueue_many([{"content": f"t{i}", "task_type": "testing", "priority": 1 + i % 10} for i in range(50)],
-                         queue="batch")
+    ids = q.enqueue_many(
+        [{"content": f"t{i}", "task_type": "testing", "priority": 1 + i % 10} for i in range(50)], queue="batch"
+    )
     assert len(set(ids)) == 50 and q.stats().set_index("queue").loc["batch", "pending"] == 50
     got = []
     while leases := q.dequeue_many("w", 16, queue="batch"):
@@ -219,8 +221,13 @@ def test_enqueue_many_and_batches(qlab):
 
 
 def test_recover_queues_sql_tasks_unknown_to_redis(qlab):
-    qlab.insert("tasks", [{"id": "t1", "content": "from insert", "task_type": "testing"},
-                          {"id": "t2", "content": "done", "task_type": "testing", "status": "completed"}])
+    qlab.insert(
+        "tasks",
+        [
+            {"id": "t1", "content": "from insert", "task_type": "testing"},
+            {"id": "t2", "content": "done", "task_type": "testing", "status": "completed"},
+        ],
+    )
     q = qlab.queue
     assert q.recover() == 1 and q.recover() == 0
     lease = q.dequeue("w")
@@ -239,8 +246,9 @@ def test_worker_killed_after_dequeue_task_completes_once(qlab, child):
         "print(lease.task_id, flush=True)\n"
         "time.sleep(60)\n"
     )
-    proc = child(code, str(qlab.path), qlab.settings.redis_url, qlab.settings.redis_prefix,
-                 qlab.settings.database_url or "")
+    proc = child(
+        code, str(qlab.path), qlab.settings.redis_url, qlab.settings.redis_prefix, qlab.settings.database_url or ""
+    )
     line = proc.stdout.readline().strip()
     assert line == tid, proc.stderr.read() if not line else line
     assert _row(qlab, tid)["status"] == "in_progress"

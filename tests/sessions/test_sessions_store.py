@@ -52,8 +52,16 @@ def test_session_frame(rlab):
     ended = s.create("gone")
     s.end(ended)
     f = s.frame()
-    assert list(f.columns) == ["session_id", "user_id", "created_at", "last_seen", "ttl", "seconds_left",
-                               "context", "data"]
+    assert list(f.columns) == [
+        "session_id",
+        "user_id",
+        "created_at",
+        "last_seen",
+        "ttl",
+        "seconds_left",
+        "context",
+        "data",
+    ]
     assert list(f["session_id"]) == ids
     assert list(f["user_id"]) == ["user0", "user1", "user2"]
     assert str(f["created_at"].dtype) == "datetime64[us, UTC]"
@@ -63,9 +71,14 @@ def test_session_frame(rlab):
 
 def test_session_bad_input_writes_nothing(rlab):
     s = rlab.sessions
-    for call in (lambda: s.create(""), lambda: s.create("u", ttl=0), lambda: s.create("u", ttl=-1),
-                 lambda: s.create("u", context=[1]), lambda: s.create("u", context={"x": object()}),
-                 lambda: s.create("u", ttl=float("nan"))):
+    for call in (
+        lambda: s.create(""),
+        lambda: s.create("u", ttl=0),
+        lambda: s.create("u", ttl=-1),
+        lambda: s.create("u", context=[1]),
+        lambda: s.create("u", context={"x": object()}),
+        lambda: s.create("u", ttl=float("nan")),
+    ):
         with pytest.raises(InvalidInput):
             call()
     assert s.frame().empty

@@ -47,11 +47,18 @@ def rows(seed: int = 0, n_runs: int = 600) -> dict[str, list[dict[str, Any]]]:
     agents = []
     for i in range(9):
         caps = sorted(set(rng.choice(CAPABILITIES, size=int(rng.integers(0, 4)), replace=False).tolist()))
-        agents.append({
-            "id": f"agent_{i}", "name": f"Agent {i}", "system_name": systems[i % 3],
-            "agent_type": ["coder", "tester", "reviewer"][i % 3], "status": statuses[i],
-            "priority": int(rng.integers(1, 11)), "capabilities": caps, "max_concurrent_tasks": 1 + i % 3,
-        })
+        agents.append(
+            {
+                "id": f"agent_{i}",
+                "name": f"Agent {i}",
+                "system_name": systems[i % 3],
+                "agent_type": ["coder", "tester", "reviewer"][i % 3],
+                "status": statuses[i],
+                "priority": int(rng.integers(1, 11)),
+                "capabilities": caps,
+                "max_concurrent_tasks": 1 + i % 3,
+            }
+        )
     # fixed cases: exact-match capabilities, NULL capabilities, NULL priority, a repeated name
     agents[0]["capabilities"] = ["unit_testing_helper", "code_review"]
     agents[2]["capabilities"] = ["testing", "code"]
@@ -72,13 +79,21 @@ def rows(seed: int = 0, n_runs: int = 600) -> dict[str, list[dict[str, Any]]]:
         created = NOW - dt.timedelta(days=float(rng.uniform(0, 20)))
         started = created + dt.timedelta(seconds=float(rng.uniform(1, 600)))
         completed = started + dt.timedelta(seconds=float(rng.uniform(1, 5000))) if status == "completed" else None
-        tasks.append({
-            "id": f"task_{i}", "content": f"Task {i}", "status": status, "priority": _maybe(rng, 5),
-            "agent_id": None if i % 11 == 0 else str(rng.choice(ids)),
-            "project_id": None if i % 7 == 0 else f"proj_{i % 3}", "task_type": TASK_TYPES[i % 4],
-            "created_at": _maybe(rng, created), "updated_at": _maybe(rng, created + dt.timedelta(hours=1), 0.2),
-            "started_at": started, "completed_at": completed,
-        })
+        tasks.append(
+            {
+                "id": f"task_{i}",
+                "content": f"Task {i}",
+                "status": status,
+                "priority": _maybe(rng, 5),
+                "agent_id": None if i % 11 == 0 else str(rng.choice(ids)),
+                "project_id": None if i % 7 == 0 else f"proj_{i % 3}",
+                "task_type": TASK_TYPES[i % 4],
+                "created_at": _maybe(rng, created),
+                "updated_at": _maybe(rng, created + dt.timedelta(hours=1), 0.2),
+                "started_at": started,
+                "completed_at": completed,
+            }
+        )
     # agent_1's tasks are all finished: it must still show 0 active tasks
     for t in tasks:
         if t["agent_id"] == "agent_1" and t["status"] in ("pending", "assigned", "in_progress", None):
@@ -89,96 +104,163 @@ def rows(seed: int = 0, n_runs: int = 600) -> dict[str, list[dict[str, Any]]]:
     runs = []
     for _ in range(n_runs):
         success = _maybe(rng, bool(rng.random() < 0.8))
-        runs.append({
-            "agent_id": str(rng.choice(runners[:6])),
-            "task_id": f"task_{int(rng.integers(0, 60))}" if rng.random() < 0.7 else None,
-            "task_type": TASK_TYPES[int(rng.integers(0, 5))],
-            "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-2 * 86400, 40 * 86400))),
-            "execution_time": _maybe(rng, float(np.round(rng.lognormal(1.0, 1.0), 6))),
-            "success": success, "tokens_used": _maybe(rng, int(rng.integers(0, 5000))),
-            "error_type": str(rng.choice(["timeout", "crash", "bad_output"])) if success is False else None,
-        })
+        runs.append(
+            {
+                "agent_id": str(rng.choice(runners[:6])),
+                "task_id": f"task_{int(rng.integers(0, 60))}" if rng.random() < 0.7 else None,
+                "task_type": TASK_TYPES[int(rng.integers(0, 5))],
+                "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-2 * 86400, 40 * 86400))),
+                "execution_time": _maybe(rng, float(np.round(rng.lognormal(1.0, 1.0), 6))),
+                "success": success,
+                "tokens_used": _maybe(rng, int(rng.integers(0, 5000))),
+                "error_type": str(rng.choice(["timeout", "crash", "bad_output"])) if success is False else None,
+            }
+        )
     boundary = [
-        NOW - dt.timedelta(days=DAYS),           # exactly `days` ago: inside
-        NOW - dt.timedelta(days=DAYS) - US,      # a microsecond older: outside
-        NOW,                                     # exactly now: inside
-        NOW + US,                                # the future: outside
-        NOW - dt.timedelta(days=30),             # the 30-day boundary: inside for days=30
+        NOW - dt.timedelta(days=DAYS),  # exactly `days` ago: inside
+        NOW - dt.timedelta(days=DAYS) - US,  # a microsecond older: outside
+        NOW,  # exactly now: inside
+        NOW + US,  # the future: outside
+        NOW - dt.timedelta(days=30),  # the 30-day boundary: inside for days=30
         NOW - dt.timedelta(days=30) - US,
     ]
     for j, ts in enumerate(boundary):
-        runs.append({"agent_id": "agent_3", "task_id": None, "task_type": "boundary", "timestamp": ts,
-                     "execution_time": 100.0 + j, "success": j % 2 == 0, "tokens_used": 1000 * (j + 1),
-                     "error_type": None})
-    runs.append({"agent_id": "agent_6", "task_id": None, "task_type": "code",
-                 "timestamp": NOW - dt.timedelta(days=90), "execution_time": 5.0, "success": True,
-                 "tokens_used": 10, "error_type": None})
+        runs.append(
+            {
+                "agent_id": "agent_3",
+                "task_id": None,
+                "task_type": "boundary",
+                "timestamp": ts,
+                "execution_time": 100.0 + j,
+                "success": j % 2 == 0,
+                "tokens_used": 1000 * (j + 1),
+                "error_type": None,
+            }
+        )
+    runs.append(
+        {
+            "agent_id": "agent_6",
+            "task_id": None,
+            "task_type": "code",
+            "timestamp": NOW - dt.timedelta(days=90),
+            "execution_time": 5.0,
+            "success": True,
+            "tokens_used": 10,
+            "error_type": None,
+        }
+    )
     out["agent_performance"] = runs
 
     errors = []
     for i in range(150):
-        errors.append({
-            "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-86400, 40 * 86400))),
-            "component": str(rng.choice(["api", "memory", "scheduler"])),
-            "severity": str(rng.choice(["warning", "error", "critical"])),
-            "error_type": str(rng.choice(["Timeout", "ValueError", "KeyError"])),
-            "message": f"error {i}", "agent_id": None if rng.random() < 0.3 else str(rng.choice(ids)),
-            "resolved": _maybe(rng, bool(rng.random() < 0.4), 0.1),
-        })
-    errors.append({"timestamp": NOW - dt.timedelta(days=DAYS), "component": "edge", "severity": "error",
-                   "error_type": "Boundary", "message": "exactly days ago", "resolved": False})
-    errors.append({"timestamp": NOW - dt.timedelta(days=DAYS) - US, "component": "edge", "severity": "error",
-                   "error_type": "Outside", "message": "just too old", "resolved": False})
+        errors.append(
+            {
+                "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-86400, 40 * 86400))),
+                "component": str(rng.choice(["api", "memory", "scheduler"])),
+                "severity": str(rng.choice(["warning", "error", "critical"])),
+                "error_type": str(rng.choice(["Timeout", "ValueError", "KeyError"])),
+                "message": f"error {i}",
+                "agent_id": None if rng.random() < 0.3 else str(rng.choice(ids)),
+                "resolved": _maybe(rng, bool(rng.random() < 0.4), 0.1),
+            }
+        )
+    errors.append(
+        {
+            "timestamp": NOW - dt.timedelta(days=DAYS),
+            "component": "edge",
+            "severity": "error",
+            "error_type": "Boundary",
+            "message": "exactly days ago",
+            "resolved": False,
+        }
+    )
+    errors.append(
+        {
+            "timestamp": NOW - dt.timedelta(days=DAYS) - US,
+            "component": "edge",
+            "severity": "error",
+            "error_type": "Outside",
+            "message": "just too old",
+            "resolved": False,
+        }
+    )
     out["error_logs"] = errors
 
     usage = []
     for _ in range(500):
-        usage.append({
-            "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-86400, 40 * 86400))),
-            "endpoint": str(rng.choice(["/chat", "/embed", "/search", "/health"])),
-            "method": str(rng.choice(["GET", "POST"])),
-            "status_code": _maybe(rng, int(rng.choice([200, 200, 200, 201, 304, 400, 404, 429, 500, 503]))),
-            "response_time": _maybe(rng, float(np.round(rng.gamma(2.0, 80.0), 3)) / 1000.0),  # seconds
-            "agent_id": str(rng.choice(ids)), "tokens_used": int(rng.integers(0, 900)),
-        })
+        usage.append(
+            {
+                "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-86400, 40 * 86400))),
+                "endpoint": str(rng.choice(["/chat", "/embed", "/search", "/health"])),
+                "method": str(rng.choice(["GET", "POST"])),
+                "status_code": _maybe(rng, int(rng.choice([200, 200, 200, 201, 304, 400, 404, 429, 500, 503]))),
+                "response_time": _maybe(rng, float(np.round(rng.gamma(2.0, 80.0), 3)) / 1000.0),  # seconds
+                "agent_id": str(rng.choice(ids)),
+                "tokens_used": int(rng.integers(0, 900)),
+            }
+        )
     # omnilab's model columns from a separate stream, so the rows above stay what they were: NULL models
     # (internal calls), NULL costs, a model that only one provider has and one name shared by two providers
     mrng = np.random.default_rng(seed + 1000)
-    models = [("openai", "gpt-4o"), ("anthropic", "claude-sonnet"), ("internal", None), (None, None),
-              ("azure", "gpt-4o")]
+    models = [
+        ("openai", "gpt-4o"),
+        ("anthropic", "claude-sonnet"),
+        ("internal", None),
+        (None, None),
+        ("azure", "gpt-4o"),
+    ]
     for item in usage:
         provider, model = models[int(mrng.integers(0, len(models)))]
-        item.update(provider=provider, model=model,
-                    cost_usd=_maybe(mrng, float(np.round(mrng.uniform(0, 0.05), 6)), 0.1))
-    usage.append({"timestamp": NOW - dt.timedelta(days=DAYS), "endpoint": "/edge", "method": "GET",
-                  "status_code": 200, "response_time": 0.001})
+        item.update(
+            provider=provider, model=model, cost_usd=_maybe(mrng, float(np.round(mrng.uniform(0, 0.05), 6)), 0.1)
+        )
+    usage.append(
+        {
+            "timestamp": NOW - dt.timedelta(days=DAYS),
+            "endpoint": "/edge",
+            "method": "GET",
+            "status_code": 200,
+            "response_time": 0.001,
+        }
+    )
     out["api_usage"] = usage
 
-    out["memory_entries"] = [{"id": f"mem_{i}", "content": f"memory {i}",
-                              "memory_type": ["code", "task", "knowledge"][i % 3], "agent_id": ids[i % 5]}
-                             for i in range(12)]
+    out["memory_entries"] = [
+        {
+            "id": f"mem_{i}",
+            "content": f"memory {i}",
+            "memory_type": ["code", "task", "knowledge"][i % 3],
+            "agent_id": ids[i % 5],
+        }
+        for i in range(12)
+    ]
     access = []
     for _ in range(200):
-        access.append({
-            "memory_id": f"mem_{int(rng.integers(0, 12))}",
-            "agent_id": None if rng.random() < 0.2 else str(rng.choice(ids)),
-            "access_type": str(rng.choice(["read", "search", "update"])),
-            "score": None if rng.random() < 0.3 else float(np.round(rng.uniform(0, 1), 6)),
-            "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-86400, 40 * 86400))),
-        })
+        access.append(
+            {
+                "memory_id": f"mem_{int(rng.integers(0, 12))}",
+                "agent_id": None if rng.random() < 0.2 else str(rng.choice(ids)),
+                "access_type": str(rng.choice(["read", "search", "update"])),
+                "score": None if rng.random() < 0.3 else float(np.round(rng.uniform(0, 1), 6)),
+                "timestamp": NOW - dt.timedelta(seconds=float(rng.uniform(-86400, 40 * 86400))),
+            }
+        )
     out["memory_access"] = access
 
     files = []
     for i in range(20):
         n_lines = int(rng.integers(1, 900))
-        files.append({
-            "project_id": f"proj_{i % 3}", "file_path": f"src/file_{i}.py",
-            # every third file has only its content (as the platform writes it), the last line unterminated
-            "line_count": None if i % 3 == 0 else n_lines,
-            "content": "\n".join(f"line {k}" for k in range(n_lines)) if i % 3 == 0 else None,
-            "created_at": NOW - dt.timedelta(days=40),
-            "updated_at": _maybe(rng, NOW - dt.timedelta(days=float(rng.uniform(0, 30))), 0.2),
-        })
+        files.append(
+            {
+                "project_id": f"proj_{i % 3}",
+                "file_path": f"src/file_{i}.py",
+                # every third file has only its content (as the platform writes it), the last line unterminated
+                "line_count": None if i % 3 == 0 else n_lines,
+                "content": "\n".join(f"line {k}" for k in range(n_lines)) if i % 3 == 0 else None,
+                "created_at": NOW - dt.timedelta(days=40),
+                "updated_at": _maybe(rng, NOW - dt.timedelta(days=float(rng.uniform(0, 30))), 0.2),
+            }
+        )
     out["project_files"] = files
     return out
 

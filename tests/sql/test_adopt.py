@@ -47,32 +47,43 @@ class Platform:
         """(name, type, not null, default) of each column, straight from the catalog."""
         if self.backend == "sqlite":
             return [(r[1], r[2], r[3], r[4]) for r in self.query(f"PRAGMA table_info({table})")]
-        return self.query("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
-                          "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
-                          (table,))
+        return self.query(
+            "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
 
     def indexes(self) -> set[tuple]:
         if self.backend == "sqlite":
             return set(self.query("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
-        return set(self.query("SELECT indexname, tablename, indexdef FROM pg_indexes "
-                              "WHERE schemaname = current_schema()"))
+        return set(
+            self.query("SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema()")
+        )
 
     def foreign_keys(self, table: str) -> set[tuple]:
         if self.backend == "sqlite":
             return {(r[3], r[2], r[4]) for r in self.query(f"PRAGMA foreign_key_list({table})")}
-        return set(self.query(
-            "SELECT kcu.column_name, ccu.table_name, ccu.column_name FROM information_schema.table_constraints tc "
-            "JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name "
-            "AND kcu.table_schema = tc.table_schema JOIN information_schema.constraint_column_usage ccu "
-            "ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema "
-            "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() "
-            "AND tc.table_name = %s", (table,)))
+        return set(
+            self.query(
+                "SELECT kcu.column_name, ccu.table_name, ccu.column_name FROM information_schema.table_constraints tc "
+                "JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name "
+                "AND kcu.table_schema = tc.table_schema JOIN information_schema.constraint_column_usage ccu "
+                "ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema "
+                "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() "
+                "AND tc.table_name = %s",
+                (table,),
+            )
+        )
 
     def tables(self) -> set[str]:
         if self.backend == "sqlite":
             return {r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {r[0] for r in self.query("SELECT table_name FROM information_schema.tables "
-                                         "WHERE table_schema = current_schema()")}
+        return {
+            r[0]
+            for r in self.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            )
+        }
 
 
 def snapshot(db: Platform, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
@@ -100,9 +111,11 @@ def platform(request, tmp_path) -> Platform:
         with psycopg.connect(plain, options=f"-csearch_path={schema}") as conn:
             build_platform_postgres(conn, now=NOW)
         url = sa.engine.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield Platform(url.render_as_string(hide_password=False),
-                       lambda: psycopg.connect(plain, options=f"-csearch_path={schema}", autocommit=True),
-                       "postgresql")
+        yield Platform(
+            url.render_as_string(hide_password=False),
+            lambda: psycopg.connect(plain, options=f"-csearch_path={schema}", autocommit=True),
+            "postgresql",
+        )
     finally:
         with psycopg.connect(plain, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -125,9 +138,9 @@ def test_adopt_adds_omnilab_and_keeps_every_platform_row_column_and_index(platfo
     assert snapshot(platform, cols) == before
     for t in TABLES:  # platform columns unchanged (type, nullability, default) and first; omnilab's appended
         now = platform.columns(t)
-        assert now[:len(catalog[t])] == catalog[t], t
+        assert now[: len(catalog[t])] == catalog[t], t
         keyword = ["content_tsv"] if t == "memory_entries" and platform.backend == "postgresql" else []
-        assert [c[0] for c in now[len(catalog[t]):]] == [*OMNILAB_COLUMNS.get(t, ()), *keyword], t
+        assert [c[0] for c in now[len(catalog[t]) :]] == [*OMNILAB_COLUMNS.get(t, ()), *keyword], t
         assert fks[t] <= platform.foreign_keys(t), t
     assert indexes <= platform.indexes()
     assert set(done["columns_added"]) == {f"{t}.{c}" for t, cs in OMNILAB_COLUMNS.items() for c in cs}
@@ -166,16 +179,22 @@ def test_existing_rows_get_no_invented_values_and_platform_inserts_keep_working(
             ("agents", "id, name, agent_type, system_name", ("new_agent", "new", "coder", "The Agency")),
             ("projects", "id, name", ("proj_new", "new project")),
             ("workflows", "id, name, definition", ("wf_new", "flow", '{"steps": []}')),
-            ("tasks", "id, content, task_type, agent_id, project_id",
-             ("task_new", "do it", "testing", "new_agent", "proj_new")),
+            (
+                "tasks",
+                "id, content, task_type, agent_id, project_id",
+                ("task_new", "do it", "testing", "new_agent", "proj_new"),
+            ),
             ("task_dependencies", "task_id, depends_on_task_id", ("task_new", "task_0001")),
             ("agent_stats", "agent_id, tasks_completed", ("new_agent", 1)),
             ("agent_performance", "agent_id, execution_time", ("new_agent", 1.5)),
             ("project_files", "project_id, file_path", ("proj_new", "a.py")),
             ("project_stats", "project_id", ("proj_new",)),
             ("memory_entries", "id, content, memory_type", ("mem_new", "a new memory", "knowledge")),
-            ("memory_relationships", "source_memory_id, target_memory_id, relationship_type",
-             ("mem_new", "mem_000001", "related")),
+            (
+                "memory_relationships",
+                "source_memory_id, target_memory_id, relationship_type",
+                ("mem_new", "mem_000001", "related"),
+            ),
             ("memory_access", "memory_id, access_type", ("mem_new", "read")),
             ("system_health", "component, status", ("api", "healthy")),
             ("api_usage", "endpoint, method", ("/api/x", "GET")),
@@ -187,13 +206,16 @@ def test_existing_rows_get_no_invented_values_and_platform_inserts_keep_working(
         con.commit()
     finally:
         con.close()
-    task = platform.query("SELECT status, priority, progress, retry_count, created_at FROM tasks "
-                          f"WHERE id = {m}", ("task_new",))[0]
+    task = platform.query(
+        f"SELECT status, priority, progress, retry_count, created_at FROM tasks WHERE id = {m}", ("task_new",)
+    )[0]
     assert task[:4] == ("pending", 5, 0, 0) and task[4] is not None
     new_updated = platform.query(f"SELECT updated_at FROM tasks WHERE id = {m}", ("task_new",))[0][0]
     assert (new_updated is not None) == (platform.backend == "postgresql")  # SQLite cannot add that default
-    agent = platform.query("SELECT status, priority, max_concurrent_tasks, timeout_seconds, config "
-                           f"FROM agents WHERE id = {m}", ("new_agent",))[0]
+    agent = platform.query(
+        f"SELECT status, priority, max_concurrent_tasks, timeout_seconds, config FROM agents WHERE id = {m}",
+        ("new_agent",),
+    )[0]
     assert agent == ("idle", 5, 1, 300, None)
     assert platform.query(f"SELECT resolved FROM error_logs WHERE message = {m}", ("boom",))[0][0] in (0, False)
     assert platform.query("SELECT dependency_type FROM task_dependencies ORDER BY id DESC")[0] == ("sequential",)
@@ -209,8 +231,10 @@ def test_the_adopted_database_opens_as_a_lab(platform, tmp_path):
         try:
             mid = lab.remember("adopted databases keep the platform's memories", "knowledge")
         except Exception as exc:  # noqa: BLE001 - the memory store is being converted in parallel
-            pytest.skip(f"lab.remember on an adopted database failed in the vector memory store "
-                        f"(omnilab/vectors, not adopt): {type(exc).__name__}: {exc}")
+            pytest.skip(
+                f"lab.remember on an adopted database failed in the vector memory store "
+                f"(omnilab/vectors, not adopt): {type(exc).__name__}: {exc}"
+            )
         assert isinstance(mid, str)
         hits = lab.search("adopted databases keep memories", k=3)
         assert mid in set(hits["memory_id"])

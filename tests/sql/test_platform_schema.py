@@ -26,8 +26,12 @@ def platform() -> sqlite3.Connection:
 
 
 def _platform_tables(con: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                      "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
 
 
 def _default(text: str | None) -> object:
@@ -112,8 +116,9 @@ def test_json_columns_are_the_ones_schema_sql_marks_json(platform):
 
 
 def test_autoincrement_keys_match(platform):
-    for table, sql in platform.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
-                                       "AND name NOT LIKE 'sqlite_%'"):
+    for table, sql in platform.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ):
         model = TABLES[table].dialect_options["sqlite"]["autoincrement"]
         assert model == ("AUTOINCREMENT" in sql), table
 
@@ -121,8 +126,11 @@ def test_autoincrement_keys_match(platform):
 def test_foreign_keys_match(platform):
     for table in _platform_tables(platform):
         theirs = {(r[3], r[2], r[4]) for r in platform.execute(f"PRAGMA foreign_key_list({table})")}
-        ours = {(fk.parent.name, fk.column.table.name, fk.column.name) for fk in TABLES[table].foreign_keys
-                if fk.parent.name not in OMNILAB_COLUMNS.get(table, ())}
+        ours = {
+            (fk.parent.name, fk.column.table.name, fk.column.name)
+            for fk in TABLES[table].foreign_keys
+            if fk.parent.name not in OMNILAB_COLUMNS.get(table, ())
+        }
         assert ours == theirs, table
         actions = {(r[5], r[6]) for r in platform.execute(f"PRAGMA foreign_key_list({table})")}
         assert actions <= {("NO ACTION", "NO ACTION")}
@@ -137,8 +145,9 @@ def test_platform_indexes_are_in_the_models(platform):
                 cols = tuple(r[2] for r in platform.execute(f"PRAGMA index_info({name})"))
                 theirs[name] = (table, cols, bool(unique))
     assert set(theirs) == PLATFORM_INDEXES
-    ours = {ix.name: (t.name, tuple(c.name for c in ix.columns), ix.unique) for t in TABLES.values()
-            for ix in t.indexes}
+    ours = {
+        ix.name: (t.name, tuple(c.name for c in ix.columns), ix.unique) for t in TABLES.values() for ix in t.indexes
+    }
     for name, definition in theirs.items():
         assert ours.get(name) == definition, name
     unique_extras = [n for n, (_, _, unique) in ours.items() if unique and n not in theirs]

@@ -28,15 +28,32 @@ from omnilab.sql.schema import TABLES, Base
 
 RTOL = 1e-9
 #: DESIGN.md section 3's columns first, in its order; extras after them
-COLUMNS = ["agent_id", "name", "total_tasks", "avg_execution_time", "total_tokens", "success_rate",
-           "success_rate_low", "success_rate_high", "system_name", "successful_tasks", "failed_tasks"]
+COLUMNS = [
+    "agent_id",
+    "name",
+    "total_tasks",
+    "avg_execution_time",
+    "total_tokens",
+    "success_rate",
+    "success_rate_low",
+    "success_rate_high",
+    "system_name",
+    "successful_tasks",
+    "failed_tasks",
+]
 
 
 def assert_frames(got: pd.DataFrame, ref: pd.DataFrame, dtypes: dict[str, str] | None = None) -> None:
     """Same columns, same rows in the same order, numbers equal to 1e-9 relative; and declared dtypes."""
     assert list(got.columns) == list(ref.columns)
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), ref.reset_index(drop=True),
-                                  check_dtype=False, check_exact=False, rtol=RTOL, atol=1e-9)
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True),
+        ref.reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=RTOL,
+        atol=1e-9,
+    )
     for col, dtype in (dtypes or {}).items():
         assert str(got[col].dtype) == dtype, (col, got[col].dtype)
 
@@ -82,10 +99,12 @@ def rate(num: pd.Series, den: pd.Series, scale: float = 100.0) -> pd.Series:
 def outcomes(runs: pd.DataFrame) -> pd.DataFrame:
     """Per-run flags: a NULL success is neither a success nor a failure."""
     success = runs["success"].astype("boolean")
-    return runs.assign(win=(success == True).fillna(False).astype(int),  # noqa: E712
-                       fail=(success == False).fillna(False).astype(int),  # noqa: E712
-                       tokens=runs["tokens_used"].astype("Float64").fillna(0).astype("int64"),
-                       execution_time=runs["execution_time"].astype(float))
+    return runs.assign(
+        win=(success == True).fillna(False).astype(int),  # noqa: E712
+        fail=(success == False).fillna(False).astype(int),  # noqa: E712
+        tokens=runs["tokens_used"].astype("Float64").fillna(0).astype("int64"),
+        execution_time=runs["execution_time"].astype(float),
+    )
 
 
 def wilson_ref(wins: pd.Series, fails: pd.Series, scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +123,13 @@ def wilson_ref(wins: pd.Series, fails: pd.Series, scale: float = 100.0) -> tuple
     return np.array(low, dtype=float), np.array(high, dtype=float)
 
 
-def with_ci(frame: pd.DataFrame, wins: str = "successful_tasks", fails: str = "failed_tasks",
-            rate_col: str = "success_rate", scale: float = 100.0) -> pd.DataFrame:
+def with_ci(
+    frame: pd.DataFrame,
+    wins: str = "successful_tasks",
+    fails: str = "failed_tasks",
+    rate_col: str = "success_rate",
+    scale: float = 100.0,
+) -> pd.DataFrame:
     out = frame.copy()
     low, high = wilson_ref(out[wins], out[fails], scale)
     at = list(out.columns).index(rate_col) + 1
@@ -126,7 +150,8 @@ def ref_workload(agents: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
     ref = agents[agents["status"].isin(["idle", "busy"])].copy()
     ref["active_tasks"] = ref["id"].map(active).fillna(0).astype("int64")
     ref = ref.rename(columns={"id": "agent_id"}).sort_values(
-        ["active_tasks", "priority", "agent_id"], ascending=[True, False, True], na_position="last")
+        ["active_tasks", "priority", "agent_id"], ascending=[True, False, True], na_position="last"
+    )
     return ref[["agent_id", "name", "active_tasks", "system_name", "status", "priority", "max_concurrent_tasks"]]
 
 
@@ -149,8 +174,9 @@ def ref_summary(runs: pd.DataFrame, agents: pd.DataFrame) -> pd.DataFrame:
     ref["successful_tasks"] = ref["agent_id"].map(g["win"].sum()).fillna(0).astype("int64")
     ref["failed_tasks"] = ref["agent_id"].map(g["fail"].sum()).fillna(0).astype("int64")
     ref["success_rate"] = rate(ref["successful_tasks"], ref["successful_tasks"] + ref["failed_tasks"])
-    ref = ref.sort_values(["success_rate", "total_tasks", "agent_id"], ascending=[False, False, True],
-                          na_position="last")
+    ref = ref.sort_values(
+        ["success_rate", "total_tasks", "agent_id"], ascending=[False, False, True], na_position="last"
+    )
     ref["success_rate_low"], ref["success_rate_high"] = wilson_ref(ref["successful_tasks"], ref["failed_tasks"])
     return ref[COLUMNS]
 
@@ -159,16 +185,20 @@ def ref_summary(runs: pd.DataFrame, agents: pd.DataFrame) -> pd.DataFrame:
 def test_performance_summary_matches_pandas(data, days):
     runs, agents = in_window(table(data, "agent_performance"), days), table(data, "agents")
     got = queries.performance_summary(data, days, now=NOW)
-    assert_frames(got, ref_summary(runs, agents), {"total_tasks": "int64", "avg_execution_time": "float64",
-                                                   "total_tokens": "int64", "success_rate": "float64"})
+    assert_frames(
+        got,
+        ref_summary(runs, agents),
+        {"total_tasks": "int64", "avg_execution_time": "float64", "total_tokens": "int64", "success_rate": "float64"},
+    )
     assert len(got) == len(agents)  # every agent, including those that never ran
     idle = got[got["total_tasks"] == 0]
     assert {"agent_7", "agent_8"} <= set(idle["agent_id"])
     assert idle["success_rate"].isna().all() and idle["avg_execution_time"].isna().all()
     assert idle["success_rate_low"].isna().all() and idle["success_rate_high"].isna().all()  # zero runs
     known = got.dropna(subset=["success_rate"])
-    assert ((known["success_rate_low"] <= known["success_rate"])
-            & (known["success_rate"] <= known["success_rate_high"])).all()
+    assert (
+        (known["success_rate_low"] <= known["success_rate"]) & (known["success_rate"] <= known["success_rate_high"])
+    ).all()
     assert (idle["total_tokens"] == 0).all()
     if days == 30:  # the NULL cases are really in the window
         assert runs["success"].isna().any() and runs["tokens_used"].isna().any()
@@ -225,8 +255,9 @@ def ref_available(agents: pd.DataFrame, cap: str | None) -> list[str]:
     idle = agents[agents["status"] == "idle"]
     if cap is not None:
         idle = idle[idle["capabilities"].map(lambda caps: isinstance(caps, list) and cap in caps)]
-    return idle.sort_values(["priority", "name", "id"], ascending=[False, True, True],
-                            na_position="last")["id"].tolist()
+    return idle.sort_values(["priority", "name", "id"], ascending=[False, True, True], na_position="last")[
+        "id"
+    ].tolist()
 
 
 def test_available_agents_uses_exact_capabilities(data):
@@ -241,8 +272,15 @@ def test_available_agents_uses_exact_capabilities(data):
     assert everyone["agent_id"].tolist() == ref_available(agents, None)
     assert everyone["agent_id"].iloc[-1] == "agent_8"  # NULL priority last
     assert everyone.set_index("agent_id").loc["agent_6", "capabilities"] is None  # NULL stays NULL
-    assert list(everyone.columns) == ["agent_id", "name", "system_name", "agent_type", "priority", "capabilities",
-                                      "max_concurrent_tasks"]
+    assert list(everyone.columns) == [
+        "agent_id",
+        "name",
+        "system_name",
+        "agent_type",
+        "priority",
+        "capabilities",
+        "max_concurrent_tasks",
+    ]
     # quotes and wildcards are data, never SQL
     assert queries.available_agents(data, "%").empty
     assert queries.available_agents(data, "' OR 1=1 --").empty
@@ -252,17 +290,20 @@ def test_available_agents_uses_exact_capabilities(data):
 def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     frame = outcomes(frame)
     g = frame.groupby(keys, dropna=False)
-    out = pd.DataFrame({
-        "total_tasks": g.size(),
-        "successful_tasks": g["win"].sum().astype("int64"),
-        "failed_tasks": g["fail"].sum().astype("int64"),
-        "avg_execution_time": g["execution_time"].mean(),
-        "p50_execution_time": g["execution_time"].quantile(0.5),
-        "p95_execution_time": g["execution_time"].quantile(0.95),
-        "total_tokens": g["tokens"].sum().astype("int64"),
-    }).reset_index()
-    out.insert(len(keys) + 3, "success_rate", rate(out["successful_tasks"],
-                                                   out["successful_tasks"] + out["failed_tasks"]))
+    out = pd.DataFrame(
+        {
+            "total_tasks": g.size(),
+            "successful_tasks": g["win"].sum().astype("int64"),
+            "failed_tasks": g["fail"].sum().astype("int64"),
+            "avg_execution_time": g["execution_time"].mean(),
+            "p50_execution_time": g["execution_time"].quantile(0.5),
+            "p95_execution_time": g["execution_time"].quantile(0.95),
+            "total_tokens": g["tokens"].sum().astype("int64"),
+        }
+    ).reset_index()
+    out.insert(
+        len(keys) + 3, "success_rate", rate(out["successful_tasks"], out["successful_tasks"] + out["failed_tasks"])
+    )
     return with_ci(out)
 
 
@@ -307,8 +348,7 @@ def test_performance_breakdown_matches_pandas(data, by):
     ref = ref.sort_values(["success_rate", "total_tasks", by], ascending=[False, False, True], na_position="last")
     got = queries.performance_breakdown(data, by, 30, now=NOW)
     if by == "task_type":  # NULL task_type sorts differently by backend inside ties; compare as sorted
-        got = got.sort_values(["success_rate", "total_tasks", by], ascending=[False, False, True],
-                              na_position="last")
+        got = got.sort_values(["success_rate", "total_tasks", by], ascending=[False, False, True], na_position="last")
     assert_frames(got, ref)
 
 
@@ -318,8 +358,10 @@ def test_breakdown_keeps_groups_without_runs(data):
     assert (got["total_tasks"] == 0).all() and got["success_rate"].isna().all()
     assert got["p50_execution_time"].isna().all()
     # omnilab's old name for the breakdown still works and answers with the platform's column
-    assert_frames(queries.performance_breakdown(data, "system", 30, now=NOW),
-                  queries.performance_breakdown(data, "system_name", 30, now=NOW))
+    assert_frames(
+        queries.performance_breakdown(data, "system", 30, now=NOW),
+        queries.performance_breakdown(data, "system_name", 30, now=NOW),
+    )
 
 
 def test_error_summary_matches_pandas(data):
@@ -327,42 +369,72 @@ def test_error_summary_matches_pandas(data):
     assert errors["resolved"].isna().any()
     g = errors.assign(open=(errors["resolved"].astype("boolean") != True).fillna(True).astype(int))  # noqa: E712
     g = g.groupby(["component", "severity", "error_type"])
-    ref = pd.DataFrame({
-        "errors": g.size(), "unresolved": g["open"].sum(),
-        "agents": g["agent_id"].nunique(), "first_seen": g["timestamp"].min(), "last_seen": g["timestamp"].max(),
-    }).reset_index().sort_values(["errors", "component", "severity", "error_type"],
-                                 ascending=[False, True, True, True])
+    ref = (
+        pd.DataFrame(
+            {
+                "errors": g.size(),
+                "unresolved": g["open"].sum(),
+                "agents": g["agent_id"].nunique(),
+                "first_seen": g["timestamp"].min(),
+                "last_seen": g["timestamp"].max(),
+            }
+        )
+        .reset_index()
+        .sort_values(["errors", "component", "severity", "error_type"], ascending=[False, True, True, True])
+    )
     got = queries.error_summary(data, 30, now=NOW)
     assert_frames(got, ref, {"errors": "int64", "first_seen": "datetime64[us, UTC]"})
 
 
 def ref_latency(usage: pd.DataFrame) -> pd.DataFrame:
-    usage = usage.assign(ms=usage["response_time"].astype(float) * 1000.0,
-                         status=usage["status_code"].astype(float))
+    usage = usage.assign(ms=usage["response_time"].astype(float) * 1000.0, status=usage["status_code"].astype(float))
     g = usage.groupby(["endpoint", "method"])
     ms = g["ms"]
-    return pd.DataFrame({
-        "requests": g.size(), "mean_ms": ms.mean(), "p50_ms": ms.quantile(0.5), "p95_ms": ms.quantile(0.95),
-        "p99_ms": ms.quantile(0.99),
-        "error_rate": g["status"].apply(lambda s: 100.0 * (s >= 400).sum() / s.notna().sum()
-                                        if s.notna().any() else np.nan),
-        **{f"status_{c}xx": g["status"].apply(lambda s, c=c: int(((s >= c * 100) & (s < c * 100 + 100)).sum()))
-           for c in (2, 3, 4, 5)},
-    }).reset_index().sort_values(["requests", "endpoint", "method"], ascending=[False, True, True])
+    return (
+        pd.DataFrame(
+            {
+                "requests": g.size(),
+                "mean_ms": ms.mean(),
+                "p50_ms": ms.quantile(0.5),
+                "p95_ms": ms.quantile(0.95),
+                "p99_ms": ms.quantile(0.99),
+                "error_rate": g["status"].apply(
+                    lambda s: 100.0 * (s >= 400).sum() / s.notna().sum() if s.notna().any() else np.nan
+                ),
+                **{
+                    f"status_{c}xx": g["status"].apply(lambda s, c=c: int(((s >= c * 100) & (s < c * 100 + 100)).sum()))
+                    for c in (2, 3, 4, 5)
+                },
+            }
+        )
+        .reset_index()
+        .sort_values(["requests", "endpoint", "method"], ascending=[False, True, True])
+    )
 
 
 def ref_model_usage(usage: pd.DataFrame, start: dt.datetime, end: dt.datetime, by_day: bool) -> pd.DataFrame:
-    usage = usage.assign(ms=usage["response_time"].astype(float) * 1000.0, status=usage["status_code"].astype(float),
-                         tokens=usage["tokens_used"].astype("Float64").fillna(0),
-                         cost=usage["cost_usd"].astype(float).fillna(0.0), day=usage["timestamp"].dt.floor("D"))
+    usage = usage.assign(
+        ms=usage["response_time"].astype(float) * 1000.0,
+        status=usage["status_code"].astype(float),
+        tokens=usage["tokens_used"].astype("Float64").fillna(0),
+        cost=usage["cost_usd"].astype(float).fillna(0.0),
+        day=usage["timestamp"].dt.floor("D"),
+    )
     keys = (["day"] if by_day else []) + ["provider", "model"]
     g = usage.groupby(keys, dropna=False)
-    ref = pd.DataFrame({
-        "calls": g.size(), "tokens": g["tokens"].sum().astype("int64"), "cost_usd": g["cost"].sum(),
-        "errors": g["status"].apply(lambda s: int((s >= 400).sum())),
-        "known": g["status"].apply(lambda s: int(s.notna().sum())),
-        "mean_ms": g["ms"].mean(), "p50_ms": g["ms"].quantile(0.5), "p95_ms": g["ms"].quantile(0.95),
-        "p99_ms": g["ms"].quantile(0.99)}).reset_index()
+    ref = pd.DataFrame(
+        {
+            "calls": g.size(),
+            "tokens": g["tokens"].sum().astype("int64"),
+            "cost_usd": g["cost"].sum(),
+            "errors": g["status"].apply(lambda s: int((s >= 400).sum())),
+            "known": g["status"].apply(lambda s: int(s.notna().sum())),
+            "mean_ms": g["ms"].mean(),
+            "p50_ms": g["ms"].quantile(0.5),
+            "p95_ms": g["ms"].quantile(0.95),
+            "p99_ms": g["ms"].quantile(0.99),
+        }
+    ).reset_index()
     ref.insert(len(keys) + 4, "error_rate", rate(ref["errors"], ref["known"]))
     ref.insert(len(keys) + 5, "error_rate_low", wilson_ref(ref["errors"], ref["known"] - ref["errors"])[0])
     ref.insert(len(keys) + 6, "error_rate_high", wilson_ref(ref["errors"], ref["known"] - ref["errors"])[1])
@@ -384,8 +456,11 @@ def test_model_usage_matches_pandas(data, by_day):
     else:  # the costliest first
         assert got["cost_usd"].is_monotonic_decreasing
     # order inside ties differs by backend for NULL keys: compare as sorted
-    assert_frames(got.sort_values(keys, na_position="last"), ref.sort_values(keys, na_position="last"),
-                  {"calls": "int64", "tokens": "Int64", "error_rate_low": "float64", "p99_ms": "float64"})
+    assert_frames(
+        got.sort_values(keys, na_position="last"),
+        ref.sort_values(keys, na_position="last"),
+        {"calls": "int64", "tokens": "Int64", "error_rate_low": "float64", "p99_ms": "float64"},
+    )
     total = queries.model_usage(data, 30, now=NOW, by_day=False)
     assert total["calls"].sum() == len(usage) == got["calls"].sum()
     assert total["cost_usd"].sum() == pytest.approx(usage["cost_usd"].fillna(0).sum(), rel=RTOL)
@@ -410,16 +485,24 @@ def test_memory_access_patterns_match_pandas(data, by):
     mem = table(data, "memory_entries")[["id", "memory_type"]]
     acc = acc.merge(mem, left_on="memory_id", right_on="id", suffixes=("", "_m"))
     g = acc.groupby([by, "access_type"], dropna=False)
-    ref = pd.DataFrame({
-        "accesses": g.size(), "memories": g["memory_id"].nunique(), "agents": g["agent_id"].nunique(),
-        "avg_score": g["score"].mean(), "last_access": g["timestamp"].max(),
-    }).reset_index()
+    ref = pd.DataFrame(
+        {
+            "accesses": g.size(),
+            "memories": g["memory_id"].nunique(),
+            "agents": g["agent_id"].nunique(),
+            "avg_score": g["score"].mean(),
+            "last_access": g["timestamp"].max(),
+        }
+    ).reset_index()
     got = queries.memory_access_patterns(data, 30, by=by, now=NOW)
     # order: most accessed first; ties broken by key (NULL agent ids order per backend), so compare sorted
     assert got["accesses"].is_monotonic_decreasing
     key = [by, "access_type"]
-    assert_frames(got.sort_values(key, na_position="first"), ref.sort_values(key, na_position="first"),
-                  {"accesses": "int64", "avg_score": "float64"})
+    assert_frames(
+        got.sort_values(key, na_position="first"),
+        ref.sort_values(key, na_position="first"),
+        {"accesses": "int64", "avg_score": "float64"},
+    )
 
 
 def test_refresh_project_stats_matches_pandas(data):
@@ -438,8 +521,11 @@ def test_refresh_project_stats_matches_pandas(data):
         assert row.tasks_completed == int((t["status"] == "completed").sum())
         assert row.tasks_failed == int((t["status"] == "failed").sum())
         assert row.agents_used == t["agent_id"].nunique()
-        lines = f["line_count"].astype("Float64").fillna(f["content"].map(
-            lambda c: len(c.splitlines()) if isinstance(c, str) else np.nan).astype("Float64"))
+        lines = (
+            f["line_count"]
+            .astype("Float64")
+            .fillna(f["content"].map(lambda c: len(c.splitlines()) if isinstance(c, str) else np.nan).astype("Float64"))
+        )
         assert row.files_count == len(f) and row.lines_of_code == int(lines.sum())
         assert row.total_tokens == int(k["tokens_used"].fillna(0).sum())
         done = t[(t["status"] == "completed") & t["started_at"].notna() & t["completed_at"].notna()]
@@ -448,7 +534,7 @@ def test_refresh_project_stats_matches_pandas(data):
             assert row.avg_task_duration == pytest.approx(expect, abs=1e-3)  # SQLite julianday: ~40us
         else:
             assert math.isnan(row.avg_task_duration)
-        touched = (t["updated_at"].fillna(t["completed_at"]).fillna(t["started_at"]).fillna(t["created_at"]))
+        touched = t["updated_at"].fillna(t["completed_at"]).fillna(t["started_at"]).fillna(t["created_at"])
         last = pd.concat([touched, f["updated_at"].fillna(f["created_at"])]).max()
         assert (pd.isna(last) and pd.isna(row.last_activity)) or row.last_activity == last
     # idempotent: a second refresh replaces, never duplicates
@@ -462,31 +548,51 @@ def ref_agent_stats(runs: pd.DataFrame, days: int, now: dt.datetime) -> pd.DataF
     runs = outcomes(runs[(runs["timestamp"] >= first) & (runs["timestamp"] <= utc(now))])
     runs = runs.assign(date=runs["timestamp"].dt.floor("D"))
     g = runs.groupby(["agent_id", "date"])
-    ref = pd.DataFrame({
-        "tasks_completed": g["win"].sum(), "tasks_failed": g["fail"].sum(),
-        "total_execution_time": g["execution_time"].sum(), "total_tokens_used": g["tokens"].sum(),
-        "average_response_time": g["execution_time"].mean(),
-    }).reset_index()
+    ref = pd.DataFrame(
+        {
+            "tasks_completed": g["win"].sum(),
+            "tasks_failed": g["fail"].sum(),
+            "total_execution_time": g["execution_time"].sum(),
+            "total_tokens_used": g["tokens"].sum(),
+            "average_response_time": g["execution_time"].mean(),
+        }
+    ).reset_index()
     ref["success_rate"] = rate(ref["tasks_completed"], ref["tasks_completed"] + ref["tasks_failed"], 1.0)
     ref = with_ci(ref, "tasks_completed", "tasks_failed", scale=1.0)  # the table's unit: 0..1
     return ref.sort_values(["agent_id", "date"]).reset_index(drop=True)
 
 
-STATS = ["agent_id", "date", "tasks_completed", "tasks_failed", "total_execution_time", "total_tokens_used",
-         "average_response_time", "success_rate", "success_rate_low", "success_rate_high"]
+STATS = [
+    "agent_id",
+    "date",
+    "tasks_completed",
+    "tasks_failed",
+    "total_execution_time",
+    "total_tokens_used",
+    "average_response_time",
+    "success_rate",
+    "success_rate_low",
+    "success_rate_high",
+]
 
 
 def test_refresh_agent_stats_matches_pandas(data):
     stats = TABLES["agent_stats"]
     old, inside = dt.date(2026, 1, 1), dt.date(2026, 3, 10)
     with data.begin() as conn:  # one row outside the window (kept) and one inside (replaced)
-        conn.execute(stats.insert(), [{"agent_id": "agent_0", "date": old, "tasks_completed": 7},
-                                      {"agent_id": "agent_7", "date": inside, "tasks_completed": 99}])
+        conn.execute(
+            stats.insert(),
+            [
+                {"agent_id": "agent_0", "date": old, "tasks_completed": 7},
+                {"agent_id": "agent_7", "date": inside, "tasks_completed": 99},
+            ],
+        )
     runs = table(data, "agent_performance")
     got = queries.refresh_agent_stats(data, 10, now=NOW)
     ref = ref_agent_stats(runs, 10, NOW)
-    assert_frames(got[STATS], ref[STATS], {"date": "datetime64[us, UTC]", "tasks_completed": "Int64",
-                                           "success_rate": "float64"})
+    assert_frames(
+        got[STATS], ref[STATS], {"date": "datetime64[us, UTC]", "tasks_completed": "Int64", "success_rate": "float64"}
+    )
     assert got["date"].min() >= pd.Timestamp("2026-03-06", tz="UTC")  # 10 dates: Mar 6 .. Mar 15
     known = got["success_rate"].dropna()
     assert ((known >= 0) & (known <= 1)).all() and got["success_rate"].isna().any()  # NULL-only days: NULL
@@ -531,9 +637,13 @@ def test_execution_times_are_the_window_rows(data):
 
 def test_agents_without_any_runs(db):
     with db.begin() as conn:
-        conn.execute(TABLES["agents"].insert(), [
-            {"id": "a", "name": "A", "agent_type": "coder", "system_name": "s1", "status": "idle"},
-            {"id": "b", "name": "B", "agent_type": "tester", "system_name": "s2", "status": "busy"}])
+        conn.execute(
+            TABLES["agents"].insert(),
+            [
+                {"id": "a", "name": "A", "agent_type": "coder", "system_name": "s1", "status": "idle"},
+                {"id": "b", "name": "B", "agent_type": "tester", "system_name": "s2", "status": "busy"},
+            ],
+        )
     got = queries.performance_summary(db, 30)
     assert got["agent_id"].tolist() == ["a", "b"]
     assert (got["total_tasks"] == 0).all() and got["success_rate"].isna().all()
@@ -542,8 +652,14 @@ def test_agents_without_any_runs(db):
 
 @pytest.mark.parametrize("days", [0, -1, 1.5, True, "7", None, queries.MAX_DAYS + 1, 10**12])
 def test_bad_days_raise_invalid_input(db, days):
-    for call in (queries.performance_summary, queries.agent_timeseries, queries.api_latency, queries.error_summary,
-                 queries.agent_stats, queries.refresh_agent_stats):
+    for call in (
+        queries.performance_summary,
+        queries.agent_timeseries,
+        queries.api_latency,
+        queries.error_summary,
+        queries.agent_stats,
+        queries.refresh_agent_stats,
+    ):
         with pytest.raises(InvalidInput):
             call(db, days)
 
@@ -633,8 +749,10 @@ def test_sqlite_and_postgresql_agree(tmp_path, pg_schema_url):
             assert_frames(a, b)
             for col in a.columns:
                 assert a[col].dtype == b[col].dtype, col
-        x, y = queries.agent_performance(lite, "agent_3", 30, now=NOW), queries.agent_performance(pg, "agent_3", 30,
-                                                                                                  now=NOW)
+        x, y = (
+            queries.agent_performance(lite, "agent_3", 30, now=NOW),
+            queries.agent_performance(pg, "agent_3", 30, now=NOW),
+        )
         assert x.keys() == y.keys()
         for key in x:
             if isinstance(x[key], float):
@@ -674,23 +792,51 @@ def platform_extras() -> dict[str, list[dict]]:
     now = PLATFORM_NOW
     edge = now - dt.timedelta(days=DAYS)
     runs = [  # (timestamp, execution_time, tokens_used, success)
-        (edge, 50.0, 1, 1),                                  # exactly 7 days ago, written without fraction
-        (edge - dt.timedelta(microseconds=1), 51.0, 2, 1),   # just outside
-        (edge - dt.timedelta(seconds=1), 52.0, 4, 0),        # outside
-        (now, 53.0, 8, 0),                                   # exactly now, no fraction
-        (now + dt.timedelta(seconds=1), 54.0, 16, 1),        # future
-        (now - dt.timedelta(hours=1), None, None, None),     # all unknown
+        (edge, 50.0, 1, 1),  # exactly 7 days ago, written without fraction
+        (edge - dt.timedelta(microseconds=1), 51.0, 2, 1),  # just outside
+        (edge - dt.timedelta(seconds=1), 52.0, 4, 0),  # outside
+        (now, 53.0, 8, 0),  # exactly now, no fraction
+        (now + dt.timedelta(seconds=1), 54.0, 16, 1),  # future
+        (now - dt.timedelta(hours=1), None, None, None),  # all unknown
         (now - dt.timedelta(hours=2), 3.5, None, None),
         (now - dt.timedelta(days=2, hours=3), None, 77, 1),
     ]
     return {
-        "agents": [{"id": "plat_spare", "name": "coder", "agent_type": "coder", "system_name": "OBELISK",
-                    "capabilities": None, "priority": None, "status": "idle", "tags": None,
-                    "max_concurrent_tasks": 2}],
-        "agent_performance": [{"agent_id": "plat_spare", "task_type": None, "execution_time": e, "tokens_used": k,
-                               "success": s, "timestamp": _ts(ts)} for ts, e, k, s in runs],
-        "tasks": [{"id": "task_null", "content": "no status", "task_type": "testing", "agent_id": "plat_spare",
-                   "status": None, "priority": None, "created_at": None}],
+        "agents": [
+            {
+                "id": "plat_spare",
+                "name": "coder",
+                "agent_type": "coder",
+                "system_name": "OBELISK",
+                "capabilities": None,
+                "priority": None,
+                "status": "idle",
+                "tags": None,
+                "max_concurrent_tasks": 2,
+            }
+        ],
+        "agent_performance": [
+            {
+                "agent_id": "plat_spare",
+                "task_type": None,
+                "execution_time": e,
+                "tokens_used": k,
+                "success": s,
+                "timestamp": _ts(ts),
+            }
+            for ts, e, k, s in runs
+        ],
+        "tasks": [
+            {
+                "id": "task_null",
+                "content": "no status",
+                "task_type": "testing",
+                "agent_id": "plat_spare",
+                "status": None,
+                "priority": None,
+                "created_at": None,
+            }
+        ],
     }
 
 
@@ -771,8 +917,10 @@ def test_platform_sqlite_database_matches_pandas(tmp_path):
     try:
         for name, items in extras.items():
             for item in items:
-                con.execute(f"INSERT INTO {name} ({', '.join(item)}) VALUES ({', '.join('?' * len(item))})",
-                            tuple(item.values()))
+                con.execute(
+                    f"INSERT INTO {name} ({', '.join(item)}) VALUES ({', '.join('?' * len(item))})",
+                    tuple(item.values()),
+                )
                 written[name].append(item)
         con.commit()
         stored = con.execute("SELECT timestamp FROM agent_performance WHERE agent_id = 'plat_spare'").fetchall()
@@ -803,16 +951,21 @@ def test_platform_postgres_database_matches_pandas(pg_schema_url):
                 for name, items in extras.items():
                     for item in items:
                         row = {k: (None if v is None else bool(v)) if k == "success" else v for k, v in item.items()}
-                        cur.execute(f"INSERT INTO {name} ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})",
-                                    tuple(row.values()))
+                        cur.execute(
+                            f"INSERT INTO {name} ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})",
+                            tuple(row.values()),
+                        )
                         written[name].append(item)
             raw.driver_connection.commit()
         finally:
             raw.close()
         with engine.connect() as conn:  # the platform's types, not omnilab's
-            kinds = dict(conn.exec_driver_sql(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = 'agents'").all())
+            kinds = dict(
+                conn.exec_driver_sql(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'agents'"
+                ).all()
+            )
         assert kinds["capabilities"] == "text"
         check_platform(engine, written, real="float32")
     finally:

@@ -37,10 +37,12 @@ WRITES = [
     "SELECT 1; DELETE FROM agents",
     "SELECT 1; COMMIT; DROP TABLE agents",
 ]
-SQLITE_ONLY = ["PRAGMA foreign_keys=OFF", "PRAGMA journal_mode=DELETE", "ATTACH DATABASE ':memory:' AS other",
-               "VACUUM"]
-POSTGRES_ONLY = ["CREATE TEMP TABLE t AS SELECT 1", "DO $$ BEGIN DELETE FROM agents; END $$",
-                 "SELECT setval('agent_performance_id_seq', 100)"]
+SQLITE_ONLY = ["PRAGMA foreign_keys=OFF", "PRAGMA journal_mode=DELETE", "ATTACH DATABASE ':memory:' AS other", "VACUUM"]
+POSTGRES_ONLY = [
+    "CREATE TEMP TABLE t AS SELECT 1",
+    "DO $$ BEGIN DELETE FROM agents; END $$",
+    "SELECT setval('agent_performance_id_seq', 100)",
+]
 
 
 @pytest.mark.parametrize("statement", WRITES + SQLITE_ONLY + POSTGRES_ONLY)
@@ -65,8 +67,9 @@ def test_write_statements_raise_read_only_violation_specifically(seeded):
 def test_session_settings_cannot_leak_into_later_calls(seeded):
     # On PostgreSQL a SET inside the read-only transaction is allowed but rolled back with it.
     try:
-        seeded.sql("SET default_transaction_read_only = off" if seeded.backend == "postgresql"
-                   else "PRAGMA query_only = OFF")
+        seeded.sql(
+            "SET default_transaction_read_only = off" if seeded.backend == "postgresql" else "PRAGMA query_only = OFF"
+        )
     except ReadOnlyViolation:
         pass
     with pytest.raises(ReadOnlyViolation):
@@ -80,12 +83,15 @@ def test_the_connection_is_writable_again_afterwards(seeded):
     assert seeded.insert("agents", {"name": "later", "agent_type": "coder"}) == 1
 
 
-@pytest.mark.parametrize("query, params, message", [
-    ("", None, "non-empty"),
-    ("SELECT :a", None, "missing"),
-    ("SELECT 1", {"b": 1}, "unused"),
-    ("SELECT * FROM no_such_table", None, "query failed"),
-])
+@pytest.mark.parametrize(
+    "query, params, message",
+    [
+        ("", None, "non-empty"),
+        ("SELECT :a", None, "missing"),
+        ("SELECT 1", {"b": 1}, "unused"),
+        ("SELECT * FROM no_such_table", None, "query failed"),
+    ],
+)
 def test_bad_queries(seeded, query, params, message):
     with pytest.raises(InvalidInput, match=message):
         seeded.sql(query, params)

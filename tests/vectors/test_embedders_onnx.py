@@ -31,13 +31,24 @@ from omnilab.vectors.embedders import (
 )
 
 pytestmark = pytest.mark.skipif(
-    not (sentence_transformers_available() and onnx_backend.available()
-         and all(__import__("importlib").util.find_spec(m) for m in ("torch", "transformers", "onnx"))),
-    reason="needs sentence-transformers, the bundled MiniLM weights, onnxruntime, tokenizers and onnx")
+    not (
+        sentence_transformers_available()
+        and onnx_backend.available()
+        and all(__import__("importlib").util.find_spec(m) for m in ("torch", "transformers", "onnx"))
+    ),
+    reason="needs sentence-transformers, the bundled MiniLM weights, onnxruntime, tokenizers and onnx",
+)
 
-QUERIES = ["parse a date from a string", "read a configuration file", "split a shell command line into tokens",
-           "retry a failed deployment", "compress data with gzip", "format a number as currency",
-           "walk a directory tree", "send an email message"]
+QUERIES = [
+    "parse a date from a string",
+    "read a configuration file",
+    "split a shell command line into tokens",
+    "retry a failed deployment",
+    "compress data with gzip",
+    "format a number as currency",
+    "walk a directory tree",
+    "send an email message",
+]
 
 
 @pytest.fixture(scope="module")

@@ -64,8 +64,12 @@ def test_sigkill_during_ingest_loses_nothing(tmp_path, database_url):
     start, total = 0, 0
     omnilab.open(path, database_url=database_url, embedder="hashing").close()
     for round_ in range(kills):
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, path, url, str(start)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, path, url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             progressed = 0
             while progressed < 2:  # let it get going, then kill at a random moment

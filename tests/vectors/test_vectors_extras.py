@@ -17,8 +17,13 @@ from omnilab.sql import migrate
 
 
 def test_filter_index_is_used_and_invisible_to_alembic(lab):
-    lab.ingest([{"content": f"m {i}", "memory_type": "code", "metadata": {"group": i % 40, "name": f"n{i % 3}"}}
-                for i in range(400)], progress=False)
+    lab.ingest(
+        [
+            {"content": f"m {i}", "memory_type": "code", "metadata": {"group": i % 40, "name": f"n{i % 3}"}}
+            for i in range(400)
+        ],
+        progress=False,
+    )
     name = lab.memory.add_filter_index("metadata.group")
     assert lab.memory.add_filter_index("metadata.group") == name  # idempotent
     assert migrate.check(lab.engine) == []
@@ -34,8 +39,10 @@ def test_filter_index_is_used_and_invisible_to_alembic(lab):
     stmt = sa.select(MEM.c.id).where(compile_where({"metadata.group": 7}, lab.backend))
     with lab.engine.connect() as conn:
         sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
-        plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN " + ("" if lab.backend == "postgresql"
-                                                                           else "QUERY PLAN ") + sql))
+        plan = " ".join(
+            str(r)
+            for r in conn.exec_driver_sql("EXPLAIN " + ("" if lab.backend == "postgresql" else "QUERY PLAN ") + sql)
+        )
     if lab.backend == "sqlite":
         assert name in plan
     else:  # the planner may prefer a scan on a tiny table; the index must at least exist
@@ -70,10 +77,16 @@ def test_evaluation_pools_on_a_small_lab(lab):
 
 def test_cli_ingest_and_search(tmp_path, capsys):
     src = tmp_path / "m.jsonl"
-    src.write_text("\n".join(json.dumps({"content": t, "metadata": {"lang": lang}}) for t, lang in [
-        ("def parse_header(line): return line.split(':')", "python"),
-        ("fn parse_header(line: &str) -> Vec<&str> { line.split(':').collect() }", "rust"),
-        ("Deploy the service after the tests pass", "en")]))
+    src.write_text(
+        "\n".join(
+            json.dumps({"content": t, "metadata": {"lang": lang}})
+            for t, lang in [
+                ("def parse_header(line): return line.split(':')", "python"),
+                ("fn parse_header(line: &str) -> Vec<&str> { line.split(':').collect() }", "rust"),
+                ("Deploy the service after the tests pass", "en"),
+            ]
+        )
+    )
     lab = str(tmp_path / "lab")
     assert main(["ingest", str(src), "--lab", lab, "--type", "code", "-q"]) == 2  # no lab there: nothing created
     omnilab.open(lab, embedder="hashing").close()
@@ -81,8 +94,24 @@ def test_cli_ingest_and_search(tmp_path, capsys):
     assert "added 3 memories" in capsys.readouterr().out
     assert main(["ingest", str(src), "--lab", lab, "--type", "code", "-q", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["duplicates"] == 3
-    assert main(["search", "parse header", "--lab", lab, "--type", "code", "-k", "1",
-                 "--where", '{"metadata.lang": "rust"}', "--json"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "parse header",
+                "--lab",
+                lab,
+                "--type",
+                "code",
+                "-k",
+                "1",
+                "--where",
+                '{"metadata.lang": "rust"}',
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert len(out) == 1 and out[0]["metadata"] == {"lang": "rust"}
     assert main(["search", "parse header", "--lab", lab, "--hybrid"]) == 0
@@ -120,10 +149,21 @@ def test_tuning_result_html_escapes_the_embedder_name():
     from omnilab.analysis.tuning import TuningResult
 
     evil = "<script>alert(1)</script>"
-    res = TuningResult(memory_type=None, embedder=evil, k=5, n_queries=3, n_relevant=3, curve=pd.DataFrame(
-        {"threshold": [0.5], "precision": [1.0], "recall": [1.0], "f1": [1.0]}), threshold=0.5, score=1.0, f1=1.0,
-        precision=1.0, recall=1.0, ranks={"<b>mrr</b>": 1.0},
-        hits=pd.DataFrame({"score": [0.9, 0.4], "relevant": [True, False]}))
+    res = TuningResult(
+        memory_type=None,
+        embedder=evil,
+        k=5,
+        n_queries=3,
+        n_relevant=3,
+        curve=pd.DataFrame({"threshold": [0.5], "precision": [1.0], "recall": [1.0], "f1": [1.0]}),
+        threshold=0.5,
+        score=1.0,
+        f1=1.0,
+        precision=1.0,
+        recall=1.0,
+        ranks={"<b>mrr</b>": 1.0},
+        hits=pd.DataFrame({"score": [0.9, 0.4], "relevant": [True, False]}),
+    )
     out = res._repr_html_()
     assert evil not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "<b>mrr</b>" not in out and "&lt;b&gt;mrr&lt;/b&gt;" in out

@@ -15,8 +15,13 @@ from omnilab.errors import ConfigError, InvalidInput, NotFound
 
 
 def test_remember_search_forget(lab):
-    a = lab.remember("def parse_header_line(line): return line.split(':')", "code", priority=8,
-                     tags=["http"], metadata={"language": "python"})
+    a = lab.remember(
+        "def parse_header_line(line): return line.split(':')",
+        "code",
+        priority=8,
+        tags=["http"],
+        metadata={"language": "python"},
+    )
     b = lab.remember("Deploy the service to staging after tests pass", "task")
     assert isinstance(a, str) and len(a) == 36
     top = lab.search("parse header line", k=1)
@@ -53,28 +58,43 @@ def test_update_reembeds_and_moves_type(lab):
 
 
 def test_ingest_sources_and_summary(lab, tmp_path):
-    rows = [{"content": f"note {i} about caching", "memory_type": "knowledge", "tags": ["c"], "metadata": {"i": i}}
-            for i in range(30)]
+    rows = [
+        {"content": f"note {i} about caching", "memory_type": "knowledge", "tags": ["c"], "metadata": {"i": i}}
+        for i in range(30)
+    ]
     s = lab.ingest(pd.DataFrame(rows), progress=False, batch_size=7)
     assert (s["added"], s["duplicates"], s["embedded"], s["cache_hits"]) == (30, 0, 30, 0)
     # the same content again is a duplicate; the same id too (``memory_id`` is accepted as its alias)
     s = lab.ingest(rows[:5], progress=False)
     assert (s["added"], s["duplicates"]) == (0, 5)
     mid = lab.memories().iloc[0]["id"]
-    s = lab.ingest([{"memory_id": mid, "content": "other text", "memory_type": "task"},
-                    {"id": mid, "content": "yet another text", "memory_type": "task"}], progress=False)
+    s = lab.ingest(
+        [
+            {"memory_id": mid, "content": "other text", "memory_type": "task"},
+            {"id": mid, "content": "yet another text", "memory_type": "task"},
+        ],
+        progress=False,
+    )
     assert (s["added"], s["duplicates"]) == (0, 2)
-    s = lab.ingest([{"id": "mem_given_1", "content": "a memory with its own id", "memory_type": "task"}],
-                   progress=False)
+    s = lab.ingest(
+        [{"id": "mem_given_1", "content": "a memory with its own id", "memory_type": "task"}], progress=False
+    )
     assert s["memory_ids"] == ["mem_given_1"] and lab.memories(id="mem_given_1")["content"].tolist() == [
-        "a memory with its own id"]
+        "a memory with its own id"
+    ]
     # jsonl and csv files, memory_type given for the whole file
     jl = tmp_path / "m.jsonl"
     jl.write_text("\n".join(json.dumps({"content": f"jsonl memory {i}", "metadata": {"src": "jl"}}) for i in range(4)))
     assert lab.ingest(jl, memory_type="insight", progress=False)["added"] == 4
     csv = tmp_path / "m.csv"
-    pd.DataFrame({"content": ["csv one", "csv two"], "memory_type": ["feedback", "feedback"],
-                  "priority": [8, 1], "tags": ['["a"]', '["b"]']}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "content": ["csv one", "csv two"],
+            "memory_type": ["feedback", "feedback"],
+            "priority": [8, 1],
+            "tags": ['["a"]', '["b"]'],
+        }
+    ).to_csv(csv, index=False)
     assert lab.ingest(csv, progress=False)["added"] == 2
     m = lab.memories("feedback")
     assert sorted(m["priority"]) == [1, 8] and sorted(map(tuple, m["tags"])) == [("a",), ("b",)]
@@ -85,18 +105,21 @@ def test_ingest_sources_and_summary(lab, tmp_path):
     assert (s["added"], s["embedded"], s["cache_hits"]) == (10, 0, 10)
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ({"content": "   ", "memory_type": "code"}, "empty"),
-    ({"content": "x", "memory_type": "nope"}, "memory_type"),
-    ({"content": "x", "memory_type": "code", "priority": 11}, "priority"),
-    ({"content": "x", "memory_type": "code", "embedding": [1.0, 2.0]}, "dimension"),
-    ({"content": "x", "memory_type": "code", "embedding": [float("nan")] * 384}, "non-finite"),
-    ({"content": "x", "memory_type": "code", "embedding": [0.0] * 384}, "zero"),
-    ({"content": "x", "memory_type": "code", "agent_id": "ghost"}, "does not exist"),
-    ({"content": "x", "memory_type": "code", "vector_id": 7}, "assigned by omnilab"),
-    ({"content": "x", "memory_type": "code", "id": 7}, "expected text"),
-    ({"content": "x", "memory_type": "code", "colour": "red"}, "unknown column"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ({"content": "   ", "memory_type": "code"}, "empty"),
+        ({"content": "x", "memory_type": "nope"}, "memory_type"),
+        ({"content": "x", "memory_type": "code", "priority": 11}, "priority"),
+        ({"content": "x", "memory_type": "code", "embedding": [1.0, 2.0]}, "dimension"),
+        ({"content": "x", "memory_type": "code", "embedding": [float("nan")] * 384}, "non-finite"),
+        ({"content": "x", "memory_type": "code", "embedding": [0.0] * 384}, "zero"),
+        ({"content": "x", "memory_type": "code", "agent_id": "ghost"}, "does not exist"),
+        ({"content": "x", "memory_type": "code", "vector_id": 7}, "assigned by omnilab"),
+        ({"content": "x", "memory_type": "code", "id": 7}, "expected text"),
+        ({"content": "x", "memory_type": "code", "colour": "red"}, "unknown column"),
+    ],
+)
 def test_bad_rows_write_nothing(lab, bad, msg):
     good = [{"content": f"good {i}", "memory_type": "code"} for i in range(3)]
     with pytest.raises(InvalidInput, match=msg):
@@ -139,7 +162,9 @@ def test_relate_and_related(lab):
     lab.relate(a, b, "depends_on", 0.9)  # updates the strength
     rel = lab.related(a)
     assert rel[["direction", "relationship_type", "memory_id"]].values.tolist() == [
-        ["in", "mentions", c], ["out", "depends_on", b]]
+        ["in", "mentions", c],
+        ["out", "depends_on", b],
+    ]
     assert rel["strength"].tolist() == [1.0, 0.9]
     assert lab.related(a, "mentions")["memory_id"].tolist() == [c]
     with pytest.raises(NotFound):
@@ -175,8 +200,10 @@ def test_cache_reuse_across_reopen_and_index_rebuild(tmp_path, database_url):
     try:
         with omnilab.open(path, database_url=database_url) as lab:
             assert len(lab.memory.index) == n == 100
-            assert lab.search("text number 7 on vector caches", k=2)["content"].tolist() == [
-                "text number 7 on vector caches"] * 2
+            assert (
+                lab.search("text number 7 on vector caches", k=2)["content"].tolist()
+                == ["text number 7 on vector caches"] * 2
+            )
     finally:
         omnilab.vectors.embedders.HashingEmbedder.embed = orig
     assert [e for e in embedded if e != "text number 7 on vector caches"] == []  # only the query
@@ -201,8 +228,10 @@ def test_embedder_mismatch_and_reindex(tmp_path, database_url):
 
 def test_second_process_view_reloads_on_newer_generation(tmp_path, database_url):
     path = tmp_path / "lab"
-    with omnilab.open(path, database_url=database_url, embedder="hashing") as writer, \
-            omnilab.open(path, database_url=database_url) as reader:
+    with (
+        omnilab.open(path, database_url=database_url, embedder="hashing") as writer,
+        omnilab.open(path, database_url=database_url) as reader,
+    ):
         assert reader.search("late arrival", k=3).empty
         mid = writer.remember("a late arrival in the index", "session")
         res = reader.search("late arrival", k=3)

@@ -70,8 +70,12 @@ def test_embeds_normalized_in_order_with_retry_on_429(server):
     np.testing.assert_allclose(vecs, REFERENCE.embed(texts), atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-6)
     assert len(server.requests) == 3 and emb.requests == 3
-    assert server.requests[-1]["body"] == {"model": "text-embedding-3-small", "input": texts,
-                                          "encoding_format": "float", "dimensions": 64}
+    assert server.requests[-1]["body"] == {
+        "model": "text-embedding-3-small",
+        "input": texts,
+        "encoding_format": "float",
+        "dimensions": 64,
+    }
 
 
 def test_batches_within_input_limit(server):

@@ -94,8 +94,21 @@ def test_search_finds_platform_memories_by_meaning(untouched, attached):
         assert top["memory_type"] == mtype and top["content"] == content
         assert top["tags"] == ["platform", mtype] and top["metadata"] == {"source": "platform", "n": i}
         assert str(top["created_at"].tz) == "UTC"
-    assert list(res.columns) == ["rank", "score", "memory_id", "memory_type", "content", "agent_id", "priority",
-                                 "tags", "metadata", "created_at", "session_id", "project_id", "vector_id"]
+    assert list(res.columns) == [
+        "rank",
+        "score",
+        "memory_id",
+        "memory_type",
+        "content",
+        "agent_id",
+        "priority",
+        "tags",
+        "metadata",
+        "created_at",
+        "session_id",
+        "project_id",
+        "vector_id",
+    ]
     # exact scores against an independent brute force over the same texts
     contents = {r["id"]: r["content"] for r in rows}
     query = "exponential sleeping failure retry"
@@ -124,9 +137,10 @@ def test_platform_writes_show_up_in_the_next_search(attached):
     assert store.search(words(MEMORIES[3][1]), k=1)["memory_id"].tolist() == ["mem_000003"]
     con = sqlite3.connect(path)  # the platform, writing while the lab is open
     try:
-        con.execute("INSERT INTO memory_entries (id, content, memory_type, metadata, tags) VALUES (?, ?, ?, ?, ?)",
-                    ("mem_new", "Quarterly telescope calibration of the observatory mirrors", "knowledge", None,
-                     None))
+        con.execute(
+            "INSERT INTO memory_entries (id, content, memory_type, metadata, tags) VALUES (?, ?, ?, ?, ?)",
+            ("mem_new", "Quarterly telescope calibration of the observatory mirrors", "knowledge", None, None),
+        )
         con.commit()
         res = store.search("telescope calibration observatory mirrors", k=1)
         assert res["memory_id"].tolist() == ["mem_new"]
@@ -135,8 +149,10 @@ def test_platform_writes_show_up_in_the_next_search(attached):
         assert gen2 > gen
         assert store.sql_generation() == gen2  # nothing changed: same generation
         # new content: re-embedded; the old words no longer find it
-        con.execute("UPDATE memory_entries SET content = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
-                    ("Volcanic basalt samples from the northern glacier expedition", "mem_000003"))
+        con.execute(
+            "UPDATE memory_entries SET content = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
+            ("Volcanic basalt samples from the northern glacier expedition", "mem_000003"),
+        )
         con.commit()
         res = store.search("volcanic basalt glacier expedition", k=1)
         assert res["memory_id"].tolist() == ["mem_000003"] and res["content"].iloc[0].startswith("Volcanic")
@@ -158,16 +174,20 @@ def test_platform_writes_show_up_in_the_next_search(attached):
 def test_writes_raise_read_only_violation(untouched, attached, tmp_path):
     store, _path, _rows = attached
     n = len(store.memories())
-    calls = [lambda: store.remember("x", "code"), lambda: store.ingest([{"content": "x", "memory_type": "code"}]),
-             lambda: store.forget("mem_000001"), lambda: store.update("mem_000001", priority=9),
-             lambda: store.relate("mem_000001", "mem_000002"), lambda: store.add_filter_index("metadata.n")]
+    calls = [
+        lambda: store.remember("x", "code"),
+        lambda: store.ingest([{"content": "x", "memory_type": "code"}]),
+        lambda: store.forget("mem_000001"),
+        lambda: store.update("mem_000001", priority=9),
+        lambda: store.relate("mem_000001", "mem_000002"),
+        lambda: store.add_filter_index("metadata.n"),
+    ]
     for call in calls:
         with pytest.raises(ReadOnlyViolation, match="attached read-only: .* would write to the platform"):
             call()
     assert isinstance(ReadOnlyViolation("x"), InvalidInput)
     with pytest.raises(ReadOnlyViolation, match="log_access"):
-        MemoryStore(store.engine, tmp_path / "lab" / "vectors", own_engine=store.own, read_only=True,
-                    log_access=True)
+        MemoryStore(store.engine, tmp_path / "lab" / "vectors", own_engine=store.own, read_only=True, log_access=True)
     assert len(store.memories()) == n
     # what reading did write went to omnilab's own database and the lab directory
     store.search("anything at all", k=1)
@@ -213,8 +233,10 @@ def test_postgres_platform_read_only(tmp_path, pg_schema_url):
             conn.exec_driver_sql("DELETE FROM memory_entries")
         gen = store.sql_generation()
         with writer.begin() as conn:  # the platform writes
-            conn.exec_driver_sql("INSERT INTO memory_entries (id, content, memory_type) VALUES "
-                                 "('mem_pg', 'Harvesting saffron crocus stigmas by hand', 'knowledge')")
+            conn.exec_driver_sql(
+                "INSERT INTO memory_entries (id, content, memory_type) VALUES "
+                "('mem_pg', 'Harvesting saffron crocus stigmas by hand', 'knowledge')"
+            )
             conn.exec_driver_sql("DELETE FROM memory_entries WHERE id = 'mem_000005'")
         assert store.search("saffron crocus stigmas harvesting", k=1)["memory_id"].tolist() == ["mem_pg"]
         assert "mem_000005" not in store.search(words(MEMORIES[5][1]), k=3)["memory_id"].tolist()

@@ -32,8 +32,18 @@ def test_search_equals_brute_force(seeded):
     # a memory's own vector finds it first with cosine 1
     res = lab.search(rows[42]["embedding"], k=1)
     assert res["memory_id"].iloc[0] == ids[42] and res["score"].iloc[0] == pytest.approx(1.0, abs=1e-5)
-    assert list(res.columns[:10]) == ["rank", "score", "memory_id", "memory_type", "content", "agent_id",
-                                      "priority", "tags", "metadata", "created_at"]
+    assert list(res.columns[:10]) == [
+        "rank",
+        "score",
+        "memory_id",
+        "memory_type",
+        "content",
+        "agent_id",
+        "priority",
+        "tags",
+        "metadata",
+        "created_at",
+    ]
 
 
 def test_threshold_keeps_cosine_at_least_t(seeded):
@@ -61,13 +71,19 @@ FILTERS = [
     ({"metadata.lang": None}, lambda r: r["metadata"].get("lang") is None),
     ({"tags": {"$contains": "hot"}}, lambda r: "hot" in r["tags"]),
     ({"priority": {"$gte": 8}}, lambda r: r["priority"] >= 8),
-    ({"priority": {"$in": [1, 10]}, "memory_type": "code"},
-     lambda r: r["priority"] in (1, 10) and r["memory_type"] == "code"),
+    (
+        {"priority": {"$in": [1, 10]}, "memory_type": "code"},
+        lambda r: r["priority"] in (1, 10) and r["memory_type"] == "code",
+    ),
     ({"session_id": {"$ne": "s3"}}, lambda r: r["session_id"] != "s3"),
-    ({"$or": [{"metadata.group": 1}, {"tags": {"$contains": "t5"}}]},
-     lambda r: r["metadata"]["group"] == 1 or "t5" in r["tags"]),
-    ({"$and": [{"metadata.group": {"$gt": 10}}, {"metadata.lang": "python"}, {"priority": {"$lt": 8}}]},
-     lambda r: r["metadata"]["group"] > 10 and r["metadata"].get("lang") == "python" and r["priority"] < 8),
+    (
+        {"$or": [{"metadata.group": 1}, {"tags": {"$contains": "t5"}}]},
+        lambda r: r["metadata"]["group"] == 1 or "t5" in r["tags"],
+    ),
+    (
+        {"$and": [{"metadata.group": {"$gt": 10}}, {"metadata.lang": "python"}, {"priority": {"$lt": 8}}]},
+        lambda r: r["metadata"]["group"] > 10 and r["metadata"].get("lang") == "python" and r["priority"] < 8,
+    ),
     ({"metadata.group": 999}, lambda r: False),
 ]
 
@@ -90,11 +106,23 @@ def test_hybrid_search_respects_where(seeded):
     assert len(res) == 10 and set(res["memory_id"]) <= allowed
 
 
-@pytest.mark.parametrize("where", [
-    {"colour": "red"}, {"metadata.group": {"$regex": "x"}}, {"$nor": [{"priority": 1}]}, {"tags": "hot"},
-    {"metadata": {"group": 1}}, {"metadata.bad key": 1}, {"priority": {"$in": 5}}, {"priority": "high"},
-    {"metadata.group": {"$gt": True}}, {"$or": []}, {"created_at": {"$gt": "not a date"}}, ["priority"],
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"colour": "red"},
+        {"metadata.group": {"$regex": "x"}},
+        {"$nor": [{"priority": 1}]},
+        {"tags": "hot"},
+        {"metadata": {"group": 1}},
+        {"metadata.bad key": 1},
+        {"priority": {"$in": 5}},
+        {"priority": "high"},
+        {"metadata.group": {"$gt": True}},
+        {"$or": []},
+        {"created_at": {"$gt": "not a date"}},
+        ["priority"],
+    ],
+)
 def test_bad_filters_raise_invalid_input(lab, where):
     lab.remember("something", "code")
     with pytest.raises(InvalidInput):
@@ -157,8 +185,10 @@ def test_hnsw_index_unfiltered_recall_and_exact_filters(tmp_path, database_url):
             got = set(lab.search(q, k=10, memory_type="code")["memory_id"])
             recall.append(len(exp & got) / 10)
             # filtered searches are answered exactly, even on an HNSW lab
-            _same(lab.search(q, k=10, where={"metadata.group": 4}),
-                  reference(rows, ids, q, 10, lambda r: r["metadata"]["group"] == 4))
+            _same(
+                lab.search(q, k=10, where={"metadata.group": 4}),
+                reference(rows, ids, q, 10, lambda r: r["metadata"]["group"] == 4),
+            )
         assert np.mean(recall) >= 0.9
         gone = ids[:1500]
         assert lab.forget(gone) == 1500  # HNSW cannot remove: tombstones (a rebuild past 25 %)

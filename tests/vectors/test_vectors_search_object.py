@@ -28,16 +28,27 @@ from platform_data import MEMORIES, build_platform_sqlite  # noqa: E402
 
 def counted(store: MemoryStore, calls: collections.Counter[str]) -> MemorySearch:
     """A MemorySearch over ``store``'s parts whose hooks into the store count their calls."""
+
     def hook(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any) -> Any:
             calls[name] += 1
             return fn(*args)
+
         return run
 
-    return MemorySearch(engine=store.engine, own=store.own, columns=store.columns, embedder=store.embedder,
-                        cache=store.cache, index=store.index, lock=store._lock,
-                        catch_up=hook("catch_up", store.keys.check_platform), refresh=hook("refresh", store.refresh),
-                        key_map=hook("key_map", store.keys.key_map), generation=store.sql_generation)
+    return MemorySearch(
+        engine=store.engine,
+        own=store.own,
+        columns=store.columns,
+        embedder=store.embedder,
+        cache=store.cache,
+        index=store.index,
+        lock=store._lock,
+        catch_up=hook("catch_up", store.keys.check_platform),
+        refresh=hook("refresh", store.refresh),
+        key_map=hook("key_map", store.keys.key_map),
+        generation=store.sql_generation,
+    )
 
 
 @pytest.fixture
@@ -84,9 +95,17 @@ def test_hybrid_search_catches_up_refreshes_and_filters_once_on_two_databases(at
 
 
 def test_hybrid_search_catches_up_once_on_one_database(lab):
-    lab.ingest([{"content": f"parser number {i} reads {w} files", "memory_type": ("code", "task")[i % 2],
-                 "priority": 1 + i % 10} for i, w in enumerate(["csv", "json", "yaml", "toml"] * 10)],
-               progress=False)
+    lab.ingest(
+        [
+            {
+                "content": f"parser number {i} reads {w} files",
+                "memory_type": ("code", "task")[i % 2],
+                "priority": 1 + i % 10,
+            }
+            for i, w in enumerate(["csv", "json", "yaml", "toml"] * 10)
+        ],
+        progress=False,
+    )
     calls: collections.Counter[str] = collections.Counter()
     searcher = counted(lab.memory, calls)
     res = searcher.hybrid_search("reads json files", memory_type="code", where={"priority": {"$gte": 3}}, k=4)
@@ -124,14 +143,16 @@ def test_store_search_does_not_cache_by_default_and_checks_the_cache_argument(la
 def test_thresholds_live_in_the_own_database(lab):
     engine, name = lab.memory.own, lab.memory.embedder.name
     assert thresholds.get_threshold(engine, "code", name) is None
-    row = thresholds.save_threshold(engine, 0.4, memory_type="code", embedder=name, f1=0.5, k=10, n_queries=3,
-                                    details={"score": 0.41})
+    row = thresholds.save_threshold(
+        engine, 0.4, memory_type="code", embedder=name, f1=0.5, k=10, n_queries=3, details={"score": 0.41}
+    )
     assert row["threshold"] == 0.4 and row["f1"] == 0.5 and row["precision"] is None
     thresholds.save_threshold(engine, 0.3, memory_type="code", embedder=name)  # replaces, metrics cleared
     thresholds.save_threshold(engine, 0.9, memory_type="code", embedder="other-embedder:8")
     with engine.connect() as conn:
-        stored = conn.execute(sa.select(search_thresholds.c.embedder, search_thresholds.c.threshold,
-                                        search_thresholds.c.f1)).all()
+        stored = conn.execute(
+            sa.select(search_thresholds.c.embedder, search_thresholds.c.threshold, search_thresholds.c.f1)
+        ).all()
     assert sorted(stored) == sorted([("other-embedder:8", 0.9, None), (name, 0.3, None)])
     assert thresholds.get_threshold(engine, "code", name) == pytest.approx(0.3)
     frame = thresholds.saved_thresholds(engine)
@@ -139,18 +160,19 @@ def test_thresholds_live_in_the_own_database(lab):
     assert thresholds.resolve_threshold(engine, "tuned", "code", embedder=name) == pytest.approx(0.3)
     assert thresholds.resolve_threshold(engine, 0.25, None, embedder=name) == 0.25
     assert thresholds.resolve_threshold(engine, None, "code", embedder=name) is None
-    for bad, match in ((lambda: thresholds.resolve_threshold(engine, "tuned", "task", embedder=name),
-                        "no tuned threshold"),
-                       (lambda: thresholds.resolve_threshold(engine, "tuned", ["code"], embedder=name),
-                        "one memory_type"),
-                       (lambda: thresholds.resolve_threshold(engine, "best", "code", embedder=name), "'tuned'"),
-                       (lambda: thresholds.save_threshold(engine, 1.5, memory_type="code", embedder=name), "-1, 1"),
-                       (lambda: thresholds.save_threshold(engine, True, memory_type="code", embedder=name), "cosine"),
-                       (lambda: thresholds.save_threshold(engine, 0.5, memory_type=None, embedder=name), "needs a"),
-                       (lambda: thresholds.save_threshold(engine, 0.5, memory_type="nonsense", embedder=name),
-                        "memory_type must be one of"),
-                       (lambda: thresholds.save_threshold(engine, 0.5, memory_type="code", embedder=" "),
-                        "embedder must be")):
+    for bad, match in (
+        (lambda: thresholds.resolve_threshold(engine, "tuned", "task", embedder=name), "no tuned threshold"),
+        (lambda: thresholds.resolve_threshold(engine, "tuned", ["code"], embedder=name), "one memory_type"),
+        (lambda: thresholds.resolve_threshold(engine, "best", "code", embedder=name), "'tuned'"),
+        (lambda: thresholds.save_threshold(engine, 1.5, memory_type="code", embedder=name), "-1, 1"),
+        (lambda: thresholds.save_threshold(engine, True, memory_type="code", embedder=name), "cosine"),
+        (lambda: thresholds.save_threshold(engine, 0.5, memory_type=None, embedder=name), "needs a"),
+        (
+            lambda: thresholds.save_threshold(engine, 0.5, memory_type="nonsense", embedder=name),
+            "memory_type must be one of",
+        ),
+        (lambda: thresholds.save_threshold(engine, 0.5, memory_type="code", embedder=" "), "embedder must be"),
+    ):
         with pytest.raises(InvalidInput, match=match):
             bad()
     assert len(thresholds.saved_thresholds(engine)) == 2
@@ -171,11 +193,13 @@ def test_ingest_steps_return_what_they_decided(lab):
     store = lab.memory
     lab.ingest([{"id": "m1", "content": "alpha beta", "memory_type": "code"}], progress=False)
     vec = np.arange(1, store.embedder.dim + 1, dtype=np.float32)
-    batch = [{"id": "m1", "content": "another text", "memory_type": "code"},  # id taken
-             {"content": " alpha   beta ", "memory_type": "code"},  # stored content (whitespace aside)
-             {"content": "gamma", "memory_id": "m2"},  # memory_id is the id; type from the default
-             {"content": "gamma", "memory_type": "task"},  # repeats the row before
-             {"content": "delta", "memory_type": "task", "embedding": vec}]
+    batch = [
+        {"id": "m1", "content": "another text", "memory_type": "code"},  # id taken
+        {"content": " alpha   beta ", "memory_type": "code"},  # stored content (whitespace aside)
+        {"content": "gamma", "memory_id": "m2"},  # memory_id is the id; type from the default
+        {"content": "gamma", "memory_type": "task"},  # repeats the row before
+        {"content": "delta", "memory_type": "task", "embedding": vec},
+    ]
     valid = validate_batch([dict(r) for r in batch], 10, "task", store.embedder.dim)
     assert valid.named == [True, False, True, False, False]
     assert valid.hashes[1] == content_hash("alpha beta") and valid.hashes[2] == valid.hashes[3]
@@ -197,16 +221,16 @@ def test_ingest_steps_return_what_they_decided(lab):
     vid = store.vector_ids_for(["m1"])["m1"]
     with store.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM memory_entries WHERE id = 'm1'"))
-    again = validate_batch([{"id": "m1", "content": "back again", "memory_type": "code"}], 0, None,
-                           store.embedder.dim)
+    again = validate_batch([{"id": "m1", "content": "back again", "memory_type": "code"}], 0, None, store.embedder.dim)
     assert dedupe_batch(store.engine, store.own, again, dedupe=True)[2] == {"m1": vid}
 
 
 def test_validate_batch_names_the_row(lab):
     dim = lab.memory.embedder.dim
     with pytest.raises(InvalidInput, match="memory row 7: content text is empty"):
-        validate_batch([{"content": "ok", "memory_type": "code"}, {"content": "  ", "memory_type": "code"}], 6,
-                       None, dim)
+        validate_batch(
+            [{"content": "ok", "memory_type": "code"}, {"content": "  ", "memory_type": "code"}], 6, None, dim
+        )
     with pytest.raises(InvalidInput, match="memory row 0: 'content_hash' is assigned by omnilab"):
         validate_batch([{"content": "ok", "memory_type": "code", "content_hash": "x"}], 0, None, dim)
     with pytest.raises(InvalidInput, match="memory row 0: id and memory_id differ"):

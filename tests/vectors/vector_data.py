@@ -18,26 +18,38 @@ def seeded_rows(n: int, dim: int = 384, seed: int = 0, rare_every: int | None = 
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     rows = []
     for i in range(n):
-        meta = {"group": int(i % 50), "lang": LANGS[i % 4], "score": float(rng.uniform(0, 1)),
-                "rare": bool(rare_every and i % rare_every == 7)}
+        meta = {
+            "group": int(i % 50),
+            "lang": LANGS[i % 4],
+            "score": float(rng.uniform(0, 1)),
+            "rare": bool(rare_every and i % rare_every == 7),
+        }
         if i % 5 == 0:
             meta["labels"] = ["alpha", "beta"] if i % 10 == 0 else ["gamma"]
         if i % 7 == 0:
             del meta["lang"]  # some rows lack a key: $ne/$nin must match them
-        rows.append({
-            "content": f"memory number {i} in group {i % 50}",
-            "memory_type": TYPES[i % 3],
-            "priority": int((1, 5, 8, 10)[i % 4]),
-            "tags": [f"t{i % 6}"] + (["hot"] if i % 11 == 0 else []),
-            "metadata": meta,
-            "session_id": f"s{i % 9}",
-            "embedding": vecs[i],
-        })
+        rows.append(
+            {
+                "content": f"memory number {i} in group {i % 50}",
+                "memory_type": TYPES[i % 3],
+                "priority": int((1, 5, 8, 10)[i % 4]),
+                "tags": [f"t{i % 6}"] + (["hot"] if i % 11 == 0 else []),
+                "metadata": meta,
+                "session_id": f"s{i % 9}",
+                "embedding": vecs[i],
+            }
+        )
     return rows
 
 
-def reference(rows: list[dict], ids: list[str], query: np.ndarray, k: int,
-              keep: Callable[[dict], bool] = lambda r: True, threshold: float | None = None) -> list[tuple[str, float]]:
+def reference(
+    rows: list[dict],
+    ids: list[str],
+    query: np.ndarray,
+    k: int,
+    keep: Callable[[dict], bool] = lambda r: True,
+    threshold: float | None = None,
+) -> list[tuple[str, float]]:
     """Top-k (memory_id, cosine) by brute force over the rows that pass ``keep``."""
     mat = np.vstack([r["embedding"] for r in rows])
     q = query / np.linalg.norm(query)

@@ -26,6 +26,12 @@ from omnilab.sql.schema import TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from omnilab.analysis.plots import LabPlots
+    from omnilab.analysis.statistics import AgentComparison
+    from omnilab.analysis.tuning import TuningResult
+    from omnilab.analysis.widgets import SearchUI
     from omnilab.sessions.cache import Caches
     from omnilab.sessions.connection import RedisConnection
     from omnilab.sessions.queue import TaskQueue
@@ -423,7 +429,7 @@ class Lab:
     def _platform_redis(self) -> bool:
         return self.settings.redis_layout == "platform" and not self.read_only
 
-    def _platform_transaction(self, operation: dict[str, Any]) -> Any:
+    def _platform_transaction(self, operation: dict[str, Any]) -> AbstractContextManager[Any]:
         """The platform's transaction log (``transaction:{id}``) around a multi-store write, platform layout only."""
         import contextlib
 
@@ -663,14 +669,14 @@ class Lab:
 
         return queries.model_usage(self.engine, days, now=now, by_day=by_day)
 
-    def compare_agents(self, task_type: str, days: int = 30, *, now: Any = None) -> Any:
+    def compare_agents(self, task_type: str, days: int = 30, *, now: Any = None) -> AgentComparison:
         """The agents that ran ``task_type``: ``.agents`` (rates with intervals) and ``.pairs`` (tests, q-values)."""
         from omnilab.analysis import statistics
 
         return statistics.compare_agents(self.engine, task_type, days, now=now)
 
     @property
-    def plot(self) -> Any:
+    def plot(self) -> LabPlots:
         """Charts of this lab: ``lab.plot.success_by_agent(days=30)`` etc., each a matplotlib Figure."""
         from omnilab.analysis.plots import LabPlots
 
@@ -692,7 +698,7 @@ class Lab:
         k: int = 10,
         split: str | None = None,
         where: Mapping[str, Any] | None = None,
-    ) -> Any:
+    ) -> TuningResult:
         """Precision/recall/F1 at every score threshold for labelled queries, and the F1-optimal threshold.
 
         ``labels``: DataFrame (query, relevant memory ids[, split]) or {query: ids}, e.g. from
@@ -715,7 +721,7 @@ class Lab:
 
         return saved_thresholds(self.memory.own)
 
-    def search_ui(self, **options: Any) -> Any:
+    def search_ui(self, **options: Any) -> SearchUI:
         """The interactive search widget (``omnilab.analysis.widgets.SearchUI``) for this lab."""
         from omnilab.analysis.widgets import SearchUI
 

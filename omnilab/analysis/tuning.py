@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ import pandas as pd
 from omnilab._checks import is_integral
 from omnilab.errors import InvalidInput
 from omnilab.vectors import thresholds
+
+if TYPE_CHECKING:
+    from omnilab.analysis.plots import NotebookFigure
 
 __all__ = [
     "DESIGN_THRESHOLD",
@@ -559,7 +562,7 @@ def resolve_threshold(lab: Any, threshold: Any, memory_type: Any) -> float | Non
 
 
 # ------------------------------------------------------------------------------------------- plots
-def plot_curves(results: TuningResult | Sequence[TuningResult], *, design: float = DESIGN_THRESHOLD) -> Any:
+def plot_curves(results: TuningResult | Sequence[TuningResult], *, design: float = DESIGN_THRESHOLD) -> NotebookFigure:
     """Precision-recall and F1-vs-threshold side by side, one line per result; a matplotlib Figure (shown as
     a PNG in Jupyter without ``%matplotlib inline``)."""
     from omnilab.analysis.plots import NotebookFigure

@@ -26,6 +26,7 @@ ENV_VARS = {
     "index": "OMNILAB_INDEX",
     "read_only": "OMNILAB_READ_ONLY",
     "redis_layout": "OMNILAB_REDIS_LAYOUT",
+    "vector_backend": "OMNILAB_VECTOR_BACKEND",
 }
 
 #: how Redis keys are named: omnilab's own prefixed keys, or exactly the platform's (redis-layout.md)
@@ -35,6 +36,8 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]+:$")
 _INDEX_KINDS = ("flat", "hnsw")
+#: where memory vectors are searched: FAISS files in each lab directory, or PostgreSQL's pgvector column
+VECTOR_BACKENDS = ("faiss", "pgvector")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Settings:
       what omnilab owns for it (embedding cache, vector keys, keyword index) lives in the lab directory.
     * ``redis_layout`` — ``"omnilab"`` (prefixed keys) or ``"platform"`` (the platform's own keys and
       channels, no prefix).
+    * ``vector_backend`` — ``"faiss"`` (an index in each lab directory, following SQL) or ``"pgvector"``
+      (embeddings in the PostgreSQL database, searched there: needs a PostgreSQL ``database_url`` whose
+      server has the pgvector extension).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
@@ -63,6 +69,7 @@ class Settings:
     index: str = "flat"
     read_only: bool = False
     redis_layout: str = "omnilab"
+    vector_backend: str = "faiss"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -86,6 +93,13 @@ class Settings:
         if isinstance(self.embedder, str):  # an object (Embedder, LangChain, LlamaIndex) is checked by the Lab
             self._check("embedder", self.embedder.strip() != "", "must not be empty")
         self._check("index", self.index in _INDEX_KINDS, f"must be one of {_INDEX_KINDS}")
+        self._check("vector_backend", self.vector_backend in VECTOR_BACKENDS, f"must be one of {VECTOR_BACKENDS}")
+        if self.vector_backend == "pgvector":
+            self._check(
+                "vector_backend",
+                (self.database_url or "").startswith("postgresql") and not self.read_only,
+                "'pgvector' needs a PostgreSQL database_url (and a lab that is not read_only)",
+            )
 
     def __repr__(self) -> str:
         # Settings get printed in notebooks and logs: never show a password from a URL.

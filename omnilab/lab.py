@@ -53,6 +53,7 @@ def open(  # noqa: A001 - mirrors io.open
     index: str | None = None,
     read_only: bool | None = None,
     redis_layout: str | None = None,
+    vector_backend: str | None = None,
     reindex: bool = False,
     progress: bool = False,
     log_access: bool = False,
@@ -65,8 +66,8 @@ def open(  # noqa: A001 - mirrors io.open
     manager to close it.
 
     * ``database_url``, ``redis_url``, ``redis_prefix``, ``embedder``, ``index``, ``read_only``,
-      ``redis_layout`` — the :class:`~omnilab.config.Settings` fields; ``None`` takes the ``OMNILAB_*``
-      environment variable or the default. ``embedder`` may also be an ``Embedder`` or an embedding object
+      ``redis_layout``, ``vector_backend`` — the :class:`~omnilab.config.Settings` fields; ``None`` takes the
+      ``OMNILAB_*`` environment variable or the default. ``embedder`` may also be an ``Embedder`` or an embedding object
       of LangChain / LlamaIndex.
     * ``reindex`` — re-embed every memory with ``embedder`` when it differs from the one the lab recorded.
     * ``progress`` — progress bars while the vector index catches up with SQL on open.
@@ -85,6 +86,7 @@ def open(  # noqa: A001 - mirrors io.open
         index=index,
         read_only=read_only,
         redis_layout=redis_layout,
+        vector_backend=vector_backend,
     )
     return Lab(settings, reindex=reindex, progress=progress, log_access=log_access)
 
@@ -347,6 +349,7 @@ class Lab:
             read_only=self.read_only,
             embedder=self.settings.embedder,
             index=self.settings.index,
+            vector_backend=self.settings.vector_backend,
             reindex=reindex,
             progress=progress,
             log_access=log_access,
@@ -842,7 +845,7 @@ class Lab:
                 }
             )
         rows += [
-            {"store": "vectors", "backend": "faiss", "location": str(self.path / "vectors")},
+            self._vector_store(),
             {
                 "store": "sessions",
                 "backend": "redis" + (" (platform layout)" if self.settings.redis_layout == "platform" else ""),
@@ -850,6 +853,12 @@ class Lab:
             },
         ]
         return pd.DataFrame(rows)
+
+    def _vector_store(self) -> dict[str, str]:
+        if self.settings.vector_backend == "pgvector":  # the database itself, shared by every lab on it
+            where = f"{describe_url(self.database_url)} (memory_vectors.embedding)"
+            return {"store": "vectors", "backend": f"pgvector ({self.settings.index})", "location": where}
+        return {"store": "vectors", "backend": "faiss", "location": str(self.path / "vectors")}
 
     def _repr_html_(self) -> str:
         stores = "".join(

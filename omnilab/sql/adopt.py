@@ -155,8 +155,8 @@ def adopt(url: str, *, yes: bool = False, backup: bool = True, now: dt.datetime 
     """Make the platform database at ``url`` an omnilab database in place, only adding to it.
 
     Adds omnilab's extra columns (``omnilab.sql.schema.OMNILAB_COLUMNS``), its tables (embedding cache,
-    lab_meta, memory_vectors, search_thresholds), the model indexes the database lacks and the keyword
-    search objects, then stamps the newest revision. SQLite: copied first to ``NAME.bak-YYYYmmddTHHMMSS``
+    lab_meta, memory_vectors, memory_changes, search_thresholds), the model indexes the database lacks and
+    the keyword search objects, then stamps the newest revision. SQLite: copied first to ``NAME.bak-YYYYmmddTHHMMSS``
     (unless ``backup=False``; ``now`` fixes the timestamp). PostgreSQL: refused unless ``yes=True``.
     Everything runs in one transaction. Refuses (:class:`ConfigError`) a database that omnilab manages
     already or that is not a platform database.

@@ -14,6 +14,7 @@ from omnilab.errors import ConfigError, OmnilabError
 from omnilab.sql.own_tables import METADATA as OWN_METADATA
 from omnilab.sql.own_tables import include_name, include_object, keyword_ddl
 from omnilab.sql.schema import Base
+from omnilab.sql.vector_column import add_vector_column
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -39,7 +40,7 @@ PLATFORM_MARKERS = ("agents", "tasks", "memory_entries")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 #: the newest revision in migrations/versions (a test checks it against alembic's own view)
-HEAD = "0006"
+HEAD = "0008"
 
 
 def alembic_config(
@@ -113,6 +114,7 @@ def create_fresh(engine: sa.Engine) -> None:
             OWN_METADATA.create_all(conn)
             for stmt in keyword_ddl(conn.dialect.name):
                 conn.exec_driver_sql(stmt)
+            add_vector_column(conn)  # revision 0008: pgvector's column where the server has the extension
             MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(alembic_config()), "head")
     except sa.exc.SQLAlchemyError as exc:
         raise OmnilabError(f"creating the lab database failed: {exc}") from exc
@@ -177,6 +179,7 @@ def check(engine: sa.Engine) -> list[Any]:
         )
         with warnings.catch_warnings():  # filter indexes are expressions, which SQLite reflection skips
             warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
+            warnings.filterwarnings("ignore", message="Did not recognize type 'vector'")  # pgvector's column
             # alembic compares a sequence of MetaData (as for target_metadata); its stub names only one
             return list(compare_metadata(ctx, [Base.metadata, OWN_METADATA]))  # type: ignore[arg-type]
 

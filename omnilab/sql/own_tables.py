@@ -1,5 +1,5 @@
-"""omnilab's own tables — the embedding cache, the vector keys, the lab's settings, the tuned search
-thresholds — and the keyword-search objects the models cannot express.
+"""omnilab's own tables — the embedding cache, the vector keys, the memory change log, the lab's settings,
+the tuned search thresholds — and the keyword-search objects the models cannot express.
 
 They live on their own ``METADATA``, apart from the platform's fifteen tables (``omnilab.sql.schema``), so
 ``TABLES`` (what ``lab.insert``/``lab.counts`` work on) stays the platform's; Alembic compares both metadata
@@ -12,12 +12,14 @@ import sqlalchemy as sa
 
 from omnilab.sql.schema import NAMING
 from omnilab.sql.types import BigIntPK, JSONType, UTCDateTime, utcnow
+from omnilab.sql.vector_column import EMBEDDING_COLUMN, HNSW_PREFIX
 
 __all__ = [
     "METADATA",
     "embedding_cache",
     "lab_meta",
     "memory_vectors",
+    "memory_changes",
     "search_thresholds",
     "FTS_NAMES",
     "FILTER_INDEX_PREFIX",
@@ -67,6 +69,20 @@ memory_vectors = sa.Table(
     sqlite_autoincrement=True,  # ids are never reused: a FAISS id always means one memory
 )
 
+#: the memory change log: one row per memory a write added, updated or deleted ("resync": rows were written
+#: by other code, compare everything), ``seq`` = the write generation of the writing transaction (so many
+#: rows share one seq). Labs with other directories on the same database apply the rows past the seq their
+#: index has; old rows are compacted (lab_meta "memory_changes_compacted_through").
+memory_changes = sa.Table(
+    "memory_changes",
+    METADATA,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, index=True),
+    sa.Column("vector_id", sa.BigInteger, nullable=True),
+    sa.Column("op", sa.String(8), nullable=False),
+    sa.Column("changed_at", UTCDateTime(), nullable=False, default=utcnow),
+)
+
 #: (memory_type, embedder name) -> the cosine threshold chosen by ``lab.tune_threshold`` and how it scored
 search_thresholds = sa.Table(
     "search_thresholds",
@@ -104,17 +120,24 @@ FILTER_INDEX_PREFIX = "ix_memory_entries_meta_"
 
 
 def _ours(name: str | None) -> bool:
-    return name in FTS_NAMES or (name or "").startswith(FILTER_INDEX_PREFIX)
+    return name in FTS_NAMES or (name or "").startswith((FILTER_INDEX_PREFIX, HNSW_PREFIX))
+
+
+def _vector_column(name: str | None, type_: str, table: str | None) -> bool:
+    """pgvector's ``memory_vectors.embedding``, present only where the server has the extension."""
+    return type_ == "column" and name == EMBEDDING_COLUMN and table == "memory_vectors"
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """Alembic hook: leave keyword-search objects and filter indexes out of autogenerate comparisons."""
-    return not _ours(name)
+    table = getattr(getattr(obj, "table", None), "name", None)
+    return not _ours(name) and not _vector_column(name, type_, table)
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic hook: do not even reflect the FTS5 shadow tables or the filter indexes."""
-    return not _ours(name)
+    table = parent_names.get("table_name") if isinstance(parent_names, dict) else None
+    return not _ours(name) and not _vector_column(name, type_, table)
 
 
 # camelCase and snake_case identifiers split into words, the whole text kept too

@@ -158,6 +158,7 @@ class VectorIndex:
         self.where: dict[int, str] = {}  # memory id -> memory type
         self.generation = 0  # saves so far (from the manifest)
         self.sql_generation = 0  # the SQL write generation this index reflects
+        self.applied_seq = 0  # the memory change log is applied through this seq (omnilab.vectors.changes)
         self.dirty: set[str] = set()
         self._files: dict[str, _TypeFiles] = {}
         self._stat: tuple | None = None
@@ -408,6 +409,7 @@ class VectorIndex:
         self.where = {i: t for t, ti in types.items() for i in ti.keys}
         self.generation = int(m["generation"])
         self.sql_generation = int(m.get("sql_generation", 0))
+        self.applied_seq = int(m.get("applied_seq", 0))  # 0 (older manifests): below any compaction horizon
         self.dirty.clear()
 
     def _path(self, name: str) -> Path:
@@ -462,6 +464,7 @@ class VectorIndex:
             "index": self.kind,
             "generation": gen,
             "sql_generation": int(sql_generation),
+            "applied_seq": self.applied_seq,
             "counts": {t: self.types[t].count for t in sorted(files)},
             "types": files,
         }

@@ -38,7 +38,7 @@ from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.embedders import Embedder, collapse
 from omnilab.vectors.index import MANIFEST, VectorIndex, key_code
-from omnilab.vectors.meta import LabMeta
+from omnilab.vectors.meta import LabMeta, log_changes
 
 __all__ = ["KeyRows", "content_hash", "stored_content_hash", "insert_keys", "chunks", "MV"]
 
@@ -143,6 +143,7 @@ class KeyRows:
         self._keymap: dict[str, tuple[int, str]] | None = None
         self._watch: Any = None  # dedicated SQLite connection for PRAGMA data_version
         self._token: Any = None  # the platform's commit token at the last look
+        self.synced_seq = 0  # the generation the last sync_keys bumped to
 
     def use(self, embedder: Embedder, cache: EmbeddingCache, index: VectorIndex) -> None:
         """Work with another embedder, embedding cache and index (during a re-index)."""
@@ -270,7 +271,10 @@ class KeyRows:
         with self.own.begin() as conn:
             self.meta.set("memory_fingerprint", fp, conn=conn)
             if any(out.values()) or self.follow:
-                self.meta.bump(conn)  # memory rows changed behind omnilab's back: cached searches are stale
+                # memory rows changed behind omnilab's back: cached searches are stale
+                self.synced_seq = self.meta.bump(conn)
+                if any(out.values()):  # labs in other directories compare everything
+                    log_changes(conn, self.synced_seq, "resync")
         if any(out.values()):
             self._keymap = None
         return out
@@ -380,7 +384,10 @@ class KeyRows:
     ) -> dict[str, int]:
         """``fp``: the fingerprint just taken; ``repair``: also look for missing keyword rows (a full scan)."""
         started = time.perf_counter()
+        gen = self.meta.generation()  # everything committed up to here is reflected when this returns
         synced = self.sync_keys(fp)
+        if self.synced_seq == gen + 1:  # the sync's own bump: reflected too
+            gen = self.synced_seq
         with self.own.connect() as conn:
             rows = conn.execute(sa.select(MV.c.id, MV.c.memory_type, MV.c.embedding_key)).all()
         indexed = self.index.keys()
@@ -399,6 +406,7 @@ class KeyRows:
                 want[vid] = (mtype, key)
         removed = self.index.remove(stale)
         added = self.add_from_cache(want, progress=progress)
+        self.index.applied_seq = max(self.index.applied_seq, gen)
         missing_fts: list[tuple[int, str]] = []
         if repair and self.own.dialect.name == "sqlite":
             with self.own.begin() as conn:

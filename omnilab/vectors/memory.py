@@ -34,11 +34,13 @@ from omnilab.sql.types import utcnow
 from omnilab.sql.validate import check_foreign_keys, validate_rows
 from omnilab.vectors import hybrid, relations
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
+from omnilab.vectors.changes import KEEP_SECONDS, ChangeLog
 from omnilab.vectors.embedders import Embedder, create_embedder, default_spec
 from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.ingest import Batch, BatchVectors, dedupe_batch, embed_batch, numbered, validate_batch
 from omnilab.vectors.keys import MV, KeyRows, chunks, insert_keys, stored_content_hash
-from omnilab.vectors.meta import LabMeta
+from omnilab.vectors.meta import ChangeOp, LabMeta, log_changes
+from omnilab.vectors.pgvector import PgVectorIndex
 from omnilab.vectors.search import RESULT_COLUMNS, Fused, MemorySearch, ResultCacheProvider, expired_clause
 from omnilab.vectors.sources import iter_batches
 
@@ -73,6 +75,7 @@ class MemoryStore:
         read_only: bool = False,
         embedder: str | Embedder | None = None,
         index: str = "flat",
+        vector_backend: str = "faiss",
         reindex: bool = False,
         progress: bool = False,
         log_access: bool = False,
@@ -115,6 +118,7 @@ class MemoryStore:
             wanted if wanted is not None and wanted.name == recorded["name"] else create_embedder(recorded["spec"])
         )
         self.index_kind = index
+        self.vector_backend = vector_backend
         self._open_index()
         self.keys = KeyRows(
             engine=engine,
@@ -129,6 +133,7 @@ class MemoryStore:
             saved=self._mark_saved,
             maybe_save=self._maybe_save,
         )
+        self.changes = ChangeLog(own=self.own, meta=self.meta, keys=self.keys, lock=self._lock)
         self.searcher = MemorySearch(
             engine=engine,
             own=self.own,
@@ -137,7 +142,7 @@ class MemoryStore:
             cache=self.cache,
             index=self.index,
             lock=self._lock,
-            catch_up=self.keys.check_platform,
+            catch_up=self._catch_up,
             refresh=self.refresh,
             key_map=self.keys.key_map,
             generation=self.sql_generation,
@@ -154,9 +159,7 @@ class MemoryStore:
 
     def _open_index(self) -> None:
         self.cache = EmbeddingCache(self.own, self.embedder.name, self.embedder.dim)
-        self.index = VectorIndex(
-            self.directory, dim=self.embedder.dim, embedder=self.embedder.name, kind=self.index_kind
-        )
+        self.index = self._new_index(self.embedder)
         with self.index.lock:
             try:
                 if self.index.load():
@@ -167,6 +170,16 @@ class MemoryStore:
                     self.index.disk_generation() if self._manifest_readable() else self.index.file_generation()
                 )
                 self.index.clear()
+
+    def _new_index(self, embedder: Embedder) -> VectorIndex:
+        """FAISS files in the lab directory, or (``vector_backend="pgvector"``) the database's own column."""
+        if self.vector_backend == "pgvector":
+            if self.split or self.read_only:
+                raise ConfigError("vector_backend='pgvector' needs the lab's own PostgreSQL database (not read_only)")
+            return PgVectorIndex(
+                self.own, self.directory, dim=embedder.dim, embedder=embedder.name, kind=self.index_kind
+            )
+        return VectorIndex(self.directory, dim=embedder.dim, embedder=embedder.name, kind=self.index_kind)
 
     def _manifest_readable(self) -> bool:
         try:
@@ -198,15 +211,27 @@ class MemoryStore:
         self._writable("writing memory rows")
         if self.split:
             with self.own.begin() as oconn:
-                self.meta.bump(oconn)
+                log_changes(oconn, self.meta.bump(oconn), "resync")
         else:
-            self.meta.bump(conn)
+            log_changes(conn, self.meta.bump(conn), "resync")
         self.keys.stale = True
 
     def sql_generation(self) -> int:
         """The memory write generation: changes with every memory write, the platform's included."""
         self.keys.check_platform()
-        return self.meta.generation()
+        return self.changes.catch_up()
+
+    def _catch_up(self) -> None:
+        """Before a read: follow the platform (attached labs) and apply memory writes made by other labs."""
+        self.keys.check_platform()
+        self.changes.catch_up()
+
+    def compact_changes(self, keep_seconds: float = KEEP_SECONDS) -> int:
+        """Delete memory change-log rows older than ``keep_seconds`` (default a week); returns how many.
+
+        Labs whose index is behind the deleted rows reconcile with SQL in full on their next search.
+        """
+        return self.changes.compact(keep_seconds)
 
     @property
     def generation(self) -> int:
@@ -247,6 +272,10 @@ class MemoryStore:
             self.searcher.flush_access()
             if self.index.dirty:
                 self.save()
+            try:
+                self.changes.maybe_compact()
+            except sa.exc.SQLAlchemyError as exc:  # housekeeping only: the next close tries again
+                log.warning("could not compact the memory change log: %s", exc)
             self.keys.close()
 
     # ----------------------------------------------------------------------------------- writing
@@ -359,6 +388,7 @@ class MemoryStore:
         except sa.exc.SQLAlchemyError as exc:
             raise OmnilabError(f"writing memories failed, batch not written: {exc}") from exc
         self._index_batch(fresh, vectors, vids, leftover)
+        self.changes.applied(self.meta.bumped)
         summary["added"] += len(pending)
         summary["memory_ids"].extend(pending)
 
@@ -420,16 +450,22 @@ class MemoryStore:
                     ],
                 )
                 vids = [id_of[r["id"]] for r in rows]
+                if isinstance(self.index, PgVectorIndex):  # the embeddings commit with their memories
+                    self.index.write(oconn, vids, [vectors.vectors[k] for k in vectors.keys])
                 hybrid.fts_write(oconn, [(v, r["content"]) for v, r in zip(vids, rows)], fresh=True)
-                self.meta.bump(oconn)
+                seq = self.meta.bump(oconn)
+                log_changes(oconn, seq, "delete", leftover.values())
+                log_changes(oconn, seq, "add", vids)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(f"memories violate a constraint, batch not written: {exc.orig}") from exc
         return vids
 
     def _index_batch(self, batch: Batch, vectors: BatchVectors, vids: list[int], leftover: Mapping[str, int]) -> None:
         """The written batch's vectors into the index (replacing those of ``leftover`` key rows)."""
-        self.index.remove(leftover.values())
         self.keys.forget_key_map()
+        if isinstance(self.index, PgVectorIndex):  # written with the rows (and leftover rows deleted)
+            return
+        self.index.remove(leftover.values())
         by_type: dict[str, list[int]] = {}
         for j, r in enumerate(batch.rows):
             by_type.setdefault(r["memory_type"], []).append(j)
@@ -494,9 +530,10 @@ class MemoryStore:
                     vids += list(oconn.execute(sa.select(MV.c.id).where(MV.c.memory_id.in_(mine))).scalars())
                     oconn.execute(sa.delete(MV).where(MV.c.memory_id.in_(mine)))  # keyword rows go by trigger
                 if found:
-                    self.meta.bump(oconn)
+                    log_changes(oconn, self.meta.bump(oconn), "delete", vids)
             self.index.remove(vids)
             if found:
+                self.changes.applied(self.meta.bumped)
                 self.keys.forget_key_map()
                 self._maybe_save()
             return found
@@ -550,21 +587,27 @@ class MemoryStore:
                 if vec is not None:
                     self.cache.put_many(oconn, {key: vec})
                 pconn.execute(sa.update(MEM).where(MEM.c.id == memory_id).values(**values))
+                op: ChangeOp = "update"
                 if vid is None:
-                    vid = insert_keys(oconn, [{"memory_id": memory_id, **keyrow}])[memory_id]
+                    vid, op = insert_keys(oconn, [{"memory_id": memory_id, **keyrow}])[memory_id], "add"
                     hybrid.fts_write(oconn, [(vid, clean["content"])], fresh=True)
                 else:
                     oconn.execute(sa.update(MV).where(MV.c.id == vid).values(**keyrow))
                     if "content" in changes:
                         hybrid.fts_write(oconn, [(vid, clean["content"])])
-                self.meta.bump(oconn)
+                if vec is not None and isinstance(self.index, PgVectorIndex):
+                    self.index.write(oconn, [vid], [vec])
+                seq = self.meta.bump(oconn)
+                if vec is not None or "memory_type" in changes:  # the vector or its type changed
+                    log_changes(oconn, seq, op, [vid])
             self.keys.forget_key_map()
-            if vec is not None or "memory_type" in changes:
+            if (vec is not None or "memory_type" in changes) and not isinstance(self.index, PgVectorIndex):
                 if vec is None:
                     _, mat = self.index.vectors([vid])
                     vec = mat[0] if len(mat) else self.cache.get_many([key])[key]
                 self.index.add(clean["memory_type"], np.asarray([vid], dtype=np.int64), vec[None, :], [key])
                 self._maybe_save()
+            self.changes.applied(seq)
 
     def reindex(self, embedder: str | Embedder | None = None, *, progress: bool = True) -> dict[str, int]:
         """Re-embed every memory with ``embedder`` (default: the current one), record it, rebuild the index.
@@ -575,6 +618,7 @@ class MemoryStore:
 
         new = create_embedder(embedder) if embedder is not None else self.embedder
         with self._lock:
+            start = self.meta.generation()  # the rebuilt index reflects every write up to here
             with self.index.lock:
                 self.keys.sync_keys()
             cache = EmbeddingCache(self.own, new.name, new.dim)
@@ -599,8 +643,9 @@ class MemoryStore:
             with self.index.lock:
                 old_gen = self.index.disk_generation() if self._manifest_readable() else 0
                 self.cache = cache
-                self.index = VectorIndex(self.directory, dim=new.dim, embedder=new.name, kind=self.index_kind)
+                self.index = self._new_index(new)
                 self.index.generation = old_gen
+                self.index.applied_seq = start
                 self.keys.use(new, cache, self.index)
                 self.keys.add_from_cache(plan, progress=False)
                 self.index.save(self.meta.generation(), force=True)

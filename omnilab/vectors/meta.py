@@ -1,20 +1,24 @@
 """A lab's own facts in ``lab_meta``: the embedder it records, the memory-table fingerprint, the write generation.
 
 The write generation (``memory_generation``) is a counter bumped in the same transaction as every memory
-write, omnilab's and (once noticed) the platform's; cached search results are keyed by it.
+write, omnilab's and (once noticed) the platform's; cached search results are keyed by it, and the memory
+change log (``memory_changes``, see ``omnilab.vectors.changes``) is written with it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from omnilab.sql.engine import insert_on_conflict
-from omnilab.sql.own_tables import lab_meta
+from omnilab.sql.own_tables import lab_meta, memory_changes
 from omnilab.sql.types import utcnow
 
-__all__ = ["LabMeta"]
+__all__ = ["LabMeta", "log_changes", "ChangeOp"]
+
+ChangeOp = Literal["add", "update", "delete", "resync"]
 
 _GENERATION = "memory_generation"
 
@@ -65,3 +69,12 @@ class LabMeta:
         with self.engine.connect() as conn:
             gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == _GENERATION)).scalar_one_or_none()
         return int(gen or 0)
+
+
+def log_changes(conn: sa.Connection, seq: int, op: ChangeOp, vector_ids: Iterable[int | None] = (None,)) -> None:
+    """Log ``op`` for each vector id at ``seq`` in ``conn``'s transaction (the one that bumped ``seq``);
+    ``"resync"`` logs one row without a vector id."""
+    now = utcnow()
+    rows = [{"seq": seq, "vector_id": v, "op": op, "changed_at": now} for v in vector_ids]
+    if rows:
+        conn.execute(sa.insert(memory_changes), rows)

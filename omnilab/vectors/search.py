@@ -38,6 +38,7 @@ from omnilab.vectors.embedders import Embedder, text_key
 from omnilab.vectors.filters import check_where, compile_where
 from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.keys import chunks
+from omnilab.vectors.pgvector import PgVectorIndex
 from omnilab.vectors.sources import check_vector
 from omnilab.vectors.thresholds import resolve_threshold
 
@@ -348,7 +349,8 @@ class MemorySearch:
         q = self.query_vector(query)
         types = _types(memory_type)
         clause = self._compiled(where)
-        cand = self._candidates(clause, types)
+        # pgvector filters inside its own ranking query; FAISS needs the matching ids up front
+        cand = None if isinstance(self.index, PgVectorIndex) else self._candidates(clause, types)
         self._refresh()
         return q, types, clause, cand
 
@@ -389,8 +391,8 @@ class MemorySearch:
         k = check_k(k)
         _check_threshold(threshold)
         include_expired = _flag(include_expired)
-        q, types, _, cand = self._scope(query, memory_type, where)
-        hits, rows = self._live_hits(q, k, types, cand, include_expired=include_expired, full=full)
+        q, types, clause, cand = self._scope(query, memory_type, where)
+        hits, rows = self._live_hits(q, k, types, cand, clause, include_expired=include_expired, full=full)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         return hits, rows
@@ -401,18 +403,22 @@ class MemorySearch:
         k: int,
         types: list[str] | None,
         cand: dict[str, np.ndarray] | None,
+        clause: sa.ColumnElement[bool] | None,
         *,
         include_expired: bool,
         full: bool,
     ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
         """The k best hits whose memories exist and (unless ``include_expired``) have not expired.
 
-        The index may hold vectors whose rows are gone (another process deleted them and has not saved its
-        index yet, or died first) or expired: such hits are skipped and the search is refilled from the
-        index, fetching more (doubling) until k live hits are found or the index is exhausted. The result
-        is therefore exactly the top k of the live memories, as if they had been filtered first.
+        On pgvector the database ranks them in one statement (:meth:`_sql_hits`). With FAISS, the index may
+        hold vectors whose rows are gone (another process deleted them and has not saved its index yet, or
+        died first) or expired: such hits are skipped and the search is refilled from the index, fetching more
+        (doubling) until k live hits are found or the index is exhausted. The result is therefore exactly the
+        top k of the live memories, as if they had been filtered first.
         """
         now = utcnow()
+        if isinstance(self.index, PgVectorIndex):
+            return self._sql_hits(self.index, q, k, types, clause, include_expired=include_expired, now=now)
         rows: dict[int, tuple[Any, ...]] = {}
         checked: set[int] = set()
         fetch = k
@@ -429,6 +435,32 @@ class MemorySearch:
         if len(checked) > len(rows):
             log.debug("search skipped %d vectors of deleted or expired memories", len(checked) - len(rows))
         return live[:k], rows
+
+    def _sql_hits(
+        self,
+        index: PgVectorIndex,
+        q: np.ndarray,
+        k: int,
+        types: list[str] | None,
+        clause: sa.ColumnElement[bool] | None,
+        *,
+        include_expired: bool,
+        now: dt.datetime,
+    ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
+        """pgvector: the k nearest live memories matching ``clause``, with the rows :meth:`_rows_for` would read."""
+        expires = _expires_epoch(self.dialect) if "expires_at" in self.columns else sa.null()
+        stmt = sa.select(MV.c.id, MEM.c.id, *(MEM.c[c] for c in _ROW_COLUMNS), expires).join(
+            MEM, MV.c.memory_id == MEM.c.id
+        )
+        if clause is not None:
+            stmt = stmt.where(clause)
+        live = None if include_expired else _unexpired(self.dialect, self.columns, now)
+        if live is not None:
+            stmt = stmt.where(live)
+        found = index.search_rows(stmt, q, k, types=types, filtered=clause is not None or live is not None)
+        # columns: vector id, memory id, *_ROW_COLUMNS (memory_type first), expires, score
+        hits = [Hit(int(r[0]), float(r[-1]), r[2]) for r in found]
+        return hits, {int(r[0]): tuple(r[1:-1]) for r in found}
 
     def search(
         self,
@@ -618,7 +650,7 @@ class MemorySearch:
         pool = check_k(pool)
         include_expired = _flag(include_expired)
         q, types, clause, cand = self._scope(query, memory_type, where)
-        hits, _ = self._live_hits(q, pool, types, cand, include_expired=include_expired, full=False)
+        hits, _ = self._live_hits(q, pool, types, cand, clause, include_expired=include_expired, full=False)
         vec = {h.id: h.score for h in hits}
         allowed = None
         if self.split and clause is not None:  # the filter runs in the platform's database

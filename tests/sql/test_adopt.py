@@ -22,7 +22,7 @@ from omnilab.sql.engine import create_engine
 from omnilab.sql.schema import OMNILAB_COLUMNS, TABLES
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
-OWN_TABLES = {"embedding_cache", "lab_meta", "memory_vectors", "search_thresholds"}
+OWN_TABLES = {"embedding_cache", "lab_meta", "memory_changes", "memory_vectors", "search_thresholds"}
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -330,7 +330,7 @@ def test_cli_adopt(platform, capsys):
         backups = list(platform.path.parent.glob("omnidev.db.bak-*"))
         assert len(backups) == 1 and f"backup: {backups[0]}" in out
     n_columns = sum(map(len, OMNILAB_COLUMNS.values()))
-    assert f"{n_columns} columns, 4 tables" in out and f"revision {migrate.head()}" in out
+    assert f"{n_columns} columns, 5 tables" in out and f"revision {migrate.head()}" in out
     assert main(["db", "adopt", platform.url, "--yes", "--no-backup"]) == 2
     err = capsys.readouterr().err
     assert "omnilab database already" in err and err.count("\n") == 1

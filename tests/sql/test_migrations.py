@@ -62,8 +62,8 @@ def _tables(engine) -> set[str]:
 
 def test_upgrade_creates_every_table_and_matches_the_models(engine):
     migrate.upgrade(engine)
-    assert migrate.current(engine) == migrate.head() == "0006"
-    assert set(TABLES) | {"memory_vectors", "search_thresholds"} <= _tables(engine)
+    assert migrate.current(engine) == migrate.head() == migrate.HEAD
+    assert set(TABLES) | {"memory_vectors", "memory_changes", "search_thresholds"} <= _tables(engine)
     assert migrate.check(engine) == []
     insp = sa.inspect(engine)
     present = {ix["name"] for t in TABLES for ix in insp.get_indexes(t)}
@@ -781,7 +781,7 @@ def test_0005_moves_a_populated_0004_lab_without_losing_anything(engine):
     # 0006 adds tasks.queue_name and tasks.lab_id (empty) and keeps every task and every reference to one
     before = {t: _read(engine, t) for t in ("tasks", "task_dependencies", "agent_performance", "error_logs")}
     _walk(engine, "head")
-    assert migrate.current(engine) == "0006" and migrate.check(engine) == []
+    assert migrate.current(engine) == migrate.HEAD and migrate.check(engine) == []
     tasks = _read(engine, "tasks")
     assert [{k: v for k, v in r.items() if k not in ("queue_name", "lab_id")} for r in tasks] == before["tasks"]
     assert all(r["queue_name"] is None and r["lab_id"] is None for r in tasks) and len(tasks) == 2

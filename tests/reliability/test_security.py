@@ -109,6 +109,73 @@ SQL_SINKS = {"text", "literal_column", "exec_driver_sql", "execute", "executeman
 #: Everything else that reaches a SQL sink must be a constant string or a SQLAlchemy construct.
 ALLOWED_INTERPOLATIONS: dict[tuple[str, str, str], str] = {
     (
+        "omnilab/sql/vector_column.py",
+        "add_vector_column",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/sql/vector_column.py",
+        "drop_vector_column",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/vectors/pgvector.py",
+        "__len__",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/vectors/pgvector.py",
+        "counts",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/vectors/pgvector.py",
+        "remove",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/vectors/pgvector.py",
+        "write",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_ensure_hnsw",
+        "EMBEDDING_COLUMN",
+    ): "EMBEDDING_COLUMN, the module constant naming the pgvector column",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_approximate",
+        "int(self.ef_search)",
+    ): "an int (SET LOCAL takes no bound parameter)",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_approximate",
+        "t",
+    ): "a MemoryType value from omnilab.enums, as a literal so the partial index's predicate matches",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_drop_other_dims",
+        "name",
+    ): "an index name read from pg_indexes with omnilab's HNSW prefix, double-quoted",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_ensure_hnsw",
+        "_EF_CONSTRUCTION",
+    ): "an int module constant (index options take no bound parameter)",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_ensure_hnsw",
+        "self._index_name(t)",
+    ): "omnilab's HNSW prefix + the int dimension + a MemoryType value, double-quoted",
+    ("omnilab/vectors/pgvector.py", "_ensure_hnsw", "self.dim"): "the embedder's int dimension",
+    ("omnilab/vectors/pgvector.py", "_ensure_hnsw", "self.hnsw_m"): "an int (index options take no bound parameter)",
+    (
+        "omnilab/vectors/pgvector.py",
+        "_ensure_hnsw",
+        "t",
+    ): "a MemoryType value from omnilab.enums (the partial index's predicate)",
+    (
         "omnilab/sql/bulk.py",
         "bulk_insert",
         "table_name",

@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -60,11 +61,21 @@ class ChangeLog:
     (full reconcile, adding vectors from the embedding cache); ``lock``: the store's lock.
     """
 
-    def __init__(self, *, own: sa.Engine, meta: LabMeta, keys: KeyRows, lock: threading.RLock) -> None:
+    def __init__(
+        self,
+        *,
+        own: sa.Engine,
+        meta: LabMeta,
+        keys: KeyRows,
+        lock: threading.RLock,
+        listener: Callable[[int, Sequence[Any], int, int], None] | None = None,
+    ) -> None:
         self.own = own
         self.meta = meta
         self.keys = keys
         self._lock = lock
+        #: told (applied seq, change rows read after it, horizon, generation) whenever rows are read
+        self.listener = listener
         self.last = CatchUp()
 
     def applied(self, seq: int) -> None:
@@ -88,6 +99,8 @@ class ChangeLog:
                     sa.select(MC.c.seq, MC.c.vector_id, MC.c.op).where(MC.c.seq > applied).order_by(MC.c.seq, MC.c.id)
                 ).all()
                 horizon = _counter(conn, HORIZON)
+            if self.listener is not None:
+                self.listener(applied, rows, horizon, gen)
             if applied < horizon or any(op == "resync" for _, _, op in rows):
                 self.last = CatchUp(changes=len(rows), full=True)
                 self.keys.reconcile(progress=False)  # records the generation it read as applied

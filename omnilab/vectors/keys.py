@@ -34,6 +34,7 @@ from omnilab.errors import InvalidInput
 from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
+from omnilab.sql.watch import CommitWatch
 from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.embedders import Embedder, collapse
@@ -141,7 +142,7 @@ class KeyRows:
         #: the next read reconciles first
         self.stale = False
         self._keymap: dict[str, tuple[int, str]] | None = None
-        self._watch: Any = None  # dedicated SQLite connection for PRAGMA data_version
+        self._watch: CommitWatch | None = None  # commits to the platform's database
         self._token: Any = None  # the platform's commit token at the last look
         self.synced_seq = 0  # the generation the last sync_keys bumped to
 
@@ -185,12 +186,9 @@ class KeyRows:
     # ------------------------------------------------------------------------------- freshness
     def _platform_token(self) -> Any:
         """Changes whenever anything was committed to the platform's database (a cheap gate)."""
-        if self.engine.dialect.name == "sqlite":
-            if self._watch is None:
-                self._watch = self.engine.raw_connection()
-            return self._watch.cursor().execute("PRAGMA data_version").fetchone()[0]
-        with self.engine.connect() as conn:
-            return conn.exec_driver_sql("SELECT txid_current_snapshot()::text").scalar_one()
+        if self._watch is None:
+            self._watch = CommitWatch(self.engine)
+        return self._watch.token()
 
     def _fingerprint(self) -> list[Any]:
         """What changes when memory_entries changes: [rows, newest created_at, newest updated_at, total content

@@ -35,6 +35,7 @@ from omnilab.sql.validate import check_foreign_keys, validate_rows
 from omnilab.vectors import hybrid, relations
 from omnilab.vectors.cache import EmbeddingCache, embed_texts
 from omnilab.vectors.changes import KEEP_SECONDS, ChangeLog
+from omnilab.vectors.columns import MemoryColumns
 from omnilab.vectors.embedders import Embedder, create_embedder, default_spec
 from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.ingest import Batch, BatchVectors, dedupe_batch, embed_batch, numbered, validate_batch
@@ -133,7 +134,14 @@ class MemoryStore:
             saved=self._mark_saved,
             maybe_save=self._maybe_save,
         )
-        self.changes = ChangeLog(own=self.own, meta=self.meta, keys=self.keys, lock=self._lock)
+        table = self._memory_table()
+        self.changes = ChangeLog(
+            own=self.own,
+            meta=self.meta,
+            keys=self.keys,
+            lock=self._lock,
+            listener=None if table is None else table.changes_read,
+        )
         self.searcher = MemorySearch(
             engine=engine,
             own=self.own,
@@ -149,6 +157,7 @@ class MemoryStore:
             read_only=self.read_only,
             log_access=log_access,
             result_cache=result_cache,
+            table=table,
         )
         if wanted is not None and wanted.name != recorded["name"]:
             self.reindex(wanted, progress=progress)
@@ -156,6 +165,15 @@ class MemoryStore:
             self.keys.stale = True  # an attached platform is read (and embedded) on the first search, not on open
         else:
             self.reconcile(progress=progress, embed=False)
+
+    def _memory_table(self) -> MemoryColumns | None:
+        """The in-memory filter columns, where the change log covers every write: one database of omnilab's own
+        (not an attached platform, whose writes are not logged), FAISS (pgvector filters in SQL)."""
+        if self.follow or self.split or self.vector_backend != "faiss":
+            return None
+        if not {c.name for c in MEM.columns} <= self.columns:  # a database without omnilab's columns
+            return None
+        return MemoryColumns(self.engine)
 
     def _open_index(self) -> None:
         self.cache = EmbeddingCache(self.own, self.embedder.name, self.embedder.dim)
@@ -221,10 +239,11 @@ class MemoryStore:
         self.keys.check_platform()
         return self.changes.catch_up()
 
-    def _catch_up(self) -> None:
-        """Before a read: follow the platform (attached labs) and apply memory writes made by other labs."""
+    def _catch_up(self) -> int:
+        """Before a read: follow the platform (attached labs) and apply memory writes made by other labs;
+        returns the write generation."""
         self.keys.check_platform()
-        self.changes.catch_up()
+        return self.changes.catch_up()
 
     def compact_changes(self, keep_seconds: float = KEEP_SECONDS) -> int:
         """Delete memory change-log rows older than ``keep_seconds`` (default a week); returns how many.
@@ -277,6 +296,7 @@ class MemoryStore:
             except sa.exc.SQLAlchemyError as exc:  # housekeeping only: the next close tries again
                 log.warning("could not compact the memory change log: %s", exc)
             self.keys.close()
+            self.meta.close()
 
     # ----------------------------------------------------------------------------------- writing
     def remember(
@@ -597,9 +617,9 @@ class MemoryStore:
                         hybrid.fts_write(oconn, [(vid, clean["content"])])
                 if vec is not None and isinstance(self.index, PgVectorIndex):
                     self.index.write(oconn, [vid], [vec])
-                seq = self.meta.bump(oconn)
-                if vec is not None or "memory_type" in changes:  # the vector or its type changed
-                    log_changes(oconn, seq, op, [vid])
+                # every field change is logged: the in-memory filter columns of every lab follow it
+                log_changes(oconn, self.meta.bump(oconn), op, [vid])
+                seq = self.meta.bumped
             self.keys.forget_key_map()
             if (vec is not None or "memory_type" in changes) and not isinstance(self.index, PgVectorIndex):
                 if vec is None:

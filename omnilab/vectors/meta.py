@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.own_tables import lab_meta, memory_changes
 from omnilab.sql.types import utcnow
+from omnilab.sql.watch import CommitWatch
 
 __all__ = ["LabMeta", "log_changes", "ChangeOp"]
 
@@ -29,6 +30,9 @@ class LabMeta:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.bumped = 0  # the generation this process last wrote
+        # SQLite: when nothing was committed since the last read, the generation cannot have moved
+        self._watch = CommitWatch(engine, local_only=True)
+        self._seen: tuple[Any, int] | None = None  # (commit token, generation read after it)
 
     def get(self, key: str, conn: sa.Connection | None = None) -> Any:
         """The value stored under ``key`` (None if absent); in ``conn``'s transaction when given."""
@@ -65,10 +69,24 @@ class LabMeta:
         return self.bumped
 
     def generation(self) -> int:
-        """The memory write generation as stored (0 before the first write)."""
+        """The memory write generation as stored (0 before the first write).
+
+        On a SQLite file, read again only when something was committed since the last read (a few
+        microseconds otherwise): the commit token is taken before the read, so a commit in between shows.
+        """
+        token = self._watch.token()
+        seen = self._seen
+        if token is not None and seen is not None and seen[0] == token:
+            return seen[1]
         with self.engine.connect() as conn:
             gen = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == _GENERATION)).scalar_one_or_none()
-        return int(gen or 0)
+        value = int(gen or 0)
+        self._seen = None if token is None else (token, value)
+        return value
+
+    def close(self) -> None:
+        """Close the connection that watches for commits."""
+        self._watch.close()
 
 
 def log_changes(conn: sa.Connection, seq: int, op: ChangeOp, vector_ids: Iterable[int | None] = (None,)) -> None:

@@ -13,6 +13,7 @@ the first of its memories expires.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -34,10 +35,12 @@ from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache
+from omnilab.vectors.columns import MemoryColumns, now_micros, result_frame
 from omnilab.vectors.embedders import Embedder, text_key
 from omnilab.vectors.filters import check_where, compile_where
 from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.keys import chunks
+from omnilab.vectors.masks import Unsupported, where_mask
 from omnilab.vectors.pgvector import PgVectorIndex
 from omnilab.vectors.sources import check_vector
 from omnilab.vectors.thresholds import resolve_threshold
@@ -182,11 +185,13 @@ class MemorySearch:
     ``engine``: the platform's tables (memory_entries, access log); ``own``: omnilab's (key rows, keyword
     index, thresholds); ``columns``: the memory_entries columns the platform's database has. ``embedder``,
     ``cache`` (embedding cache) and ``index`` are the store's vector side (swapped together by :meth:`use`).
-    Hooks into the store: ``catch_up`` follows writes made by others (reconciles when memory_entries
-    changed), ``refresh`` reloads an index another process saved, ``key_map`` maps memory ids to
-    (vector id, type) on two-database labs, ``generation`` is the memory write generation (result cache
-    keys). ``log_access`` records every result in memory_access (never when ``read_only``);
-    ``result_cache`` provides the cache of :meth:`search` (None: results are never cached).
+    ``table``: the live memories' filter fields and result rows in memory (single-database FAISS labs; None:
+    every filter and row lookup asks SQL). Hooks into the store: ``catch_up`` follows writes made by others
+    (reconciles when memory_entries changed) and returns the write generation, ``refresh`` reloads an index
+    another process saved, ``key_map`` maps memory ids to (vector id, type) on two-database labs,
+    ``generation`` is the memory write generation (result cache keys). ``log_access`` records every result in
+    memory_access (never when ``read_only``); ``result_cache`` provides the cache of :meth:`search` (None:
+    results are never cached).
     """
 
     def __init__(
@@ -199,15 +204,17 @@ class MemorySearch:
         cache: EmbeddingCache,
         index: VectorIndex,
         lock: threading.RLock,
-        catch_up: Callable[[], None],
+        catch_up: Callable[[], int],
         refresh: Callable[[], None],
         key_map: Callable[[], Mapping[str, tuple[int, str]]],
         generation: Callable[[], int],
         read_only: bool = False,
         log_access: bool = False,
         result_cache: ResultCacheProvider | None = None,
+        table: MemoryColumns | None = None,
     ) -> None:
         self.engine = engine
+        self.table = table
         self.own = own
         self.split = own is not engine
         self.dialect = engine.dialect.name
@@ -313,11 +320,19 @@ class MemorySearch:
         return clause
 
     def _candidates(
-        self, clause: sa.ColumnElement[bool] | None, types: list[str] | None
+        self, where: Mapping[str, Any] | None, clause: sa.ColumnElement[bool] | None, types: list[str] | None
     ) -> dict[str, np.ndarray] | None:
-        """memory type -> vector ids of the memories matching the compiled filter (None: no filter)."""
-        if clause is None:
+        """memory type -> vector ids of the memories matching the filter (None: no filter): evaluated over the
+        in-memory table when it can be, else by SQL with the compiled clause."""
+        if clause is None or where is None:
             return None
+        if self.table is not None:
+            try:
+                mask = where_mask(where, self.table)
+            except Unsupported as why:
+                log.debug("filter answered by SQL: %s", why)
+            else:
+                return self.table.candidates(mask & self.table.alive[: self.table.n], types)
         out: dict[str, list[int]] = {}
         if not self.split:
             stmt = (
@@ -345,12 +360,16 @@ class MemorySearch:
     ) -> tuple[np.ndarray, list[str] | None, sa.ColumnElement[bool] | None, dict[str, np.ndarray] | None]:
         """What a search computes once: (query vector, types, compiled filter, candidate ids by type), with the
         index brought up to date (writes by others followed, a newer saved index loaded)."""
-        self._catch_up()
+        generation = self._catch_up()
         q = self.query_vector(query)
         types = _types(memory_type)
         clause = self._compiled(where)
-        # pgvector filters inside its own ranking query; FAISS needs the matching ids up front
-        cand = None if isinstance(self.index, PgVectorIndex) else self._candidates(clause, types)
+        if self.table is not None:
+            with self._lock:
+                self.table.follow(generation)
+                cand = self._candidates(where, clause, types)
+        else:  # pgvector filters inside its own ranking query; FAISS needs the matching ids up front
+            cand = None if isinstance(self.index, PgVectorIndex) else self._candidates(where, clause, types)
         self._refresh()
         return q, types, clause, cand
 
@@ -386,7 +405,7 @@ class MemorySearch:
         where: Mapping[str, Any] | None,
         include_expired: bool,
         full: bool,
-    ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
+    ) -> tuple[list[Hit], dict[int, Any]]:
         """The hits and (``full``) their rows: see :meth:`_live_hits`."""
         k = check_k(k)
         _check_threshold(threshold)
@@ -407,7 +426,7 @@ class MemorySearch:
         *,
         include_expired: bool,
         full: bool,
-    ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
+    ) -> tuple[list[Hit], dict[int, Any]]:
         """The k best hits whose memories exist and (unless ``include_expired``) have not expired.
 
         On pgvector the database ranks them in one statement (:meth:`_sql_hits`). With FAISS, the index may
@@ -419,7 +438,7 @@ class MemorySearch:
         now = utcnow()
         if isinstance(self.index, PgVectorIndex):
             return self._sql_hits(self.index, q, k, types, clause, include_expired=include_expired, now=now)
-        rows: dict[int, tuple[Any, ...]] = {}
+        rows: dict[int, Any] = {}
         checked: set[int] = set()
         fetch = k
         while True:
@@ -446,7 +465,7 @@ class MemorySearch:
         *,
         include_expired: bool,
         now: dt.datetime,
-    ) -> tuple[list[Hit], dict[int, tuple[Any, ...]]]:
+    ) -> tuple[list[Hit], dict[int, Any]]:
         """pgvector: the k nearest live memories matching ``clause``, with the rows :meth:`_rows_for` would read."""
         expires = _expires_epoch(self.dialect) if "expires_at" in self.columns else sa.null()
         stmt = sa.select(MV.c.id, MEM.c.id, *(MEM.c[c] for c in _ROW_COLUMNS), expires).join(
@@ -522,16 +541,19 @@ class MemorySearch:
         where: Mapping[str, Any] | None,
         include_expired: bool,
     ) -> pd.DataFrame:
-        hits, rows = self._ranked(
-            query,
-            memory_type=memory_type,
-            k=k,
-            threshold=threshold,
-            where=where,
-            include_expired=include_expired,
-            full=True,
-        )
-        frame = self._frame([h.id for h in hits], [h.score for h in hits], rows)
+        if self.table is not None and isinstance(query, str):  # held rows' positions are valid under the lock
+            self.query_vector(query)  # so the text is embedded before taking it (and cached)
+        with self._lock if self.table is not None else contextlib.nullcontext():
+            hits, rows = self._ranked(
+                query,
+                memory_type=memory_type,
+                k=k,
+                threshold=threshold,
+                where=where,
+                include_expired=include_expired,
+                full=True,
+            )
+            frame = self._frame([h.id for h in hits], [h.score for h in hits], rows)
         self._log_reads(frame, query)
         return frame
 
@@ -562,15 +584,16 @@ class MemorySearch:
         # Both pools hold live memories only; a memory deleted since then is skipped and the next one taken.
         k = check_k(k)
         now = utcnow()
-        rows: dict[int, tuple[Any, ...]] = {}
+        rows: dict[int, Any] = {}
         taken: list[Fused] = []
-        for start in range(0, len(fused), k):
-            part = fused[start : start + k]
-            rows.update(self._rows_for([h[0] for h in part], include_expired=_flag(include_expired), now=now))
-            taken += [h for h in part if h[0] in rows][: k - len(taken)]
-            if len(taken) >= k:
-                break
-        frame = self._frame([h[0] for h in taken], [h[1] for h in taken], rows)
+        with self._lock if self.table is not None else contextlib.nullcontext():
+            for start in range(0, len(fused), k):
+                part = fused[start : start + k]
+                rows.update(self._rows_for([h[0] for h in part], include_expired=_flag(include_expired), now=now))
+                taken += [h for h in part if h[0] in rows][: k - len(taken)]
+                if len(taken) >= k:
+                    break
+            frame = self._frame([h[0] for h in taken], [h[1] for h in taken], rows)
         frame.insert(2, "vector_score", np.array([h[2] for h in taken], dtype=np.float64))
         frame.insert(3, "keyword_score", np.array([h[3] for h in taken], dtype=np.float64))
         self._log_reads(frame, query)
@@ -701,14 +724,19 @@ class MemorySearch:
     # ------------------------------------------------------------------------------------- rows
     def _rows_for(
         self, ids: list[int], *, include_expired: bool = False, now: dt.datetime | None = None, full: bool = True
-    ) -> dict[int, tuple[Any, ...]]:
+    ) -> dict[int, Any]:
         """vector id -> (memory_id, *_ROW_COLUMNS, expires_at as Unix seconds) of the memories that exist and
-        (unless ``include_expired``) have not expired at ``now``; ``full=False``: the ids only (empty tuples)."""
+        (unless ``include_expired``) have not expired at ``now``; ``full=False``: the ids only (empty tuples).
+        With the in-memory table: vector id -> the row's position there (valid while the lock is held)."""
         if not ids:
             return {}
+        if self.table is not None:
+            table, now_us = self.table, now_micros(now or utcnow())
+            found = {i: table.position(i, include_expired=include_expired, now_us=now_us) for i in ids}
+            return {i: p for i, p in found.items() if p is not None}
         stmt = self._row_statement(full, not include_expired)
         params = {} if include_expired else {"now_ts": (now or utcnow()).timestamp()}
-        out: dict[int, tuple[Any, ...]] = {}
+        out: dict[int, Any] = {}
         for part in chunks(ids):
             if not self.split:
                 with self.engine.connect() as conn:
@@ -744,9 +772,11 @@ class MemorySearch:
         self._row_statements[(full, live)] = stmt
         return stmt
 
-    def _frame(self, ids: list[int], scores: list[float], found: Mapping[int, tuple[Any, ...]]) -> pd.DataFrame:
+    def _frame(self, ids: list[int], scores: list[float], found: Mapping[int, Any]) -> pd.DataFrame:
         """Result rows in rank order from the rows ``_rows_for`` read (lean: this is on every search's path)."""
         keep = [(i, s) for i, s in zip(ids, scores) if i in found]
+        if self.table is not None:
+            return result_frame(self.table, [found[i] for i, _ in keep], [s for _, s in keep])
         recs = [found[i] for i, _ in keep]
         data: dict[str, Any] = {
             "rank": np.arange(1, len(keep) + 1, dtype=np.int64),

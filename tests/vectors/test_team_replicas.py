@@ -124,8 +124,11 @@ def test_no_change_search_costs_one_lookup(two_labs: tuple[omnilab.Lab, omnilab.
         for eng in engines.values():
             sa.event.remove(eng, "before_cursor_execute", record)
     assert statements == baseline  # no-change searches are alike
-    assert sum("memory_changes" in s for s in statements) == 0
-    assert sum("lab_meta" in s for s in statements) == 1  # the generation lookup
+    if b.memory.engine.dialect.name == "sqlite":  # nothing was committed since: PRAGMA data_version says so
+        assert statements == []
+    else:
+        assert sum("memory_changes" in s for s in statements) == 0
+        assert sum("lab_meta" in s for s in statements) == 1  # the generation lookup
 
 
 def test_catch_up_reads_only_the_changes(two_labs: tuple[omnilab.Lab, omnilab.Lab]) -> None:

@@ -106,6 +106,8 @@ class MemoryColumns:
             ).all()
             horizon = conn.execute(sa.select(lab_meta.c.counter).where(lab_meta.c.key == HORIZON)).scalar_one_or_none()
         self._apply(rows, int(horizon or 0), generation)
+        if not self.loaded:  # a resync, or too much changed
+            self.load(generation)
 
     def changes_read(self, since: int, rows: Sequence[Sequence[Any]], horizon: int, generation: int) -> None:
         """The change log rows after seq ``since`` were just read (by the index's catch-up, in the same lock):

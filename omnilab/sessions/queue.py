@@ -42,7 +42,7 @@ import redis
 import sqlalchemy as sa
 
 from omnilab._checks import is_int, is_number
-from omnilab.errors import InvalidInput, LeaseLost, StoreUnavailable
+from omnilab.errors import InvalidInput, LeaseLost, OmnilabError, StoreUnavailable
 from omnilab.sessions.connection import RedisConnection, dumps, loads, reply_opt, reply_strs
 from omnilab.sessions.scripts import DEQUEUE, ENQUEUE, EXTEND, FAIL, FINISH, RELEASE
 from omnilab.sql.schema import OMNILAB_COLUMNS, TABLES
@@ -72,6 +72,56 @@ PLATFORM_QUEUE = "task_queue"
 PLATFORM_PROCESSING = "processing_tasks"
 PLATFORM_ROW = f"{PLATFORM_QUEUE} (platform)"
 DEFAULT_PRIORITY = 5
+#: the tasks columns that are foreign keys (an enqueue naming one takes the path that checks them first)
+_FK_COLUMNS = tuple(sorted({fk.parent.name for fk in TABLES["tasks"].foreign_keys}))
+#: the constant parameters of the prepared claim and completion statements
+_CLAIM_CONSTANTS = {"new_status": "in_progress", **{f"open{i}": s for i, s in enumerate(OPEN)}}
+_ACK_CONSTANTS = {
+    "new_status": "completed",
+    "full": 100,
+    "no_error": None,
+    **{f"done{i}": s for i, s in enumerate(FINISHED)},
+}
+
+
+class _Prepared:
+    """A Core statement compiled once for a dialect and run on the driver's own cursor.
+
+    The hot path of the queue (one task: insert, claim, completion) skips SQLAlchemy's per-call work (statement
+    construction, cache key, parameter processing, result wrapping), about 0.1-0.2 ms a statement; the SQL text
+    and each parameter's conversion are SQLAlchemy's own (the compiled string, the types' bind processors), so
+    the values reach the database exactly as through ``Connection.execute``. Every parameter must be a named
+    ``bindparam`` without a value.
+    """
+
+    __slots__ = ("sql", "_positional", "_order")
+
+    def __init__(self, stmt: Any, dialect: sa.Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        self._positional = bool(compiled.positional)
+        names = list(compiled.positiontup or ()) if self._positional else list(compiled.binds)
+        procs: dict[str, Any] = {}
+        for name, bind in compiled.binds.items():
+            if not bind.required:
+                raise ValueError(f"prepared statement parameter {name!r} must be a bindparam without a value")
+            procs[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        self._order = [(n, procs[n]) for n in names]
+
+    def params(self, values: dict[str, Any]) -> Any:
+        """The driver's parameters (a tuple for qmark/format drivers, else a dict) for these values."""
+        if self._positional:
+            return tuple(values[n] if p is None else p(values[n]) for n, p in self._order)
+        return {n: values[n] if p is None else p(values[n]) for n, p in self._order}
+
+
+def _driver_error(dbapi: Any, exc: Exception) -> OmnilabError:
+    """The omnilab error for a driver exception of the hot path (as :meth:`TaskQueue._sql` maps SQLAlchemy's)."""
+    if isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError)):
+        return StoreUnavailable(f"database unavailable for the task queue: {exc}")
+    if isinstance(exc, (dbapi.IntegrityError, dbapi.DataError)):
+        return InvalidInput(f"the database rejected the task rows, nothing written: {exc}")
+    return OmnilabError(f"the database refused a task queue statement: {exc}")
 
 
 @dataclasses.dataclass
@@ -139,6 +189,9 @@ class TaskQueue:
         self._tasks = TABLES["tasks"]
         self._deps = TABLES["task_dependencies"]
         self._scripts: dict[str, Any] = {}
+        self._key_cache: dict[str, dict[str, str]] = {}
+        self._prepared: dict[Any, _Prepared] = {}
+        self._sqlite = engine.dialect.name == "sqlite"
         #: the lab whose tasks this queue handles (``tasks.lab_id``); None: the tasks no lab owns
         self.lab_id = lab_id if lab_id is not None else conn.lab_id
 
@@ -156,13 +209,19 @@ class TaskQueue:
         )
 
     def _keys(self, queue: str) -> dict[str, str]:
+        keys = self._key_cache.get(queue) if isinstance(queue, str) else None
+        if keys is not None:
+            return keys
         if not isinstance(queue, str) or not queue or len(queue) > 100 or any(c in queue for c in " :*?[]"):
             raise InvalidInput(
                 f"queue must be a non-empty name of at most 100 characters without spaces, ':' or "
                 f"glob characters, got {queue!r}"
             )
         k = self.conn.key
-        return {n: k("q", queue, n) for n in ("ready", "processing", "waiting", "dead", "ages", "notify")}
+        keys = {n: k("q", queue, n) for n in ("ready", "processing", "waiting", "dead", "ages", "notify")}
+        if len(self._key_cache) < 1000:  # names checked once; a bounded cache of the queues in use
+            self._key_cache[queue] = keys
+        return keys
 
     def _script(self, name: str, source: str) -> Any:
         if name not in self._scripts:
@@ -182,6 +241,94 @@ class TaskQueue:
             raise StoreUnavailable(f"database unavailable for the task queue: {exc.orig}") from exc
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             raise InvalidInput(f"the database rejected the task rows, nothing written: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def _driver(self) -> Iterator[Any]:
+        """A pooled DBAPI connection for the one-task hot path (:class:`_Prepared` statements); the block commits.
+
+        Leaving the block by an exception rolls back; driver errors become omnilab errors, and a connection the
+        database dropped is invalidated, not handed out again."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            raw = self.engine.raw_connection()
+        except sa.exc.DBAPIError as exc:
+            raise StoreUnavailable(f"database unavailable for the task queue: {exc.orig}") from exc
+        try:
+            yield raw
+        except dbapi.Error as exc:
+            with contextlib.suppress(dbapi.Error):
+                raw.rollback()
+            if self.engine.dialect.is_disconnect(exc, raw.dbapi_connection, None):
+                raw.invalidate()
+            raise _driver_error(dbapi, exc) from exc
+        except BaseException:
+            with contextlib.suppress(dbapi.Error):
+                raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    def _stmt(self, key: Any, build: Callable[[], Any]) -> _Prepared:
+        """The hot-path statement ``key``, compiled for this engine's dialect on first use."""
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = _Prepared(build(), self.engine.dialect)
+        return prepared
+
+    def _claim_stmt(self) -> _Prepared:
+        """The claim of one popped task (see :meth:`_pop`), as one prepared UPDATE ... RETURNING."""
+
+        def build() -> Any:
+            t, b = self._tasks, sa.bindparam
+            values: dict[str, Any] = {
+                "status": b("new_status"),
+                "started_at": b("now"),
+                "updated_at": b("now"),
+                "retry_count": b("retries"),
+            }
+            owner: sa.ColumnElement[bool]
+            if self.lab_id is None:
+                owner = t.c.lab_id.is_(None)
+            else:
+                owner = sa.or_(t.c.lab_id == b("lab"), t.c.lab_id.is_(None))
+                values.update(lab_id=b("lab"), queue_name=sa.func.coalesce(t.c.queue_name, b("queue")))
+            return (
+                sa.update(t)
+                .where(t.c.id == b("tid"), t.c.status.in_([b(f"open{i}") for i in range(len(OPEN))]), owner)
+                .values(**values)
+                .returning(t.c.id)
+            )
+
+        return self._stmt(("claim", self.lab_id is None), build)
+
+    def _ack_stmt(self, with_result: bool) -> _Prepared:
+        """The completion of one lease (see :meth:`ack_many`), as one prepared UPDATE ... RETURNING."""
+
+        def build() -> Any:
+            t, b = self._tasks, sa.bindparam
+            values: dict[str, Any] = {
+                "status": b("new_status"),
+                "progress": b("full"),
+                "completed_at": b("now"),
+                "updated_at": b("now"),
+                "error_message": b("no_error"),
+            }
+            if with_result:
+                values["result"] = b("result")
+            mine = t.c.lab_id.is_(None) if self.lab_id is None else t.c.lab_id == b("lab")
+            return (
+                sa.update(t)
+                .where(t.c.id == b("tid"), t.c.status.notin_([b(f"done{i}") for i in range(len(FINISHED))]), mine)
+                .values(**values)
+                .returning(t.c.id)
+            )
+
+        return self._stmt(("ack", self.lab_id is None, with_result), build)
+
+    def _insert_stmt(self, columns: tuple[str, ...]) -> _Prepared:
+        """INSERT of one ``tasks`` row with exactly these columns (validate_rows gives every row the same)."""
+        t = self._tasks
+        return self._stmt(("insert", columns), lambda: t.insert().values({c: sa.bindparam(c) for c in columns}))
 
     @property
     def _task_prefix(self) -> str:
@@ -226,6 +373,9 @@ class TaskQueue:
         for tid, d in zip(ids, deps):
             if tid in d:
                 raise InvalidInput(f"task {tid!r} cannot depend on itself")
+        if len(clean) == 1 and not deps[0] and all(clean[0].get(c) is None for c in _FK_COLUMNS):
+            self._enqueue_one(queue, keys, clean[0])  # the one-task hot path
+            return ids
         # fail before writing anything if Redis is down (the row would wait for recover())
         self.conn.run(lambda r: r.ping(), "enqueue")
         open_pairs = self._insert(clean, ids, deps)
@@ -233,6 +383,39 @@ class TaskQueue:
         if open_pairs:  # a dependency may have completed between our SQL read and the push
             self.release_ready(sorted({tid for tid, _ in open_pairs}))
         return ids
+
+    def _enqueue_one(self, queue: str, keys: dict[str, str], row: dict[str, Any]) -> None:
+        """One task without dependencies or foreign keys: one prepared INSERT, one commit, one script call.
+
+        SQLite: the push runs inside the SQL transaction, before COMMIT, so a Redis that is down rolls the row
+        back (nothing written) without a PING round trip. A worker that pops the task before the COMMIT waits in
+        its claim (an UPDATE needs SQLite's one write lock, which this transaction holds) and then sees the row;
+        if this process dies or the COMMIT fails instead, the claim matches no row and the worker drops the task
+        from Redis — it was never enqueued (``enqueue`` did not return). PostgreSQL would let the claim run
+        without seeing the uncommitted row, so there the row is committed first (after a PING), as in
+        :meth:`enqueue_many`."""
+        insert = self._insert_stmt(tuple(row))
+        params = insert.params(row)
+        ks, args = self._push_args(queue, keys, [row], set())
+        if not self._sqlite:
+            self.conn.run(lambda r: r.ping(), "enqueue")  # fail before writing anything if Redis is down
+            with self._driver() as raw:
+                raw.cursor().execute(insert.sql, params)
+                raw.commit()
+            self._run_push(queue, ks, args)
+            return
+        with self._driver() as raw:
+            raw.cursor().execute(insert.sql, params)
+            try:
+                self._run("enqueue", ENQUEUE, ks, args, "enqueue")
+            except StoreUnavailable as exc:
+                raise StoreUnavailable(f"{exc}; nothing was written (the task row is rolled back)") from exc
+            try:
+                raw.commit()
+            except BaseException:
+                with contextlib.suppress(OmnilabError):  # the row is not there: take the task out of Redis again
+                    self._finish(keys, [row["id"]])
+                raise
 
     def _insert(self, clean: list[dict[str, Any]], ids: list[str], deps: list[list[str]]) -> list[tuple[str, str]]:
         """Insert tasks and dependencies; returns the (task, dependency) pairs not yet completed."""
@@ -257,11 +440,10 @@ class TaskQueue:
                 c.execute(td.insert(), dep_rows)
         return [(tid, d) for tid, ds in zip(ids, deps) for d in ds if status.get(d) != "completed"]
 
-    def _push(
-        self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]], open_pairs: list[tuple[str, str]]
-    ) -> None:
-        """Queue the tasks; those in ``open_pairs`` wait, registered as dependents of each open dependency."""
-        blocked = {tid for tid, _ in open_pairs}
+    def _push_args(
+        self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]], blocked: set[str]
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the ENQUEUE script for these rows (those in ``blocked`` wait for dependencies)."""
         args: list[Any] = [self._task_prefix, queue]
         for r in clean:
             payload = {k: r.get(k) for k in _PAYLOAD}
@@ -275,6 +457,22 @@ class TaskQueue:
             self.conn.key("q", "seq"),
             self.conn.key("queues"),
         ]
+        return ks, args
+
+    def _run_push(self, queue: str, ks: list[str], args: list[Any]) -> None:
+        """The ENQUEUE script call for rows already committed in SQL."""
+        try:
+            self._run("enqueue", ENQUEUE, ks, args, "enqueue")
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(
+                f"{exc}; the task rows are saved in SQL as pending — call queue.recover({queue!r}) when Redis is back"
+            ) from exc
+
+    def _push(
+        self, queue: str, keys: dict[str, str], clean: list[dict[str, Any]], open_pairs: list[tuple[str, str]]
+    ) -> None:
+        """Queue the tasks; those in ``open_pairs`` wait, registered as dependents of each open dependency."""
+        ks, args = self._push_args(queue, keys, clean, {tid for tid, _ in open_pairs})
 
         def _deps(r: redis.Redis) -> None:
             pipe = r.pipeline(transaction=False)
@@ -282,14 +480,15 @@ class TaskQueue:
                 pipe.sadd(self.conn.key("deps", dep), tid)
             pipe.execute()
 
-        try:
-            if open_pairs:  # dependents first, so a dependency finishing meanwhile finds them
+        if open_pairs:  # dependents first, so a dependency finishing meanwhile finds them
+            try:
                 self.conn.run(_deps, "enqueue")
-            self._run("enqueue", ENQUEUE, ks, args, "enqueue")
-        except StoreUnavailable as exc:
-            raise StoreUnavailable(
-                f"{exc}; the task rows are saved in SQL as pending — call queue.recover({queue!r}) when Redis is back"
-            ) from exc
+            except StoreUnavailable as exc:
+                raise StoreUnavailable(
+                    f"{exc}; the task rows are saved in SQL as pending — call queue.recover({queue!r}) when Redis "
+                    "is back"
+                ) from exc
+        self._run_push(queue, ks, args)
 
     def recover(
         self, queue: str | None = None, task_ids: Iterable[str] | None = None, *, unowned: bool | None = None
@@ -433,28 +632,12 @@ class TaskQueue:
         if not out:
             return [], 0
         now = dt.datetime.now(dt.timezone.utc)
-        t = self._tasks
-        by_attempt: dict[int, list[str]] = {}
-        for tid, attempts, *_ in out:
-            by_attempt.setdefault(int(attempts), []).append(tid)
-        claimed: set[str] = set()
-        owner = (
-            {}
-            if self.lab_id is None
-            else {"lab_id": self.lab_id, "queue_name": sa.func.coalesce(t.c.queue_name, queue)}
-        )
-        with self._sql(begin=True) as c:  # one statement per attempt number (almost always one)
-            for attempts, ids in by_attempt.items():
-                # the claim: only a task of this lab (or of none, which becomes this lab's) that is still open;
-                # concurrent claims by two labs serialize on the row and the second matches nothing
-                claimed.update(
-                    c.execute(
-                        sa.update(t)
-                        .where(t.c.id.in_(ids), t.c.status.in_(OPEN), self._claimable())
-                        .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1, **owner)
-                        .returning(t.c.id)
-                    ).scalars()
-                )
+        # the claim: only a task of this lab (or of none, which becomes this lab's) that is still open; concurrent
+        # claims by two labs serialize on the row and the second matches nothing
+        if len(out) == 1:
+            claimed = self._claim_one(queue, out[0][0], int(out[0][1]), now)
+        else:
+            claimed = self._claim_many(queue, out, now)
         taken = [
             Lease(tid, queue, worker, int(attempts), token, _utc_ms(int(deadline)), loads(payload) or {}, self)
             for tid, attempts, token, deadline, payload in out
@@ -466,6 +649,43 @@ class TaskQueue:
             self._finish(keys, gone)
         return taken, len(out)
 
+    def _claim_one(self, queue: str, task_id: str, attempts: int, now: dt.datetime) -> set[str]:
+        """The claim of one popped task: one prepared UPDATE and one commit."""
+        stmt = self._claim_stmt()
+        values = {**_CLAIM_CONSTANTS, "tid": task_id, "now": now, "retries": attempts - 1}
+        if self.lab_id is not None:
+            values.update(lab=self.lab_id, queue=queue)
+        with self._driver() as raw:
+            cur = raw.cursor()
+            cur.execute(stmt.sql, stmt.params(values))
+            claimed = {row[0] for row in cur.fetchall()}
+            raw.commit()
+        return claimed
+
+    def _claim_many(self, queue: str, out: list[Any], now: dt.datetime) -> set[str]:
+        """The claim of popped tasks: one UPDATE per attempt number (almost always one), one transaction."""
+        t = self._tasks
+        by_attempt: dict[int, list[str]] = {}
+        for tid, attempts, *_ in out:
+            by_attempt.setdefault(int(attempts), []).append(tid)
+        claimed: set[str] = set()
+        owner = (
+            {}
+            if self.lab_id is None
+            else {"lab_id": self.lab_id, "queue_name": sa.func.coalesce(t.c.queue_name, queue)}
+        )
+        with self._sql(begin=True) as c:
+            for attempts, ids in by_attempt.items():
+                claimed.update(
+                    c.execute(
+                        sa.update(t)
+                        .where(t.c.id.in_(ids), t.c.status.in_(OPEN), self._claimable())
+                        .values(status="in_progress", started_at=now, updated_at=now, retry_count=attempts - 1, **owner)
+                        .returning(t.c.id)
+                    ).scalars()
+                )
+        return claimed
+
     # ------------------------------------------------------------------------------- finish
     def ack_many(self, leases: Sequence[Lease], results: Sequence[Any] | None = None) -> list[bool]:
         """Complete many leases in one SQL transaction; per lease True, or False if already completed."""
@@ -476,26 +696,11 @@ class TaskQueue:
             raise InvalidInput("give one result per lease")
         for r in results:
             dumps(r)  # JSON-able, before anything is written
-        now = dt.datetime.now(dt.timezone.utc)
-        t = self._tasks
-        ids = list(dict.fromkeys(x.task_id for x in leases))
-        with self._sql(begin=True) as c:
-            # the status guard makes completion exactly-once: a second ack matches no row
-            completed = set(
-                c.execute(
-                    sa.update(t)
-                    .where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine())
-                    .values(status="completed", progress=100, completed_at=now, updated_at=now, error_message=None)
-                    .returning(t.c.id)
-                ).scalars()
-            )
-            rows = [
-                {"tid": x.task_id, "res": r}
-                for x, r in zip(leases, results)
-                if x.task_id in completed and r is not None
-            ]
-            if rows:
-                c.execute(sa.update(t).where(t.c.id == sa.bindparam("tid")).values(result=sa.bindparam("res")), rows)
+        # the status guard makes completion exactly-once: a second ack matches no row
+        if len(leases) == 1:
+            completed = self._complete_one(leases[0].task_id, results[0])
+        else:
+            completed = self._complete_many(leases, results)
         done: list[bool] = []
         for x in leases:  # a task listed twice counts once
             done.append(x.task_id in completed)
@@ -520,6 +725,42 @@ class TaskQueue:
         if dependents:
             self.release_ready(sorted(set(dependents)))
         return done
+
+    def _complete_one(self, task_id: str, result: Any) -> set[str]:
+        """Complete one task (result included): one prepared UPDATE and one commit."""
+        stmt = self._ack_stmt(result is not None)
+        values = {**_ACK_CONSTANTS, "tid": task_id, "now": dt.datetime.now(dt.timezone.utc), "result": result}
+        if self.lab_id is not None:
+            values["lab"] = self.lab_id
+        with self._driver() as raw:
+            cur = raw.cursor()
+            cur.execute(stmt.sql, stmt.params(values))
+            completed = {row[0] for row in cur.fetchall()}
+            raw.commit()
+        return completed
+
+    def _complete_many(self, leases: list[Lease], results: list[Any]) -> set[str]:
+        """Complete many tasks in one transaction: one UPDATE, then the results of those it completed."""
+        now = dt.datetime.now(dt.timezone.utc)
+        t = self._tasks
+        ids = list(dict.fromkeys(x.task_id for x in leases))
+        with self._sql(begin=True) as c:
+            completed = set(
+                c.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(ids), t.c.status.notin_(FINISHED), self._mine())
+                    .values(status="completed", progress=100, completed_at=now, updated_at=now, error_message=None)
+                    .returning(t.c.id)
+                ).scalars()
+            )
+            rows = [
+                {"tid": x.task_id, "res": r}
+                for x, r in zip(leases, results)
+                if x.task_id in completed and r is not None
+            ]
+            if rows:
+                c.execute(sa.update(t).where(t.c.id == sa.bindparam("tid")).values(result=sa.bindparam("res")), rows)
+        return completed
 
     def _finish(self, keys: dict[str, str], ids: list[str]) -> list[str]:
         return self._run(

@@ -38,6 +38,7 @@ class CommitWatch:
             and not isinstance(engine.pool, (StaticPool, SingletonThreadPool))
         )
         self._conn: Any = None
+        self._cursor: Any = None
         self._pid = 0
         self._lock = threading.Lock()
 
@@ -46,8 +47,9 @@ class CommitWatch:
             with self._lock:
                 if self._conn is None or self._pid != os.getpid():  # a forked child opens its own
                     self._conn = self.engine.raw_connection()
+                    self._cursor = self._conn.cursor()
                     self._pid = os.getpid()
-                return self._conn.cursor().execute("PRAGMA data_version").fetchone()[0]
+                return self._cursor.execute("PRAGMA data_version").fetchone()[0]
         if self.local_only:
             return None
         with self.engine.connect() as conn:
@@ -59,4 +61,4 @@ class CommitWatch:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
-            self._conn = None
+            self._conn = self._cursor = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -143,6 +144,12 @@ class MemoryColumns:
         log.debug("loaded %d memories into the in-memory filter columns", self.n)
 
     def _select(self) -> sa.Select:
+        """The rows, with JSON as text and (SQLite) timestamps as their stored text: decoded in bulk by
+        :meth:`_append`, ~10x faster than value by value."""
+
+        def stamp(col: sa.Column) -> sa.ColumnElement[Any]:
+            return col if self.pg else sa.type_coerce(col, sa.Text)
+
         return sa.select(
             MV.c.id,
             MV.c.memory_type,
@@ -150,14 +157,14 @@ class MemoryColumns:
             MEM.c.memory_type,
             MEM.c.content,
             MEM.c.agent_id,
-            MEM.c.tags,
-            MEM.c.metadata,
+            sa.cast(MEM.c.tags, sa.Text),
+            sa.cast(MEM.c.metadata, sa.Text),
             MEM.c.session_id,
             MEM.c.project_id,
             MEM.c.priority,
-            MEM.c.created_at,
-            MEM.c.updated_at,
-            MEM.c.expires_at,
+            stamp(MEM.c.created_at),
+            stamp(MEM.c.updated_at),
+            stamp(MEM.c.expires_at),
         ).join(MEM, MV.c.memory_id == MEM.c.id)
 
     # -------------------------------------------------------------------------------------- rows
@@ -182,14 +189,15 @@ class MemoryColumns:
         self.vid[start:stop] = np.asarray(cols[0], dtype=np.int64)
         self.alive[start:stop] = True
         self.itype[start:stop] = [self._code(t) for t in cols[1]]
-        for j in range(len(FIELDS)):
-            self.obj[j, start:stop] = cols[j + 2]
+        for j, name in enumerate(FIELDS):
+            self.obj[j, start:stop] = _json_many(cols[j + 2]) if name in ("tags", "metadata") else cols[j + 2]
         prio = cols[10]
         self.priority_null[start:stop] = [p is None for p in prio]
         self.priority[start:stop] = [0 if p is None else int(p) for p in prio]
-        self.created[start:stop] = micros(cols[11])
-        self.updated[start:stop] = micros(cols[12])
-        self.expires[start:stop] = exp = micros(cols[13])
+        stamps = micros if self.pg else _stored_micros
+        self.created[start:stop] = stamps(cols[11])
+        self.updated[start:stop] = stamps(cols[12])
+        self.expires[start:stop] = exp = stamps(cols[13])
         self.expiring += int(np.count_nonzero(exp != NAT))
         self.pos.update(zip(self.vid[start:stop].tolist(), range(start, stop)))
         self.n = stop
@@ -286,6 +294,19 @@ class MemoryColumns:
         )
 
 
+def _json_many(texts: Sequence[str | None]) -> list[Any]:
+    """Decode many JSON texts (None: NULL) with one parser call."""
+    return json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+
+
+def _stored_micros(texts: Sequence[str | None]) -> np.ndarray:
+    """SQLite's stored timestamp text (naive UTC) as int64 microseconds; None -> NAT."""
+    try:
+        return np.array(texts, dtype="datetime64[us]").view(np.int64)
+    except ValueError:  # not numpy's ISO forms (written by other tools): the slower, lenient reader
+        return micros([None if t is None else dt.datetime.fromisoformat(t) for t in texts])
+
+
 # ---------------------------------------------------------------------------------------- frames
 _FRAME_COLUMNS = pd.Index(
     [
@@ -307,7 +328,7 @@ _FRAME_COLUMNS = pd.Index(
 _OBJECT_PLACES = np.array([2, 3, 4, 5, 7, 8, 10, 11])  # where FIELDS go in the frame
 _UTC = pd.DatetimeTZDtype("us", "UTC")
 try:  # pandas >= 3: a frame from ready-made blocks, without per-column inference (~10x faster)
-    from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
+    from pandas.api.internals import create_dataframe_from_blocks as _from_blocks  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - older pandas
     _from_blocks = None
 

@@ -314,19 +314,18 @@ class VectorIndex:
         return d[0], ids
 
     def _search_subset(self, ti: _TypeIndex, q: np.ndarray, k: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cand = np.asarray([c for c in cand.tolist() if c in ti.keys], dtype=np.int64)
-        if cand.size == 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        kk = min(k, cand.size)
+        """Exact top-k among candidate ids (some may not be indexed: they are never returned)."""
         if cand.size * 4 <= ti.count or ti.hnsw is not None:
             # Few candidates (or HNSW, whose filtered recall is not guaranteed): score them directly.
-            vecs = ti.flat.reconstruct_batch(cand)
-            scores = vecs @ q[0]
-            order = np.lexsort((cand, -scores))[:kk]
+            cand = np.asarray([c for c in cand.tolist() if c in ti.keys], dtype=np.int64)
+            if cand.size == 0:
+                return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+            scores = ti.flat.reconstruct_batch(cand) @ q[0]
+            order = np.lexsort((cand, -scores))[: min(k, cand.size)]
             return scores[order], cand[order]
-        faiss = _faiss()
-        sel = faiss.IDSelectorBatch(cand)
-        d, i = ti.flat.search(q, kk, params=faiss.SearchParameters(sel=sel))
+        faiss = _faiss()  # many: a scan of the flat index skipping the others (ids it lacks match nothing)
+        sel = faiss.IDSelectorBatch(np.ascontiguousarray(cand, dtype=np.int64))
+        d, i = ti.flat.search(q, min(k, cand.size, ti.count), params=faiss.SearchParameters(sel=sel))
         return d[0], i[0]
 
     # --------------------------------------------------------------------------------- persistence

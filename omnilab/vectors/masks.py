@@ -220,8 +220,8 @@ class _Evaluator:
     def _time_op(self, arr: np.ndarray, op: str, value: Any) -> np.ndarray:
         null = arr == NAT
         if op in ("$in", "$nin"):
-            us = [_micros(v) for v in value if v is not None]
-            member = np.isin(arr, np.asarray(us, dtype=np.int64)) & ~null
+            values = [_micros(v) for v in value if v is not None]
+            member = np.isin(arr, np.asarray(values, dtype=np.int64)) & ~null
             return member if op == "$in" else ~member | null
         if value is None:
             return null if op == "$eq" else ~null

@@ -732,7 +732,8 @@ class MemorySearch:
             return {}
         if self.table is not None:
             table, now_us = self.table, now_micros(now or utcnow())
-            found = {i: table.position(i, include_expired=include_expired, now_us=now_us) for i in ids}
+            with self._lock:  # positions move when the table is compacted (under the lock)
+                found = {i: table.position(i, include_expired=include_expired, now_us=now_us) for i in ids}
             return {i: p for i, p in found.items() if p is not None}
         stmt = self._row_statement(full, not include_expired)
         params = {} if include_expired else {"now_ts": (now or utcnow()).timestamp()}

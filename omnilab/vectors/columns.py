@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from omnilab.sql.own_tables import lab_meta, memory_changes, memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.vectors.changes import HORIZON
+from omnilab.vectors.keys import chunks
 
 __all__ = ["MemoryColumns", "FIELDS", "HELD_COLUMNS", "NAT", "micros", "now_micros", "result_frame"]
 
@@ -49,7 +50,6 @@ HELD_COLUMNS = frozenset(
 #: int64 microseconds of a missing timestamp (numpy's NaT)
 NAT = np.iinfo(np.int64).min
 _RELOAD_SHARE = 0.2  # more changed rows than this share of all rows: reload everything
-_CHUNK = 500
 
 
 def micros(values: Sequence[Any]) -> np.ndarray:
@@ -126,7 +126,7 @@ class MemoryColumns:
         self._kill(list(last))
         live = [v for v, op in last.items() if op != "delete"]
         with self.engine.connect() as conn:
-            for part in _chunks(live):
+            for part in chunks(live):
                 self._append(conn.execute(self._select().where(MV.c.id.in_(part))).all())
         self.applied = max(generation, max((int(r[0]) for r in rows), default=generation))
         self._maybe_compact()
@@ -242,14 +242,6 @@ class MemoryColumns:
         """One text field (a FIELDS name) over the rows, as an object array view."""
         return self.obj[_ROW[name], : self.n]
 
-    def live(self, *, include_expired: bool, now: dt.datetime) -> np.ndarray:
-        """Boolean mask of the rows that exist and (unless ``include_expired``) have not expired at ``now``."""
-        mask = self.alive[: self.n].copy()
-        if not include_expired and self.expiring:
-            exp = self.expires[: self.n]
-            mask &= (exp == NAT) | (exp > now_micros(now))
-        return mask
-
     def candidates(self, mask: np.ndarray, types: list[str] | None) -> dict[str, np.ndarray]:
         """memory type -> vector ids (int64) of the rows in ``mask`` (of ``types``; None: all)."""
         pos = np.flatnonzero(mask)
@@ -273,25 +265,6 @@ class MemoryColumns:
             if e != NAT and e <= now_us:
                 return None
         return p
-
-    def row_tuple(self, p: int) -> tuple[Any, ...]:
-        """The row at ``p`` as MemorySearch's SQL row lookup returns it: (memory_id, memory_type, content,
-        agent_id, priority, tags, metadata, created_at, session_id, project_id, expires_at as Unix seconds)."""
-        o = self.obj[:, p]
-        exp = self.expires[p]
-        return (
-            o[0],
-            o[1],
-            o[2],
-            o[3],
-            None if self.priority_null[p] else int(self.priority[p]),
-            None if o[4] is None else _copy(o[4]),
-            None if o[5] is None else _copy(o[5]),
-            _datetime(int(self.created[p])),
-            o[6],
-            o[7],
-            None if exp == NAT else exp / 1e6,
-        )
 
 
 def _json_many(texts: Sequence[str | None]) -> list[Any]:
@@ -396,12 +369,6 @@ def _utc(values: np.ndarray) -> Any:
     return pd.array(values).tz_localize("UTC")  # pragma: no cover - a pandas without it
 
 
-def _datetime(us: int) -> dt.datetime | None:
-    if us == NAT:
-        return None
-    return _EPOCH + dt.timedelta(microseconds=us)
-
-
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US = dt.timedelta(microseconds=1)
 
@@ -409,8 +376,3 @@ _US = dt.timedelta(microseconds=1)
 def now_micros(now: dt.datetime) -> int:
     """An aware datetime as int64 microseconds since the epoch."""
     return (now - _EPOCH) // _US
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -427,3 +427,90 @@ def test_cli_sample_is_idempotent_and_replaces(tmp_path, database_url, capsys):
     assert "rows/s" in capsys.readouterr().out
     with omnilab.open(tmp_path / "lab", embedder="hashing", database_url=database_url) as lab:
         assert sample.loaded_sample(lab.engine)["seed"] == 5 and lab.counts()["agents"] == 29
+
+
+# ------------------------------------------------------------------ shipped MiniLM vectors of the sample
+def _minilm_ready() -> bool:
+    from omnilab.vectors.embedders import sentence_transformers_available
+
+    return sentence_transformers_available()
+
+
+needs_minilm = pytest.mark.skipif(not _minilm_ready(), reason="needs sentence-transformers and the MiniLM weights")
+
+
+def test_shipped_vectors_are_the_sample_texts_keys():
+    from omnilab.sample import shipped
+    from omnilab.vectors.embedders import OnnxSentenceEmbedder, text_key
+
+    got = shipped.shipped_vectors()
+    assert got is not None, "omnilab/sample/vectors/all-MiniLM-L6-v2.{json,npy} are package data"
+    meta, vecs = got
+    assert meta["embedder"] == "sentence-transformers:all-MiniLM-L6-v2" and vecs.shape == (len(meta["keys"]), 384)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-6)
+    if not _minilm_ready():
+        return
+    emb = OnnxSentenceEmbedder()  # only its tokenizer runs here (preprocess), as when a lab indexes the sample
+    keys = {text_key(emb.preprocess(t)) for t in shipped.sample_texts()}
+    assert set(meta["keys"]) == keys  # one vector per sample memory and demo query, nothing else
+
+
+@needs_minilm
+def test_shipped_vectors_equal_the_live_model_on_every_text():
+    """Each shipped vector against PyTorch sentence-transformers run now on the packaged weights."""
+    from omnilab.sample import shipped
+    from omnilab.vectors.embedders import SentenceTransformerEmbedder, text_key
+
+    meta, vecs = shipped.shipped_vectors()
+    emb = SentenceTransformerEmbedder()
+    pre = {text_key(p): p for p in (emb.preprocess(t) for t in shipped.sample_texts())}
+    live = emb.embed([pre[k] for k in meta["keys"]])
+    cos = (live * vecs).sum(axis=1)
+    assert cos.min() >= 0.999, cos.min()  # float16 storage rounds at ~1e-4 relative; the bound asked is 0.99
+    weights = emb.path / meta["weights"]["file"]
+    assert weights.stat().st_size == meta["weights"]["size"]
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == meta["weights"]["sha256"]
+
+
+@needs_minilm
+def test_loading_the_sample_fills_the_minilm_cache_so_indexing_runs_no_model(tmp_path, database_url):
+    from omnilab.sample import shipped
+    from omnilab.vectors.cache import EmbeddingCache
+
+    meta, vecs = shipped.shipped_vectors()
+    with omnilab.open(tmp_path / "minilm", database_url=database_url, embedder="sentence-transformers") as lab:
+        assert shipped.count_cached(lab.memory) == 0
+        lab.load_sample("small")
+        assert shipped.count_cached(lab.memory) == len(meta["keys"])
+        assert lab.memory.cache.count() == len(meta["keys"])
+        lab.memory.reconcile()
+        assert lab.memory.stats()["vectors"] == 849
+        assert lab.memory.cache.count() == len(meta["keys"])  # nothing embedded: every memory hit the cache
+        assert getattr(lab.memory.embedder, "active_backend", None) is None  # the model never loaded
+        got = lab.memory.cache.get_many(meta["keys"][:50])
+        np.testing.assert_allclose(np.stack([got[k] for k in meta["keys"][:50]]), vecs[:50], atol=1e-6)
+        assert lab.load_sample("small") == {}  # held already: the cache is (re)seeded, nothing else
+        assert lab.memory.cache.count() == len(meta["keys"])
+
+
+def test_another_embedder_gets_no_shipped_vectors(lab):
+    from omnilab.sample import shipped
+    from omnilab.vectors.cache import EmbeddingCache
+
+    lab.load_sample("small")
+    assert shipped.count_cached(lab.memory) == 0  # a hashing lab
+    meta = shipped.shipped_vectors()[0]
+    assert EmbeddingCache(lab.memory.own, meta["embedder"], 384).count() == 0
+    assert lab.memory.cache.count() == 0
+
+
+@needs_minilm
+def test_no_shipped_vectors_when_asked_or_for_another_sample(tmp_path):
+    from omnilab.sample import shipped
+
+    with omnilab.open(tmp_path / "a", embedder="sentence-transformers") as lab:
+        sample.load(lab, "small", shipped_vectors=False)
+        assert lab.memory.cache.count() == 0
+    with omnilab.open(tmp_path / "b", embedder="sentence-transformers") as lab:
+        lab.load_sample("small", seed=1)  # other memories: their vectors are not shipped
+        assert lab.memory.cache.count() == 0 and shipped.count_cached(lab.memory) == 0

@@ -57,6 +57,8 @@ _ID_TABLES = ("agents", "projects", "workflows", "tasks")
 class MemoryWrites(Protocol):
     def record_external_write(self, conn: sa.Connection) -> None: ...
 
+    # also read, when present: ``embedder`` and ``cache`` (see omnilab.sample.shipped.seed_cache)
+
 
 class SampleTarget(Protocol):
     """What loading needs of a lab: its (writable) engine, its directory for messages, its memory store."""
@@ -80,6 +82,7 @@ def load(
     anchor: dt.datetime | None = None,
     progress: bool = False,
     replace: bool = False,
+    shipped_vectors: bool = True,
 ) -> dict[str, int]:
     """Generate the sample and write it in one transaction; returns rows added per table.
 
@@ -87,6 +90,10 @@ def load(
     written and ``{}`` comes back. Operations data of any other origin raises :class:`InvalidInput`
     (the sample's agent ids would collide); ``replace=True`` deletes every row of the sample's fifteen
     tables (memories and their vector keys included) before loading, in the same transaction.
+
+    When the lab's embedder is all-MiniLM-L6-v2 from the packaged weights, the MiniLM vectors shipped for the
+    sample's memories go into its embedding cache (:mod:`omnilab.sample.shipped`), so indexing them runs no
+    model; ``shipped_vectors=False`` leaves them out (the model embeds the memories when they are indexed).
     """
     _, n_days = check_options(size, days, anchor)
     if not is_int(seed) or seed < 0:
@@ -98,6 +105,8 @@ def load(
     if not replace:
         held, data = _held(lab, wanted, now)
         if held:
+            if shipped_vectors and size == "small" and seed == 0:
+                _seed(lab)
             log.info(
                 "the lab at %s already holds the %s sample (seed %d, %d days): nothing loaded",
                 lab.path,
@@ -119,6 +128,8 @@ def load(
         # memory rows arrive without vectors: the store bumps its write generation and indexes them later
         lab.memory.record_external_write(conn)
         _mark(conn, {**wanted, "anchor": now.isoformat(), "rows": counts})
+    if shipped_vectors and size == "small" and seed == 0:
+        _seed(lab)  # after the load commits: the cache may live in another database (omnilab's own)
     log.info(
         "loaded the %s sample into %s: %d rows in %.1fs",
         size,
@@ -127,6 +138,15 @@ def load(
         time.perf_counter() - started,
     )
     return counts
+
+
+def _seed(lab: SampleTarget) -> None:
+    """The shipped MiniLM vectors of the sample into the lab's embedding cache (nothing for other embedders)."""
+    from omnilab.sample.shipped import seed_cache
+
+    n = seed_cache(lab.memory)
+    if n:
+        log.info("put %d shipped MiniLM vectors of the sample into the embedding cache of %s", n, lab.path)
 
 
 def _held(lab: SampleTarget, wanted: dict[str, Any], now: dt.datetime) -> tuple[bool, dict[str, dict[str, Any]] | None]:

@@ -6,8 +6,10 @@ truncates to the model's input limit (by tokens where a tokenizer exists); the c
 the preprocessed text. Heavy libraries are imported lazily with an install hint.
 
 A ``sentence-transformers`` spec runs on ONNX Runtime when it can (:class:`OnnxSentenceEmbedder`, see
-:data:`BACKEND_ENV`) and on PyTorch otherwise; both give the same name and vectors, so a lab embedded with
-one opens with the other.
+:data:`BACKEND_ENV`; int8-quantized by default, see :data:`PRECISION_ENV`) and on PyTorch otherwise. All of
+them carry the same name: fp32 ONNX gives PyTorch's vectors (cosine >= 0.9999), int8 vectors within cosine
+0.99 of them on every sample memory and the same search quality (MRR@10 within 0.005), so a lab embedded with
+one opens and searches with the others without re-embedding.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "collapse",
     "REGISTRY",
     "BACKEND_ENV",
+    "PRECISION_ENV",
     "LangChainEmbedder",
     "LlamaIndexEmbedder",
     "PrecomputedEmbedder",
@@ -169,6 +172,9 @@ DEFAULT_ST_MODEL = "all-MiniLM-L6-v2"
 #: tokenizers are installed and the model is one the ONNX path reproduces (a BERT with mean pooling, such as
 #: all-MiniLM-L6-v2), PyTorch otherwise; ``torch`` always PyTorch; ``onnx`` ONNX Runtime or an error.
 BACKEND_ENV = "OMNILAB_ST_BACKEND"
+#: The ONNX backend's precision: ``int8`` (default; ~2x the texts/s of fp32 on CPU, vectors within cosine 0.99
+#: of PyTorch's) or ``fp32`` (PyTorch's vectors to cosine 0.9999).
+PRECISION_ENV = "OMNILAB_ONNX_PRECISION"
 
 
 def bundled_minilm_path() -> Path | None:
@@ -283,10 +289,15 @@ class SentenceTransformerEmbedder(Embedder):
 class OnnxSentenceEmbedder(Embedder):
     """The same sentence-transformers model on ONNX Runtime: loads in a fraction of a second, without torch.
 
-    Same ``name``, ``dim``, preprocessing (hence embedding-cache keys) and vectors (cosine >= 0.9999 to the
-    PyTorch ones: same tokenizer, truncation to ``max_seq_length``, mean pooling over the attention mask, L2
-    normalization) as :class:`SentenceTransformerEmbedder`, so to a lab the two are one embedder: a lab
-    embedded with either opens and searches with the other without re-indexing.
+    Same ``name``, ``dim``, preprocessing (hence embedding-cache keys) and vectors as
+    :class:`SentenceTransformerEmbedder` (same tokenizer, truncation to ``max_seq_length``, mean pooling over
+    the attention mask, L2 normalization), so to a lab the two are one embedder: a lab embedded with either
+    opens and searches with the other without re-indexing. ``precision`` (default: :data:`PRECISION_ENV`, else
+    ``int8``) picks the model run: ``fp32`` gives PyTorch's vectors to cosine 0.9999; ``int8``, a dynamic
+    int8 quantization made once from the fp32 export, runs about twice as fast on CPU with vectors within
+    cosine 0.99 of PyTorch's on every sample memory (0.996 on average) and search quality within 0.005
+    MRR@10 on the code-search evaluation. That closeness is why the name stays the same: a vector from either
+    is a valid stand-in for the other in one index, and the cache is never split by precision.
 
     When it is used: ``create_embedder("sentence-transformers[:model]")`` returns it when onnxruntime and
     tokenizers are installed and the model is a BERT with mean pooling (all-MiniLM-L6-v2 is), unless the
@@ -294,8 +305,9 @@ class OnnxSentenceEmbedder(Embedder):
     an error instead of a fallback). The first use exports the model once, offline, from the weights on disk
     (this needs torch, transformers and onnx, all in ``omnilab[local]``) into the user cache directory
     (:mod:`omnilab.vectors.onnx_backend`); later processes load the cached export. If the export or the load
-    fails and ``fallback`` is true, a warning is logged and this embedder embeds with PyTorch instead.
-    Texts are embedded longest first in batches of ``batch_size``, so a batch pads little.
+    fails and ``fallback`` is true, a warning is logged and this embedder embeds with the fp32 export (when
+    the int8 model is what failed) or PyTorch instead. Texts are embedded longest first in batches of
+    ``batch_size``, so a batch pads little.
     """
 
     backend = "onnx"
@@ -307,9 +319,14 @@ class OnnxSentenceEmbedder(Embedder):
         batch_size: int = 32,
         cache_dir: Path | None = None,
         fallback: bool = True,
+        precision: str | None = None,
     ) -> None:
         from omnilab.vectors import onnx_backend
 
+        precision = (precision or os.environ.get(PRECISION_ENV) or "int8").strip().lower()
+        if precision not in onnx_backend.PRECISIONS:
+            raise ConfigError(f"{PRECISION_ENV} (ONNX precision) must be int8 or fp32, got {precision!r}")
+        self.precision = precision
         if not onnx_backend.available():
             raise ConfigError("the ONNX backend needs `pip install onnxruntime tokenizers` (in omnilab[local])")
         self.model_arg = model
@@ -326,25 +343,42 @@ class OnnxSentenceEmbedder(Embedder):
         self.batch_size, self.cache_dir, self.fallback = batch_size, cache_dir, fallback
         self._onnx: Any = None  # onnx_backend.OnnxModel once loaded
         self._torch: SentenceTransformerEmbedder | None = None  # the fallback, if the ONNX path failed
+        self._loaded_precision = precision
 
     @property
     def active_backend(self) -> str | None:
         """``onnx`` or ``torch`` (after a fallback) once the model is loaded, else None."""
         return "onnx" if self._onnx is not None else "torch" if self._torch is not None else None
 
+    @property
+    def active_precision(self) -> str | None:
+        """``int8`` or ``fp32`` once the ONNX model is loaded (fp32 after a fallback from int8), else None."""
+        return self._loaded_precision if self._onnx is not None else None
+
     def load(self) -> None:
-        """Load the ONNX export now (exporting it first if no valid cached export exists), or fall back."""
+        """Load the ONNX model now (exporting it first if no valid cached export exists), or fall back."""
         if self._onnx is not None or self._torch is not None:
             return
         from omnilab.vectors import onnx_backend
 
         try:
-            self._onnx = onnx_backend.load_model(self.layout, self.cache_dir)
+            self._onnx = onnx_backend.load_model(self.layout, self.cache_dir, self.precision)
+            self._loaded_precision = self.precision
+            return
         except OmnilabError as exc:
             if not self.fallback:
                 raise
-            log.warning("the ONNX backend cannot run %s (%s); embedding with PyTorch instead", self.name, exc)
-            self._torch = SentenceTransformerEmbedder(self.model_arg)
+            error = exc
+        if self.precision == "int8":
+            try:
+                self._onnx = onnx_backend.load_model(self.layout, self.cache_dir, "fp32")
+                self._loaded_precision = "fp32"
+                log.warning("no int8 model of %s (%s); embedding with the fp32 ONNX export instead", self.name, error)
+                return
+            except OmnilabError as exc:
+                error = exc
+        log.warning("the ONNX backend cannot run %s (%s); embedding with PyTorch instead", self.name, error)
+        self._torch = SentenceTransformerEmbedder(self.model_arg)
 
     def preprocess(self, text: str) -> str:
         """Whitespace collapsed and cut after ``max_seq_length - 2`` word pieces, as the PyTorch embedder does."""

@@ -17,6 +17,16 @@ embeddings averaged over the attention mask, with the same truncation (``max_seq
 ``sentence_bert_config.json``, special tokens included). Only this module's loading path runs at search time:
 it imports onnxruntime, tokenizers and numpy, never torch, transformers or sentence_transformers (those are
 imported by :func:`_export` only).
+
+Precision: ``load_model(layout, precision="int8")`` (the embedder's default) derives a second cache entry from
+the fp32 one, once, offline: onnxruntime's dynamic quantization (int8 weights per output channel, activations
+quantized per call) of the fused graph's attention and feed-forward MatMuls, except the feed-forward output
+projections of the first :data:`FP32_FFN_OUTPUT_LAYERS` layers, whose inputs (after GELU) carry the outliers
+that cost the most accuracy. It runs ~2x faster on CPU, with vectors at cosine >= 0.99 to PyTorch on every
+sample memory (0.9924 at worst, 0.9965 on average; a plain per-tensor quantization gives 0.90). The entry is
+checked against the fp32 export on the probe texts (cosine >= :data:`MIN_QUANTIZED_COSINE`) before it is
+published, under its own lock, with the same atomic write and load-time checks as the fp32 entry. Building it
+needs the ``onnx`` package but not torch when the fp32 entry is already cached.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +56,9 @@ from omnilab.errors import ConfigError, OmnilabError
 __all__ = [
     "EXPORT_FORMAT",
     "MIN_EXPORT_COSINE",
+    "MIN_QUANTIZED_COSINE",
+    "QUANTIZE_FORMAT",
+    "PRECISIONS",
     "StLayout",
     "OnnxModel",
     "available",
@@ -53,6 +66,7 @@ __all__ = [
     "default_cache_dir",
     "load_tokenizer",
     "load_model",
+    "is_cached",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +75,14 @@ log = logging.getLogger(__name__)
 EXPORT_FORMAT = 1
 #: an export is cached only if every probe text's vector is at least this close to the PyTorch one
 MIN_EXPORT_COSINE = 0.9999
+#: bump when the quantization recipe changes: older int8 entries are then ignored
+QUANTIZE_FORMAT = 1
+#: an int8 entry is cached only if every probe text's vector is at least this close to the fp32 export's
+MIN_QUANTIZED_COSINE = 0.99
+#: the feed-forward output MatMuls of this many first layers stay fp32 in the int8 model (see the module doc)
+FP32_FFN_OUTPUT_LAYERS = 3
+#: the precisions :func:`load_model` builds
+PRECISIONS = ("fp32", "int8")
 _WEIGHT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _LOCK_TIMEOUT = 900.0  # seconds to wait for another process's export (minutes on a busy 2-core machine)
@@ -239,10 +261,17 @@ class _Entry:
     key: str
 
     @classmethod
-    def of(cls, layout: StLayout, cache_dir: Path) -> _Entry:
+    def of(cls, layout: StLayout, cache_dir: Path, precision: str = "fp32") -> _Entry:
+        """The fp32 entry ``<name>-<key>.onnx``, or the int8 one ``<name>-<key>-int8.onnx`` (its own key)."""
         key = layout.fingerprint
-        stem = cache_dir / f"{layout.name}-{key}"
-        return cls(stem.with_suffix(".onnx"), stem.with_suffix(".json"), stem.with_suffix(".lock"), key)
+        stem = f"{layout.name}-{key}"
+        if precision == "int8":
+            blob = f"{key}:int8:{QUANTIZE_FORMAT}:{FP32_FFN_OUTPUT_LAYERS}".encode()
+            key, stem = hashlib.sha256(blob).hexdigest()[:16], f"{stem}-int8"
+        elif precision != "fp32":
+            raise ConfigError(f"ONNX precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        path = cache_dir / stem
+        return cls(path.with_name(stem + ".onnx"), path.with_name(stem + ".json"), path.with_name(stem + ".lock"), key)
 
     def read(self) -> bytes | None:
         """The cached model's bytes if its manifest matches them (format, key, size, sha256), else None."""
@@ -266,7 +295,8 @@ class _Entry:
 
 
 _LOADED: dict[Path, tuple[tuple[int, int, int], Any]] = {}
-_LOADED_LOCK = threading.Lock()
+_LOADED_LOCK = threading.RLock()
+_Maker = Callable[[Path], tuple[Path, dict[str, Any]]]
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:
@@ -274,21 +304,53 @@ def _stat_key(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def load_model(layout: StLayout, cache_dir: Path | None = None) -> OnnxModel:
+def load_model(layout: StLayout, cache_dir: Path | None = None, precision: str = "fp32") -> OnnxModel:
     """The model's ONNX export, from this process's memory, the disk cache, or a fresh export (once).
 
-    Raises OmnilabError (ConfigError when torch/transformers/onnx are missing) if it cannot be exported.
+    ``precision="int8"`` gives the quantized model, made from the fp32 entry (exported first if needed).
+    Raises OmnilabError (ConfigError when torch/transformers/onnx are missing) if it cannot be built.
     """
-    entry = _Entry.of(layout, cache_dir or default_cache_dir())
+    cache_dir = cache_dir or default_cache_dir()
+    entry = _Entry.of(layout, cache_dir, precision)
     with _LOADED_LOCK:
-        with contextlib.suppress(OSError):
-            known = _LOADED.get(entry.model)
-            if known is not None and known[0] == _stat_key(entry.model):
-                return OnnxModel(layout, known[1], "memory")
-        loaded = _load_or_export(layout, entry)
+        loaded = _from_memory(layout, entry) or _load_cached(layout, entry)
+        if loaded is None:
+            if precision == "int8":
+                # made from the fp32 entry (exported first if needed), which is not kept loaded for this
+                source = load_model(layout, cache_dir, "fp32")
+                _LOADED.pop(_Entry.of(layout, cache_dir, "fp32").model, None)
+                del source
+
+                def make(tmp: Path) -> tuple[Path, dict[str, Any]]:
+                    return _quantize(layout, _Entry.of(layout, cache_dir, "fp32").model, tmp)
+
+            else:
+
+                def make(tmp: Path) -> tuple[Path, dict[str, Any]]:
+                    return _export(layout, tmp)
+
+            loaded = _load_or_export(layout, entry, make)
         with contextlib.suppress(OSError):
             _LOADED[entry.model] = (_stat_key(entry.model), loaded.session)
         return loaded
+
+
+def is_cached(layout: StLayout, cache_dir: Path | None = None, precision: str = "fp32") -> bool:
+    """True when the cache holds a published entry for this model and precision (not checked further)."""
+    entry = _Entry.of(layout, cache_dir or default_cache_dir(), precision)
+    try:
+        meta = json.loads(entry.manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("key") == entry.key and entry.model.is_file()
+
+
+def _from_memory(layout: StLayout, entry: _Entry) -> OnnxModel | None:
+    with contextlib.suppress(OSError):
+        known = _LOADED.get(entry.model)
+        if known is not None and known[0] == _stat_key(entry.model):
+            return OnnxModel(layout, known[1], "memory")
+    return None
 
 
 def _load_cached(layout: StLayout, entry: _Entry) -> OnnxModel | None:
@@ -302,7 +364,7 @@ def _load_cached(layout: StLayout, entry: _Entry) -> OnnxModel | None:
         return None
 
 
-def _load_or_export(layout: StLayout, entry: _Entry) -> OnnxModel:
+def _load_or_export(layout: StLayout, entry: _Entry, make: _Maker) -> OnnxModel:
     cached = _load_cached(layout, entry)
     if cached is not None:
         return cached
@@ -314,7 +376,7 @@ def _load_or_export(layout: StLayout, entry: _Entry) -> OnnxModel:
             cached = _load_cached(layout, entry)  # another process may have exported while we waited
             if cached is not None:
                 return cached
-            _build(layout, entry)
+            _build(layout, entry, make)
     except Timeout as exc:
         raise OmnilabError(f"another process has held {entry.lock} for {_LOCK_TIMEOUT:.0f}s") from exc
     except OmnilabError:
@@ -342,18 +404,20 @@ def _scratch(entry: _Entry) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build(layout: StLayout, entry: _Entry) -> None:
-    """Export, check against PyTorch, and publish the entry atomically: model file first, manifest last."""
+def _build(layout: StLayout, entry: _Entry, make: _Maker) -> None:
+    """Make the model (export or quantize, each checked), and publish it atomically: model first, manifest last."""
     from omnilab.vectors.index import _fsync_dir, _fsync_write
 
     started = time.perf_counter()
+    what = "an int8 ONNX model" if entry.model.stem.endswith("-int8") else "ONNX"
     log.warning(
-        "exporting %s to ONNX once (this takes a while; later runs load it in well under a second) into %s",
+        "exporting %s to %s once (this takes a while; later runs load it in well under a second) into %s",
         layout.name,
+        what,
         entry.model.parent,
     )
     with _scratch(entry) as tmp:
-        model_file, info = _export(layout, tmp)
+        model_file, info = make(tmp)
         data = model_file.read_bytes()
         with open(model_file, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -372,10 +436,11 @@ def _build(layout: StLayout, entry: _Entry) -> None:
     _fsync_write(entry.manifest, json.dumps(manifest, indent=1).encode("utf-8"))
     _fsync_dir(entry.model.parent)
     log.warning(
-        "exported %s to %s in %.1fs (min cosine to PyTorch on probe texts %.6f)",
+        "exported %s to %s in %.1fs (min cosine to %s on probe texts %.6f)",
         layout.name,
         entry.model,
         time.perf_counter() - started,
+        info.get("reference", "PyTorch"),
         info["min_probe_cosine"],
     )
 
@@ -444,6 +509,7 @@ def _export(layout: StLayout, tmp: Path) -> tuple[Path, dict[str, Any]]:
     import transformers
 
     return final, {
+        "precision": "fp32",
         "fused": fused,
         "min_probe_cosine": cosine,
         "max_seq_length": layout.max_seq_length,
@@ -453,6 +519,65 @@ def _export(layout: StLayout, tmp: Path) -> tuple[Path, dict[str, Any]]:
             "onnxruntime": onnxruntime.__version__,
         },
     }
+
+
+def _quantize(layout: StLayout, fp32: Path, tmp: Path) -> tuple[Path, dict[str, Any]]:
+    """Dynamic int8 quantization of the fused fp32 export (see the module doc), checked against fp32."""
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError("quantizing the ONNX model needs onnx: `pip install 'omnilab[local]'`")
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    ffn_out = [
+        n.name
+        for n in graph.node
+        if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name
+    ]
+    keep = ffn_out[:FP32_FFN_OUTPUT_LAYERS]
+    out = tmp / "int8.onnx"
+    with warnings.catch_warnings(), _quiet("onnxruntime.quantization", "root"):
+        warnings.simplefilter("ignore")
+        quantize_dynamic(
+            str(fp32),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=keep,
+            # the fused graph's contrib ops defeat shape inference; every tensor in it is float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    ref = OnnxModel(layout, _session(str(fp32)), "cache").encode(_PROBES, batch_size=3)
+    got = OnnxModel(layout, _session(str(out)), "exported").encode(_PROBES, batch_size=3)
+    cosine = float(_cosines(ref, got).min())
+    if not cosine >= MIN_QUANTIZED_COSINE:
+        raise OmnilabError(f"the int8 model of {layout.name} differs from fp32 (min cosine {cosine:.6f})")
+    import onnxruntime
+
+    return out, {
+        "precision": "int8",
+        "reference": "the fp32 export",
+        "quantize_format": QUANTIZE_FORMAT,
+        "fp32_matmuls": keep,
+        "min_probe_cosine": cosine,
+        "max_seq_length": layout.max_seq_length,
+        "versions": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+    }
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """The quantizer logs a warning per node it cannot quantize, and suggests pre-processing: errors only."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _fuse(layout: StLayout, raw: Path, out: Path) -> tuple[Path, bool]:

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,7 +44,7 @@ import sqlalchemy as sa
 
 from omnilab._checks import is_int, is_number
 from omnilab.errors import InvalidInput, LeaseLost, OmnilabError, StoreUnavailable
-from omnilab.sessions.connection import RedisConnection, dumps, loads, reply_opt, reply_strs
+from omnilab.sessions.connection import UNREACHABLE, RedisConnection, dumps, loads, reply_opt, reply_strs
 from omnilab.sessions.scripts import DEQUEUE, ENQUEUE, EXTEND, FAIL, FINISH, RELEASE
 from omnilab.sql.schema import OMNILAB_COLUMNS, TABLES
 from omnilab.sql.validate import check_foreign_keys, normalize_rows, validate_rows
@@ -82,6 +83,18 @@ _ACK_CONSTANTS = {
     "no_error": None,
     **{f"done{i}": s for i, s in enumerate(FINISHED)},
 }
+
+
+@dataclasses.dataclass
+class _Sent:
+    """A script call sent on a connection taken from the pool, its reply not read yet."""
+
+    pool: Any
+    connection: Any
+    name: str
+    source: str
+    keys: list[str]
+    args: list[Any]
 
 
 class _Prepared:
@@ -192,6 +205,9 @@ class TaskQueue:
         self._key_cache: dict[str, dict[str, str]] = {}
         self._prepared: dict[Any, _Prepared] = {}
         self._sqlite = engine.dialect.name == "sqlite"
+        #: FINISH calls sent whose replies are read later (see :meth:`_finish_later`), and their lock
+        self._later: list[tuple[_Sent, dict[str, str], list[str]]] = []
+        self._later_lock = threading.Lock()
         #: the lab whose tasks this queue handles (``tasks.lab_id``); None: the tasks no lab owns
         self.lab_id = lab_id if lab_id is not None else conn.lab_id
 
@@ -229,7 +245,96 @@ class TaskQueue:
         return self._scripts[name]
 
     def _run(self, name: str, source: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
+        self._drain()
         return self.conn.run(lambda r: self._script(name, source)(keys=list(keys), args=list(args), client=r), what)
+
+    def _call(self, fn: Callable[[redis.Redis], Any], what: str) -> Any:
+        """``conn.run(fn)`` once the replies of calls sent earlier are read (so ``fn`` sees their effect)."""
+        self._drain()
+        return self.conn.run(fn, what)
+
+    # ------------------------------------------------------------------------- replies read later
+    # The hot path sends a script call and reads its reply later: the ENQUEUE of one task while SQLite commits, the
+    # FINISH of an ack until the queue's next Redis call. Both scripts are idempotent, so a call whose reply is
+    # lost is simply made again, synchronously. A call that cannot be sent is made synchronously at once.
+    def _send(self, name: str, source: str, keys: Sequence[str], args: Sequence[Any]) -> _Sent | None:
+        """Send one script call without waiting for its reply; None if it could not be sent (make it with
+        :meth:`_run` then, which reports the error and restarts a dead embedded server)."""
+        if self.conn.read_only:
+            return None
+        try:
+            pool = self.conn.client.connection_pool
+            sha = self._script(name, source).sha
+            connection = pool.get_connection()  # a connection the server closed fails here (reconnect refused)
+        except (*UNREACHABLE, StoreUnavailable):
+            return None
+        try:
+            connection.send_command("EVALSHA", sha, len(keys), *keys, *args)
+        except UNREACHABLE:
+            connection.disconnect()
+            pool.release(connection)
+            return None
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        return _Sent(pool, connection, name, source, list(keys), list(args))
+
+    def _receive(self, sent: _Sent, what: str) -> Any:
+        """The reply of a call sent by :meth:`_send` (the call is made again if the reply is lost)."""
+        pool, connection = sent.pool, sent.connection
+        try:
+            reply = connection.read_response()
+        except redis.exceptions.NoScriptError:  # the server's script cache was flushed: load it and call again
+            pool.release(connection)
+            return self._run(sent.name, sent.source, sent.keys, sent.args, what)
+        except UNREACHABLE:
+            connection.disconnect()
+            pool.release(connection)
+            return self._run(sent.name, sent.source, sent.keys, sent.args, what)
+        except redis.ResponseError as exc:
+            pool.release(connection)
+            raise OmnilabError(f"Redis {self.conn.display} refused {what}: {exc}") from exc
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        pool.release(connection)
+        return reply
+
+    def _finish_later(self, keys: dict[str, str], ids: list[str]) -> bool:
+        """Send the FINISH of completed tasks (in SQL) and read its reply at the queue's next Redis call; False if
+        it could not be sent. Redis runs it as soon as it arrives; the reply only names dependents to release, and
+        the caller made sure SQL knows none."""
+        sent = self._send("finish", FINISH, *self._finish_call(keys, ids))
+        if sent is None:
+            return False
+        with self._later_lock:
+            self._later.append((sent, keys, ids))
+        return True
+
+    def _drain(self) -> None:
+        """Read the replies of the FINISH calls sent by :meth:`_finish_later` (releasing any dependents)."""
+        if not self._later:
+            return
+        with self._later_lock:
+            items, self._later = self._later, []
+        dependents: list[str] = []
+        for sent, _keys, ids in items:
+            try:
+                dependents += self._receive(sent, "ack")
+            except OmnilabError as exc:  # completed in SQL: Redis drops the tasks when their leases expire
+                log.warning("queue: finishing %d completed task(s) in Redis failed: %s", len(ids), exc)
+        if dependents:
+            try:
+                self.release_ready(sorted(set(dependents)))
+            except OmnilabError as exc:  # requeue_expired() releases them later
+                log.warning("queue: releasing %d dependent task(s) failed: %s", len(set(dependents)), exc)
+
+    def flush(self) -> None:
+        """Wait for the Redis side of the acks made so far (the hot path of :meth:`Lease.ack` reads Redis's reply
+        at the queue's next call; every queue method does this first, so calling it is rarely needed)."""
+        self._drain()
 
     @contextlib.contextmanager
     def _sql(self, begin: bool = False) -> Iterator[sa.Connection]:
@@ -316,11 +421,12 @@ class TaskQueue:
             if with_result:
                 values["result"] = b("result")
             mine = t.c.lab_id.is_(None) if self.lab_id is None else t.c.lab_id == b("lab")
+            td = self._deps
             return (
                 sa.update(t)
                 .where(t.c.id == b("tid"), t.c.status.notin_([b(f"done{i}") for i in range(len(FINISHED))]), mine)
                 .values(**values)
-                .returning(t.c.id)
+                .returning(t.c.id, sa.exists().where(td.c.depends_on_task_id == t.c.id))
             )
 
         return self._stmt(("ack", self.lab_id is None, with_result), build)
@@ -377,7 +483,7 @@ class TaskQueue:
             self._enqueue_one(queue, keys, clean[0])  # the one-task hot path
             return ids
         # fail before writing anything if Redis is down (the row would wait for recover())
-        self.conn.run(lambda r: r.ping(), "enqueue")
+        self._call(lambda r: r.ping(), "enqueue")
         open_pairs = self._insert(clean, ids, deps)
         self._push(queue, keys, clean, open_pairs)
         if open_pairs:  # a dependency may have completed between our SQL read and the push
@@ -398,24 +504,37 @@ class TaskQueue:
         params = insert.params(row)
         ks, args = self._push_args(queue, keys, [row], set())
         if not self._sqlite:
-            self.conn.run(lambda r: r.ping(), "enqueue")  # fail before writing anything if Redis is down
+            self._call(lambda r: r.ping(), "enqueue")  # fail before writing anything if Redis is down
             with self._driver() as raw:
                 raw.cursor().execute(insert.sql, params)
                 raw.commit()
             self._run_push(queue, ks, args)
             return
+        self._drain()
         with self._driver() as raw:
             raw.cursor().execute(insert.sql, params)
-            try:
-                self._run("enqueue", ENQUEUE, ks, args, "enqueue")
-            except StoreUnavailable as exc:
-                raise StoreUnavailable(f"{exc}; nothing was written (the task row is rolled back)") from exc
+            # sent now, its reply read after the COMMIT: Redis and SQLite work at the same time
+            sent = self._send("enqueue", ENQUEUE, ks, args)
+            if sent is None:  # Redis is down (or just reconnecting): make the call now, before COMMIT
+                try:
+                    self._run("enqueue", ENQUEUE, ks, args, "enqueue")
+                except StoreUnavailable as exc:
+                    raise StoreUnavailable(f"{exc}; nothing was written (the task row is rolled back)") from exc
             try:
                 raw.commit()
             except BaseException:
                 with contextlib.suppress(OmnilabError):  # the row is not there: take the task out of Redis again
+                    if sent is not None:
+                        self._receive(sent, "enqueue")
                     self._finish(keys, [row["id"]])
                 raise
+        if sent is not None:
+            try:
+                self._receive(sent, "enqueue")
+            except StoreUnavailable as exc:
+                raise StoreUnavailable(
+                    f"{exc}; the task row is saved in SQL as pending — call queue.recover({queue!r}) when Redis is back"
+                ) from exc
 
     def _insert(self, clean: list[dict[str, Any]], ids: list[str], deps: list[list[str]]) -> list[tuple[str, str]]:
         """Insert tasks and dependencies; returns the (task, dependency) pairs not yet completed."""
@@ -482,7 +601,7 @@ class TaskQueue:
 
         if open_pairs:  # dependents first, so a dependency finishing meanwhile finds them
             try:
-                self.conn.run(_deps, "enqueue")
+                self._call(_deps, "enqueue")
             except StoreUnavailable as exc:
                 raise StoreUnavailable(
                     f"{exc}; the task rows are saved in SQL as pending — call queue.recover({queue!r}) when Redis "
@@ -517,7 +636,7 @@ class TaskQueue:
         rows = self._open_rows(queue, ids)
         if not rows:
             return 0
-        exists = self.conn.run(lambda r: _exists_many(r, [self._task_prefix + x["id"] for x in rows]), "recover")
+        exists = self._call(lambda r: _exists_many(r, [self._task_prefix + x["id"] for x in rows]), "recover")
         todo = [r for r, e in zip(rows, exists) if not e]
         if not todo:
             return 0
@@ -614,7 +733,7 @@ class TaskQueue:
                 return []
             # wake on enqueue; wake at least every second so expired leases are noticed
             wait = min(left, 1.0)
-            self.conn.run(_block_pop(keys["notify"], wait), "dequeue wait")
+            self._call(_block_pop(keys["notify"], wait), "dequeue wait")
 
     def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int, count: int) -> tuple[list[Lease], int]:
         """(the leases claimed in SQL, how many task ids were popped from Redis)."""
@@ -697,8 +816,12 @@ class TaskQueue:
         for r in results:
             dumps(r)  # JSON-able, before anything is written
         # the status guard makes completion exactly-once: a second ack matches no row
+        later = False
         if len(leases) == 1:
-            completed = self._complete_one(leases[0].task_id, results[0])
+            completed, has_dependents = self._complete_one(leases[0].task_id, results[0])
+            # SQLite, no dependents in SQL (read in the completing transaction, under SQLite's one write lock: a
+            # dependent registered after it sees the task completed and is not held back): Redis's reply can wait
+            later = self._sqlite and not has_dependents
         else:
             completed = self._complete_many(leases, results)
         done: list[bool] = []
@@ -711,7 +834,8 @@ class TaskQueue:
         dependents: list[str] = []
         try:
             for q, qids in by_queue.items():
-                dependents += self._finish(self._keys(q), qids)
+                if not (later and self._finish_later(self._keys(q), qids)):
+                    dependents += self._finish(self._keys(q), qids)
         except StoreUnavailable as exc:
             raise StoreUnavailable(
                 f"{exc}; the completion IS recorded in SQL — Redis drops the task "
@@ -726,8 +850,9 @@ class TaskQueue:
             self.release_ready(sorted(set(dependents)))
         return done
 
-    def _complete_one(self, task_id: str, result: Any) -> set[str]:
-        """Complete one task (result included): one prepared UPDATE and one commit."""
+    def _complete_one(self, task_id: str, result: Any) -> tuple[set[str], bool]:
+        """Complete one task (result included): one prepared UPDATE and one commit. Returns the ids completed and
+        whether SQL lists tasks depending on it (``task_dependencies``, read in the same statement)."""
         stmt = self._ack_stmt(result is not None)
         values = {**_ACK_CONSTANTS, "tid": task_id, "now": dt.datetime.now(dt.timezone.utc), "result": result}
         if self.lab_id is not None:
@@ -735,9 +860,9 @@ class TaskQueue:
         with self._driver() as raw:
             cur = raw.cursor()
             cur.execute(stmt.sql, stmt.params(values))
-            completed = {row[0] for row in cur.fetchall()}
+            rows = cur.fetchall()
             raw.commit()
-        return completed
+        return {row[0] for row in rows}, any(bool(row[1]) for row in rows)
 
     def _complete_many(self, leases: list[Lease], results: list[Any]) -> set[str]:
         """Complete many tasks in one transaction: one UPDATE, then the results of those it completed."""
@@ -762,14 +887,12 @@ class TaskQueue:
                 c.execute(sa.update(t).where(t.c.id == sa.bindparam("tid")).values(result=sa.bindparam("res")), rows)
         return completed
 
+    def _finish_call(self, keys: dict[str, str], ids: list[str]) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the FINISH script for these tasks."""
+        return [keys["ready"], keys["processing"], keys["ages"]], [self._task_prefix, self.conn.key("deps", ""), *ids]
+
     def _finish(self, keys: dict[str, str], ids: list[str]) -> list[str]:
-        return self._run(
-            "finish",
-            FINISH,
-            [keys["ready"], keys["processing"], keys["ages"]],
-            [self._task_prefix, self.conn.key("deps", ""), *ids],
-            "ack",
-        )
+        return self._run("finish", FINISH, *self._finish_call(keys, ids), "ack")
 
     def fail_lease(self, lease: Lease, error: str, *, retry: bool = True) -> str:
         """Record a failure of a leased task (:meth:`Lease.fail`): ``"retried"`` while attempts remain (and
@@ -778,7 +901,7 @@ class TaskQueue:
         if not isinstance(error, str) or not error:
             raise InvalidInput("error must be a non-empty message")
         keys = self._keys(lease.queue)
-        token = self.conn.run(lambda r: r.hget(self._task_prefix + lease.task_id, "token"), "fail")
+        token = self._call(lambda r: r.hget(self._task_prefix + lease.task_id, "token"), "fail")
         if token != lease.token:
             raise LeaseLost(f"task {lease.task_id}: the lease of {lease.worker_id} expired; not recorded")
         outcome = "retried" if retry and lease.attempt < self.max_attempts else "dead"
@@ -854,7 +977,7 @@ class TaskQueue:
         if not ready:
             return 0
         # each task hash names its queue; the script checks it again, atomically, before moving the task
-        names = self.conn.run(lambda r: _hash_field_many(r, [self._task_prefix + i for i in ready], "queue"), "release")
+        names = self._call(lambda r: _hash_field_many(r, [self._task_prefix + i for i in ready], "queue"), "release")
         by_queue: dict[str, list[str]] = {}
         for tid, q in zip(ready, names):
             if q is not None:  # no hash: the task is finished or not queued
@@ -876,7 +999,7 @@ class TaskQueue:
     # ---------------------------------------------------------------------------- maintenance
     def queues(self) -> list[str]:
         """Names of the queues that have been used."""
-        return sorted(self.conn.run(lambda r: reply_strs(r.smembers(self.conn.key("queues"))), "queues"))
+        return sorted(self._call(lambda r: reply_strs(r.smembers(self.conn.key("queues"))), "queues"))
 
     def requeue_expired(self, queue: str | None = None) -> int:
         """Re-queue (or dead-letter) tasks whose lease expired and release waiting tasks whose
@@ -895,14 +1018,14 @@ class TaskQueue:
             if dead:
                 self._mark_failed(dead, f"lease expired {self.max_attempts} time(s) (worker died or too slow)")
             n += len(requeued) + len(dead)
-            waiting = self.conn.run(_sorted_members(keys["waiting"]), "waiting")
+            waiting = self._call(_sorted_members(keys["waiting"]), "waiting")
             self.release_ready(waiting)
         return n
 
     def dead_letters(self, queue: str = "default") -> pd.DataFrame:
         """Dead-lettered tasks of a queue with their SQL row (content, error_message, retry_count, ...)."""
         keys = self._keys(queue)
-        ids = self.conn.run(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
+        ids = self._call(lambda r: r.zrange(keys["dead"], 0, -1), "dead letters")
         t = self._tasks
         cols = ["id", "content", "task_type", "status", "retry_count", "error_message", "updated_at"]
         with self._sql() as c:
@@ -917,7 +1040,7 @@ class TaskQueue:
         """Give dead-lettered tasks a fresh set of attempts; returns how many were re-queued."""
         self.conn.check_writable("retrying dead-lettered tasks")
         keys = self._keys(queue)
-        dead = self.conn.run(lambda r: reply_strs(r.zrange(keys["dead"], 0, -1)), "dead letters")
+        dead = self._call(lambda r: reply_strs(r.zrange(keys["dead"], 0, -1)), "dead letters")
         wanted = None if task_ids is None else set(task_ids)  # once: task_ids may be a generator
         ids = [i for i in dead if wanted is None or i in wanted]
         if not ids:
@@ -945,7 +1068,7 @@ class TaskQueue:
                 pipe.lpush(keys["notify"], "1")
             pipe.execute()
 
-        self.conn.run(_revive, "retry dead")
+        self._call(_revive, "retry dead")
         return len(ids)
 
     def stats(self) -> pd.DataFrame:
@@ -986,7 +1109,7 @@ class TaskQueue:
             return rows
 
         cols = ["queue", "pending", "waiting", "in_flight", "expired_leases", "dead", "oldest_age_s"]
-        rows = self.conn.run(_stats, "queue stats")
+        rows = self._call(_stats, "queue stats")
         if not self.conn.platform:
             frame = pd.DataFrame(rows, columns=cols)
             return frame.astype({c: "int64" for c in cols[1:-1]} | {"oldest_age_s": "float64"})
@@ -997,7 +1120,7 @@ class TaskQueue:
             pipe.scard(PLATFORM_PROCESSING)
             return pipe.execute()
 
-        queued, processing = self.conn.run(_platform, "platform queue stats")
+        queued, processing = self._call(_platform, "platform queue stats")
         rows.append(
             {
                 "queue": PLATFORM_ROW,
@@ -1030,7 +1153,7 @@ class TaskQueue:
             items, busy = pipe.execute()
             return items, busy
 
-        items, busy = self.conn.run(_read, "platform queue")
+        items, busy = self._call(_read, "platform queue")
         rows = []
         for pos, raw in enumerate(reversed(items)):
             try:
@@ -1061,14 +1184,14 @@ class TaskQueue:
         # recorded as handed to the platform: recover() leaves it to the platform's workers
         row["status"], row["progress"], row["queue_name"], row["lab_id"] = "pending", 0, PLATFORM_ROW, self.lab_id
         clean = validate_rows("tasks", [row])
-        self.conn.run(lambda r: r.ping(), "push to task_queue")
+        self._call(lambda r: r.ping(), "push to task_queue")
         with self._sql(begin=True) as c:
             check_foreign_keys(c, "tasks", clean)
             c.execute(self._tasks.insert(), clean)
         extras = set(OMNILAB_COLUMNS.get("tasks", ()))
         text = dumps({k: v for k, v in clean[0].items() if k not in extras})
         try:
-            self.conn.run(lambda r: r.lpush(PLATFORM_QUEUE, text), "push to task_queue")
+            self._call(lambda r: r.lpush(PLATFORM_QUEUE, text), "push to task_queue")
         except StoreUnavailable as exc:
             raise StoreUnavailable(
                 f"{exc}; the task row {clean[0]['id']} is saved in SQL as pending but is not in task_queue"
@@ -1090,7 +1213,7 @@ class TaskQueue:
             pipe.execute()
             return len(ids)
 
-        return int(self.conn.run(_purge, "purge"))
+        return int(self._call(_purge, "purge"))
 
     def __repr__(self) -> str:
         return f"<TaskQueue {self.conn.display} max_attempts={self.max_attempts}>"

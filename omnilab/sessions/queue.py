@@ -124,7 +124,7 @@ class _Prepared:
     def params(self, values: dict[str, Any]) -> Any:
         """The driver's parameters (a tuple for qmark/format drivers, else a dict) for these values."""
         if self._positional:
-            return tuple(values[n] if p is None else p(values[n]) for n, p in self._order)
+            return tuple([values[n] if p is None else p(values[n]) for n, p in self._order])
         return {n: values[n] if p is None else p(values[n]) for n, p in self._order}
 
 

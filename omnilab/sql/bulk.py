@@ -33,11 +33,50 @@ def _datetime64_values(values: np.ndarray, backend: str) -> list:
     return [None if v is None else v.replace(tzinfo=dt.timezone.utc) for v in arr.astype(object).tolist()]
 
 
+def _fast_datetimes(values: Sequence[Any], backend: str) -> list | None:
+    """Python datetimes (aware or naive-as-UTC) converted once per distinct value; None when some value is
+    of another kind or outside the years pandas handles (the general path decides those)."""
+    out: list = []
+    seen: dict[dt.datetime, Any] = {}
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        if type(v) is not dt.datetime or not 1700 <= v.year <= 2200:
+            return None
+        conv = seen.get(v)
+        if conv is None:
+            utc = v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v.astimezone(dt.timezone.utc)
+            conv = utc.replace(tzinfo=None).strftime(_SQLITE_TS) if backend == "sqlite" else utc
+            seen[v] = conv
+        out.append(conv)
+    return out
+
+
+def _json_texts(values: Sequence[Any]) -> list:
+    """``json.dumps`` of each value (same text), with one C encoder for the whole column."""
+    from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
+        return [None if v is None else json.dumps(v) for v in values]
+
+    def default(o: Any) -> Any:
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+    # json.dumps' defaults: ASCII escapes, ", " and ": ", no sorting, NaN allowed, circular references refused
+    enc = c_make_encoder({}, default, encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return [None if v is None else "".join(enc(v, 0)) for v in values]
+
+
 def _column_values(col: sa.Column, values: Any, backend: str) -> list:
     """One column as a list of driver-ready Python values."""
     if isinstance(col.type, UTCDateTime):
         if isinstance(values, np.ndarray) and values.dtype.kind == "M":
             return _datetime64_values(values, backend)
+        if isinstance(values, (list, tuple)):
+            fast = _fast_datetimes(values, backend)
+            if fast is not None:
+                return fast
         ts = pd.to_datetime(pd.Series(values), utc=True)
         if backend == "sqlite":
             out = ts.dt.strftime(_SQLITE_TS)
@@ -49,7 +88,7 @@ def _column_values(col: sa.Column, values: Any, backend: str) -> list:
             return [None if d is None else d.isoformat() for d in days]
         return days
     if isinstance(col.type, sa.JSON):
-        return [None if v is None else json.dumps(v) for v in values]
+        return _json_texts(values)
     if isinstance(values, np.ndarray):
         if isinstance(col.type, sa.Boolean):
             return [bool(v) for v in values]

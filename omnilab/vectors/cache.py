@@ -74,26 +74,30 @@ class EmbeddingCache:
         return out
 
     def put_many(self, conn: sa.Connection, items: dict[str, np.ndarray]) -> None:
-        """Insert vectors inside the caller's transaction; keys already cached are left alone."""
+        """Insert vectors inside the caller's transaction; keys already cached are left alone.
+
+        One statement for the whole batch, straight to the driver: this is the hot path of ingest.
+        """
         if not items:
             return
         now = utcnow()
-        rows = [
-            {"embedder": self.embedder_name, "text_hash": k, "dim": self.dim, "vector": to_bytes(v), "created_at": now}
-            for k, v in items.items()
-        ]
-        if conn.dialect.name == "sqlite":
-            # straight to the driver: this is the hot path of ingest (UTCDateTime stores naive UTC text)
+        keys = list(items)
+        blobs = [to_bytes(v) for v in items.values()]
+        if conn.dialect.name == "sqlite":  # UTCDateTime's SQLite storage: naive UTC text
             stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            name, dim = self.embedder_name, self.dim
             conn.exec_driver_sql(
                 "INSERT OR IGNORE INTO embedding_cache (embedder, text_hash, dim, vector, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(r["embedder"], r["text_hash"], r["dim"], r["vector"], stamp) for r in rows],
+                [(name, k, dim, b, stamp) for k, b in zip(keys, blobs)],
             )
             return
-        from sqlalchemy.dialects.postgresql import insert
-
-        conn.execute(insert(embedding_cache).on_conflict_do_nothing(), rows)
+        conn.exec_driver_sql(  # PostgreSQL: the batch as two arrays
+            "INSERT INTO embedding_cache (embedder, text_hash, dim, vector, created_at) "
+            "SELECT %s, k, %s, v, %s FROM unnest(%s::text[], %s::bytea[]) AS u(k, v) "
+            "ON CONFLICT DO NOTHING",
+            (self.embedder_name, self.dim, now, keys, blobs),
+        )
 
     def count(self) -> int:
         with self.engine.connect() as conn:

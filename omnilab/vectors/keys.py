@@ -21,6 +21,7 @@ across them; ids are carried from one to the other.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -31,7 +32,6 @@ import numpy as np
 import sqlalchemy as sa
 
 from omnilab.errors import InvalidInput
-from omnilab.sql.engine import insert_on_conflict
 from omnilab.sql.own_tables import memory_vectors
 from omnilab.sql.schema import TABLES
 from omnilab.sql.watch import CommitWatch
@@ -72,13 +72,32 @@ def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def insert_keys(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert key rows (memory_id, memory_type, content_hash, embedding_key); returns memory id -> vector id."""
+    """Insert key rows (memory_id, memory_type, content_hash, embedding_key); returns memory id -> vector id.
+
+    One statement for all rows (a JSON array unpacked by SQLite's ``json_each``, arrays unpacked by
+    PostgreSQL's ``unnest``); a row whose memory id already has a key row (a concurrent sync of the same
+    lab added it first) keeps the existing one, whose vector id is returned.
+    """
     if not rows:
         return {}
-    ins = insert_on_conflict(conn, MV)
-    # a concurrent sync of the same lab may have added some first: theirs stand
-    stmt = ins.on_conflict_do_nothing(index_elements=["memory_id"]).returning(MV.c.memory_id, MV.c.id)
-    out = {m: int(i) for m, i in conn.execute(stmt, rows)}
+    cols = ("memory_id", "memory_type", "content_hash", "embedding_key")
+    values = [[r.get(c) for c in cols] for r in rows]
+    if conn.dialect.name == "sqlite":
+        got = conn.exec_driver_sql(
+            "INSERT INTO memory_vectors (memory_id, memory_type, content_hash, embedding_key) "
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+            "json_extract(value, '$[3]') FROM json_each(?) WHERE true "
+            "ON CONFLICT (memory_id) DO NOTHING RETURNING memory_id, id",
+            (json.dumps(values),),
+        )
+    else:  # PostgreSQL (omnilab's own tables live in SQLite or PostgreSQL)
+        got = conn.exec_driver_sql(
+            "INSERT INTO memory_vectors (memory_id, memory_type, content_hash, embedding_key) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+            "ON CONFLICT (memory_id) DO NOTHING RETURNING memory_id, id",
+            tuple(list(c) for c in zip(*values)),
+        )
+    out = {m: int(i) for m, i in got}
     missing = [r["memory_id"] for r in rows if r["memory_id"] not in out]
     for part in chunks(missing):
         out.update(conn.execute(sa.select(MV.c.memory_id, MV.c.id).where(MV.c.memory_id.in_(part))).all())

@@ -38,7 +38,15 @@ from omnilab.vectors.changes import KEEP_SECONDS, ChangeLog
 from omnilab.vectors.columns import MemoryColumns
 from omnilab.vectors.embedders import Embedder, create_embedder, default_spec
 from omnilab.vectors.index import Hit, VectorIndex
-from omnilab.vectors.ingest import Batch, BatchVectors, dedupe_batch, embed_batch, numbered, validate_batch
+from omnilab.vectors.ingest import (
+    Batch,
+    BatchVectors,
+    dedupe_batch,
+    embed_batch,
+    numbered,
+    validate_batch,
+    write_cache,
+)
 from omnilab.vectors.keys import MV, KeyRows, chunks, insert_keys, stored_content_hash
 from omnilab.vectors.meta import ChangeOp, LabMeta, log_changes
 from omnilab.vectors.pgvector import PgVectorIndex
@@ -453,7 +461,7 @@ class MemoryStore:
         generation in one transaction (two when the databases differ); returns the rows' vector ids."""
         rows = batch.rows
         try:
-            with self._write() as (pconn, oconn):
+            with self._write() as (pconn, oconn), write_cache(pconn, oconn):
                 check_foreign_keys(pconn, "memory_entries", rows)
                 self.cache.put_many(oconn, vectors.new)  # do-nothing on keys already cached
                 cols = {c: [r[c] for r in rows] for c in rows[0]}
@@ -486,17 +494,15 @@ class MemoryStore:
         if isinstance(self.index, PgVectorIndex):  # written with the rows (and leftover rows deleted)
             return
         self.index.remove(leftover.values())
-        by_type: dict[str, list[int]] = {}
-        for j, r in enumerate(batch.rows):
-            by_type.setdefault(r["memory_type"], []).append(j)
         keys = vectors.keys
-        for mtype, js in by_type.items():
-            self.index.add(
-                mtype,
-                np.asarray([vids[j] for j in js], dtype=np.int64),
-                np.vstack([vectors.vectors[keys[j]] for j in js]),
-                [keys[j] for j in js],
-            )
+        mat = vectors.matrix  # row j: the vector of batch row j
+        if mat is None:
+            mat = np.vstack([vectors.vectors[k] for k in keys])
+        ids = np.asarray(vids, dtype=np.int64)
+        types = np.asarray([r["memory_type"] for r in batch.rows])
+        for mtype in dict.fromkeys(types.tolist()):  # one add per type, in first-seen order
+            js = np.flatnonzero(types == mtype)
+            self.index.add(mtype, ids[js], mat[js], [keys[j] for j in js.tolist()])
 
     def forget(self, memory_ids: str | Iterable[str]) -> int:
         """Delete memories by memory id (with their access log and relationships); returns how many existed."""

@@ -7,13 +7,14 @@ change log (``memory_changes``, see ``omnilab.vectors.changes``) is written with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from omnilab.sql.engine import insert_on_conflict
-from omnilab.sql.own_tables import lab_meta, memory_changes
+from omnilab.sql.own_tables import lab_meta
 from omnilab.sql.types import utcnow
 from omnilab.sql.watch import CommitWatch
 
@@ -91,8 +92,21 @@ class LabMeta:
 
 def log_changes(conn: sa.Connection, seq: int, op: ChangeOp, vector_ids: Iterable[int | None] = (None,)) -> None:
     """Log ``op`` for each vector id at ``seq`` in ``conn``'s transaction (the one that bumped ``seq``);
-    ``"resync"`` logs one row without a vector id."""
+    ``"resync"`` logs one row without a vector id. One statement however many ids (rows in the given order)."""
+    ids = [None if v is None else int(v) for v in vector_ids]
+    if not ids:
+        return
     now = utcnow()
-    rows = [{"seq": seq, "vector_id": v, "op": op, "changed_at": now} for v in vector_ids]
-    if rows:
-        conn.execute(sa.insert(memory_changes), rows)
+    if conn.dialect.name == "sqlite":  # UTCDateTime's SQLite storage: naive UTC text
+        stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        conn.exec_driver_sql(
+            "INSERT INTO memory_changes (seq, vector_id, op, changed_at) "
+            "SELECT ?, value, ?, ? FROM json_each(?) ORDER BY key",
+            (int(seq), op, stamp, json.dumps(ids)),
+        )
+    else:  # PostgreSQL (omnilab's own tables live in SQLite or PostgreSQL)
+        conn.exec_driver_sql(
+            "INSERT INTO memory_changes (seq, vector_id, op, changed_at) "
+            "SELECT %s, v, %s, %s FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(v, o) ORDER BY o",
+            (int(seq), op, now, ids),
+        )

@@ -85,14 +85,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Create a lab on the embedded defaults, load the sample data and show what is there."""
     start = time.perf_counter()
     with _open(args) as lab:
-        print(f"lab: {lab.path}")
+        print(f"lab: {lab.path} (opened in {time.perf_counter() - start:.1f}s)")
         print(f"relational store: {lab.backend} ({lab.stores().location[0]})")
         before = int(lab.counts().sum())
         if before:
             print(f"sample already loaded ({before:,} rows); reusing it")
         else:
+            t = time.perf_counter()
             added = lab.load_sample("small", progress=False)
-            print(f"loaded the OmniDev sample: {sum(added.values()):,} rows in {len(added)} tables")
+            seconds = time.perf_counter() - t
+            print(f"loaded the OmniDev sample: {sum(added.values()):,} rows in {len(added)} tables in {seconds:.1f}s")
         agents = lab.agents()
         print(f"{len(agents)} agents in {agents.system_name.nunique()} systems:")
         for system, names in agents.groupby("system_name")["name"]:

@@ -246,3 +246,28 @@ def test_search_prints_no_model_loading_bars(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "parse a date" in out.stdout
     assert out.stderr == ""  # no weights progress bar, no model-hub chatter
+
+
+def test_first_demo_with_minilm_runs_no_model_and_says_where_its_vectors_came_from(tmp_path):
+    """A fresh machine: empty HOME (no ONNX export in ~/.cache), an empty lab, the default embedder."""
+    from omnilab.vectors.embedders import sentence_transformers_available
+
+    if not sentence_transformers_available():
+        pytest.skip("sentence-transformers with its offline MiniLM weights is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNILAB_", "XDG_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "omnilab.cli", "demo", "--lab", str(tmp_path / "lab")],
+        capture_output=True,
+        text=True,
+        env={**env, "HOME": str(home)},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "849 memories indexed with sentence-transformers:all-MiniLM-L6-v2" in out.stdout
+    assert "0 embedded by the model now" in out.stdout and "ship with omnilab" in out.stdout
+    assert "no model ran" in out.stdout and "exports it to ONNX once" in out.stdout
+    assert "1. 0.447 [code] date.__repr__" in out.stdout  # PyTorch's vectors, so PyTorch's scores
+    assert not (home / ".cache" / "omnilab").exists()  # nothing was exported
+    assert "export" not in out.stderr

@@ -475,7 +475,6 @@ def test_shipped_vectors_equal_the_live_model_on_every_text():
 @needs_minilm
 def test_loading_the_sample_fills_the_minilm_cache_so_indexing_runs_no_model(tmp_path, database_url):
     from omnilab.sample import shipped
-    from omnilab.vectors.cache import EmbeddingCache
 
     meta, vecs = shipped.shipped_vectors()
     with omnilab.open(tmp_path / "minilm", database_url=database_url, embedder="sentence-transformers") as lab:

@@ -128,6 +128,22 @@ class _Prepared:
         return {n: values[n] if p is None else p(values[n]) for n, p in self._order}
 
 
+def _pack(args: Sequence[str | bytes | int]) -> bytes:
+    """One Redis command in the wire protocol (RESP), for the hot path's script calls (text, bytes, integers)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, int) and not isinstance(arg, bool):
+            data = b"%d" % arg
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} to Redis")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 def _driver_error(dbapi: Any, exc: Exception) -> OmnilabError:
     """The omnilab error for a driver exception of the hot path (as :meth:`TaskQueue._sql` maps SQLAlchemy's)."""
     if isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError)):
@@ -269,7 +285,7 @@ class TaskQueue:
         except (*UNREACHABLE, StoreUnavailable):
             return None
         try:
-            connection.send_command("EVALSHA", sha, len(keys), *keys, *args)
+            connection.send_packed_command([_pack(["EVALSHA", sha, len(keys), *keys, *args])])
         except UNREACHABLE:
             connection.disconnect()
             pool.release(connection)
@@ -301,6 +317,15 @@ class TaskQueue:
             raise
         pool.release(connection)
         return reply
+
+    def _script_call(self, name: str, source: str, keys: Sequence[str], args: Sequence[Any], what: str) -> Any:
+        """A script call made on a pooled connection directly (what :meth:`_run` does, without redis-py's per-command
+        work); falls back to :meth:`_run` when the call cannot be sent or its reply is lost."""
+        self._drain()
+        sent = self._send(name, source, keys, args)
+        if sent is None:
+            return self._run(name, source, keys, args, what)
+        return self._receive(sent, what)
 
     def _finish_later(self, keys: dict[str, str], ids: list[str]) -> bool:
         """Send the FINISH of completed tasks (in SQL) and read its reply at the queue's next Redis call; False if
@@ -737,7 +762,7 @@ class TaskQueue:
 
     def _pop(self, queue: str, keys: dict[str, str], worker: str, lease_ms: int, count: int) -> tuple[list[Lease], int]:
         """(the leases claimed in SQL, how many task ids were popped from Redis)."""
-        out, requeued, dead = self._run(
+        out, requeued, dead = self._script_call(
             "dequeue",
             DEQUEUE,
             [keys["ready"], keys["processing"], keys["dead"], keys["ages"]],

@@ -195,11 +195,11 @@ def _plain_text(v: str) -> bool:
 def _plain_mapping(meta: dict[Any, Any]) -> bool:
     """``_plain_json(meta)`` for a dict, flat values checked inline (nested ones by ``_plain_json``)."""
     for k, v in meta.items():
-        if type(k) is not str or not _plain_text(k):
+        if type(k) is not str or not ((k.isascii() and "\x00" not in k) or _plain_text(k)):
             return False
         t = type(v)
         if t is str:
-            if not _plain_text(v):
+            if not ((v.isascii() and "\x00" not in v) or _plain_text(v)):
                 return False
         elif t is int or t is bool or v is None:
             continue
@@ -254,8 +254,11 @@ def _fast_row(row: dict[str, Any], types: frozenset[str], now: dt.datetime) -> d
     tags = get("tags")
     if tags is None:
         tags = []
-    elif type(tags) is not list or not all(type(t) is str and _plain_text(t) for t in tags):
+    elif type(tags) is not list:
         return None
+    for t in tags:
+        if type(t) is not str or not ((t.isascii() and "\x00" not in t) or _plain_text(t)):
+            return None
     meta = get("metadata")
     if meta is None:
         meta = {}

@@ -45,6 +45,7 @@ _SIG = re.compile(
     r"(?P<name>[A-Za-z_$][A-Za-z0-9_$]*)[ \t]*[(:\[{<][^\n]*",
     re.M,
 )
+_SIG_WORDS = ("def ", "def\t", "class", "function", "func", "fn ", "fn\t")
 # two-letter words that are parts of identifiers often enough (is_dir -> isdir, to_bytes -> tobytes)
 _SHORT = frozenset("is to of in at on by as up".split())
 _MAX_WORD = 24  # longest vocabulary piece tried
@@ -93,7 +94,10 @@ def _is_word(piece: str) -> bool:
 
 def signature_line(content: str) -> tuple[str, str]:
     """(name, line) of the first definition line (``def name(args):``, ``class Name:``...), or ("", "")."""
-    m = _SIG.search(content[:_SEARCH_CHARS])
+    head = content[:_SEARCH_CHARS]
+    if not any(word in head for word in _SIG_WORDS):  # most text has no definition line: skip the regex
+        return "", ""
+    m = _SIG.search(head)
     return (m.group("name"), m.group(0).strip()) if m else ("", "")
 
 
@@ -102,6 +106,15 @@ def _with_compounds(words: Sequence[str]) -> list[str]:
     for w in dict.fromkeys(words):
         out.extend(split_compound(w))
     return out
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _token(raw: str) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
+    """An identifier's (words, has a camelCase boundary, run-together words split), cached: texts repeat them."""
+    if "_" not in raw and (raw.islower() or raw.isdigit()):  # the common case: one lower-case word
+        return (raw,), False, split_compound(raw)
+    words = tuple(identifier_words(raw))
+    return words, _CAMEL.search(raw) is not None, tuple(p for w in words for p in split_compound(w))
 
 
 def keyword_fields(
@@ -115,17 +128,24 @@ def keyword_fields(
     evaluation measures what each adds).
     """
     name, line = signature_line(content)
-    name_parts = identifier_words(name) if camel else name.lower().split("_")
-    name_words = " ".join(_with_compounds(name_parts) if compounds else name_parts)
-    sig_words = " ".join(identifier_words(line) if camel else re.findall(r"[a-z0-9]+", line.lower()))
-    words = identifier_words(content)
+    name_words = sig_words = ""
+    if name:
+        name_parts = identifier_words(name) if camel else name.lower().split("_")
+        name_words = " ".join(_with_compounds(name_parts) if compounds else name_parts)
+        sig_words = " ".join(identifier_words(line) if camel else re.findall(r"[a-z0-9]+", line.lower()))
+    raws = _IDENT.findall(content)
+    info = [_token(r) for r in raws]
     extra: list[str] = []
     if dialect == "postgresql":
-        extra = list(words) if camel else re.findall(r"[a-z0-9]+", content.lower())
+        extra = [w for words, _, _ in info for w in words] if camel else re.findall(r"[a-z0-9]+", content.lower())
     elif camel:  # camelCase words only (unicode61 already splits on "_")
-        extra = [p for raw in _IDENT.findall(content) if _CAMEL.search(raw) for p in identifier_words(raw)]
+        extra = [w for words, has_camel, _ in info if has_camel for w in words]
     if compounds:
-        extra += [p for w in dict.fromkeys(words) for p in split_compound(w)]
+        seen: set[tuple[str, ...]] = set()
+        for _, _, parts in info:
+            if parts and parts not in seen:
+                seen.add(parts)
+                extra.extend(parts)
     body = content if not extra else content + "\n" + " ".join(extra)
     return name_words, sig_words, body
 

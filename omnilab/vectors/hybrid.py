@@ -97,8 +97,8 @@ def fts_missing(conn: sa.Connection) -> list[tuple[int, str]]:
         columns = [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(memory_fts)")]
         if columns and list(columns) != list(keywords.FIELDS):
             conn.exec_driver_sql("DROP TABLE memory_fts")
-            for stmt in keywords.KEYWORD_DDL["sqlite"]:
-                conn.exec_driver_sql(stmt)
+            for ddl in keywords.KEYWORD_DDL["sqlite"]:
+                conn.exec_driver_sql(ddl)
         conn.execute(sa.delete(FTS).where(FTS.c.rowid.not_in(sa.select(MV.c.id))))
         have: sa.ColumnElement[Any] = FTS.c.rowid
     elif dialect == "postgresql":  # the foreign key cascade drops rows with their key row

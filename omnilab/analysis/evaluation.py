@@ -6,12 +6,16 @@ split deterministically into train and test (by a hash of the module name), so f
 on train are reported on modules never seen while choosing.
 
 ``python tests/benchmarks/bench_code_search.py --lab PATH [--embedder SPEC]`` prints the table.
+:func:`keyword_steps` measures what each part of the keyword index adds (fields, camelCase and run-together
+identifier splitting) on an in-memory FTS5 replica built with the same code as the lab's index, every
+fusion weight chosen on train and reported on test.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from omnilab.sample.stdlib import stdlib_functions
-from omnilab.vectors.cache import embed_texts
-from omnilab.vectors.hybrid import fuse
+from omnilab.sql.keywords import keyword_fields
+from omnilab.vectors.cache import embed_texts, text_key
+from omnilab.vectors.hybrid import FIELD_WEIGHTS, fuse, query_terms
 
 __all__ = [
     "first_sentence",
@@ -32,6 +37,8 @@ __all__ = [
     "run_queries",
     "mrr",
     "evaluate",
+    "STEPS",
+    "keyword_steps",
 ]
 
 _SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)", re.S)
@@ -172,3 +179,103 @@ def evaluate(lab: Any, *, k: int = 10, pool: int = 50, progress: bool = True) ->
         "query_seconds": round(seconds, 2),
         "table": table,
     }
+
+
+#: the keyword index variants of :func:`keyword_steps`, each adding one part: (name, fields options, weights)
+STEPS: tuple[tuple[str, dict[str, bool], tuple[float, float, float]], ...] = (
+    ("body only, no identifier split", {"camel": False, "compounds": False}, (0.0, 0.0, 1.0)),
+    ("+ camelCase split (before 0009)", {"camel": True, "compounds": False}, (0.0, 0.0, 1.0)),
+    ("+ name/signature fields", {"camel": True, "compounds": False}, FIELD_WEIGHTS),
+    ("+ run-together words split (0009)", {"camel": True, "compounds": True}, FIELD_WEIGHTS),
+)
+
+
+def _fts_scores(contents: Sequence[str], queries: Sequence[str], options: dict[str, bool], weights: Any) -> np.ndarray:
+    """queries x memories keyword scores (0: no match) from an in-memory FTS5 table like the lab's."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute("CREATE VIRTUAL TABLE f USING fts5(name, signature, body, tokenize='porter unicode61')")
+        con.executemany(
+            "INSERT INTO f (rowid, name, signature, body) VALUES (?, ?, ?, ?)",
+            [(i, *keyword_fields(c, "sqlite", **options)) for i, c in enumerate(contents)],
+        )
+        out = np.zeros((len(queries), len(contents)))
+        for qi, q in enumerate(queries):
+            terms = query_terms(q)
+            if terms:
+                match = " OR ".join(f'"{t}"' for t in terms)
+                rows = con.execute("SELECT rowid, -bm25(f, ?, ?, ?) FROM f WHERE f MATCH ?", (*weights, match))
+                for rid, score in rows:
+                    out[qi, rid] = max(score, 1e-9)
+        return out
+    finally:
+        con.close()
+
+
+def _pooled_mrr(cos: np.ndarray, kw: np.ndarray, weight: float | None, mask: np.ndarray, pool: int, k: int) -> float:
+    """MRR@k of the blend over the pools hybrid search builds (top ``pool`` by cosine and by keyword score);
+    ``weight`` None: keyword only. The relevant memory of query i is memory i."""
+    n = cos.shape[0]
+    cand = np.zeros(cos.shape, dtype=bool)
+    np.put_along_axis(cand, np.argsort(-cos, axis=1, kind="stable")[:, :pool], True, axis=1)
+    kc = np.zeros_like(cand)
+    np.put_along_axis(kc, np.argsort(-kw, axis=1, kind="stable")[:, :pool], True, axis=1)
+    cand |= kc & (kw > 0)
+    if weight is None:
+        score = np.where(kw > 0, kw, -np.inf)
+    else:
+        kin = np.where(cand, kw, 0.0)
+        top = kin.max(axis=1, keepdims=True)
+        kn = np.divide(kin, top, out=np.zeros_like(kin), where=top > 0)
+        score = np.where(cand, weight * cos + (1 - weight) * kn, -np.inf)
+    diag = np.arange(n)
+    rel = score[diag, diag]
+    rank = 1 + (score > rel[:, None]).sum(axis=1)
+    rr = np.where(np.isfinite(rel) & (rank <= k), 1.0 / rank, 0.0)
+    return float(rr[mask].mean())
+
+
+def keyword_steps(lab: Any, *, k: int = 10, pool: int = 50) -> pd.DataFrame:
+    """What each part of the keyword index adds: per :data:`STEPS` row, keyword-only and blend MRR@k on test,
+    the blend weight chosen on train (grid 0.5..0.95), and the vector-only MRR for reference.
+
+    Uses the lab's memories and cached query vectors (run :func:`evaluate` on the lab first).
+    """
+    pairs = code_search_pairs()
+    split = split_by_module(pairs).to_numpy()
+    memory_ids = load_pairs(lab, pairs, progress=False)
+    store = lab.memory
+    vector_id = store.vector_ids_for(memory_ids)
+    vids = [vector_id[m] for m in memory_ids]
+    found, mat = store.index.vectors(vids)
+    row = {int(v): j for j, v in enumerate(found.tolist())}
+    docs = np.stack([mat[row[v]] for v in vids])
+    warm_queries(store, list(pairs["query"]))
+    keys = [text_key(store.embedder.preprocess(q)) for q in pairs["query"]]
+    cached = store.cache.get_many(keys)
+    queries = np.stack([cached[key] for key in keys])
+    cos = queries @ docs.T
+    train, test = split == "train", split == "test"
+    weights = [float(w) for w in np.round(np.arange(0.5, 1.0, 0.05), 2)]
+    rows = [
+        {
+            "step": "vector only",
+            "keyword_test": np.nan,
+            "weight": 1.0,
+            "hybrid_test": _pooled_mrr(cos, cos, 1.0, test, pool, k),
+        }
+    ]
+    for name, options, fw in STEPS:
+        kw = _fts_scores(list(pairs["code"]), list(pairs["query"]), options, fw)
+        best = max(weights, key=lambda w: (_pooled_mrr(cos, kw, w, train, pool, k), -w))
+        rows.append(
+            {
+                "step": name,
+                "keyword_test": _pooled_mrr(cos, kw, None, test, pool, k),
+                "weight": best,
+                "train": _pooled_mrr(cos, kw, best, train, pool, k),
+                "hybrid_test": _pooled_mrr(cos, kw, best, test, pool, k),
+                "hybrid_test_at_0.85": _pooled_mrr(cos, kw, 0.85, test, pool, k),
+            }
+        )
+    return pd.DataFrame(rows)

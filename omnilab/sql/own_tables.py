@@ -112,6 +112,8 @@ FTS_NAMES = frozenset(
         "memory_fts_config",
         "content_tsv",
         "ix_memory_entries_content_tsv",
+        "memory_keywords",
+        "ix_memory_keywords_tsv",
     }
 )
 
@@ -140,7 +142,7 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     return not _ours(name) and not _vector_column(name, type_, table)
 
 
-# camelCase and snake_case identifiers split into words, the whole text kept too
+# the generated content_tsv column of revisions 0002-0008 (0009 replaced it by memory_keywords)
 PG_TSV = (
     "to_tsvector('english', content || ' ' || regexp_replace(regexp_replace(regexp_replace(content, "
     "'([a-z0-9])([A-Z])', '\\1 \\2', 'g'), '([A-Z])([A-Z][a-z])', '\\1 \\2', 'g'), '[_\\W]+', ' ', 'g'))"
@@ -148,20 +150,13 @@ PG_TSV = (
 
 
 def keyword_ddl(dialect: str) -> list[str]:
-    """Statements that create the keyword-search objects the models cannot express.
+    """Statements that create the keyword-search objects the models cannot express (revision 0009).
 
-    PostgreSQL: a generated ``tsvector`` column on memory_entries with a GIN index. SQLite: an FTS5 table
-    whose rowid is ``memory_vectors.id`` (rows written by omnilab) and a trigger dropping a memory's
-    keyword row when its key row goes.
+    PostgreSQL: the table ``memory_keywords`` (vector id, weighted ``tsvector``) with a GIN index. SQLite: an
+    FTS5 table ``memory_fts(name, signature, body)`` whose rowid is ``memory_vectors.id`` and a trigger
+    dropping a memory's keyword row when its key row goes. Rows are written by omnilab
+    (:mod:`omnilab.sql.keywords`).
     """
-    if dialect == "postgresql":
-        return [
-            f"ALTER TABLE memory_entries ADD COLUMN IF NOT EXISTS content_tsv tsvector "
-            f"GENERATED ALWAYS AS ({PG_TSV}) STORED",
-            "CREATE INDEX IF NOT EXISTS ix_memory_entries_content_tsv ON memory_entries USING gin (content_tsv)",
-        ]
-    return [
-        "CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(body, tokenize='porter unicode61')",
-        "CREATE TRIGGER IF NOT EXISTS memory_fts_ad AFTER DELETE ON memory_vectors BEGIN "
-        "DELETE FROM memory_fts WHERE rowid = old.id; END",
-    ]
+    from omnilab.sql.keywords import KEYWORD_DDL
+
+    return list(KEYWORD_DDL.get(dialect, KEYWORD_DDL["sqlite"]))

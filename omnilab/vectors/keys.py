@@ -425,7 +425,7 @@ class KeyRows:
         added = self.add_from_cache(want, progress=progress)
         self.index.applied_seq = max(self.index.applied_seq, gen)
         missing_fts: list[tuple[int, str]] = []
-        if repair and self.own.dialect.name == "sqlite":
+        if repair:  # SQLite and PostgreSQL keyword rows (fts_missing: none elsewhere)
             with self.own.begin() as conn:
                 missing_fts = hybrid.fts_missing(conn)
             for part in chunks(missing_fts, 2000):

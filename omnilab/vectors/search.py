@@ -638,7 +638,7 @@ class MemorySearch:
         """Every fused candidate (id, score, cosine, keyword score), best first."""
         k = check_k(k)
         fusion = fusion or hybrid.DEFAULT_FUSION
-        weight = hybrid.DEFAULT_WEIGHT if weight is None else weight
+        weight = hybrid.default_weight(_types(memory_type)) if weight is None else weight  # per memory type
         if not is_number(weight) or not 0 <= weight <= 1:
             raise InvalidInput(f"weight must be in [0, 1], got {weight!r}")
         if fusion not in hybrid.FUSIONS:

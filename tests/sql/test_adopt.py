@@ -139,13 +139,14 @@ def test_adopt_adds_omnilab_and_keeps_every_platform_row_column_and_index(platfo
     for t in TABLES:  # platform columns unchanged (type, nullability, default) and first; omnilab's appended
         now = platform.columns(t)
         assert now[: len(catalog[t])] == catalog[t], t
-        keyword = ["content_tsv"] if t == "memory_entries" and platform.backend == "postgresql" else []
-        assert [c[0] for c in now[len(catalog[t]) :]] == [*OMNILAB_COLUMNS.get(t, ()), *keyword], t
+        # keyword rows live in omnilab's own objects (memory_keywords / memory_fts, revision 0009): no column
+        assert [c[0] for c in now[len(catalog[t]) :]] == [*OMNILAB_COLUMNS.get(t, ())], t
         assert fks[t] <= platform.foreign_keys(t), t
     assert indexes <= platform.indexes()
     assert set(done["columns_added"]) == {f"{t}.{c}" for t, cs in OMNILAB_COLUMNS.items() for c in cs}
     assert set(done["tables_created"]) == OWN_TABLES
     assert OWN_TABLES | {"alembic_version"} <= platform.tables()
+    assert ("memory_keywords" if platform.backend == "postgresql" else "memory_fts") in platform.tables()
     model_indexes = {str(ix.name) for t in TABLES.values() for ix in t.indexes}
     assert set(done["indexes_created"]) == model_indexes - {r[0] for r in indexes}
     assert {r[0] for r in platform.indexes()} >= model_indexes

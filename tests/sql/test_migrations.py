@@ -135,15 +135,18 @@ def test_a_fresh_database_and_a_walked_one_are_the_same(tmp_path, database_url):
         assert a.keys() == b.keys()
         for key in a:
             assert a[key] == b[key], key
-        if walked.dialect.name == "postgresql":  # the keyword column and its GIN index, which check() skips
-            with walked.connect() as conn:
-                assert (
-                    conn.exec_driver_sql(
-                        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_memory_entries_content_tsv'"
-                    )
-                    .scalar()
-                    .endswith("(content_tsv)")
-                )
+        for engine in (fresh, walked):  # the keyword objects of revision 0009, which check() skips
+            with engine.connect() as conn:
+                if engine.dialect.name == "postgresql":
+                    index = conn.exec_driver_sql(
+                        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_memory_keywords_tsv'"
+                    ).scalar()
+                    assert index is not None and index.endswith("USING gin (tsv)")
+                    cols = sa.inspect(conn).get_columns("memory_entries")
+                    assert "content_tsv" not in {c["name"] for c in cols}
+                else:
+                    cols = [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(memory_fts)")]
+                    assert cols == ["name", "signature", "body"]
 
 
 def test_downgrade_of_0005_is_refused_and_older_revisions_still_downgrade(engine):
@@ -844,3 +847,57 @@ def test_0005_failing_half_way_leaves_a_sqlite_lab_at_0004(engine):
     assert not any(t.startswith("_old0004_") for t in _tables(engine))
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM memory_entries").scalar() == 3
+
+
+def test_0009_rebuilds_the_keyword_rows_of_an_0008_lab_and_downgrades(engine):
+    """An 0008 lab's memories get keyword rows with the three fields; 0009 down restores the old objects."""
+    _walk(engine, "0008")
+    pg = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        for mid, content in (
+            ("m1", "def pvariance(data, mu=None):\n    return 1"),
+            ("m2", "class LRUCache:\n    pass"),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO memory_entries (id, memory_type, content, created_at) "
+                    "VALUES (:id, 'code', :c, CURRENT_TIMESTAMP)"
+                ),
+                {"id": mid, "c": content},
+            )
+            conn.execute(
+                sa.text("INSERT INTO memory_vectors (memory_id, memory_type) VALUES (:id, 'code')"), {"id": mid}
+            )
+    _walk(engine, "0009")
+    assert migrate.check(engine) == []
+    with engine.connect() as conn:
+        if pg:
+            found = conn.exec_driver_sql(
+                "SELECT v.memory_id FROM memory_keywords k JOIN memory_vectors v ON v.id = k.vector_id "
+                "WHERE k.tsv @@ to_tsquery('english', 'variance') ORDER BY 1"
+            ).all()
+            weighted = conn.exec_driver_sql(
+                "SELECT v.memory_id FROM memory_keywords k JOIN memory_vectors v ON v.id = k.vector_id "
+                "WHERE k.tsv @@ to_tsquery('english', 'lru:A') ORDER BY 1"
+            ).all()
+            assert [r[0] for r in weighted] == ["m2"]  # the class name is in the name field (weight A)
+        else:
+            found = conn.exec_driver_sql(
+                "SELECT v.memory_id FROM memory_fts f JOIN memory_vectors v ON v.id = f.rowid "
+                "WHERE memory_fts MATCH 'name:variance' ORDER BY 1"
+            ).all()
+        assert [r[0] for r in found] == ["m1"]  # pvariance split into its words
+    migrate.downgrade(engine, "0008")
+    with engine.connect() as conn:
+        if pg:
+            hits = conn.exec_driver_sql(
+                "SELECT id FROM memory_entries WHERE content_tsv @@ plainto_tsquery('english', 'lru cache')"
+            ).all()
+        else:
+            hits = conn.exec_driver_sql(
+                "SELECT v.memory_id FROM memory_fts f JOIN memory_vectors v ON v.id = f.rowid "
+                "WHERE memory_fts MATCH 'lru'"
+            ).all()
+        assert [r[0] for r in hits] == ["m2"]
+    _walk(engine, "head")
+    assert migrate.current(engine) == migrate.HEAD

@@ -210,7 +210,7 @@ def test_pgvector_needs_postgresql_with_the_extension(tmp_path, pg_schema_url):
         omnilab.open(tmp_path / "c", database_url=pg_schema_url, embedder=EMBEDDER, vector_backend="pgvector")
     # the same database works with FAISS; revision 0008 changed nothing there
     with omnilab.open(tmp_path / "c", database_url=pg_schema_url, embedder=EMBEDDER) as lab:
-        assert migrate.current(lab.engine) == migrate.HEAD == "0008"
+        assert migrate.current(lab.engine) == migrate.HEAD == "0009"
         assert migrate.check(lab.engine) == []
         with lab.engine.connect() as conn:
             assert not has_vector_column(conn)
@@ -230,7 +230,7 @@ def test_revision_0008_upgrades_and_downgrades_cleanly(request, server):
         migrate.upgrade(engine)  # migrated: revision 0008 itself
         with engine.connect() as conn:
             assert has_vector_column(conn) is (server == "pgvector")
-        assert migrate.current(engine) == "0008"
+        assert migrate.current(engine) == "0009"
         assert migrate.check(engine) == []
     finally:
         engine.dispose()

@@ -107,7 +107,7 @@ def count_cached(memory: Any) -> int:
 # ------------------------------------------------------------------------------------------- building
 def sample_texts() -> list[str]:
     """The texts whose vectors are shipped: the small sample's memories (seed 0), then the demo's queries."""
-    from omnilab.sample import generate
+    from omnilab.sample.generator import generate
 
     return list(generate("small")["memory_entries"]["content"]) + list(DEMO_QUERIES)
 

@@ -20,6 +20,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -130,6 +131,10 @@ class MemoryColumns:
                 self._append(conn.execute(self._select().where(MV.c.id.in_(part))).all())
         self.applied = max(generation, max((int(r[0]) for r in rows), default=generation))
         self._maybe_compact()
+
+    def invalidate(self) -> None:
+        """Read everything again on the next search (after writes omnilab was not told about)."""
+        self.loaded = False
 
     def load(self, generation: int) -> None:
         """Read every live memory (``generation``: the write generation read before this call)."""
@@ -275,9 +280,25 @@ def _json_many(texts: Sequence[str | None]) -> list[Any]:
 def _stored_micros(texts: Sequence[str | None]) -> np.ndarray:
     """SQLite's stored timestamp text (naive UTC) as int64 microseconds; None -> NAT."""
     try:
-        return np.array(texts, dtype="datetime64[us]").view(np.int64)
-    except ValueError:  # not numpy's ISO forms (written by other tools): the slower, lenient reader
-        return micros([None if t is None else dt.datetime.fromisoformat(t) for t in texts])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy only warns when it meets a UTC offset
+            return np.array(texts, dtype="datetime64[us]").view(np.int64)
+    except (ValueError, Warning):  # other tools' forms: value by value
+        return np.array([_text_micros(t) for t in texts], dtype=np.int64)
+
+
+def _text_micros(text: str | None) -> int:
+    """One stored timestamp as SQLite's julianday() reads it: ISO with ' ' or 'T', fractions and offsets
+    optional (naive = UTC); anything else is no time at all (NULL), as there."""
+    if text is None:
+        return NAT
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return NAT
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return now_micros(value)
 
 
 # ---------------------------------------------------------------------------------------- frames

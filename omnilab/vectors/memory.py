@@ -680,8 +680,10 @@ class MemoryStore:
 
     # ---------------------------------------------------------------------------------- key rows
     def reconcile(self, *, progress: bool = False, embed: bool = True) -> dict[str, int]:
-        """Make the key rows agree with memory_entries and the index with the key rows; returns counts
-        (see :meth:`KeyRows.reconcile`)."""
+        """Make the key rows agree with memory_entries and the index with the key rows, and read the
+        in-memory filter columns again on the next search; returns counts (see :meth:`KeyRows.reconcile`)."""
+        if self.searcher.table is not None:  # rows may have been written behind omnilab's back
+            self.searcher.table.invalidate()
         return self.keys.reconcile(progress=progress, embed=embed)
 
     def vector_ids_for(self, memory_ids: Iterable[str]) -> dict[str, int]:

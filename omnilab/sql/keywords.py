@@ -48,6 +48,12 @@ _SIG = re.compile(
 _SIG_WORDS = ("def ", "def\t", "class", "function", "func", "fn ", "fn\t")
 # two-letter words that are parts of identifiers often enough (is_dir -> isdir, to_bytes -> tobytes)
 _SHORT = frozenset("is to of in at on by as up".split())
+# programming words the English vocabulary lacks: without them "parse" became "par se", "kwargs" "war gs"
+_CODE_WORDS = frozenset(
+    """parse parser args kwargs argv config configs util utils init dict json url urls bool repr func iter
+    obj attr attrs addr tmp buf src dst str param params stdin stdout stderr regex enum impl ctx env cfg fmt
+    msg num ptr sql xml html csv yaml async await""".split()
+)
 _MAX_WORD = 24  # longest vocabulary piece tried
 _SEARCH_CHARS = 4000  # the definition line is looked for in the first characters only
 
@@ -89,7 +95,7 @@ def split_compound(word: str) -> tuple[str, ...]:
 def _is_word(piece: str) -> bool:
     from omnilab.sql._vocabulary import WORDS
 
-    return piece in WORDS or piece in _SHORT
+    return piece in WORDS or piece in _SHORT or piece in _CODE_WORDS
 
 
 def signature_line(content: str) -> tuple[str, str]:

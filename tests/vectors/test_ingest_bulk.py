@@ -75,7 +75,7 @@ def test_ingest_lands_in_sql_as_given(lab):
         fts = (
             dict(conn.execute(sa.text("SELECT rowid, body FROM memory_fts")).all())
             if conn.dialect.name == "sqlite"
-            else dict(conn.execute(sa.text("SELECT id, content_tsv::text FROM memory_entries")).all())
+            else dict(conn.execute(sa.text("SELECT vector_id, tsv::text FROM memory_keywords")).all())
         )
     for i, (mid, exp) in enumerate(zip(ids, expected)):
         got = mem.loc[mid]
@@ -93,8 +93,8 @@ def test_ingest_lands_in_sql_as_given(lab):
         if store.dialect == "sqlite" or store.own.dialect.name == "sqlite":
             assert fts[int(k["id"])] == fts_body(exp["content"])
         else:
-            # the generated tsvector: english stems of the words, camelCase split as well
-            lexemes = set(re.findall(r"'([^']+)'", fts[mid]))
+            # the keyword row's tsvector: english stems of the words, camelCase split as well
+            lexemes = set(re.findall(r"'([^']+)'", fts[int(k["id"])]))
             assert lexemes == {"memori", "topic", "pars", "header", "line", "parseheaderlin", str(i), str(i % 7)}
     # one "add" row per vector, one seq per batch of 50, in insertion order
     vids = [int(keys.loc[m]["id"]) for m in ids]

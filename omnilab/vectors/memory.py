@@ -373,6 +373,7 @@ class MemoryStore:
             "memory_ids": [],
         }
         total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
+        before = {t: ti.count for t, ti in self.index.types.items()}  # FAISS types (pgvector holds none)
         bar = tqdm(total=total, desc="ingest", unit="mem", disable=not progress)
         with self._lock:
             try:
@@ -387,6 +388,10 @@ class MemoryStore:
                 raise
             finally:
                 bar.close()
+                grown = [
+                    t for t, ti in self.index.types.items() if ti.count - before.get(t, 0) >= max(1000, ti.count // 10)
+                ]
+                self.index.compact(grown)  # bulk-added indexes scan faster as a fresh copy
                 if self.index.dirty:
                     try:
                         self.save()

@@ -185,9 +185,10 @@ def bench_exact(ing: dict, queries: int) -> dict:
         "faiss_1thread_p50_ms": p50(t_raw1),
         "omnilab_hits_p50_ms": p50(t_hits),
         "omnilab_search_p50_ms": p50(t_lab),
-        "overhead_p50_ms": p50([a - b for a, b in zip(t_lab, t_raw)]),
-        "ratio_hits": p50(t_hits) / p50(t_raw),
-        "ratio_search": p50(t_lab) / p50(t_raw),
+        # the baseline is the faster raw FAISS of the two (on 2 busy cores one thread usually wins)
+        "overhead_p50_ms": p50([a - min(b, c) for a, b, c in zip(t_lab, t_raw, t_raw1)]),
+        "ratio_hits": p50(t_hits) / min(p50(t_raw), p50(t_raw1)),
+        "ratio_search": p50(t_lab) / min(p50(t_raw), p50(t_raw1)),
         "same_results": agree / queries,
     }
 
@@ -235,15 +236,17 @@ def table(out: dict) -> list[str]:
     lines = ["| measurement | omnilab | baseline | ratio | goal |", "|---|---|---|---|---|"]
     for n, res in out["sizes"].items():
         i, e, f = res["ingest"], res["exact"], res["filtered"]
+        raw = min(e["faiss_p50_ms"], e["faiss_1thread_p50_ms"])
         lines += [
             f"| ingest {int(n):,} memories (per s) | {i['omnilab_per_s']:,.0f} | chroma {i['chroma_per_s']:,.0f} "
             f"| {i['speedup']:.1f}x faster | >= 10x |",
             f"| exact top-10 p50, {int(n):,} (lab.search DataFrame) | {e['omnilab_search_p50_ms']:.2f} ms | faiss "
-            f"{e['faiss_p50_ms']:.2f} ms | {e['ratio_search']:.2f}x | <= 1.2x |",
+            f"{raw:.2f} ms | {e['ratio_search']:.2f}x | <= 1.2x |",
             f"| exact top-10 p50, {int(n):,} (ranked hits) | {e['omnilab_hits_p50_ms']:.2f} ms | faiss "
-            f"{e['faiss_p50_ms']:.2f} ms | {e['ratio_hits']:.2f}x | (info) |",
+            f"{raw:.2f} ms | {e['ratio_hits']:.2f}x | (info) |",
             f"| lab.search per-call overhead p50, {int(n):,} | {e['overhead_p50_ms']:.3f} ms | | | <= 0.3 ms |",
-            f"| raw faiss on 1 thread, {int(n):,} | | faiss {e['faiss_1thread_p50_ms']:.2f} ms | | (info) |",
+            f"| raw faiss p50, {int(n):,}: default threads / 1 thread | | {e['faiss_p50_ms']:.2f} / "
+            f"{e['faiss_1thread_p50_ms']:.2f} ms | | (the faster is the baseline) |",
             f"| filtered top-10 p50 (0.5%, {int(n):,}; lab.search) | {f['omnilab_p50_ms']:.2f} ms | chroma "
             f"{f['chroma_p50_ms']:.2f} ms | {f['speedup']:.1f}x faster | >= 20x |",
             f"| filtered top-10 p50 (0.5%, {int(n):,}; ranked hits) | {f['omnilab_hits_p50_ms']:.2f} ms | chroma "

@@ -37,7 +37,7 @@ from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache
 from omnilab.vectors.columns import MemoryColumns, now_micros, result_frame
 from omnilab.vectors.embedders import Embedder, text_key
-from omnilab.vectors.filters import check_where, compile_where
+from omnilab.vectors.filters import check_filter, check_where, compile_where
 from omnilab.vectors.index import Hit, VectorIndex
 from omnilab.vectors.keys import chunks
 from omnilab.vectors.masks import Unsupported, where_mask
@@ -319,20 +319,25 @@ class MemorySearch:
                     self._where_cache.popitem(last=False)
         return clause
 
-    def _candidates(
-        self, where: Mapping[str, Any] | None, clause: sa.ColumnElement[bool] | None, types: list[str] | None
-    ) -> dict[str, np.ndarray] | None:
-        """memory type -> vector ids of the memories matching the filter (None: no filter): evaluated over the
-        in-memory table when it can be, else by SQL with the compiled clause."""
-        if clause is None or where is None:
+    def _table_candidates(self, where: Mapping[str, Any], types: list[str] | None) -> dict[str, np.ndarray] | None:
+        """memory type -> vector ids of the memories matching ``where`` (already checked), evaluated over the
+        in-memory table (caller holds the lock); None when only SQL can answer it exactly."""
+        table = self.table
+        if table is None:
             return None
-        if self.table is not None:
-            try:
-                mask = where_mask(where, self.table)
-            except Unsupported as why:
-                log.debug("filter answered by SQL: %s", why)
-            else:
-                return self.table.candidates(mask & self.table.alive[: self.table.n], types)
+        try:
+            mask = where_mask(where, table)
+        except Unsupported as why:
+            log.debug("filter answered by SQL: %s", why)
+            return None
+        return table.candidates(mask & table.alive[: table.n], types)
+
+    def _candidates(
+        self, clause: sa.ColumnElement[bool] | None, types: list[str] | None
+    ) -> dict[str, np.ndarray] | None:
+        """memory type -> vector ids of the memories matching the compiled filter (None: no filter), by SQL."""
+        if clause is None:
+            return None
         out: dict[str, list[int]] = {}
         if not self.split:
             stmt = (
@@ -356,20 +361,28 @@ class MemorySearch:
         return {t: np.asarray(v, dtype=np.int64) for t, v in out.items()}
 
     def _scope(
-        self, query: Any, memory_type: Any, where: Mapping[str, Any] | None
+        self, query: Any, memory_type: Any, where: Mapping[str, Any] | None, *, clause_needed: bool = True
     ) -> tuple[np.ndarray, list[str] | None, sa.ColumnElement[bool] | None, dict[str, np.ndarray] | None]:
         """What a search computes once: (query vector, types, compiled filter, candidate ids by type), with the
-        index brought up to date (writes by others followed, a newer saved index loaded)."""
+        index brought up to date (writes by others followed, a newer saved index loaded).
+
+        With the in-memory table the filter is only checked, not compiled (compiling costs more than the whole
+        search), unless ``clause_needed`` or SQL has to answer it; the clause is None then.
+        """
         generation = self._catch_up()
         q = self.query_vector(query)
         types = _types(memory_type)
-        clause = self._compiled(where)
         if self.table is not None:
+            check_filter(where, self.columns)
             with self._lock:
                 self.table.follow(generation)
-                cand = self._candidates(where, clause, types)
+                cand = self._table_candidates(where, types) if where else None
+            clause = self._compiled(where) if clause_needed or (where and cand is None) else None
+            if where and cand is None:
+                cand = self._candidates(clause, types)
         else:  # pgvector filters inside its own ranking query; FAISS needs the matching ids up front
-            cand = None if isinstance(self.index, PgVectorIndex) else self._candidates(where, clause, types)
+            clause = self._compiled(where)
+            cand = None if isinstance(self.index, PgVectorIndex) else self._candidates(clause, types)
         self._refresh()
         return q, types, clause, cand
 
@@ -410,7 +423,7 @@ class MemorySearch:
         k = check_k(k)
         _check_threshold(threshold)
         include_expired = _flag(include_expired)
-        q, types, clause, cand = self._scope(query, memory_type, where)
+        q, types, clause, cand = self._scope(query, memory_type, where, clause_needed=False)
         hits, rows = self._live_hits(q, k, types, cand, clause, include_expired=include_expired, full=full)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]

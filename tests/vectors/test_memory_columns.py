@@ -151,14 +151,10 @@ def _matching(lab: omnilab.Lab, where: dict[str, Any], *, in_memory: bool) -> se
     searcher = lab.memory.searcher
     table = searcher.table
     assert table is not None
-    generation = lab.memory._catch_up()
-    table.follow(generation)
-    if not in_memory:
-        searcher.table = None
-    try:
-        cand = searcher._candidates(where, searcher._compiled(where), None)
-    finally:
-        searcher.table = table
+    table.follow(lab.memory._catch_up())
+    cand = searcher._table_candidates(where, None) if in_memory else None
+    if cand is None:  # SQL (asked for, or the only exact answer)
+        cand = searcher._candidates(searcher._compiled(where), None)
     assert cand is not None
     return {int(i) for ids in cand.values() for i in ids}
 
@@ -289,3 +285,69 @@ def test_resync_reads_everything_again(filled: omnilab.Lab) -> None:
     assert list(got["memory_id"]) == ["outside-1"]
     assert table.loads == loads + 1
     _check_all(filled)
+
+
+_BAD_FILTERS: list[Any] = [
+    "priority = 1",
+    {"colour": "red"},
+    {"priority": {"$regex": "x"}},
+    {"$xor": [{"priority": 1}]},
+    {"$and": []},
+    {"$or": "x"},
+    {"priority": float("nan")},
+    {"priority": True},
+    {"priority": "high"},
+    {"priority": 2**40},
+    {"priority": {}},
+    {"priority": {"$gt": None}},
+    {"memory_type": {"$contains": "x"}},
+    {"memory_type": 3},
+    {"memory_type": "a\x00b"},
+    {"memory_type": {"$in": "code"}},
+    {"memory_type": {"$in": ["code", 3]}},
+    {"created_at": "yesterday"},
+    {"created_at": {"$in": [T0, "not a date"]}},
+    {"created_at": {"$in": [T0 + dt.timedelta(seconds=i) for i in range(10_001)]}},
+    {"metadata.": 1},
+    {"metadata.a b": 1},
+    {"metadata.n": [1, 2]},
+    {"metadata.n": {"a": 1}},
+    {"metadata.n": {"$gt": True}},
+    {"metadata.n": {"$lt": None}},
+    {"metadata.n": {"$in": [1, None]}},
+    {"metadata.n": {"$in": [1, [2]]}},
+    {"metadata.n": 2**70},
+    {"metadata.n": float("inf")},
+    {"metadata.list": {"$contains": None}},
+    {"metadata.list": {"$contains": [1]}},
+    {"tags": "t1"},
+    {"tags": {"$contains": "t1", "$eq": "t2"}},
+    {"tags": {"$contains": None}},
+    {1: "x"},
+    {"$and": [{"priority": 1}, "x"]},
+]
+
+
+def test_check_filter_refuses_exactly_what_compile_refuses() -> None:
+    """The in-memory path validates without compiling: same acceptance, same message, on every filter."""
+    from omnilab.errors import InvalidInput
+    from omnilab.sql.schema import TABLES
+    from omnilab.vectors.filters import check_filter, compile_where
+
+    columns = [c.name for c in TABLES["memory_entries"].columns]
+    for where in _filters() + _BAD_FILTERS:
+        outcomes = []
+        for check in (lambda w: compile_where(w, "sqlite", columns=columns), lambda w: check_filter(w, columns)):
+            try:
+                check(where)
+                outcomes.append(None)
+            except InvalidInput as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1], where
+    refused = 0
+    for where in _BAD_FILTERS:
+        try:
+            compile_where(where, "sqlite", columns=columns)
+        except InvalidInput:
+            refused += 1
+    assert refused == len(_BAD_FILTERS)  # the list really holds bad filters only

@@ -33,7 +33,7 @@ from omnilab.sql.schema import TABLES
 from omnilab.vectors.changes import HORIZON
 from omnilab.vectors.keys import chunks
 
-__all__ = ["MemoryColumns", "FIELDS", "HELD_COLUMNS", "NAT", "micros", "now_micros", "result_frame"]
+__all__ = ["MemoryColumns", "FIELDS", "HELD_COLUMNS", "NAT", "RESULT_COLUMNS", "micros", "now_micros", "result_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -302,23 +302,23 @@ def _text_micros(text: str | None) -> int:
 
 
 # ---------------------------------------------------------------------------------------- frames
-_FRAME_COLUMNS = pd.Index(
-    [
-        "rank",
-        "score",
-        "memory_id",
-        "memory_type",
-        "content",
-        "agent_id",
-        "priority",
-        "tags",
-        "metadata",
-        "created_at",
-        "session_id",
-        "project_id",
-        "vector_id",
-    ]
-)
+#: the columns of a search result frame, in order
+RESULT_COLUMNS = [
+    "rank",
+    "score",
+    "memory_id",
+    "memory_type",
+    "content",
+    "agent_id",
+    "priority",
+    "tags",
+    "metadata",
+    "created_at",
+    "session_id",
+    "project_id",
+    "vector_id",
+]
+_FRAME_COLUMNS = pd.Index(RESULT_COLUMNS)
 _OBJECT_PLACES = np.array([2, 3, 4, 5, 7, 8, 10, 11])  # where FIELDS go in the frame
 _UTC = pd.DatetimeTZDtype("us", "UTC")
 try:  # pandas >= 3: a frame from ready-made blocks, without per-column inference (~10x faster)

@@ -261,13 +261,18 @@ class _Compiler:
         return values
 
     # ------------------------------------------------------------------------------- columns
-    def _column_op(self, col: sa.Column, op: str, value: Any, key: str) -> sa.ColumnElement:
+    def _column_values(self, col: sa.Column, op: str, value: Any, key: str) -> list:
+        """The checked values of a column operator's list ($in/$nin); refuses $contains on a column."""
         if op == "$contains":
             raise InvalidInput(f"{key}: $contains works on tags and list-valued metadata only")
-        if op in ("$in", "$nin"):
-            values = self._list(op, value, key)
-            for v in values:
-                self._check_column_value(col, v, key)
+        values = self._list(op, value, key) if op in ("$in", "$nin") else [value]
+        for v in values:
+            self._check_column_value(col, v, key)
+        return values
+
+    def _column_op(self, col: sa.Column, op: str, value: Any, key: str) -> sa.ColumnElement:
+        if op in ("$contains", "$in", "$nin"):
+            values = self._column_values(col, op, value, key)
             if not values:
                 return sa.false() if op == "$in" else sa.true()
             member = self._column_in(col, values, key)
@@ -317,10 +322,7 @@ class _Compiler:
             return col.in_(values)
         if _is_datetime(col):  # needs the column's own conversion of every value
             if len(values) > _DATETIME_IN:
-                raise InvalidInput(
-                    f"{key}: $in/$nin on a date/time column takes at most {_DATETIME_IN:,} values; "
-                    f"use $gte/$lte for a range"
-                )
+                raise _too_many_datetimes(key)
             return _grouped(sa.or_, [col.in_(values[i : i + _INLINE_IN]) for i in range(0, len(values), _INLINE_IN)])
         if self.pg:  # text[] (a cast to the column's varchar(n)[] would truncate) or bigint[]
             from sqlalchemy.dialects.postgresql import ARRAY
@@ -477,6 +479,12 @@ class _Compiler:
         return sa.exists(sa.select(sa.literal(1)).select_from(each).where(cond))
 
 
+def _too_many_datetimes(key: str) -> InvalidInput:
+    return InvalidInput(
+        f"{key}: $in/$nin on a date/time column takes at most {_DATETIME_IN:,} values; use $gte/$lte for a range"
+    )
+
+
 def _is_datetime(col: sa.Column) -> bool:
     return isinstance(col.type, sa.DateTime) or col.name.endswith(("_at", "_accessed"))
 
@@ -500,19 +508,11 @@ class _Checker(_Compiler):
     """The compiler's checks, with leaves that build nothing (every message is the compiler's own)."""
 
     def _column_op(self, col: sa.Column, op: str, value: Any, key: str) -> sa.ColumnElement:
-        if op == "$contains":
-            raise InvalidInput(f"{key}: $contains works on tags and list-valued metadata only")
+        values = self._column_values(col, op, value, key)
         if op in ("$in", "$nin"):
-            values = self._list(op, value, key)
-            for v in values:
-                self._check_column_value(col, v, key)
             if _is_datetime(col) and sum(v is not None for v in values) > _DATETIME_IN:
-                raise InvalidInput(
-                    f"{key}: $in/$nin on a date/time column takes at most {_DATETIME_IN:,} values; "
-                    f"use $gte/$lte for a range"
-                )
+                raise _too_many_datetimes(key)
             return _CHECKED
-        self._check_column_value(col, value, key)
         if value is None and op not in ("$eq", "$ne"):
             raise InvalidInput(f"{key}: {op} cannot compare with None")
         return _CHECKED

@@ -35,7 +35,7 @@ from omnilab.sql.schema import TABLES
 from omnilab.sql.types import utcnow
 from omnilab.vectors import hybrid
 from omnilab.vectors.cache import EmbeddingCache
-from omnilab.vectors.columns import MemoryColumns, now_micros, result_frame
+from omnilab.vectors.columns import RESULT_COLUMNS, MemoryColumns, now_micros, result_frame
 from omnilab.vectors.embedders import Embedder, text_key
 from omnilab.vectors.filters import check_filter, check_where, compile_where
 from omnilab.vectors.index import Hit, VectorIndex
@@ -60,21 +60,6 @@ log = logging.getLogger(__name__)
 MEM = TABLES["memory_entries"]
 MV = memory_vectors
 ACCESS = TABLES["memory_access"]
-RESULT_COLUMNS = [
-    "rank",
-    "score",
-    "memory_id",
-    "memory_type",
-    "content",
-    "agent_id",
-    "priority",
-    "tags",
-    "metadata",
-    "created_at",
-    "session_id",
-    "project_id",
-    "vector_id",
-]
 _ROW_COLUMNS = [
     "memory_type",
     "content",

@@ -60,17 +60,7 @@ log = logging.getLogger(__name__)
 MEM = TABLES["memory_entries"]
 MV = memory_vectors
 ACCESS = TABLES["memory_access"]
-_ROW_COLUMNS = [
-    "memory_type",
-    "content",
-    "agent_id",
-    "priority",
-    "tags",
-    "metadata",
-    "created_at",
-    "session_id",
-    "project_id",
-]
+_ROW_COLUMNS = RESULT_COLUMNS[3:-1]  # memory_type .. project_id: the memory_entries columns of a result
 MEMORY_TYPES = enums.values(enums.MemoryType)
 _UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
 _QUERY_CACHE = 1024  # query texts whose vectors are kept in memory

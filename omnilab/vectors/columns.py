@@ -45,8 +45,7 @@ FIELDS = ("memory_id", "memory_type", "content", "agent_id", "tags", "metadata",
 _ROW = {name: i for i, name in enumerate(FIELDS)}
 #: memory_entries columns a filter may name that are held here (the rest go to SQL)
 HELD_COLUMNS = frozenset(
-    {"id", "memory_type", "content", "agent_id", "session_id", "project_id", "priority", "created_at", "updated_at"}
-    | {"expires_at"}
+    "id memory_type content agent_id session_id project_id priority created_at updated_at expires_at".split()
 )
 #: int64 microseconds of a missing timestamp (numpy's NaT)
 NAT = np.iinfo(np.int64).min

@@ -294,6 +294,10 @@ class MemorySearch:
                     self._where_cache.popitem(last=False)
         return clause
 
+    def _table_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """The store lock when rows come from the in-memory table (its positions move only under it)."""
+        return self._lock if self.table is not None else contextlib.nullcontext()
+
     def _table_candidates(self, where: Mapping[str, Any], types: list[str] | None) -> dict[str, np.ndarray] | None:
         """memory type -> vector ids of the memories matching ``where`` (already checked), evaluated over the
         in-memory table (caller holds the lock); None when only SQL can answer it exactly."""
@@ -531,7 +535,7 @@ class MemorySearch:
     ) -> pd.DataFrame:
         if self.table is not None and isinstance(query, str):  # held rows' positions are valid under the lock
             self.query_vector(query)  # so the text is embedded before taking it (and cached)
-        with self._lock if self.table is not None else contextlib.nullcontext():
+        with self._table_lock():
             hits, rows = self._ranked(
                 query,
                 memory_type=memory_type,
@@ -574,7 +578,7 @@ class MemorySearch:
         now = utcnow()
         rows: dict[int, Any] = {}
         taken: list[Fused] = []
-        with self._lock if self.table is not None else contextlib.nullcontext():
+        with self._table_lock():
             for start in range(0, len(fused), k):
                 part = fused[start : start + k]
                 rows.update(self._rows_for([h[0] for h in part], include_expired=_flag(include_expired), now=now))

@@ -62,6 +62,7 @@ REL = TABLES["memory_relationships"]
 ACCESS = TABLES["memory_access"]
 _SAVE_SMALL = 20_000  # below this many vectors in the changed types, every write saves at once
 _SAVE_EVERY = 5.0  # otherwise at most every few seconds (and always on close / after ingest)
+_REFRESH_EVERY = 1.0  # seconds: how often a search looks for another process's index save with no commit seen
 
 
 class MemoryStore:
@@ -109,6 +110,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self.log_access = log_access
         self._last_save = 0.0
+        self._refreshed = (-1, 0.0)  # (write generation, monotonic time) of the search path's last refresh
         self.meta = LabMeta(self.own)
         recorded = self.meta.get("embedder")
         wanted = create_embedder(embedder) if embedder is not None else None
@@ -159,7 +161,7 @@ class MemoryStore:
             index=self.index,
             lock=self._lock,
             catch_up=self._catch_up,
-            refresh=self.refresh,
+            refresh=self._refresh_for_search,
             key_map=self.keys.key_map,
             generation=self.sql_generation,
             read_only=self.read_only,
@@ -293,6 +295,19 @@ class MemoryStore:
                 self.index.load()
                 if had_unsaved:
                     self.keys.reconcile_locked(progress=False, save=True)
+
+    def _refresh_for_search(self, generation: int) -> None:
+        """:meth:`refresh` on the search path: only when the write generation moved, or a second passed.
+
+        Skipping the stat never makes a result stale: every write is followed through the change log (a newer
+        saved index only saves that work). Another process saves its index after committing a change (its
+        writes, a re-index), and the once-a-second look still picks up a save that lands after its commit.
+        """
+        now = time.monotonic()
+        if generation == self._refreshed[0] and now - self._refreshed[1] < _REFRESH_EVERY:
+            return
+        self.refresh()
+        self._refreshed = (generation, now)
 
     def close(self) -> None:
         with self._lock:

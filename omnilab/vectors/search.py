@@ -162,8 +162,8 @@ class MemorySearch:
     ``cache`` (embedding cache) and ``index`` are the store's vector side (swapped together by :meth:`use`).
     ``table``: the live memories' filter fields and result rows in memory (single-database FAISS labs; None:
     every filter and row lookup asks SQL). Hooks into the store: ``catch_up`` follows writes made by others
-    (reconciles when memory_entries changed) and returns the write generation, ``refresh`` reloads an index
-    another process saved, ``key_map`` maps memory ids to (vector id, type) on two-database labs,
+    (reconciles when memory_entries changed) and returns the write generation, ``refresh(generation)`` reloads an
+    index another process saved, ``key_map`` maps memory ids to (vector id, type) on two-database labs,
     ``generation`` is the memory write generation (result cache keys). ``log_access`` records every result in
     memory_access (never when ``read_only``); ``result_cache`` provides the cache of :meth:`search` (None:
     results are never cached).
@@ -180,7 +180,7 @@ class MemorySearch:
         index: VectorIndex,
         lock: threading.RLock,
         catch_up: Callable[[], int],
-        refresh: Callable[[], None],
+        refresh: Callable[[int], None],
         key_map: Callable[[], Mapping[str, tuple[int, str]]],
         generation: Callable[[], int],
         read_only: bool = False,
@@ -362,7 +362,7 @@ class MemorySearch:
         else:  # pgvector filters inside its own ranking query; FAISS needs the matching ids up front
             clause = self._compiled(where)
             cand = None if isinstance(self.index, PgVectorIndex) else self._candidates(clause, types)
-        self._refresh()
+        self._refresh(generation)
         return q, types, clause, cand
 
     # ------------------------------------------------------------------------------ exact search

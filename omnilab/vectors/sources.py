@@ -127,12 +127,15 @@ def check_vector(value: Any, dim: int, where: str) -> np.ndarray:
         raise InvalidInput(f"{where}: embedding is not a list of numbers") from exc
     if vec.ndim != 1 or vec.shape[0] != dim:
         raise InvalidInput(f"{where}: embedding has shape {vec.shape}, the lab's embedder has dimension {dim}")
+    squares = float(vec.dot(vec))  # also the finiteness test: inf or nan if any value is (one pass, on every search)
+    if 0.0 < squares < math.inf:
+        return vec / math.sqrt(squares)  # the same float32 result as dividing by np.linalg.norm(vec)
     if not np.isfinite(vec).all():
         raise InvalidInput(f"{where}: embedding has non-finite values")
-    norm = float(np.linalg.norm(vec))
-    if norm == 0.0:
+    if not vec.any():
         raise InvalidInput(f"{where}: embedding is the zero vector")
-    return vec / norm
+    wide = vec.astype(np.float64)  # squares overflow or underflow in float32
+    return (wide / np.linalg.norm(wide)).astype(np.float32)
 
 
 _SIMPLE_TEXT = {"id": 50, "agent_id": 50, "session_id": 50, "project_id": 50}

@@ -45,7 +45,7 @@ def counted(store: MemoryStore, calls: collections.Counter[str]) -> MemorySearch
         index=store.index,
         lock=store._lock,
         catch_up=hook("catch_up", store.keys.check_platform),
-        refresh=hook("refresh", store.refresh),
+        refresh=hook("refresh", store._refresh_for_search),
         key_map=hook("key_map", store.keys.key_map),
         generation=store.sql_generation,
     )

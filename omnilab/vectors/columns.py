@@ -379,8 +379,9 @@ def _copy(value: Any) -> Any:
     return value
 
 
-# The arrays below are built without pandas' inference and validation (~20x faster, on every search's path):
-# the values are already of the right dtype. Public constructors where a pandas lacks these.
+# The arrays below are built without pandas' inference and validation, on every search's path (DatetimeArray
+# ~20x faster, IntegerArray ~7x): the values are already of the right dtype. Public constructors where a
+# pandas lacks these.
 _simple_new = getattr(pd.arrays.DatetimeArray, "_simple_new", None)
 _simple_int = getattr(pd.arrays.IntegerArray, "_simple_new", None)
 

@@ -8,14 +8,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from vector_data import unit_vectors
 
 from omnilab.vectors import hugepages
 from omnilab.vectors.index import VectorIndex
-
-
-def _vectors(n: int, seed: int = 0) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def _huge_kib_at(address: int) -> int:
@@ -33,21 +29,22 @@ def _huge_kib_at(address: int) -> int:
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["flat", "id-map"])
 def test_advice_keeps_results_and_moves_the_vectors(wrapped):
-    vecs = _vectors(8000)  # 12 MB, above MIN_BYTES
+    vecs = unit_vectors(8000)  # 12 MB, above MIN_BYTES
     flat = faiss.IndexFlatIP(384)
     index = faiss.IndexIDMap2(flat) if wrapped else flat
     if wrapped:
         index.add_with_ids(vecs, np.arange(8000, dtype=np.int64) * 7)
     else:
         index.add(vecs)
-    queries = _vectors(20, seed=1)
+    queries = unit_vectors(20, seed=1)
     before = index.search(queries, 10)
     moved = hugepages.advise(index)
     after = index.search(queries, 10)
     np.testing.assert_array_equal(before[1], after[1])
     np.testing.assert_array_equal(before[0], after[0])
-    assert hugepages._vectors(index) is not None
-    address, size = hugepages._vectors(index)
+    found = hugepages._vectors(index)
+    assert found is not None
+    address, size = found
     assert size == vecs.nbytes
     if moved:  # the kernel said yes: the vectors' mapping now holds huge pages
         assert _huge_kib_at(address + size // 2) >= 2048
@@ -58,7 +55,7 @@ def test_advice_keeps_results_and_moves_the_vectors(wrapped):
 
 def test_small_or_other_indexes_are_left_alone():
     small = faiss.IndexFlatIP(384)
-    small.add(_vectors(100))
+    small.add(unit_vectors(100))
     assert hugepages.advise(small) is False  # below MIN_BYTES
     assert hugepages.advise(faiss.IndexFlatIP(384)) is False  # empty
     hnsw = faiss.IndexHNSWFlat(384, 16)
@@ -66,11 +63,11 @@ def test_small_or_other_indexes_are_left_alone():
 
 
 def test_compacted_index_searches_as_before(tmp_path):
-    vecs = _vectors(9000)
+    vecs = unit_vectors(9000)
     ids = np.arange(9000, dtype=np.int64)
     index = VectorIndex(tmp_path, dim=384, embedder="hashing")
     index.add("code", ids, vecs, [f"{i:016x}" for i in range(9000)])
-    q = _vectors(1, seed=2)[0]
+    q = unit_vectors(1, seed=2)[0]
     before = index.search(q, 10)
     index.compact(["code"])
     assert index.search(q, 10) == before

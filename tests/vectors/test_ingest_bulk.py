@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from vector_data import unit_vectors
 
 from omnilab.errors import InvalidInput
 from omnilab.sql.bulk import _column_values
@@ -29,11 +30,6 @@ from omnilab.vectors.meta import log_changes
 from omnilab.vectors.sources import fast_memory_rows
 
 DIM = 384  # the lab fixture's hashing embedder
-
-
-def _unit(n: int, seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def _rows(n: int, seed: int = 0) -> tuple[list[dict], np.ndarray]:
@@ -190,7 +186,7 @@ def test_log_changes_in_order(lab):
 
 def test_embedding_cache_put_many_ignores_cached_keys(lab):
     cache = lab.memory.cache
-    vecs = _unit(3, seed=6)
+    vecs = unit_vectors(3, seed=6)
     with lab.memory.own.begin() as conn:
         cache.put_many(conn, {"k1": vecs[0], "k2": vecs[1]})
     with lab.memory.own.begin() as conn:
@@ -272,7 +268,7 @@ def test_uuid4s_are_random_version_4():
 
 
 def test_precomputed_keys_equal_one_at_a_time():
-    mat = _unit(50, seed=7)
+    mat = unit_vectors(50, seed=7)
     assert precomputed_keys(mat) == [precomputed_key(v) for v in mat]
     assert precomputed_keys(mat[::2]) == [precomputed_key(v) for v in mat[::2]]  # non-contiguous rows
 

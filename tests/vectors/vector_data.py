@@ -11,6 +11,12 @@ TYPES = ("code", "task", "knowledge")
 LANGS = ("python", "rust", "go", "js")
 
 
+def unit_vectors(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
+    """(n, dim) seeded random float32 vectors of norm 1."""
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
 def seeded_rows(n: int, dim: int = 384, seed: int = 0, rare_every: int | None = None) -> list[dict]:
     """n memories with random unit vectors and varied metadata; ``rare`` marks every ``rare_every``-th row."""
     rng = np.random.default_rng(seed)
